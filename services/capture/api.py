@@ -1,0 +1,192 @@
+"""Capture's HTTP edge: web forms, badge scanners, list imports, webinar and ad
+platforms and intent feeds post here. Routes validate and translate; handlers decide."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Header, HTTPException, Query
+from fastapi.responses import JSONResponse
+from pydantic import AwareDatetime, BaseModel, ConfigDict, EmailStr, Field, field_validator
+
+from services.capture import handlers
+from services.capture.domain.leads import normalise_email
+from services.capture.repository import LeadRepository
+from services.capture.settings import CaptureSettings
+from shared.events import Behaviour, LeadProfile, LeadSource
+from shared.service import RuntimeDep
+
+router = APIRouter(prefix="/v1", tags=["leads"])
+
+
+class LeadIn(BaseModel):
+    """A captured lead as a form or scanner sends it."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    email: EmailStr
+    name: str = Field(min_length=1, max_length=200)
+    company: str = Field(min_length=1, max_length=200)
+    title: str = Field(default="", max_length=200)
+    country: str = Field(min_length=2, max_length=2, description="ISO 3166-1 alpha-2 code, e.g. US, GB")
+    source: LeadSource
+    campaign: str | None = Field(default=None, max_length=200)
+    consent: bool
+    idempotency_key: str | None = Field(default=None, min_length=1, max_length=200)
+    occurred_at: AwareDatetime | None = None
+    company_size: int | None = Field(default=None, ge=1, le=10_000_000)
+    industry: str | None = Field(default=None, max_length=100)
+    phone: str | None = Field(default=None, max_length=40)
+    attributes: dict[str, str] = Field(default_factory=dict, max_length=50)
+
+    @field_validator("country")
+    @classmethod
+    def _country(cls, value: str) -> str:
+        if not value.isalpha():
+            raise ValueError("must be a two-letter ISO 3166-1 country code")
+        return value.upper()
+
+
+class ActivityIn(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    behaviour: Behaviour
+    occurred_at: AwareDatetime | None = None
+    campaign: str | None = Field(default=None, max_length=200)
+    idempotency_key: str | None = Field(default=None, min_length=1, max_length=200)
+    detail: dict[str, str] = Field(default_factory=dict, max_length=50)
+
+
+class ActivityByEmailIn(ActivityIn):
+    """An activity for a person who may not be a lead yet: matched by email, or a new
+    lead is created from the fields given."""
+
+    email: EmailStr
+    name: str | None = Field(default=None, max_length=200)
+    company: str | None = Field(default=None, max_length=200)
+    country: str | None = Field(default=None, min_length=2, max_length=2)
+    source: LeadSource = LeadSource.WEB_FORM
+    consent: bool = False
+
+
+def _when(value: datetime | None, field: str, max_skew_s: float) -> datetime:
+    now = datetime.now(UTC)
+    if value is None:
+        return now
+    if value - now > timedelta(seconds=max_skew_s):
+        raise HTTPException(422, detail={"error": "invalid request",
+                                         "fields": [{"field": field, "reason": "is in the future"}]})
+    return value.astimezone(UTC)
+
+
+IdempotencyHeader = Annotated[str | None, Header(alias="Idempotency-Key", max_length=200)]
+
+
+@router.post("/leads", status_code=202)
+async def capture(lead: LeadIn, runtime: RuntimeDep, idempotency_key: IdempotencyHeader = None) -> JSONResponse:
+    settings: CaptureSettings = runtime.settings  # type: ignore[assignment]
+    occurred_at = _when(lead.occurred_at, "occurred_at", settings.max_clock_skew_s)
+    sub = handlers.Submission(
+        profile=LeadProfile(email=lead.email, name=lead.name, company=lead.company, title=lead.title,
+                            country=lead.country, company_size=lead.company_size, industry=lead.industry,
+                            phone=lead.phone),
+        source=lead.source, campaign=lead.campaign, consent=lead.consent, occurred_at=occurred_at,
+        idempotency_key=lead.idempotency_key or idempotency_key, attributes=lead.attributes,
+        occurred_at_given=lead.occurred_at is not None)
+    async with runtime.unit_of_work() as uow:
+        accepted = await handlers.capture_lead(uow, sub, runtime.schema)
+    return JSONResponse(status_code=202, content={
+        "lead_id": accepted.lead_id, "capture_id": accepted.capture_id,
+        "duplicate": accepted.duplicate, "repeat": accepted.is_repeat,
+        "links": {"lead": f"/v1/leads/{accepted.lead_id}"}})
+
+
+@router.post("/leads/{lead_id}/activities", status_code=202)
+async def add_activity(lead_id: str, activity: ActivityIn, runtime: RuntimeDep,
+                       idempotency_key: IdempotencyHeader = None) -> dict[str, Any]:
+    settings: CaptureSettings = runtime.settings  # type: ignore[assignment]
+    occurred_at = _when(activity.occurred_at, "occurred_at", settings.max_clock_skew_s)
+    async with runtime.unit_of_work() as uow:
+        if not await LeadRepository(uow.conn, runtime.schema).exists(lead_id):
+            raise HTTPException(404, detail={"field": "lead_id", "reason": f"no lead {lead_id}"})
+        accepted = await handlers.record_activity(uow, lead_id, activity.behaviour, activity.campaign, occurred_at,
+                                                  activity.idempotency_key or idempotency_key, activity.detail,
+                                                  runtime.schema)
+    return {"lead_id": accepted.lead_id, "activity_id": accepted.activity_id, "duplicate": accepted.duplicate}
+
+
+@router.post("/activities", status_code=202)
+async def add_activity_by_email(activity: ActivityByEmailIn, runtime: RuntimeDep,
+                                idempotency_key: IdempotencyHeader = None) -> dict[str, Any]:
+    settings: CaptureSettings = runtime.settings  # type: ignore[assignment]
+    occurred_at = _when(activity.occurred_at, "occurred_at", settings.max_clock_skew_s)
+    key = activity.idempotency_key or idempotency_key
+    async with runtime.unit_of_work() as uow:
+        repo = LeadRepository(uow.conn, runtime.schema)
+        known = await repo.find_by_email(normalise_email(str(activity.email)))
+        created = False
+        if known is None:
+            missing = [f for f in ("name", "company", "country") if getattr(activity, f) is None]
+            if missing:
+                raise HTTPException(422, detail={"error": "invalid request", "fields": [
+                    {"field": f, "reason": "required when the email is not a known lead"} for f in missing]})
+            sub = handlers.Submission(
+                profile=LeadProfile(email=activity.email, name=activity.name or "", company=activity.company or "",
+                                    country=(activity.country or "").upper()),
+                source=activity.source, campaign=activity.campaign, consent=activity.consent,
+                occurred_at=occurred_at, idempotency_key=f"{key}:capture" if key else None, attributes={},
+                occurred_at_given=activity.occurred_at is not None)
+            lead_id = (await handlers.capture_lead(uow, sub, runtime.schema)).lead_id
+            created = True
+        else:
+            lead_id = known["lead_id"]
+        accepted = await handlers.record_activity(uow, lead_id, activity.behaviour, activity.campaign, occurred_at,
+                                                  key, activity.detail, runtime.schema)
+    return {"lead_id": accepted.lead_id, "activity_id": accepted.activity_id, "duplicate": accepted.duplicate,
+            "lead_created": created}
+
+
+def _lead_view(row: Any, timeline: list[Any]) -> dict[str, Any]:
+    return {
+        "lead_id": row["lead_id"],
+        "profile": row["profile"],
+        "consent": row["consent"],
+        "status": row["status"],
+        "score": row["score"],
+        "grade": row["grade"],
+        "segment": row["segment"],
+        "rubric_version": row["rubric_version"],
+        "top_reasons": row["top_reasons"],
+        "owner": None if row["owner_kind"] is None else {
+            "kind": row["owner_kind"], "rep_id": row["rep_id"], "team": row["team"],
+            "assignment_id": row["assignment_id"],
+            "due_at": row["due_at"].isoformat() if row["due_at"] else None},
+        "sources": row["sources"],
+        "campaigns": row["campaigns"],
+        "capture_count": row["capture_count"],
+        "first_captured_at": row["first_captured_at"].isoformat(),
+        "last_captured_at": row["last_captured_at"].isoformat(),
+        "timeline": [{"event_id": t["event_id"], "type": t["type"], "at": t["occurred_at"].isoformat(),
+                      **t["summary"]} for t in timeline],
+    }
+
+
+@router.get("/leads/{lead_id}")
+async def get_lead(lead_id: str, runtime: RuntimeDep) -> dict[str, Any]:
+    async with runtime.pool.acquire() as conn:
+        repo = LeadRepository(conn, runtime.schema)
+        row = await repo.get(lead_id)
+        if row is None:
+            raise HTTPException(404, detail={"field": "lead_id", "reason": f"no lead {lead_id}"})
+        return _lead_view(row, await repo.timeline(lead_id))
+
+
+@router.get("/leads")
+async def find_lead(runtime: RuntimeDep, email: Annotated[str, Query(min_length=3)]) -> dict[str, Any]:
+    async with runtime.pool.acquire() as conn:
+        repo = LeadRepository(conn, runtime.schema)
+        row = await repo.find_by_email(normalise_email(email))
+        if row is None:
+            raise HTTPException(404, detail={"field": "email", "reason": "no lead with this email"})
+        return _lead_view(row, await repo.timeline(row["lead_id"]))

@@ -1,0 +1,103 @@
+"""Capture's pure rules: who a submission is, what a repeat changes, and how each
+lead event reads on the lead's timeline and current view."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from shared.events import (
+    Event,
+    FollowUpMissed,
+    FollowUpRecorded,
+    LeadAssigned,
+    LeadCaptured,
+    LeadEngaged,
+    LeadProfile,
+    LeadScored,
+)
+
+
+def normalise_email(email: str) -> str:
+    """One person, one key: case and surrounding space never make a second lead."""
+    return email.strip().lower()
+
+
+def implicit_idempotency_key(email_norm: str, source: str, campaign: str | None, occurred_at: datetime) -> str:
+    """Scanners and forms often send the same capture twice without a key. The same
+    person, source, campaign and moment is the same capture."""
+    raw = f"{email_norm}|{source}|{campaign or ''}|{occurred_at.isoformat()}"
+    return "implicit:" + hashlib.sha256(raw.encode()).hexdigest()[:32]
+
+
+def merge_profile(known: LeadProfile | None, submitted: LeadProfile) -> LeadProfile:
+    """A later capture fills gaps and updates what it states; it never blanks out
+    what an earlier source told us (a badge scan has no company size, the web form had)."""
+    if known is None:
+        return submitted
+    merged: dict[str, Any] = known.model_dump()
+    for key, value in submitted.model_dump().items():
+        if value not in (None, ""):
+            merged[key] = value
+    return LeadProfile.model_validate(merged)
+
+
+@dataclass(frozen=True)
+class TimelineEntry:
+    type: str
+    summary: dict[str, Any]
+
+
+def timeline_entry(event: Event) -> TimelineEntry:
+    """How an event reads on the lead's timeline (a rep reads this on a phone)."""
+    match event:
+        case LeadCaptured():
+            return TimelineEntry("captured" if not event.is_repeat else "captured-again",
+                                 {"source": event.source, "campaign": event.campaign})
+        case LeadEngaged():
+            return TimelineEntry("engaged", {"behaviour": event.behaviour, "campaign": event.campaign})
+        case LeadScored():
+            return TimelineEntry("scored", {"score": round(event.score, 1), "grade": event.grade,
+                                            "previous_grade": event.previous_grade, "segment": event.segment,
+                                            "rubric_version": event.rubric_version, "hot": event.hot})
+        case LeadAssigned():
+            return TimelineEntry("assigned", {"owner_kind": event.owner_kind, "rep_id": event.rep_id,
+                                              "team": event.team, "due_at": _iso(event.due_at),
+                                              "rule": event.rule, "reason": event.reason,
+                                              "attempt": event.attempt})
+        case FollowUpRecorded():
+            return TimelineEntry("followed-up", {"rep_id": event.rep_id, "outcome": event.outcome,
+                                                 "on_time": event.on_time})
+        case FollowUpMissed():
+            return TimelineEntry("follow-up-missed", {"rep_id": event.rep_id, "due_at": _iso(event.due_at),
+                                                      "escalation": event.escalation,
+                                                      "next_action": event.next_action})
+    return TimelineEntry(type(event).__name__, {})
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value else None
+
+
+STATUS_BY_OWNER = {"rep": "assigned", "queue": "queued", "nurture": "nurturing"}
+
+
+def view_changes(event: Event) -> dict[str, Any]:
+    """The columns of the lead's current view that an event changes."""
+    match event:
+        case LeadScored():
+            return {"score": event.score, "grade": event.grade, "segment": event.segment,
+                    "rubric_version": event.rubric_version,
+                    "top_reasons": [r.model_dump() for r in
+                                    sorted(event.reasons, key=lambda r: -abs(r.points))[:3]]}
+        case LeadAssigned():
+            return {"owner_kind": event.owner_kind, "rep_id": event.rep_id, "team": event.team,
+                    "assignment_id": event.assignment_id, "due_at": event.due_at,
+                    "status": STATUS_BY_OWNER[event.owner_kind]}
+        case FollowUpRecorded():
+            return {"status": "followed-up", "due_at": None}
+        case FollowUpMissed():
+            return {"status": "follow-up-missed"}
+    return {}

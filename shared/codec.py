@@ -1,0 +1,57 @@
+"""The one codec: an event's JSON body plus CloudEvents binary-mode headers.
+
+On the wire a record is ``key = lead id``, ``value = JSON of the event`` and headers
+``ce_id``, ``ce_source``, ``ce_type``, ``ce_specversion``, ``ce_time`` and
+``content-type`` (CloudEvents Kafka protocol binding, binary content mode).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import TypeVar
+
+import orjson
+
+from shared.events import Event
+
+E = TypeVar("E", bound=Event)
+
+Headers = list[tuple[str, bytes]]
+
+CONTENT_TYPE = b"application/json"
+
+
+class DecodeError(ValueError):
+    """A record's bytes are not a valid event for its topic."""
+
+
+def encode(event: Event) -> bytes:
+    return orjson.dumps(event.model_dump(mode="json"))
+
+
+def decode(model: type[E], value: bytes | None) -> E:
+    if value is None:
+        raise DecodeError(f"empty record where a {model.__name__} was expected")
+    try:
+        return model.model_validate_json(value)
+    except ValueError as exc:  # pydantic.ValidationError is a ValueError
+        raise DecodeError(f"not a valid {model.__name__}: {exc}") from exc
+
+
+def cloudevent_headers(event: Event, source: str) -> Headers:
+    return [
+        ("ce_specversion", b"1.0"),
+        ("ce_id", event.event_id.encode()),
+        ("ce_source", source.encode()),
+        ("ce_type", type(event).TYPE.encode()),
+        ("ce_time", event.occurred_at.isoformat().encode()),
+        ("content-type", CONTENT_TYPE),
+    ]
+
+
+def header_map(headers: Iterable[tuple[str, bytes]] | Mapping[str, bytes] | None) -> dict[str, str]:
+    """Headers as a str→str dict, whatever shape the client library handed us."""
+    if not headers:
+        return {}
+    items = headers.items() if isinstance(headers, Mapping) else headers
+    return {k: (v.decode(errors="replace") if isinstance(v, bytes | bytearray) else str(v)) for k, v in items}

@@ -1,0 +1,163 @@
+"""PostgreSQL plumbing: the pool, per-service schema migrations, the inbox and the outbox.
+
+Each service owns one schema (named after the service) and never reads another's.
+Migrations are plain ``NNN_name.sql`` files in the service's ``migrations/`` folder,
+applied once each, in order, under an advisory lock so that two replicas starting
+together do not race.
+
+Two tables in every schema carry the delivery guarantees:
+
+- ``inbox``: the id of every event the service has handled, written in the same
+  transaction as the effect, so a redelivered event is recognised and skipped.
+- ``outbox``: every event the service emits, written in that same transaction and
+  published after commit; a relay re-publishes any row whose send was not confirmed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import orjson
+
+log = logging.getLogger(__name__)
+
+PLUMBING_DDL = """
+CREATE TABLE IF NOT EXISTS {schema}.inbox (
+    event_id   text PRIMARY KEY,
+    topic      text NOT NULL,
+    handled_at timestamptz NOT NULL DEFAULT now()
+);
+CREATE TABLE IF NOT EXISTS {schema}.outbox (
+    id           bigserial PRIMARY KEY,
+    event_id     text NOT NULL UNIQUE,
+    topic        text NOT NULL,
+    key          bytea NOT NULL,
+    value        bytea NOT NULL,
+    headers      jsonb NOT NULL,
+    created_at   timestamptz NOT NULL DEFAULT now(),
+    published_at timestamptz
+);
+CREATE INDEX IF NOT EXISTS outbox_unpublished ON {schema}.outbox (id) WHERE published_at IS NULL;
+"""
+
+# Errors worth waiting out (database restarting, network blip, lock conflicts) rather
+# than dead-lettering the event: the event is fine, the world is not.
+TRANSIENT_DB_ERRORS: tuple[type[BaseException], ...] = (
+    OSError,
+    ConnectionError,
+    asyncio.TimeoutError,
+    asyncpg.exceptions.PostgresConnectionError,
+    asyncpg.exceptions.InterfaceError,
+    asyncpg.exceptions.CannotConnectNowError,
+    asyncpg.exceptions.TooManyConnectionsError,
+    asyncpg.exceptions.SerializationError,
+    asyncpg.exceptions.DeadlockDetectedError,
+    asyncpg.exceptions.AdminShutdownError,
+)
+
+
+async def _init_connection(conn: asyncpg.Connection) -> None:
+    for typ in ("jsonb", "json"):
+        await conn.set_type_codec(typ, encoder=lambda v: orjson.dumps(v).decode(),
+                                  decoder=orjson.loads, schema="pg_catalog")
+
+
+async def create_pool(dsn: str, *, min_size: int = 2, max_size: int = 10) -> asyncpg.Pool:
+    pool = await asyncpg.create_pool(dsn, min_size=min_size, max_size=max_size, init=_init_connection,
+                                     command_timeout=30)
+    assert pool is not None
+    return pool
+
+
+async def migrate(pool: asyncpg.Pool, schema: str, migrations_dir: Path | None) -> list[str]:
+    """Create the schema, the plumbing tables and apply the service's migrations.
+
+    Returns the names of the migrations applied now. In the SQL files ``{schema}``
+    stands for the service's schema name."""
+    lock_id = int.from_bytes(hashlib.sha1(schema.encode()).digest()[:7], "big")
+    applied_now: list[str] = []
+    async with pool.acquire() as conn:
+        await conn.execute("SELECT pg_advisory_lock($1)", lock_id)
+        try:
+            await conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
+            await conn.execute(
+                f"CREATE TABLE IF NOT EXISTS {schema}.schema_migrations "
+                "(name text PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())")
+            await conn.execute(PLUMBING_DDL.format(schema=schema))
+            done = {r["name"] for r in await conn.fetch(f"SELECT name FROM {schema}.schema_migrations")}
+            files = sorted(migrations_dir.glob("*.sql")) if migrations_dir else []
+            for path in files:
+                if path.name in done:
+                    continue
+                async with conn.transaction():
+                    await conn.execute(path.read_text().replace("{schema}", schema))
+                    await conn.execute(f"INSERT INTO {schema}.schema_migrations(name) VALUES ($1)", path.name)
+                applied_now.append(path.name)
+                log.info("migration applied", extra={"schema": schema, "migration": path.name})
+        finally:
+            await conn.execute("SELECT pg_advisory_unlock($1)", lock_id)
+    return applied_now
+
+
+class Inbox:
+    """Which events this service has already handled."""
+
+    def __init__(self, schema: str) -> None:
+        self._schema = schema
+
+    async def seen(self, conn: asyncpg.Connection, event_ids: Sequence[str]) -> set[str]:
+        rows = await conn.fetch(f"SELECT event_id FROM {self._schema}.inbox WHERE event_id = ANY($1::text[])",
+                                list(event_ids))
+        return {r["event_id"] for r in rows}
+
+    async def record(self, conn: asyncpg.Connection, topic: str, event_ids: Sequence[str]) -> None:
+        await conn.execute(
+            f"INSERT INTO {self._schema}.inbox(event_id, topic) SELECT unnest($1::text[]), $2 "
+            "ON CONFLICT DO NOTHING", list(event_ids), topic)
+
+
+class OutboxRow:
+    __slots__ = ("event_id", "topic", "key", "value", "headers")
+
+    def __init__(self, event_id: str, topic: str, key: bytes, value: bytes,
+                 headers: list[tuple[str, bytes]]) -> None:
+        self.event_id = event_id
+        self.topic = topic
+        self.key = key
+        self.value = value
+        self.headers = headers
+
+
+class Outbox:
+    """Events to publish, stored with the state change that caused them."""
+
+    def __init__(self, schema: str) -> None:
+        self._schema = schema
+
+    async def add(self, conn: asyncpg.Connection, rows: Sequence[OutboxRow]) -> None:
+        if not rows:
+            return
+        await conn.executemany(
+            f"INSERT INTO {self._schema}.outbox(event_id, topic, key, value, headers) "
+            "VALUES ($1, $2, $3, $4, $5) ON CONFLICT (event_id) DO NOTHING",
+            [(r.event_id, r.topic, r.key, r.value, [[k, v.decode()] for k, v in r.headers]) for r in rows])
+
+    async def mark_published(self, pool_or_conn: Any, event_ids: Sequence[str]) -> None:
+        if event_ids:
+            await pool_or_conn.execute(
+                f"UPDATE {self._schema}.outbox SET published_at = now() "
+                "WHERE event_id = ANY($1::text[]) AND published_at IS NULL", list(event_ids))
+
+    async def unpublished(self, conn: Any, older_than_s: float, limit: int = 1000) -> list[OutboxRow]:
+        rows = await conn.fetch(
+            f"SELECT event_id, topic, key, value, headers FROM {self._schema}.outbox "
+            "WHERE published_at IS NULL AND created_at < now() - make_interval(secs => $1) "
+            "ORDER BY id LIMIT $2", older_than_s, limit)
+        return [OutboxRow(r["event_id"], r["topic"], bytes(r["key"]), bytes(r["value"]),
+                          [(k, v.encode()) for k, v in r["headers"]]) for r in rows]

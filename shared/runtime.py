@@ -1,0 +1,355 @@
+"""The runtime every service shares: database pool, publisher, inbox/outbox, units of
+work, batched idempotent consumption with dead-lettering, and the outbox relay.
+
+Delivery contract (at-least-once on the wire, exactly-once in effect):
+
+1. A consumed batch is handled in ONE database transaction: the inbox drops events
+   already handled, the handler's effects and the events it emits (outbox) are
+   written, the handled ids are recorded, then it commits.
+2. Emitted events are published after commit and marked published; the relay
+   re-publishes rows whose send was not confirmed (a crash between commit and send).
+3. Only then does the consumer let its offsets be committed.
+4. A record that cannot be decoded, or whose handler raises, goes to ``<topic>.dlq``
+   with the error and its origin in headers; the rest of the batch still commits.
+   A transient failure (database or broker down) is retried, never dead-lettered.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+import traceback
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from typing import Any, Generic, TypeVar
+
+import asyncpg
+from aiokafka import AIOKafkaProducer
+from aiokafka.errors import KafkaError
+
+from shared import codec, metrics
+from shared.db import TRANSIENT_DB_ERRORS, Inbox, Outbox, OutboxRow, create_pool
+from shared.events import Event
+from shared.settings import ServiceSettings
+from shared.topics import TopicSpec, spec_for
+
+log = logging.getLogger(__name__)
+
+E = TypeVar("E", bound=Event)
+TRANSIENT: tuple[type[BaseException], ...] = TRANSIENT_DB_ERRORS + (KafkaError,)
+
+
+@dataclass(frozen=True)
+class RawRecord:
+    """A consumed Kafka record, independent of the client library that read it."""
+
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes | None
+    headers: list[tuple[str, bytes]]
+    timestamp_ms: int | None = None
+
+
+class UnitOfWork:
+    """One database transaction plus the events it will emit once committed.
+
+    Handlers and HTTP commands receive one; they read and write through ``conn``
+    (passed to the service's repositories) and call ``emit`` for each event."""
+
+    def __init__(self, conn: asyncpg.Connection, source: RawRecord | None = None) -> None:
+        self.conn = conn
+        self.source = source
+        self.emitted: list[Event] = []
+
+    def emit(self, event: Event) -> None:
+        self.emitted.append(event)
+
+
+Handler = Callable[[E, UnitOfWork], Awaitable[None]]
+BatchHandler = Callable[[Sequence[E], UnitOfWork], Awaitable[None]]
+
+
+@dataclass
+class Subscription(Generic[E]):
+    """A topic a service consumes and what decides what each event does: ``handler``
+    is called once per new event; a ``batch_handler`` instead gets all new events of
+    a consumed batch at once (to load and save state in bulk). Both run inside the
+    batch's transaction; if either raises, the batch is re-run one event per
+    transaction and the failing event is dead-lettered."""
+
+    spec: TopicSpec
+    handler: Handler[Any] | None = None
+    batch_handler: BatchHandler[Any] | None = None
+
+    def __post_init__(self) -> None:
+        if (self.handler is None) == (self.batch_handler is None):
+            raise ValueError("a subscription needs exactly one of handler or batch_handler")
+
+    async def __call__(self, events: Sequence[Any], uow: UnitOfWork) -> None:
+        if self.batch_handler is not None:
+            await self.batch_handler(events, uow)
+        else:
+            assert self.handler is not None
+            for event in events:
+                await self.handler(event, uow)
+
+
+@dataclass
+class Periodic:
+    """Work a service does on a clock (SLA timers, relays)."""
+
+    name: str
+    every_s: float
+    run: Callable[[Runtime], Awaitable[Any]]
+
+
+class Publisher:
+    """The service's Kafka producer: idempotent, acks=all, CloudEvents headers."""
+
+    def __init__(self, bootstrap: str, client_id: str) -> None:
+        self._bootstrap = bootstrap
+        self._client_id = client_id
+        self._producer: AIOKafkaProducer | None = None
+
+    async def start(self) -> None:
+        self._producer = AIOKafkaProducer(bootstrap_servers=self._bootstrap, client_id=self._client_id,
+                                          acks="all", enable_idempotence=True, linger_ms=1,
+                                          request_timeout_ms=15000)
+        await self._producer.start()
+
+    async def stop(self) -> None:
+        if self._producer is not None:
+            await self._producer.stop()
+            self._producer = None
+
+    @property
+    def producer(self) -> AIOKafkaProducer:
+        if self._producer is None:
+            raise RuntimeError("publisher not started")
+        return self._producer
+
+    async def send_rows(self, rows: Sequence[OutboxRow]) -> list[str]:
+        """Send rows concurrently; return the event ids the broker confirmed."""
+        if not rows:
+            return []
+        futures = [await self.producer.send(r.topic, r.value, key=r.key, headers=r.headers) for r in rows]
+        results = await asyncio.gather(*futures, return_exceptions=True)
+        confirmed: list[str] = []
+        for row, result in zip(rows, results, strict=True):
+            if isinstance(result, BaseException):
+                log.warning("publish not confirmed; the outbox relay will resend",
+                            extra={"topic": row.topic, "event_id": row.event_id, "error": repr(result)})
+            else:
+                confirmed.append(row.event_id)
+        return confirmed
+
+    async def send_and_wait(self, topic: str, value: bytes | None, key: bytes | None,
+                            headers: list[tuple[str, bytes]]) -> None:
+        await self.producer.send_and_wait(topic, value, key=key, headers=headers)
+
+    async def check(self) -> None:
+        await asyncio.wait_for(self.producer.client.fetch_all_metadata(), timeout=3)
+
+
+@dataclass
+class Runtime:
+    """Everything a running service holds. Created in the lifespan, never at import."""
+
+    settings: ServiceSettings
+    pool: asyncpg.Pool
+    publisher: Publisher
+    extras: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.schema = self.settings.schema
+        self.inbox = Inbox(self.schema)
+        self.outbox = Outbox(self.schema)
+        self.source = f"leadbridge/{self.settings.service_name}"
+        self._name = self.settings.service_name
+
+    @classmethod
+    async def open(cls, settings: ServiceSettings) -> Runtime:
+        pool = await create_pool(settings.database_url, min_size=settings.db_pool_min,
+                                 max_size=settings.db_pool_max)
+        publisher = Publisher(settings.kafka_bootstrap, settings.service_name)
+        try:
+            await publisher.start()
+        except BaseException:
+            await pool.close()
+            raise
+        return cls(settings=settings, pool=pool, publisher=publisher)
+
+    async def close(self) -> None:
+        await self.publisher.stop()
+        await self.pool.close()
+
+    # ------------------------------------------------------------------ emitting
+
+    def to_rows(self, events: Sequence[Event]) -> list[OutboxRow]:
+        rows = []
+        for event in events:
+            spec = spec_for(event)
+            rows.append(OutboxRow(event.event_id, self.settings.topic_prefix + spec.name, spec.key_of(event), codec.encode(event),
+                                  codec.cloudevent_headers(event, self.source)))
+        return rows
+
+    async def publish(self, rows: Sequence[OutboxRow]) -> None:
+        """Publish committed outbox rows and mark the confirmed ones. Never raises for
+        a broker problem: unconfirmed rows stay in the outbox for the relay."""
+        if not rows:
+            return
+        try:
+            confirmed = await self.publisher.send_rows(rows)
+        except TRANSIENT as exc:
+            log.warning("publish failed; the outbox relay will resend", extra={"error": repr(exc)})
+            return
+        for row in rows:
+            if row.event_id in confirmed:
+                metrics.EVENTS_PUBLISHED.labels(self._name, row.topic).inc()
+        try:
+            await self.outbox.mark_published(self.pool, confirmed)
+        except TRANSIENT as exc:  # the relay will send them again; consumers dedupe
+            log.warning("could not mark outbox rows published", extra={"error": repr(exc)})
+
+    @asynccontextmanager
+    async def unit_of_work(self) -> AsyncIterator[UnitOfWork]:
+        """A transaction for an HTTP command; its emitted events are published after commit."""
+        async with self.pool.acquire() as conn:
+            async with conn.transaction():
+                uow = UnitOfWork(conn)
+                yield uow
+                rows = self.to_rows(uow.emitted)
+                await self.outbox.add(conn, rows)
+        await self.publish(rows)
+
+    async def relay_outbox(self) -> int:
+        """Re-send outbox rows whose publication was never confirmed."""
+        rows = await self.outbox.unpublished(self.pool, self.settings.outbox_relay_after_s)
+        if rows:
+            metrics.OUTBOX_RELAYED.labels(self._name).inc(len(rows))
+            log.warning("relaying unconfirmed outbox rows", extra={"count": len(rows)})
+            await self.publish(rows)
+        return len(rows)
+
+    # ------------------------------------------------------------------ consuming
+
+    async def consume_batch(self, subscription: Subscription[Any], records: Sequence[RawRecord]) -> None:
+        """Handle a batch of records from one topic. Returns only when every record is
+        either handled (effects committed, emitted events published or in the outbox)
+        or dead-lettered, so the caller may then commit the offsets."""
+        started = time.perf_counter()
+        spec, handler = subscription.spec, subscription
+        decoded: list[tuple[RawRecord, Event]] = []
+        for record in records:
+            try:
+                decoded.append((record, codec.decode(spec.value_model, record.value)))
+            except codec.DecodeError as exc:
+                await self.dead_letter(record, exc, reason="decode")
+        if decoded:
+            rows = await self._with_retry("batch", lambda: self._handle_together(spec, handler, decoded))
+            if rows is None:  # some handler failed: isolate it, one event per transaction
+                rows = []
+                for item in decoded:
+                    rows += await self._handle_alone(spec, handler, item)
+            await self.publish(rows)
+        now = time.time()
+        metrics.BATCH_SECONDS.labels(self._name, spec.name).observe(time.perf_counter() - started)
+        age = metrics.EVENT_AGE_SECONDS.labels(self._name, spec.name)
+        for record in records:
+            if record.timestamp_ms:
+                age.observe(max(0.0, now - record.timestamp_ms / 1000))
+
+    async def _handle_together(self, spec: TopicSpec, handler: Subscription[Any],
+                               items: Sequence[tuple[RawRecord, Event]]) -> list[OutboxRow] | None:
+        try:
+            return await self._handle_in_transaction(spec, handler, items)
+        except TRANSIENT:
+            raise
+        except Exception:
+            return None
+
+    async def _handle_alone(self, spec: TopicSpec, handler: Subscription[Any],
+                            item: tuple[RawRecord, Event]) -> list[OutboxRow]:
+        async def attempt() -> list[OutboxRow]:
+            try:
+                return await self._handle_in_transaction(spec, handler, [item])
+            except TRANSIENT:
+                raise
+            except Exception as exc:
+                await self.dead_letter(item[0], exc, reason="handler")
+                return []
+        return await self._with_retry("event", attempt)
+
+    async def _handle_in_transaction(self, spec: TopicSpec, handler: Subscription[Any],
+                                     items: Sequence[tuple[RawRecord, Event]]) -> list[OutboxRow]:
+        async with self.pool.acquire() as conn, conn.transaction():
+            seen = await self.inbox.seen(conn, [e.event_id for _, e in items])
+            fresh: list[Event] = []
+            for _, event in items:
+                if event.event_id in seen:
+                    metrics.EVENTS_DUPLICATE.labels(self._name, spec.name).inc()
+                    continue
+                seen.add(event.event_id)
+                fresh.append(event)
+            uow = UnitOfWork(conn, items[0][0] if len(items) == 1 else None)
+            if fresh:
+                await handler(fresh, uow)
+            handled = [e.event_id for e in fresh]
+            rows = self.to_rows(uow.emitted)
+            await self.outbox.add(conn, rows)
+            await self.inbox.record(conn, spec.name, handled)
+        metrics.EVENTS_CONSUMED.labels(self._name, spec.name).inc(len(handled))
+        return rows
+
+    async def _with_retry(self, where: str, attempt: Callable[[], Awaitable[Any]]) -> Any:
+        delay = 0.1
+        while True:
+            try:
+                return await attempt()
+            except TRANSIENT as exc:
+                metrics.TRANSIENT_RETRIES.labels(self._name, where).inc()
+                log.warning("transient failure; retrying", extra={"where": where, "error": repr(exc),
+                                                                  "retry_in_s": delay})
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5.0)
+
+    async def dead_letter(self, record: RawRecord, exc: BaseException, *, reason: str) -> None:
+        """Send a record, unchanged, to its topic's dead-letter twin with the error and
+        its origin in headers. Retries until the broker confirms: the record's offset
+        must not be committed before its dead letter is safe."""
+        error = f"{type(exc).__name__}: {exc}"[:4000]
+        log.error("dead-lettering record", extra={"topic": record.topic, "partition": record.partition,
+                                                   "offset": record.offset, "reason": reason, "error": error,
+                                                   "trace": traceback.format_exception(exc)[-3:]})
+        headers = [h for h in record.headers if not h[0].startswith("dlq_")] + [
+            ("dlq_original_topic", record.topic.encode()),
+            ("dlq_original_partition", str(record.partition).encode()),
+            ("dlq_original_offset", str(record.offset).encode()),
+            ("dlq_reason", reason.encode()),
+            ("dlq_error", error.encode()),
+            ("dlq_service", self._name.encode()),
+        ]
+        await self._with_retry("dead-letter", lambda: self.publisher.send_and_wait(
+            record.topic + ".dlq", record.value, record.key, headers))
+        metrics.EVENTS_DEAD_LETTERED.labels(self._name, record.topic, reason).inc()
+
+    # ------------------------------------------------------------------ health
+
+    async def check(self) -> dict[str, str]:
+        checks: dict[str, str] = {}
+        try:
+            async with self.pool.acquire(timeout=3) as conn:
+                await conn.fetchval("SELECT 1")
+            checks["database"] = "ok"
+        except Exception as exc:  # noqa: BLE001 - health reports any failure
+            checks["database"] = f"down: {exc!r}"
+        try:
+            await self.publisher.check()
+            checks["broker"] = "ok"
+        except Exception as exc:  # noqa: BLE001
+            checks["broker"] = f"down: {exc!r}"
+        return checks

@@ -1,0 +1,225 @@
+"""The service factory: one faust worker co-hosted with one FastAPI app per service.
+
+A service declares what it is (:class:`ServiceDefinition`): its settings, its
+migrations, the topics it consumes with their handlers, its HTTP routers and its
+clocked work. :func:`create_app` turns that into an ASGI app whose lifespan opens
+the database pool and the producer, migrates the service's schema, starts the faust
+worker and the clocks, and stops all of it in reverse order. Nothing connects at
+import time.
+
+Every service gets ``GET /healthz`` (200 only when broker and database answer) and
+``GET /metrics`` (Prometheus), structured JSON logs, and 422 answers that name each
+bad field and the reason.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Annotated, Any
+
+import faust
+from fastapi import APIRouter, Depends, FastAPI, Request, Response
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from shared import metrics
+from shared.db import migrate
+from shared.logs import setup_logging
+from shared.runtime import Periodic, RawRecord, Runtime, Subscription
+from shared.settings import ServiceSettings
+
+log = logging.getLogger(__name__)
+
+StartupHook = Callable[[Runtime], Awaitable[None]]
+
+
+@dataclass
+class ServiceDefinition:
+    settings: ServiceSettings
+    title: str
+    migrations: Path | None = None
+    subscriptions: list[Subscription[Any]] = field(default_factory=list)
+    routers: list[APIRouter] = field(default_factory=list)
+    periodic: list[Periodic] = field(default_factory=list)
+    on_startup: list[StartupHook] = field(default_factory=list)
+
+
+def get_runtime(request: Request) -> Runtime:
+    runtime: Runtime | None = getattr(request.app.state, "runtime", None)
+    if runtime is None:
+        raise RuntimeError("service is not started")
+    return runtime
+
+
+RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
+
+
+def create_faust_app(settings: ServiceSettings) -> faust.App:
+    """One faust app per service. At-least-once (faust's exactly-once duplicates on
+    rebalance), short commit interval, quick failure detection, no faust web server
+    (FastAPI serves HTTP), no local table stores."""
+    brokers = [f"kafka://{hp.strip()}" for hp in settings.kafka_bootstrap.split(",") if hp.strip()]
+    return faust.App(
+        f"{settings.topic_prefix}leadbridge-{settings.service_name}",
+        broker=brokers,
+        autodiscover=False,
+        web_enabled=False,
+        store="memory://",
+        processing_guarantee="at_least_once",
+        consumer_auto_offset_reset="earliest",
+        broker_commit_interval=0.5,
+        broker_max_poll_records=settings.consumer_batch_max,
+        broker_session_timeout=10.0,
+        broker_heartbeat_interval=1.0,
+        stream_recovery_delay=0.0,
+        producer_acks=-1,
+        topic_partitions=4,
+        topic_disable_leader=False,
+    )
+
+
+def _subscribe(app: faust.App, runtime_ref: dict[str, Runtime], settings: ServiceSettings,
+               subscription: Subscription[Any]) -> None:
+    spec = subscription.spec
+    topic = app.topic(settings.topic_prefix + spec.name, key_type=bytes, value_type=bytes, key_serializer="raw",
+                      value_serializer="raw", partitions=spec.partitions)
+
+    async def consume(stream: faust.StreamT[bytes]) -> None:
+        async for events in stream.take_events(settings.consumer_batch_max, settings.consumer_batch_within_s):
+            records = []
+            for ev in events:
+                msg = ev.message
+                headers = msg.headers.items() if isinstance(msg.headers, dict) else (msg.headers or [])
+                records.append(RawRecord(msg.topic, msg.partition, msg.offset, msg.key, msg.value,
+                                         [(k, bytes(v)) for k, v in headers],
+                                         int(msg.timestamp * 1000) if msg.timestamp else None))
+            try:
+                await runtime_ref["runtime"].consume_batch(subscription, records)
+            except BaseException:
+                # take_events() acks the batch when this loop is left, even by an
+                # exception: committing offsets for unhandled records would lose them.
+                # Crash instead; the supervisor restarts us and the batch is redelivered.
+                log.critical("unhandled failure in consumer plumbing; exiting so offsets stay uncommitted",
+                             exc_info=True, extra={"topic": spec.name})
+                logging.shutdown()
+                os._exit(70)
+
+    app.agent(topic, name=f"{settings.service_name}.{spec.name}")(consume)
+
+
+async def _run_periodic(runtime: Runtime, job: Periodic) -> None:
+    while True:
+        try:
+            await job.run(runtime)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.exception("periodic job failed; will run again", extra={"job": job.name})
+        await asyncio.sleep(job.every_s)
+
+
+async def _open_runtime(settings: ServiceSettings) -> Runtime:
+    """Wait for the broker and the database rather than crash-looping while they start."""
+    delay, deadline = 0.5, time.monotonic() + 120
+    while True:
+        try:
+            return await Runtime.open(settings)
+        except Exception as exc:
+            if time.monotonic() > deadline:
+                raise
+            log.warning("broker or database not reachable yet", extra={"error": repr(exc)})
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 5)
+
+
+def _validation_error(request: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    errors = []
+    for err in exc.errors():
+        loc = [str(p) for p in err.get("loc", ()) if p not in ("body", "query", "path")]
+        errors.append({"field": ".".join(loc) or "body", "reason": err.get("msg", "invalid")})
+    return JSONResponse(status_code=422, content={"error": "invalid request", "fields": errors})
+
+
+def create_app(definition: ServiceDefinition) -> FastAPI:
+    settings = definition.settings
+    name = settings.service_name
+    runtime_ref: dict[str, Runtime] = {}
+    faust_app = create_faust_app(settings)
+    for subscription in definition.subscriptions:
+        _subscribe(faust_app, runtime_ref, settings, subscription)
+
+    @asynccontextmanager
+    async def lifespan(api: FastAPI) -> AsyncIterator[None]:
+        setup_logging(name, settings.log_level, settings.log_json)
+        runtime = await _open_runtime(settings)
+        tasks: list[asyncio.Task[None]] = []
+        try:
+            applied = await migrate(runtime.pool, runtime.schema, definition.migrations)
+            log.info("schema ready", extra={"schema": runtime.schema, "applied": applied})
+            for hook in definition.on_startup:
+                await hook(runtime)
+            runtime_ref["runtime"] = runtime
+            api.state.runtime = runtime
+            api.state.faust = faust_app
+            jobs = [Periodic("outbox-relay", 1.0, Runtime.relay_outbox), *definition.periodic]
+            tasks = [asyncio.create_task(_run_periodic(runtime, job), name=job.name) for job in jobs]
+            if definition.subscriptions:
+                await faust_app.start()
+            metrics.UP.labels(name).set(1)
+            log.info("service started", extra={"port": settings.http_port})
+            yield
+        finally:
+            metrics.UP.labels(name).set(0)
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+            if definition.subscriptions and faust_app.started:
+                await faust_app.stop()
+            await runtime.close()
+            log.info("service stopped")
+
+    api = FastAPI(title=definition.title, lifespan=lifespan)
+    api.add_exception_handler(RequestValidationError, _validation_error)
+
+    @api.middleware("http")
+    async def observe(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+        started = time.perf_counter()
+        response = await call_next(request)
+        route = getattr(request.scope.get("route"), "path", "unmatched")
+        metrics.HTTP_REQUESTS.labels(name, request.method, route, str(response.status_code)).inc()
+        metrics.HTTP_SECONDS.labels(name, request.method, route).observe(time.perf_counter() - started)
+        return response
+
+    @api.get("/healthz", tags=["operations"])
+    async def healthz(runtime: RuntimeDep) -> JSONResponse:
+        checks = await runtime.check()
+        ok = all(v == "ok" for v in checks.values())
+        metrics.UP.labels(name).set(1 if ok else 0)
+        return JSONResponse(status_code=200 if ok else 503,
+                            content={"status": "ok" if ok else "unavailable", "service": name, "checks": checks})
+
+    @api.get("/metrics", tags=["operations"])
+    async def prometheus_metrics() -> Response:
+        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+    for router in definition.routers:
+        api.include_router(router)
+    return api
+
+
+def serve(definition: ServiceDefinition) -> None:
+    """Run a service until SIGINT/SIGTERM (the entrypoint of ``python -m services.X``)."""
+    import uvicorn
+
+    settings = definition.settings
+    uvicorn.run(create_app(definition), host=settings.http_host, port=settings.http_port,
+                log_level=settings.log_level.lower(), access_log=False, log_config=None)

@@ -1,0 +1,33 @@
+"""The settings base every service extends. Everything comes from the environment
+(prefix ``LEADBRIDGE_``) with defaults that work against the local stack."""
+
+from __future__ import annotations
+
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class ServiceSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="LEADBRIDGE_", extra="ignore")
+
+    service_name: str = "leadbridge"
+    kafka_bootstrap: str = "127.0.0.1:9092"
+    database_url: str = "postgresql://leadbridge:leadbridge@127.0.0.1:5432/leadbridge"
+    # Prepended to every topic and consumer group name, so that several pipelines (a
+    # staging copy, a test run) can share one broker without seeing each other.
+    topic_prefix: str = ""
+    http_host: str = "127.0.0.1"
+    http_port: int = 8000
+    log_level: str = "INFO"
+    log_json: bool = True
+    # Consumer tuning: a batch is handled in one database transaction.
+    consumer_batch_max: int = 500
+    consumer_batch_within_s: float = 0.005
+    # Outbox rows not confirmed published after this long are re-sent by the relay.
+    outbox_relay_after_s: float = 5.0
+    db_pool_min: int = 2
+    db_pool_max: int = 10
+
+    @property
+    def schema(self) -> str:
+        """Each service owns one PostgreSQL schema, named after it."""
+        return self.service_name.replace("-", "_")

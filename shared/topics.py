@@ -1,0 +1,115 @@
+"""The one topic registry: each topic's name, key, value model and partition count.
+
+Services import topic specs from here; nobody spells a topic name twice. Every lead
+topic is keyed by ``lead_id`` so all of one lead's events share a partition number,
+and every topic has a dead-letter twin ``<name>.dlq`` for records that could not be
+handled.
+
+``python -m shared.topics create`` creates them all (the broker runs with topic
+auto-creation off); ``python -m shared.topics list`` shows them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from dataclasses import dataclass
+
+from shared.events import (
+    Event,
+    FollowUpMissed,
+    FollowUpRecorded,
+    LeadAssigned,
+    LeadCaptured,
+    LeadEngaged,
+    LeadScored,
+)
+
+DLQ_SUFFIX = ".dlq"
+DEFAULT_PARTITIONS = 4
+
+
+@dataclass(frozen=True)
+class TopicSpec:
+    name: str
+    value_model: type[Event]
+    key_field: str = "lead_id"
+    partitions: int = DEFAULT_PARTITIONS
+
+    @property
+    def dlq(self) -> str:
+        return self.name + DLQ_SUFFIX
+
+    def key_of(self, event: Event) -> bytes:
+        return str(getattr(event, self.key_field)).encode()
+
+
+LEAD_CAPTURED = TopicSpec("lead-captured", LeadCaptured)
+LEAD_ENGAGED = TopicSpec("lead-engaged", LeadEngaged)
+LEAD_SCORED = TopicSpec("lead-scored", LeadScored)
+LEAD_ASSIGNED = TopicSpec("lead-assigned", LeadAssigned)
+FOLLOW_UP_RECORDED = TopicSpec("follow-up-recorded", FollowUpRecorded)
+FOLLOW_UP_MISSED = TopicSpec("follow-up-missed", FollowUpMissed)
+
+ALL: tuple[TopicSpec, ...] = (
+    LEAD_CAPTURED,
+    LEAD_ENGAGED,
+    LEAD_SCORED,
+    LEAD_ASSIGNED,
+    FOLLOW_UP_RECORDED,
+    FOLLOW_UP_MISSED,
+)
+
+BY_NAME: dict[str, TopicSpec] = {spec.name: spec for spec in ALL}
+BY_MODEL: dict[type[Event], TopicSpec] = {spec.value_model: spec for spec in ALL}
+
+
+def spec_for(event: Event) -> TopicSpec:
+    """The topic an event belongs on."""
+    try:
+        return BY_MODEL[type(event)]
+    except KeyError:
+        raise LookupError(f"no topic registered for {type(event).__name__}") from None
+
+
+def create_all(bootstrap: str, *, prefix: str = "", timeout_s: float = 30.0) -> list[str]:
+    """Create every registered topic and its dead-letter twin; existing ones are kept.
+
+    Returns the names created now."""
+    from kafka.admin import KafkaAdminClient, NewTopic  # kafka-python: fine for admin scripts
+
+    admin = KafkaAdminClient(bootstrap_servers=bootstrap, client_id="leadbridge-topics",
+                             request_timeout_ms=int(timeout_s * 1000))
+    try:
+        existing = set(admin.list_topics())
+        wanted = [NewTopic(prefix + s.name, s.partitions, 1) for s in ALL]
+        wanted += [NewTopic(prefix + s.dlq, 1, 1) for s in ALL]
+        missing = [t for t in wanted if t.name not in existing]
+        if missing:
+            admin.create_topics(missing, timeout_ms=int(timeout_s * 1000))
+        return [t.name for t in missing]
+    finally:
+        admin.close()
+
+
+def main(argv: list[str] | None = None) -> int:
+    from shared.settings import ServiceSettings
+
+    parser = argparse.ArgumentParser(prog="python -m shared.topics", description=__doc__)
+    parser.add_argument("command", choices=["create", "list"])
+    parser.add_argument("--bootstrap", default=None, help="defaults to LEADBRIDGE_KAFKA_BOOTSTRAP")
+    args = parser.parse_args(argv)
+    settings = ServiceSettings()
+    bootstrap = args.bootstrap or settings.kafka_bootstrap
+    if args.command == "create":
+        created = create_all(bootstrap, prefix=settings.topic_prefix)
+        print(f"[topics] created {len(created)}: {', '.join(created) or '(all existed)'}")
+    else:
+        for spec in ALL:
+            print(f"{spec.name:22} key={spec.key_field:14} partitions={spec.partitions} "
+                  f"value={spec.value_model.__name__} dlq={spec.dlq}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
