@@ -15,7 +15,7 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import ClassVar, Literal
+from typing import Any, ClassVar, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, EmailStr, Field, field_validator
 
@@ -220,6 +220,71 @@ class FollowUpMissed(Event):
     grade: Grade
     segment: str
     campaign: str | None = None
+
+
+class RubricApproval(Frozen):
+    """One approver's sign-off on a rubric version, for one side."""
+
+    approver: str
+    side: Literal["marketing", "sales"]
+    approved_at: AwareDatetime
+
+
+class RubricActivated(Event):
+    """A grading rubric version, approved by marketing and sales, now grades live leads
+    (keyed by ``version``; ``previous_version`` was retired by it)."""
+
+    TYPE: ClassVar[str] = "io.leadbridge.rubric.activated.v1"
+
+    version: str
+    previous_version: str | None = None
+    activated_by: str = ""
+    approvals: tuple[RubricApproval, ...] = ()
+
+
+class FollowUpReminderIssued(Event):
+    """An assignment's follow-up comes due soon: its owner (or team) is reminded."""
+
+    TYPE: ClassVar[str] = "io.leadbridge.followup.reminder.v1"
+
+    lead_id: str
+    assignment_id: str
+    owner_kind: OwnerKind
+    rep_id: str | None
+    team: str | None
+    due_at: AwareDatetime
+    grade: Grade
+    segment: str
+
+
+class FollowUpEscalated(Event):
+    """A missed follow-up moved the lead to its next owner; ``manager`` of the team is told."""
+
+    TYPE: ClassVar[str] = "io.leadbridge.followup.escalated.v1"
+
+    lead_id: str
+    missed_assignment_id: str
+    missed_rep_id: str | None
+    assignment_id: str
+    owner_kind: OwnerKind
+    rep_id: str | None
+    team: str | None
+    escalation: int
+    manager_name: str | None = None
+    manager_email: str | None = None
+
+
+class RoutingConfigChanged(Event):
+    """The sales organisation (teams, reps, availability) or the routing rules changed;
+    ``document`` is the whole new version. Keyed by ``kind``."""
+
+    TYPE: ClassVar[str] = "io.leadbridge.routing.config.changed.v1"
+
+    kind: Literal["org", "rules"]
+    version: int
+    change: str
+    changed_by: str = ""
+    document: dict[str, Any]
 
 
 class DeadLettered(Frozen):

@@ -93,7 +93,8 @@ def _subscribe(app: faust.App, runtime_ref: dict[str, Runtime], settings: Servic
                       value_serializer="raw", partitions=spec.partitions)
 
     async def consume(stream: faust.StreamT[bytes]) -> None:
-        async for events in stream.take_events(settings.consumer_batch_max, settings.consumer_batch_within_s):
+        batches = stream.take_events(settings.consumer_batch_max, settings.consumer_batch_within_s)  # type: ignore[attr-defined]
+        async for events in batches:
             records = []
             for ev in events:
                 msg = ev.message

@@ -28,6 +28,6 @@ class ServiceSettings(BaseSettings):
     db_pool_max: int = 10
 
     @property
-    def schema(self) -> str:
+    def schema(self) -> str:  # type: ignore[override]  # (shadows pydantic v1 BaseModel.schema)
         """Each service owns one PostgreSQL schema, named after it."""
         return self.service_name.replace("-", "_")

@@ -17,12 +17,16 @@ from dataclasses import dataclass
 
 from shared.events import (
     Event,
+    FollowUpEscalated,
     FollowUpMissed,
     FollowUpRecorded,
+    FollowUpReminderIssued,
     LeadAssigned,
     LeadCaptured,
     LeadEngaged,
     LeadScored,
+    RoutingConfigChanged,
+    RubricActivated,
 )
 
 DLQ_SUFFIX = ".dlq"
@@ -50,6 +54,10 @@ LEAD_SCORED = TopicSpec("lead-scored", LeadScored)
 LEAD_ASSIGNED = TopicSpec("lead-assigned", LeadAssigned)
 FOLLOW_UP_RECORDED = TopicSpec("follow-up-recorded", FollowUpRecorded)
 FOLLOW_UP_MISSED = TopicSpec("follow-up-missed", FollowUpMissed)
+RUBRIC_ACTIVATED = TopicSpec("rubric-activated", RubricActivated, key_field="version", partitions=1)
+FOLLOW_UP_REMINDERS = TopicSpec("follow-up-reminders", FollowUpReminderIssued)
+FOLLOW_UP_ESCALATED = TopicSpec("follow-up-escalated", FollowUpEscalated)
+ROUTING_CONFIG_CHANGED = TopicSpec("routing-config-changed", RoutingConfigChanged, key_field="kind", partitions=1)
 
 ALL: tuple[TopicSpec, ...] = (
     LEAD_CAPTURED,
@@ -58,6 +66,10 @@ ALL: tuple[TopicSpec, ...] = (
     LEAD_ASSIGNED,
     FOLLOW_UP_RECORDED,
     FOLLOW_UP_MISSED,
+    RUBRIC_ACTIVATED,
+    FOLLOW_UP_REMINDERS,
+    FOLLOW_UP_ESCALATED,
+    ROUTING_CONFIG_CHANGED,
 )
 
 BY_NAME: dict[str, TopicSpec] = {spec.name: spec for spec in ALL}

@@ -27,7 +27,8 @@ class LeadRepository:
         row = await self.conn.fetchrow(
             f"INSERT INTO {self.s}.leads(lead_id, email_norm, profile, consent, first_source, first_campaign, "
             "sources, campaigns, first_captured_at, last_captured_at) "
-            "VALUES ($1, $2, $3, $4, $5, $6, ARRAY[$5], CASE WHEN $6::text IS NULL THEN '{}'::text[] ELSE ARRAY[$6] END, $7, $7) "
+            "VALUES ($1, $2, $3, $4, $5, $6, ARRAY[$5], "
+            "CASE WHEN $6::text IS NULL THEN '{}'::text[] ELSE ARRAY[$6] END, $7, $7) "
             "ON CONFLICT (email_norm) DO NOTHING RETURNING lead_id",
             lead_id, email_norm, profile.model_dump(mode="json"), consent, source, campaign, at)
         return row is not None

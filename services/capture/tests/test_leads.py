@@ -1,0 +1,67 @@
+from datetime import UTC, datetime, timedelta
+
+from services.capture.domain.leads import (
+    implicit_idempotency_key,
+    merge_profile,
+    normalise_email,
+    timeline_entry,
+    view_changes,
+)
+from shared.events import FollowUpMissed, LeadAssigned, LeadProfile, LeadScored, ScoreReason
+
+T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
+
+
+def test_email_case_and_spaces_do_not_make_a_new_person() -> None:
+    assert normalise_email("  Ann.Lee@Acme.COM ") == normalise_email("ann.lee@acme.com") == "ann.lee@acme.com"
+
+
+def test_plus_tags_are_kept_they_can_be_different_people_or_systems() -> None:
+    assert normalise_email("ann+events@acme.com") != normalise_email("ann@acme.com")
+
+
+def test_implicit_key_identifies_the_same_capture_only() -> None:
+    key = implicit_idempotency_key("a@x.com", "badge_scan", "expo", T0)
+    assert key == implicit_idempotency_key("a@x.com", "badge_scan", "expo", T0)
+    assert key != implicit_idempotency_key("a@x.com", "badge_scan", "expo", T0 + timedelta(seconds=1))
+    assert key != implicit_idempotency_key("a@x.com", "web_form", "expo", T0)
+    assert key != implicit_idempotency_key("a@x.com", "badge_scan", None, T0)
+
+
+def test_a_later_capture_fills_gaps_but_never_blanks_what_was_known() -> None:
+    known = LeadProfile(email="a@x.com", name="Ann", company="Acme", title="VP Sales", country="GB",
+                        company_size=500, industry="software")
+    scan = LeadProfile(email="a@x.com", name="Ann Lee", company="Acme", title="", country="GB", phone="+44 1")
+    merged = merge_profile(known, scan)
+    assert merged.name == "Ann Lee"
+    assert merged.title == "VP Sales"
+    assert merged.company_size == 500
+    assert merged.phone == "+44 1"
+    assert merge_profile(None, scan) == scan
+
+
+def _scored(reasons: tuple[ScoreReason, ...]) -> LeadScored:
+    return LeadScored(lead_id="L", cause_event_id="c", profile=LeadProfile(email="a@x.com", name="A", company="C"),
+                      source="web_form", score=62.44, fit_score=40, engagement_score=22.44, grade="B",
+                      segment="smb", rubric_version="v1", reasons=reasons)
+
+
+def test_view_keeps_the_three_strongest_reasons() -> None:
+    reasons = tuple(ScoreReason(rule=f"r{i}", points=p) for i, p in enumerate([5, -30, 12, 1, 20]))
+    changes = view_changes(_scored(reasons))
+    assert [r["rule"] for r in changes["top_reasons"]] == ["r1", "r4", "r2"]
+    assert changes["grade"] == "B"
+
+
+def test_timeline_reads_like_what_happened() -> None:
+    entry = timeline_entry(_scored(()))
+    assert entry.type == "scored"
+    assert entry.summary["score"] == 62.4
+    assigned = LeadAssigned(lead_id="L", assignment_id="A1", owner_kind="nurture", rule="c-d-nurture",
+                            reason="grade C", grade="C", segment="smb")
+    assert timeline_entry(assigned).type == "assigned"
+    assert view_changes(assigned)["status"] == "nurturing"
+    missed = FollowUpMissed(lead_id="L", assignment_id="A1", rep_id="r1", team="field", due_at=T0, escalation=1,
+                            next_action="reassign", grade="A", segment="smb")
+    assert timeline_entry(missed).summary["next_action"] == "reassign"
+    assert view_changes(missed) == {"status": "follow-up-missed"}

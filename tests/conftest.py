@@ -1,0 +1,58 @@
+"""Fixtures for integration and end-to-end tests: the real broker and database (see
+tests/harness.py for where they come from), a private namespace per run, and the five
+services as real processes."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests import harness
+
+
+@pytest.fixture(scope="session")
+def infra() -> Iterator[harness.Infra]:
+    infra = harness.start_infra()
+    yield infra
+    infra.stop()
+
+
+@pytest.fixture(scope="session")
+def namespace(infra: harness.Infra) -> Iterator[harness.Namespace]:
+    ns = harness.open_namespace(infra, "s")
+    yield ns
+    harness.close_namespace(ns)
+
+
+@pytest.fixture(scope="session")
+def log_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("service-logs")
+
+
+@pytest.fixture(scope="session")
+def stack(namespace: harness.Namespace, log_dir: Path) -> Iterator[harness.Stack]:
+    """All five services, started once for the end-to-end tests that share them.
+    Routing runs the test organisation with short SLAs (tests/e2e/org.yaml)."""
+    org = Path(__file__).parent / "e2e" / "org.yaml"
+    extra = {"routing": {"LEADBRIDGE_ROUTING_ORG_FILE": str(org)}} if org.exists() else {}
+    stack = harness.start_stack(namespace, log_dir / "stack", extra)
+    yield stack
+    stack.stop()
+
+
+@pytest.fixture
+def private_namespace(infra: harness.Infra) -> Iterator[harness.Namespace]:
+    """A namespace of its own, for a test that stops and starts services."""
+    ns = harness.open_namespace(infra, "p")
+    yield ns
+    harness.close_namespace(ns)
+
+
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> None:
+    # When an end-to-end test fails, the services' last log lines say why.
+    if call.when == "call" and call.excinfo is not None and "stack" in getattr(item, "funcargs", {}):
+        stack: harness.Stack = item.funcargs["stack"]  # type: ignore[attr-defined]
+        for name, svc in stack.services.items():
+            item.add_report_section("call", f"{name} log", svc.tail(25))

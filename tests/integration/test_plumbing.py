@@ -1,0 +1,130 @@
+"""The shared runtime against the real PostgreSQL and Kafka: inbox deduplication,
+dead letters for undecodable and failing records, the outbox relay, migrations."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Sequence
+from pathlib import Path
+
+import pytest
+
+from shared import codec, topics
+from shared.db import OutboxRow, migrate
+from shared.events import LeadCaptured, LeadProfile, LeadScored
+from shared.runtime import RawRecord, Runtime, Subscription, UnitOfWork
+from shared.settings import ServiceSettings
+from tests import harness
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+async def runtime(private_namespace: harness.Namespace, tmp_path: Path) -> AsyncIterator[Runtime]:
+    (tmp_path / "001_things.sql").write_text(
+        "CREATE TABLE {schema}.things (lead_id text PRIMARY KEY, times integer NOT NULL);")
+    settings = ServiceSettings(service_name="plumbing", kafka_bootstrap=private_namespace.bootstrap,
+                               database_url=private_namespace.database_url,
+                               topic_prefix=private_namespace.topic_prefix, outbox_relay_after_s=0)
+    TOPIC[:] = [private_namespace.topic(topics.LEAD_CAPTURED)]
+    rt = await Runtime.open(settings)
+    assert await migrate(rt.pool, rt.schema, tmp_path) == ["001_things.sql"]
+    assert await migrate(rt.pool, rt.schema, tmp_path) == []  # applied once only
+    yield rt
+    await rt.close()
+
+
+def captured(lead_id: str) -> LeadCaptured:
+    return LeadCaptured(lead_id=lead_id, capture_id=f"c-{lead_id}", consent=True, source="web_form",
+                        profile=LeadProfile(email=f"{lead_id}@x.example", name=lead_id, company="X"))
+
+
+TOPIC: list[str] = []  # the namespace's lead-captured topic, set by the runtime fixture
+
+
+def record(event: LeadCaptured | None, offset: int, raw: bytes | None = None) -> RawRecord:
+    value = raw if event is None else codec.encode(event)
+    return RawRecord(TOPIC[0], 0, offset, b"k", value, [("ce_id", b"x")], None)
+
+
+async def count_things(rt: Runtime) -> dict[str, int]:
+    rows = await rt.pool.fetch("SELECT lead_id, times FROM plumbing.things")
+    return {r["lead_id"]: r["times"] for r in rows}
+
+
+def counting_handler(fail_on: str | None = None) -> Subscription[LeadCaptured]:
+    async def handle(events: Sequence[LeadCaptured], uow: UnitOfWork) -> None:
+        for e in events:
+            if e.lead_id == fail_on:
+                raise RuntimeError(f"cannot handle {e.lead_id}")
+            await uow.conn.execute(
+                "INSERT INTO plumbing.things VALUES ($1, 1) "
+                "ON CONFLICT (lead_id) DO UPDATE SET times = things.times + 1", e.lead_id)
+    return Subscription(topics.LEAD_CAPTURED, batch_handler=handle)
+
+
+async def test_redelivered_events_take_effect_once(runtime: Runtime) -> None:
+    sub = counting_handler()
+    events = [captured(f"L{i}") for i in range(5)]
+    batch = [record(e, i) for i, e in enumerate(events)]
+    await runtime.consume_batch(sub, batch)
+    await runtime.consume_batch(sub, batch)  # the whole batch again, as after a crash before commit
+    await runtime.consume_batch(sub, [batch[2], batch[2]])  # and a duplicate inside one batch
+    assert await count_things(runtime) == {f"L{i}": 1 for i in range(5)}
+
+
+def dead_letters(ns: harness.Namespace) -> list[tuple[bytes | None, dict[str, str]]]:
+    return [(m.value, codec.header_map(m.headers))
+            for m in harness.read_topic(ns.bootstrap, ns.topic(topics.LEAD_CAPTURED) + ".dlq", timeout_s=3)]
+
+
+async def test_undecodable_and_failing_records_are_dead_lettered_and_the_rest_commits(
+        runtime: Runtime, private_namespace: harness.Namespace) -> None:
+    sub = counting_handler(fail_on="L-bad")
+    batch = [record(captured("L1"), 10), record(None, 11, b"{not json"), record(captured("L-bad"), 12),
+             record(captured("L2"), 13)]
+    runtime_topic = batch[0].topic
+    await runtime.consume_batch(sub, batch)
+    assert await count_things(runtime) == {"L1": 1, "L2": 1}
+    letters = harness.eventually(lambda: (d := dead_letters(private_namespace)) and len(d) >= 2 and d,
+                                 what="two dead letters")
+    by_offset = {h["dlq_original_offset"]: (v, h) for v, h in letters}
+    raw, headers = by_offset["11"]
+    assert raw == b"{not json"
+    assert headers["dlq_reason"] == "decode"
+    assert headers["dlq_original_topic"] == runtime_topic
+    assert "Invalid JSON" in headers["dlq_error"]
+    _, headers = by_offset["12"]
+    assert headers["dlq_reason"] == "handler"
+    assert "cannot handle L-bad" in headers["dlq_error"]
+    assert headers["ce_id"] == "x"  # the original headers travel with the letter
+
+
+async def test_emitted_events_are_published_after_commit(runtime: Runtime,
+                                                         private_namespace: harness.Namespace) -> None:
+    async def handle(events: Sequence[LeadCaptured], uow: UnitOfWork) -> None:
+        for e in events:
+            uow.emit(LeadScored(lead_id=e.lead_id, cause_event_id=e.event_id, profile=e.profile, source=e.source,
+                                score=1, fit_score=1, engagement_score=0, grade="D", segment="s",
+                                rubric_version="t"))
+
+    await runtime.consume_batch(Subscription(topics.LEAD_CAPTURED, batch_handler=handle),
+                                [record(captured("L9"), 1)])
+    scored = harness.eventually(
+        lambda: [m for m in harness.read_topic(private_namespace.bootstrap,
+                                               private_namespace.topic(topics.LEAD_SCORED), timeout_s=2)],
+        what="the emitted LeadScored")
+    assert [codec.decode(LeadScored, m.value).lead_id for m in scored] == ["L9"]
+    assert await runtime.pool.fetchval("SELECT count(*) FROM plumbing.outbox WHERE published_at IS NULL") == 0
+
+
+async def test_relay_publishes_rows_whose_send_was_never_confirmed(runtime: Runtime,
+                                                                    private_namespace: harness.Namespace) -> None:
+    event = captured("L-relay")
+    row = runtime.to_rows([event])[0]
+    async with runtime.pool.acquire() as conn:  # as if the process died right after commit
+        await runtime.outbox.add(conn, [OutboxRow(row.event_id, row.topic, row.key, row.value, row.headers)])
+    assert await runtime.relay_outbox() == 1
+    assert await runtime.relay_outbox() == 0
+    on_topic = [codec.decode(LeadCaptured, m.value) for m in
+                harness.read_topic(private_namespace.bootstrap, private_namespace.topic(topics.LEAD_CAPTURED))]
+    assert event in on_topic
