@@ -1,0 +1,64 @@
+# Leadbridge — the two commands a newcomer needs:
+#   make run    bring up broker, database, topics, all five services and the demo configuration
+#   make test   run every test (unit, integration, end to end) on a real broker and database
+SHELL := /bin/bash
+PY    := .venv/bin/python
+export PYTHONPATH := $(CURDIR)
+
+.PHONY: help venv infra topics run stop test unit lint typecheck demo bench bench-scoring bench-routing clean
+
+help:
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | column -t -s $$'\t'
+
+.venv/.installed: requirements.txt
+	@echo "[setup] creating .venv and installing requirements (first time takes a minute)"
+	@test -x $(PY) || python3 -m venv .venv
+	@$(PY) -m pip install -q --upgrade pip
+	@$(PY) -m pip install -q -r requirements.txt
+	@touch $@
+
+venv: .venv/.installed ## install Python dependencies into .venv
+
+infra: venv ## start Kafka (KRaft) and PostgreSQL if they are not running, and create the topics
+	@deploy/kafka/kafka.sh start
+	@deploy/postgres/postgres.sh start
+	@$(MAKE) --no-print-directory topics
+
+topics: venv
+	@$(PY) -m shared.topics create
+
+run: venv ## bring up the whole pipeline with the demo configuration; Ctrl-C stops it
+	@deploy/run.sh
+
+lint: venv ## ruff
+	@$(PY) -m ruff check shared services tests deploy
+
+typecheck: venv ## mypy (strict on shared and services)
+	@$(PY) -m mypy shared services
+
+unit: venv ## fast unit tests only (no broker, no database)
+	@$(PY) -m pytest -q shared services
+
+test: venv lint typecheck ## every test, against the broker and database in LEADBRIDGE_* or the local ones it starts
+	@if [ -z "$$LEADBRIDGE_KAFKA_BOOTSTRAP$$LEADBRIDGE_DATABASE_URL" ]; then $(MAKE) --no-print-directory infra; fi
+	@$(PY) -m pytest -ra --durations=15 $(PYTEST_ARGS)
+
+demo: venv ## post a handful of leads to the running stack (make run) and show where each went
+	@$(PY) deploy/demo/demo.py
+
+bench: venv ## capture→assigned throughput and latency through the real stack, beside a bare-Kafka baseline
+	@if [ -z "$$LEADBRIDGE_KAFKA_BOOTSTRAP$$LEADBRIDGE_DATABASE_URL" ]; then $(MAKE) --no-print-directory infra; fi
+	@$(PY) deploy/bench/pipeline_bench.py $(BENCH_ARGS)
+
+bench-scoring: venv ## scoring throughput on one worker
+	@$(PY) -m services.scoring.bench
+
+bench-routing: venv ## lead-scored→lead-assigned latency at 500 leads/s
+	@$(PY) -m services.routing.bench
+
+stop: ## stop the local Kafka (PostgreSQL only if make run/infra started it)
+	@deploy/kafka/kafka.sh stop || true
+	@deploy/postgres/postgres.sh stop --if-started || true
+
+clean:
+	rm -rf .venv .pytest_cache .mypy_cache .ruff_cache var reports

@@ -1,0 +1,83 @@
+#!/usr/bin/env bash
+# make run: the whole Leadbridge pipeline on this machine, until Ctrl-C.
+#
+# Starts (when not already running) Kafka and PostgreSQL, creates the topics, starts
+# the five services with the demo configuration (deploy/demo: the intent-led
+# company's sales organisation and the agreed rubric), seeds demo collateral,
+# prints the URLs and waits. Ctrl-C stops every process it started, and only those.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT="$PWD"
+PY="$ROOT/.venv/bin/python"
+export PYTHONPATH="$ROOT"
+LOGS="$ROOT/var/log"
+mkdir -p "$LOGS"
+
+started_kafka=0
+pids=()
+
+cleanup() {
+  trap - INT TERM EXIT
+  echo
+  echo "[run] stopping services"
+  for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
+  for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
+  if [ "$started_kafka" = 1 ]; then deploy/kafka/kafka.sh stop || true; fi
+  deploy/postgres/postgres.sh stop --if-started || true
+  echo "[run] stopped"
+}
+trap cleanup INT TERM EXIT
+
+if ! deploy/kafka/kafka.sh status >/dev/null 2>&1; then started_kafka=1; fi
+deploy/kafka/kafka.sh start
+deploy/postgres/postgres.sh start
+"$PY" -m shared.topics create
+
+declare -A PORTS=([capture]=8001 [scoring]=8002 [routing]=8003 [nurture]=8004 [content]=8005)
+for svc in capture scoring routing nurture content; do
+  port="${PORTS[$svc]}"
+  if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+    echo "[run] port $port is taken: is another 'make run' still running? (stop it first)" >&2
+    exit 1
+  fi
+  LEADBRIDGE_HTTP_PORT="$port" "$PY" -m "services.$svc" >"$LOGS/$svc.log" 2>&1 &
+  pids+=("$!")
+  echo "[run] $svc starting (pid $!, log var/log/$svc.log)"
+done
+
+for svc in capture scoring routing nurture content; do
+  port="${PORTS[$svc]}"
+  for i in $(seq 1 120); do
+    if curl -fsS "http://127.0.0.1:$port/healthz" >/dev/null 2>&1; then echo "[run] $svc healthy"; break; fi
+    if [ "$i" = 120 ]; then echo "[run] $svc did not become healthy; last log lines:" >&2; tail -20 "$LOGS/$svc.log" >&2; exit 1; fi
+    sleep 0.5
+  done
+done
+
+"$PY" deploy/demo/seed.py
+
+cat <<MSG
+
+Leadbridge is running.
+  capture   http://127.0.0.1:8001/docs   POST /v1/leads, GET /v1/leads/{id}
+  scoring   http://127.0.0.1:8002/docs   rubrics, GET /v1/leads/{id}/score
+  routing   http://127.0.0.1:8003/docs   org, rules, follow-ups, GET /v1/reps/{id}/assignments
+  nurture   http://127.0.0.1:8004/docs   GET /v1/nurture/leads
+  content   http://127.0.0.1:8005/docs   GET /v1/collateral
+  metrics   http://127.0.0.1:800N/metrics on each service; health on /healthz
+  logs      var/log/<service>.log
+
+Try:  make demo     (in another terminal)
+Ctrl-C stops everything this command started.
+MSG
+
+# Wait until Ctrl-C, or until a service dies (then say which and stop the rest).
+while true; do
+  for i in "${!pids[@]}"; do
+    if ! kill -0 "${pids[$i]}" 2>/dev/null; then
+      echo "[run] a service exited; see var/log/*.log" >&2
+      exit 1
+    fi
+  done
+  sleep 2
+done

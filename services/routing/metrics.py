@@ -1,0 +1,20 @@
+"""Routing's own Prometheus metrics (the shared ones cover consumption and HTTP)."""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Histogram
+
+ASSIGNED = Counter("leadbridge_routing_assignments_total", "Assignments made, by owner kind, team and trigger",
+                   ["owner_kind", "team", "trigger"])
+QUEUED = Counter("leadbridge_routing_queued_total", "Leads no rep could take, queued at their team", ["team"])
+KEPT = Counter("leadbridge_routing_rescored_kept_total",
+               "Re-scored leads left with the owner already working them")
+MISSED = Counter("leadbridge_routing_follow_ups_missed_total", "Follow-ups missed, by team and what happened next",
+                 ["team", "next_action"])
+REMINDED = Counter("leadbridge_routing_reminders_total", "Reminders issued before a follow-up came due", ["team"])
+FOLLOW_UPS = Counter("leadbridge_routing_follow_ups_total", "Follow-ups recorded", ["outcome", "on_time"])
+CONFIG_CHANGES = Counter("leadbridge_routing_config_changes_total", "Accepted configuration changes", ["kind"])
+CONFIG_REJECTED = Counter("leadbridge_routing_config_rejected_total", "Rejected (invalid) configuration changes",
+                          ["kind"])
+TIMER_LAG = Histogram("leadbridge_routing_timer_lag_seconds", "From due time to the breach being handled",
+                      buckets=(0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 3600))

@@ -1,0 +1,285 @@
+"""Routing's tables, through asyncpg. Every method takes the connection of the caller's
+unit of work, so reads, writes and emitted events commit together."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+import asyncpg
+import orjson
+
+from services.routing.domain.lifecycle import ActiveAssignment
+from services.routing.domain.router import LeadFacts, RoutingContext
+
+ACTIVE = ("open", "followed_up", "nurture")
+
+_ASSIGNMENT_COLUMNS = ("assignment_id", "lead_id", "owner_kind", "rep_id", "team", "rule", "reason", "trigger",
+                       "attempt", "chain", "previous_assignment_id", "status", "assigned_at", "due_at", "remind_at")
+
+# chain travels as JSON text: asyncpg would read a list inside a jsonb[] as a second dimension.
+_ASSIGNMENT_TYPES = ("text", "text", "text", "text", "text", "text", "text", "text", "int", "text", "text", "text",
+                     "timestamptz", "timestamptz", "timestamptz")
+
+
+@dataclass
+class AssignmentRow:
+    assignment_id: str
+    lead_id: str
+    owner_kind: str
+    rep_id: str | None
+    team: str | None
+    rule: str
+    reason: str
+    trigger: str
+    attempt: int
+    chain: list[str]
+    previous_assignment_id: str | None
+    status: str
+    assigned_at: datetime
+    due_at: datetime | None
+    remind_at: datetime | None
+
+    def values(self) -> tuple[Any, ...]:
+        return tuple(getattr(self, c) for c in _ASSIGNMENT_COLUMNS)
+
+    def as_active(self) -> ActiveAssignment:
+        return ActiveAssignment(self.assignment_id, self.lead_id, self.owner_kind, self.rep_id, self.team,
+                                self.rule, self.attempt, tuple(self.chain), self.due_at)
+
+
+@dataclass
+class PendingWrites:
+    """Rows a unit of work will write, collected so that a batch of leads is saved in a
+    few round trips. An assignment closed in the same batch it was made in is closed in
+    memory (it is not in the table yet)."""
+
+    assignments: dict[str, AssignmentRow] = field(default_factory=dict)
+    closes: list[tuple[str, str, str, datetime]] = field(default_factory=list)  # id, status, reason, at
+    decisions: list[tuple[str, str, datetime, str, str, dict[str, Any]]] = field(default_factory=list)
+
+    def close(self, assignment_id: str, status: str, reason: str, at: datetime) -> None:
+        pending = self.assignments.get(assignment_id)
+        if pending is not None:
+            pending.status = status
+        else:
+            self.closes.append((assignment_id, status, reason, at))
+
+
+def active_from_row(row: asyncpg.Record) -> ActiveAssignment:
+    return ActiveAssignment(row["assignment_id"], row["lead_id"], row["owner_kind"], row["rep_id"], row["team"],
+                            row["rule"], row["attempt"], tuple(row["chain"]), row["due_at"])
+
+
+class RoutingRepository:
+    """Every query routing makes; ``schema`` is the service's schema."""
+
+    def __init__(self, schema: str) -> None:
+        self.s = schema
+        # One advisory lock serialises changes to rotation credits and rep load between the
+        # consumer, the SLA timers and HTTP commands (and between replicas).
+        self._lock_id = int.from_bytes(hashlib.sha1(f"{schema}.routing-state".encode()).digest()[:7], "big")
+
+    async def lock_routing_state(self, conn: asyncpg.Connection) -> None:
+        await conn.execute("SELECT pg_advisory_xact_lock($1)", self._lock_id)
+
+    # ------------------------------------------------------------------ configuration
+
+    async def config_versions(self, conn: asyncpg.Connection | asyncpg.Pool) -> dict[str, int]:
+        rows = await conn.fetch(f"SELECT kind, version FROM {self.s}.config")
+        return {r["kind"]: r["version"] for r in rows}
+
+    async def config_documents(self, conn: asyncpg.Connection | asyncpg.Pool,
+                               for_update: bool = False) -> dict[str, tuple[int, dict[str, Any]]]:
+        lock = " FOR UPDATE" if for_update else ""
+        rows = await conn.fetch(f"SELECT kind, version, document FROM {self.s}.config{lock}")
+        return {r["kind"]: (r["version"], r["document"]) for r in rows}
+
+    async def save_config(self, conn: asyncpg.Connection, kind: str, version: int, document: dict[str, Any],
+                          change: str, changed_by: str) -> None:
+        await conn.execute(
+            f"INSERT INTO {self.s}.config(kind, version, document, changed_by) VALUES ($1, $2, $3, $4) "
+            "ON CONFLICT (kind) DO UPDATE SET version = $2, document = $3, changed_by = $4, changed_at = now()",
+            kind, version, document, changed_by)
+        await conn.execute(
+            f"INSERT INTO {self.s}.config_history(kind, version, document, change, changed_by) "
+            "VALUES ($1, $2, $3, $4, $5)", kind, version, document, change, changed_by)
+
+    # ------------------------------------------------------------------ leads
+
+    async def save_scored(self, conn: asyncpg.Connection,
+                          items: Sequence[tuple[str, LeadFacts, dict[str, Any], datetime]]) -> None:
+        """Remember the latest facts of each lead and every scoring (for the what-if)."""
+        await conn.execute(
+            f"INSERT INTO {self.s}.scored_history(event_id, lead_id, occurred_at, facts) "
+            "SELECT * FROM unnest($1::text[], $2::text[], $3::timestamptz[], $4::jsonb[]) ON CONFLICT DO NOTHING",
+            [i[0] for i in items], [i[1].lead_id for i in items], [i[3] for i in items],
+            [i[1].as_dict() for i in items])
+        latest: dict[str, tuple[str, LeadFacts, dict[str, Any], datetime]] = {}
+        for item in items:  # one row per lead: the batch's last scoring wins
+            latest[item[1].lead_id] = item
+        rows = list(latest.values())
+        await conn.execute(
+            f"INSERT INTO {self.s}.leads(lead_id, facts, profile, last_event_id, scored_at) "
+            "SELECT * FROM unnest($1::text[], $2::jsonb[], $3::jsonb[], $4::text[], $5::timestamptz[]) "
+            "ON CONFLICT (lead_id) DO UPDATE SET facts = EXCLUDED.facts, profile = EXCLUDED.profile, "
+            "last_event_id = EXCLUDED.last_event_id, scored_at = EXCLUDED.scored_at",
+            [r[1].lead_id for r in rows], [r[1].as_dict() for r in rows], [r[2] for r in rows],
+            [r[0] for r in rows], [r[3] for r in rows])
+
+    async def lead(self, conn: asyncpg.Connection | asyncpg.Pool, lead_id: str) -> asyncpg.Record | None:
+        return await conn.fetchrow(f"SELECT * FROM {self.s}.leads WHERE lead_id = $1", lead_id)
+
+    # ------------------------------------------------------------------ routing state
+
+    async def load_context(self, conn: asyncpg.Connection, companies: Iterable[str]) -> RoutingContext:
+        """Rep load, rotation credits and the owners of ``companies``, in one round trip."""
+        ctx = RoutingContext()
+        keys = [c for c in set(companies) if c]
+        rows = await conn.fetch(
+            f"SELECT 'load' AS kind, rep_id AS k, to_jsonb(open_leads) AS v FROM {self.s}.rep_load "
+            f"UNION ALL SELECT 'credits', team, credits FROM {self.s}.rotation "
+            f"UNION ALL SELECT 'account', company_key, to_jsonb(rep_id) FROM {self.s}.accounts "
+            "WHERE company_key = ANY($1::text[])", keys)
+        for r in rows:
+            if r["kind"] == "load":
+                ctx.load[r["k"]] = int(r["v"])
+            elif r["kind"] == "credits":
+                ctx.credits[r["k"]] = dict(r["v"])
+            else:
+                ctx.accounts[r["k"]] = str(r["v"])
+        return ctx
+
+    async def rep_loads(self, conn: asyncpg.Connection | asyncpg.Pool) -> dict[str, int]:
+        return {r["rep_id"]: r["open_leads"] for r in await conn.fetch(
+            f"SELECT rep_id, open_leads FROM {self.s}.rep_load")}
+
+    async def save_context(self, conn: asyncpg.Connection, ctx: RoutingContext) -> None:
+        if ctx.changed_teams:
+            teams = sorted(ctx.changed_teams)
+            await conn.execute(
+                f"INSERT INTO {self.s}.rotation(team, credits) SELECT * FROM unnest($1::text[], $2::jsonb[]) "
+                "ON CONFLICT (team) DO UPDATE SET credits = EXCLUDED.credits",
+                teams, [ctx.credits.get(t, {}) for t in teams])
+        if ctx.changed_reps:
+            reps = sorted(ctx.changed_reps)
+            await conn.execute(
+                f"INSERT INTO {self.s}.rep_load(rep_id, open_leads) SELECT * FROM unnest($1::text[], $2::int[]) "
+                "ON CONFLICT (rep_id) DO UPDATE SET open_leads = EXCLUDED.open_leads",
+                reps, [ctx.load.get(r, 0) for r in reps])
+        if ctx.new_accounts:
+            await conn.execute(
+                f"INSERT INTO {self.s}.accounts(company_key, rep_id) SELECT * FROM unnest($1::text[], $2::text[]) "
+                "ON CONFLICT DO NOTHING", list(ctx.new_accounts), list(ctx.new_accounts.values()))
+        ctx.changed_teams.clear()
+        ctx.changed_reps.clear()
+        ctx.new_accounts.clear()
+
+    # ------------------------------------------------------------------ assignments
+
+    async def active_for(self, conn: asyncpg.Connection, lead_ids: Sequence[str]) -> dict[str, ActiveAssignment]:
+        rows = await conn.fetch(
+            f"SELECT * FROM {self.s}.assignments WHERE lead_id = ANY($1::text[]) "
+            "AND status IN ('open', 'followed_up', 'nurture')", list(lead_ids))
+        return {r["lead_id"]: active_from_row(r) for r in rows}
+
+    async def assignment(self, conn: asyncpg.Connection | asyncpg.Pool, assignment_id: str,
+                         for_update: bool = False) -> asyncpg.Record | None:
+        lock = " FOR UPDATE" if for_update else ""
+        return await conn.fetchrow(f"SELECT * FROM {self.s}.assignments WHERE assignment_id = $1{lock}",
+                                   assignment_id)
+
+    async def flush(self, conn: asyncpg.Connection, writes: PendingWrites) -> None:
+        """Write collected closes, new assignments and decisions (closes first: a lead's
+        old assignment must be closed before its new one becomes active)."""
+        if writes.closes:
+            await conn.executemany(
+                f"UPDATE {self.s}.assignments SET status = $2, close_reason = $3, closed_at = $4 "
+                "WHERE assignment_id = $1", writes.closes)
+        if writes.assignments:
+            # One statement per batch (unnest of column arrays) instead of one per row.
+            cols = ", ".join(_ASSIGNMENT_COLUMNS)
+            casts = ", ".join(f"${i + 1}::{t}[]" for i, t in enumerate(_ASSIGNMENT_TYPES))
+            rows = [r.values() for r in writes.assignments.values()]
+            columns = [list(col) for col in zip(*rows, strict=True)]
+            columns[9] = [orjson.dumps(chain).decode() for chain in columns[9]]
+            select = ", ".join(f"c{i}::jsonb" if i == 9 else f"c{i}" for i in range(len(_ASSIGNMENT_COLUMNS)))
+            names = ", ".join(f"c{i}" for i in range(len(_ASSIGNMENT_COLUMNS)))
+            await conn.execute(
+                f"INSERT INTO {self.s}.assignments({cols}) SELECT {select} FROM unnest({casts}) AS u({names}) "
+                "ON CONFLICT (assignment_id) DO NOTHING", *columns)
+        if writes.decisions:
+            await conn.execute(
+                f"INSERT INTO {self.s}.decisions(lead_id, assignment_id, decided_at, trigger, cause_id, detail) "
+                "SELECT * FROM unnest($1::text[], $2::text[], $3::timestamptz[], $4::text[], $5::text[], $6::jsonb[])",
+                *[list(col) for col in zip(*writes.decisions, strict=True)])
+        writes.assignments.clear()
+        writes.closes.clear()
+        writes.decisions.clear()
+
+    async def due(self, conn: asyncpg.Connection, now: datetime, limit: int) -> list[asyncpg.Record]:
+        """Open assignments whose clock ran out, locked; rows another worker holds are skipped."""
+        return await conn.fetch(
+            f"SELECT a.*, l.facts FROM {self.s}.assignments a JOIN {self.s}.leads l USING (lead_id) "
+            "WHERE a.status = 'open' AND a.due_at <= $1 ORDER BY a.due_at LIMIT $2 FOR UPDATE OF a SKIP LOCKED",
+            now, limit)
+
+    async def reminders_due(self, conn: asyncpg.Connection, now: datetime, limit: int) -> list[asyncpg.Record]:
+        return await conn.fetch(
+            f"SELECT a.*, l.facts FROM {self.s}.assignments a JOIN {self.s}.leads l USING (lead_id) "
+            "WHERE a.status = 'open' AND a.reminded_at IS NULL AND a.remind_at <= $1 AND a.due_at > $1 "
+            "ORDER BY a.remind_at LIMIT $2 FOR UPDATE OF a SKIP LOCKED", now, limit)
+
+    async def mark_reminded(self, conn: asyncpg.Connection, ids: Sequence[str], at: datetime) -> None:
+        await conn.execute(f"UPDATE {self.s}.assignments SET reminded_at = $2 WHERE assignment_id = ANY($1::text[])",
+                           list(ids), at)
+
+    async def mark_followed_up(self, conn: asyncpg.Connection, assignment_id: str, at: datetime) -> None:
+        await conn.execute(f"UPDATE {self.s}.assignments SET status = 'followed_up', followed_up_at = $2 "
+                           "WHERE assignment_id = $1", assignment_id, at)
+
+    async def add_follow_up(self, conn: asyncpg.Connection, follow_up_id: str, assignment_id: str, lead_id: str,
+                            rep_id: str, outcome: str, note: str, on_time: bool, at: datetime) -> None:
+        await conn.execute(
+            f"INSERT INTO {self.s}.follow_ups(follow_up_id, assignment_id, lead_id, rep_id, outcome, note, on_time, "
+            "recorded_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+            follow_up_id, assignment_id, lead_id, rep_id, outcome, note, on_time, at)
+
+    # ------------------------------------------------------------------ reads for HTTP
+
+    async def rep_assignments(self, conn: asyncpg.Connection | asyncpg.Pool, rep_id: str) -> list[asyncpg.Record]:
+        return await conn.fetch(
+            f"SELECT a.*, l.facts, l.profile FROM {self.s}.assignments a JOIN {self.s}.leads l USING (lead_id) "
+            "WHERE a.rep_id = $1 AND a.status IN ('open', 'followed_up') ORDER BY a.due_at NULLS LAST", rep_id)
+
+    async def lead_assignments(self, conn: asyncpg.Connection | asyncpg.Pool, lead_id: str) -> list[asyncpg.Record]:
+        return await conn.fetch(f"SELECT * FROM {self.s}.assignments WHERE lead_id = $1 ORDER BY assigned_at, "
+                                "attempt", lead_id)
+
+    async def lead_decisions(self, conn: asyncpg.Connection | asyncpg.Pool, lead_id: str) -> list[asyncpg.Record]:
+        return await conn.fetch(f"SELECT * FROM {self.s}.decisions WHERE lead_id = $1 ORDER BY id", lead_id)
+
+    async def lead_follow_ups(self, conn: asyncpg.Connection | asyncpg.Pool, lead_id: str) -> list[asyncpg.Record]:
+        return await conn.fetch(f"SELECT * FROM {self.s}.follow_ups WHERE lead_id = $1 ORDER BY recorded_at", lead_id)
+
+    async def queued(self, conn: asyncpg.Connection | asyncpg.Pool, per_team: int) -> list[asyncpg.Record]:
+        return await conn.fetch(
+            f"SELECT * FROM (SELECT a.team, a.assignment_id, a.lead_id, a.assigned_at, a.due_at, a.attempt, "
+            "a.reason, count(*) OVER w AS queued, row_number() OVER (w ORDER BY a.assigned_at) AS n "
+            f"FROM {self.s}.assignments a WHERE a.owner_kind = 'queue' AND a.status IN ('open', 'followed_up') "
+            "WINDOW w AS (PARTITION BY a.team)) q WHERE n <= $1 ORDER BY team, assigned_at", per_team)
+
+    # ------------------------------------------------------------------ what-if
+
+    async def scored_between(self, conn: asyncpg.Connection, since: datetime, until: datetime) -> list[asyncpg.Record]:
+        return await conn.fetch(f"SELECT event_id, lead_id, occurred_at, facts FROM {self.s}.scored_history "
+                                "WHERE occurred_at >= $1 AND occurred_at < $2 ORDER BY occurred_at, event_id",
+                                since, until)
+
+    async def assignments_between(self, conn: asyncpg.Connection, since: datetime,
+                                  until: datetime) -> list[asyncpg.Record]:
+        return await conn.fetch(f"SELECT * FROM {self.s}.assignments WHERE assigned_at >= $1 AND assigned_at < $2 "
+                                "ORDER BY assigned_at", since, until)
