@@ -1,0 +1,179 @@
+"""Scoring's HTTP edge: the score ledger of a lead and the rubric workflow.
+
+Routes validate and translate; the rubric rules live in ``domain.lifecycle`` and the
+commands in ``handlers``. Errors follow the project's shape: 422 ``{"error", "fields":
+[{"field", "reason"}]}`` for bad input (a bad rubric names each place in the document),
+``{"detail": {"field", "reason"}}`` for 404 and 409.
+"""
+
+from __future__ import annotations
+
+import math
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+import orjson
+from fastapi import APIRouter, HTTPException, Request
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field
+
+from services.scoring.domain.lifecycle import LifecycleError, NotApproved, RubricVersion
+from services.scoring.domain.rubric import Problem, RubricDocument, RubricError, parse_rubric, parse_rubric_data
+from services.scoring.handlers import ScoringHandlers, UnknownRubric
+from services.scoring.repository import StoredRubric, VersionExists
+from shared.service import RuntimeDep
+
+
+class ApprovalIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    approver: str = Field(min_length=1, max_length=200)
+    side: Literal["marketing", "sales"]
+
+
+class ActivationIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    activated_by: str = Field(default="", max_length=200)
+
+
+def _invalid_rubric(problems: list[Problem]) -> JSONResponse:
+    return JSONResponse(status_code=422, content={
+        "error": "invalid rubric", "fields": [{"field": p.field, "reason": p.reason} for p in problems]})
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value is not None else None
+
+
+def rubric_view(meta: RubricVersion, stored: StoredRubric | None = None, document: bool = False) -> dict[str, Any]:
+    view: dict[str, Any] = {
+        "version": meta.version, "status": meta.status, "created_by": meta.created_by,
+        "created_at": _iso(meta.created_at), "activated_at": _iso(meta.activated_at),
+        "activated_by": meta.activated_by, "retired_at": _iso(meta.retired_at),
+        "approvals": [{"approver": a.approver, "side": a.side, "approved_at": _iso(a.approved_at)}
+                      for a in meta.approvals],
+        "missing_approvals": meta.missing_sides if meta.status in ("draft", "approved") else [],
+    }
+    if stored is not None:
+        view["description"] = stored.description
+        if document:
+            view["document"] = stored.document
+    return view
+
+
+def build_router(handlers: ScoringHandlers) -> APIRouter:
+    """The routes, bound to the service's handlers."""
+    router = APIRouter(prefix="/v1", tags=["scoring"])
+
+    @router.get("/leads/{lead_id}/score")
+    async def lead_score(lead_id: str, runtime: RuntimeDep) -> dict[str, Any]:
+        """The lead's latest grade with its ledger: every contribution (rule, points,
+        evidence event, rubric version, decay) — they sum to the score."""
+        async with runtime.pool.acquire() as conn:
+            row = await handlers.leads.score_view(conn, lead_id)
+            if row is None:
+                pending = await handlers.leads.has_evidence(conn, lead_id)
+        if row is None:
+            reason = "engagement recorded, but the lead has not been captured yet" if pending else "unknown lead"
+            raise HTTPException(404, detail={"field": "lead_id", "reason": reason})
+        ledger = orjson.loads(row["ledger"])
+        for line in ledger:
+            if line["occurred_at"] is not None:
+                line["occurred_at"] = datetime.fromtimestamp(line["occurred_at"], UTC).isoformat()
+        return {
+            "lead_id": row["lead_id"], "score": row["score"], "fit_score": row["fit_score"],
+            "engagement_score": row["engagement_score"], "grade": row["grade"], "hot": row["hot"],
+            "disqualified": row["disqualified"], "segment": row["segment"], "rubric_version": row["rubric_version"],
+            "as_of": _iso(row["as_of"]), "scored_at": _iso(row["scored_at"]), "cause_event_id": row["cause_event_id"],
+            "campaign": row["campaign"], "source": row["source"], "overrides": orjson.loads(row["overrides"]),
+            "ledger": ledger, "ledger_total": math.fsum(c["points"] for c in ledger),
+        }
+
+    @router.post("/rubrics", status_code=201, openapi_extra={"requestBody": {"content": {
+        "application/yaml": {"schema": {"type": "string"}},
+        "application/json": {"schema": {"type": "object"}}}, "required": True}})
+    async def create_rubric(request: Request, runtime: RuntimeDep, created_by: str = "") -> Any:
+        """Create a draft rubric version from a YAML document (any non-JSON content type)
+        or the same document as a JSON object. 422 names each bad place; 409 if the
+        version exists."""
+        body = await request.body()
+        try:
+            document: RubricDocument
+            if request.headers.get("content-type", "").split(";")[0].strip().endswith("json"):
+                try:
+                    raw = orjson.loads(body)
+                except orjson.JSONDecodeError as exc:
+                    return _invalid_rubric([Problem(field="document", reason=f"not valid JSON: {exc}")])
+                document, text = parse_rubric_data(raw), body.decode()
+            else:
+                text = body.decode(errors="replace")
+                document = parse_rubric(text)
+        except RubricError as exc:
+            return _invalid_rubric(exc.problems)
+        try:
+            async with runtime.unit_of_work() as uow:
+                stored = await handlers.create_draft(uow, document, text, created_by)
+        except VersionExists:
+            raise HTTPException(409, detail={"field": "version", "reason": f"rubric version {document.version} "
+                                              "already exists; give the draft a new version"}) from None
+        return rubric_view(stored.meta, stored)
+
+    @router.get("/rubrics")
+    async def rubric_history(runtime: RuntimeDep) -> dict[str, Any]:
+        """Every version with its status, approvers and times, and every activation."""
+        async with runtime.pool.acquire() as conn:
+            history = await handlers.rubrics.history(conn)
+            activations = await handlers.rubrics.activations(conn)
+        return {"versions": [rubric_view(s.meta, s) for s in history],
+                "activations": [{"version": a["version"], "previous_version": a["previous_version"],
+                                 "activated_by": a["activated_by"], "activated_at": _iso(a["activated_at"])}
+                                for a in activations]}
+
+    @router.get("/rubrics/active")
+    async def active_rubric(runtime: RuntimeDep) -> dict[str, Any]:
+        """The version grading live traffic, with its document."""
+        async with runtime.pool.acquire() as conn:
+            stored = await handlers.rubrics.active(conn)
+        if stored is None:
+            raise HTTPException(404, detail={"field": "version", "reason": "no rubric is active"})
+        return rubric_view(stored.meta, stored, document=True)
+
+    @router.get("/rubrics/{version}")
+    async def get_rubric(version: str, runtime: RuntimeDep) -> dict[str, Any]:
+        async with runtime.pool.acquire() as conn:
+            stored = await handlers.rubrics.get(conn, version)
+        if stored is None:
+            raise HTTPException(404, detail={"field": "version", "reason": "unknown rubric version"})
+        return rubric_view(stored.meta, stored, document=True)
+
+    @router.post("/rubrics/{version}/approvals", status_code=201)
+    async def approve_rubric(version: str, body: ApprovalIn, runtime: RuntimeDep) -> dict[str, Any]:
+        """One approver signs off for marketing or for sales."""
+        try:
+            async with runtime.unit_of_work() as uow:
+                meta = await handlers.approve(uow, version, body.approver, body.side)
+        except UnknownRubric:
+            raise HTTPException(404, detail={"field": "version", "reason": "unknown rubric version"}) from None
+        except LifecycleError as exc:
+            raise HTTPException(409, detail={"field": "approver", "reason": str(exc)}) from None
+        return rubric_view(meta)
+
+    @router.post("/rubrics/{version}/activation")
+    async def activate_rubric(version: str, runtime: RuntimeDep, body: ActivationIn | None = None) -> Any:
+        """Make an approved version grade live traffic (409 unless both sides approved)."""
+        try:
+            async with runtime.unit_of_work() as uow:
+                meta = await handlers.activate(uow, version, body.activated_by if body else "")
+        except UnknownRubric:
+            raise HTTPException(404, detail={"field": "version", "reason": "unknown rubric version"}) from None
+        except NotApproved as exc:
+            raise HTTPException(409, detail={"field": "approvals", "reason": str(exc),
+                                             "missing": exc.missing}) from None
+        except LifecycleError as exc:
+            raise HTTPException(409, detail={"field": "version", "reason": str(exc)}) from None
+        except RubricError as exc:  # stored before a rule changed; never let it grade
+            return _invalid_rubric(exc.problems)
+        return rubric_view(meta)
+
+    return router

@@ -1,0 +1,247 @@
+"""Scoring's tables, through asyncpg. Every function takes a connection (inside the
+caller's transaction) and works on whole batches: a consumed batch of 500 events costs
+a handful of round trips, not 500.
+
+Two event streams (captures and engagements) can touch the same lead at the same time
+in different transactions, possibly on different replicas. ``lock_leads`` takes
+transaction-scoped advisory locks on the batch's leads, always in the same order, so
+the second transaction waits and then reads what the first committed (READ COMMITTED
+takes a fresh snapshot per statement): no engagement is ever missed by a concurrent
+capture, and no grade is lost to a concurrent update.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import asyncpg
+import orjson
+
+from services.scoring.domain.lead import LeadState
+from services.scoring.domain.lifecycle import Approval, RubricVersion
+from services.scoring.domain.scoring import Evidence, LeadFacts, ScoreResult
+from shared.events import LeadProfile, LeadSource
+
+# First key of the two-int advisory lock: scoring's lead locks do not collide with
+# other services' advisory locks in the same database.
+_LEAD_LOCK_CLASS = 0x5C0E
+_RUBRIC_LOCK_CLASS = 0x5C0F
+
+
+def _lock_key(lead_id: str) -> int:
+    return int.from_bytes(hashlib.blake2b(lead_id.encode(), digest_size=4).digest(), "big", signed=True)
+
+
+def _ts(epoch: float) -> datetime:
+    return datetime.fromtimestamp(epoch, UTC)
+
+
+class Leads:
+    """Lead facts, evidence and latest grades in ``<schema>.leads`` / ``<schema>.evidence``."""
+
+    def __init__(self, schema: str) -> None:
+        self.s = schema
+
+    async def lock(self, conn: asyncpg.Connection, lead_ids: Iterable[str]) -> None:
+        keys = sorted({_lock_key(i) for i in lead_ids})
+        if keys:
+            await conn.execute("SELECT pg_advisory_xact_lock($1, k) FROM unnest($2::int4[]) AS k ORDER BY k",
+                               _LEAD_LOCK_CLASS, keys)
+
+    async def load(self, conn: asyncpg.Connection, lead_ids: Sequence[str]) -> dict[str, LeadState]:
+        """The stored state of these leads (captured or not), with all their evidence."""
+        ids = list(set(lead_ids))
+        states: dict[str, LeadState] = {}
+        rows = await conn.fetch(
+            f"SELECT lead_id, profile, source, consent, capture_event_id, captured_at, campaign, campaign_at, "
+            f"campaign_event_id, grade FROM {self.s}.leads WHERE lead_id = ANY($1::text[])", ids)
+        for r in rows:
+            p: dict[str, Any] = r["profile"]
+            # Stored from an event that was validated when it was consumed: skip re-validation.
+            profile = LeadProfile.model_construct(**p)
+            facts = LeadFacts(lead_id=r["lead_id"], email=p["email"], company=p["company"], title=p.get("title", ""),
+                              country=p.get("country", ""), company_size=p.get("company_size"),
+                              industry=p.get("industry"), source=r["source"], consent=r["consent"],
+                              capture_event_id=r["capture_event_id"], captured_ts=r["captured_at"].timestamp())
+            campaign_key = ((r["campaign_at"].timestamp(), r["campaign_event_id"])
+                            if r["campaign_at"] is not None else None)
+            states[r["lead_id"]] = LeadState(r["lead_id"], facts=facts, profile=profile,
+                                             source=LeadSource(r["source"]), campaign=r["campaign"],
+                                             campaign_key=campaign_key, grade=r["grade"])
+        for r in await conn.fetch(f"SELECT lead_id, event_id, behaviour, occurred_at FROM {self.s}.evidence "
+                                  "WHERE lead_id = ANY($1::text[])", ids):
+            state = states.get(r["lead_id"])
+            if state is None:
+                state = states[r["lead_id"]] = LeadState(r["lead_id"])
+            state.evidence[r["event_id"]] = Evidence(r["event_id"], r["behaviour"], r["occurred_at"].timestamp())
+        return states
+
+    async def add_evidence(self, conn: asyncpg.Connection, rows: Sequence[tuple[str, Evidence, str | None]]) -> None:
+        """Store engagements (lead id, evidence, campaign); known ones are kept as they are."""
+        if not rows:
+            return
+        await conn.execute(
+            f"INSERT INTO {self.s}.evidence(lead_id, event_id, behaviour, occurred_at, campaign) "
+            "SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::timestamptz[], $5::text[]) "
+            "ON CONFLICT DO NOTHING",
+            [r[0] for r in rows], [r[1].event_id for r in rows], [r[1].behaviour for r in rows],
+            [_ts(r[1].ts) for r in rows], [r[2] for r in rows])
+
+    async def save(self, conn: asyncpg.Connection, graded: Sequence[tuple[LeadState, ScoreResult, str]]) -> None:
+        """Upsert each lead's merged facts and latest grade (lead, result, cause event id)."""
+        if not graded:
+            return
+        cols: dict[str, list[Any]] = {k: [] for k in (
+            "lead_id", "profile", "source", "consent", "capture_event_id", "captured_at", "campaign", "campaign_at",
+            "campaign_event_id", "score", "fit", "engagement", "grade", "hot", "disqualified", "segment",
+            "rubric_version", "as_of", "ledger", "overrides", "cause")}
+        for state, result, cause in graded:
+            assert state.facts is not None and state.profile is not None
+            cols["lead_id"].append(state.lead_id)
+            cols["profile"].append(orjson.dumps(state.profile.model_dump(mode="json")).decode())
+            cols["source"].append(state.facts.source)
+            cols["consent"].append(state.facts.consent)
+            cols["capture_event_id"].append(state.facts.capture_event_id)
+            cols["captured_at"].append(_ts(state.facts.captured_ts))
+            cols["campaign"].append(state.campaign)
+            cols["campaign_at"].append(_ts(state.campaign_key[0]) if state.campaign_key else None)
+            cols["campaign_event_id"].append(state.campaign_key[1] if state.campaign_key else None)
+            cols["score"].append(result.score)
+            cols["fit"].append(result.fit)
+            cols["engagement"].append(result.engagement)
+            cols["grade"].append(result.grade)
+            cols["hot"].append(result.hot)
+            cols["disqualified"].append(result.disqualified)
+            cols["segment"].append(result.segment)
+            cols["rubric_version"].append(result.rubric_version)
+            cols["as_of"].append(_ts(result.as_of))
+            cols["ledger"].append(orjson.dumps([c.as_dict() for c in result.ledger]).decode())
+            cols["overrides"].append(orjson.dumps([{"rule": o.rule, "evidence": o.evidence}
+                                                   for o in result.overrides]).decode())
+            cols["cause"].append(cause)
+        await conn.execute(
+            f"""INSERT INTO {self.s}.leads AS l (lead_id, profile, source, consent, capture_event_id, captured_at,
+                    campaign, campaign_at, campaign_event_id, score, fit_score, engagement_score, grade, hot,
+                    disqualified, segment, rubric_version, as_of, ledger, overrides, cause_event_id, scored_at)
+                SELECT u.lead_id, u.profile::jsonb, u.source, u.consent, u.capture_event_id, u.captured_at,
+                    u.campaign, u.campaign_at, u.campaign_event_id, u.score, u.fit, u.engagement, u.grade, u.hot,
+                    u.disqualified, u.segment, u.rubric_version, u.as_of, u.ledger::json, u.overrides::json,
+                    u.cause, now()
+                FROM unnest($1::text[], $2::text[], $3::text[], $4::bool[], $5::text[], $6::timestamptz[],
+                    $7::text[], $8::timestamptz[], $9::text[], $10::float8[], $11::float8[], $12::float8[],
+                    $13::text[], $14::bool[], $15::bool[], $16::text[], $17::text[], $18::timestamptz[],
+                    $19::text[], $20::text[], $21::text[])
+                  AS u(lead_id, profile, source, consent, capture_event_id, captured_at, campaign, campaign_at,
+                       campaign_event_id, score, fit, engagement, grade, hot, disqualified, segment,
+                       rubric_version, as_of, ledger, overrides, cause)
+                ON CONFLICT (lead_id) DO UPDATE SET
+                    profile = EXCLUDED.profile, source = EXCLUDED.source, consent = EXCLUDED.consent,
+                    capture_event_id = EXCLUDED.capture_event_id, captured_at = EXCLUDED.captured_at,
+                    campaign = EXCLUDED.campaign, campaign_at = EXCLUDED.campaign_at,
+                    campaign_event_id = EXCLUDED.campaign_event_id, score = EXCLUDED.score,
+                    fit_score = EXCLUDED.fit_score, engagement_score = EXCLUDED.engagement_score,
+                    grade = EXCLUDED.grade, hot = EXCLUDED.hot, disqualified = EXCLUDED.disqualified,
+                    segment = EXCLUDED.segment, rubric_version = EXCLUDED.rubric_version, as_of = EXCLUDED.as_of,
+                    ledger = EXCLUDED.ledger, overrides = EXCLUDED.overrides,
+                    cause_event_id = EXCLUDED.cause_event_id, scored_at = now()""",
+            *cols.values())
+
+    async def score_view(self, conn: asyncpg.Connection, lead_id: str) -> asyncpg.Record | None:
+        return await conn.fetchrow(
+            f"SELECT lead_id, score, fit_score, engagement_score, grade, hot, disqualified, segment, rubric_version, "
+            f"as_of, ledger::text, overrides::text, cause_event_id, scored_at, campaign, source FROM {self.s}.leads "
+            "WHERE lead_id = $1", lead_id)
+
+    async def has_evidence(self, conn: asyncpg.Connection, lead_id: str) -> bool:
+        return bool(await conn.fetchval(f"SELECT EXISTS (SELECT 1 FROM {self.s}.evidence WHERE lead_id = $1)",
+                                        lead_id))
+
+
+class VersionExists(Exception):
+    """A rubric version with that name was already created."""
+
+
+@dataclass(frozen=True)
+class StoredRubric:
+    meta: RubricVersion
+    document: str
+    description: str
+
+
+class Rubrics:
+    """Rubric versions, approvals and activations."""
+
+    def __init__(self, schema: str) -> None:
+        self.s = schema
+
+    async def lock(self, conn: asyncpg.Connection) -> None:
+        """Serialise workflow changes (approve, activate, bootstrap) across replicas."""
+        await conn.execute("SELECT pg_advisory_xact_lock($1, 0)", _RUBRIC_LOCK_CLASS)
+
+    async def active_version(self, conn: asyncpg.Connection) -> str | None:
+        value: str | None = await conn.fetchval(
+            f"SELECT version FROM {self.s}.rubric_versions WHERE status = 'active'")
+        return value
+
+    async def get(self, conn: asyncpg.Connection, version: str) -> StoredRubric | None:
+        found = await self._fetch(conn, "WHERE v.version = $1", version)
+        return found[0] if found else None
+
+    async def active(self, conn: asyncpg.Connection) -> StoredRubric | None:
+        found = await self._fetch(conn, "WHERE v.status = 'active'")
+        return found[0] if found else None
+
+    async def history(self, conn: asyncpg.Connection) -> list[StoredRubric]:
+        return await self._fetch(conn, "")
+
+    async def activations(self, conn: asyncpg.Connection) -> list[asyncpg.Record]:
+        return await conn.fetch(f"SELECT version, previous_version, activated_by, activated_at "
+                                f"FROM {self.s}.rubric_activations ORDER BY id")
+
+    async def _fetch(self, conn: asyncpg.Connection, where: str, *args: Any) -> list[StoredRubric]:
+        rows = await conn.fetch(
+            f"SELECT v.*, COALESCE((SELECT jsonb_agg(jsonb_build_object('approver', a.approver, 'side', a.side, "
+            f"'approved_at', a.approved_at) ORDER BY a.approved_at) FROM {self.s}.rubric_approvals a "
+            f"WHERE a.version = v.version), '[]'::jsonb) AS approvals "
+            f"FROM {self.s}.rubric_versions v {where} ORDER BY v.created_at, v.version", *args)
+        out = []
+        for r in rows:
+            approvals = tuple(Approval(a["approver"], a["side"], datetime.fromisoformat(a["approved_at"]))
+                              for a in r["approvals"])
+            meta = RubricVersion(version=r["version"], status=r["status"], created_at=r["created_at"],
+                                 created_by=r["created_by"], approvals=approvals, activated_at=r["activated_at"],
+                                 activated_by=r["activated_by"], retired_at=r["retired_at"])
+            out.append(StoredRubric(meta, r["document"], r["description"]))
+        return out
+
+    async def insert(self, conn: asyncpg.Connection, meta: RubricVersion, document: str, description: str) -> None:
+        try:
+            await conn.execute(
+                f"INSERT INTO {self.s}.rubric_versions(version, document, description, status, created_by, "
+                "created_at, activated_at, activated_by) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+                meta.version, document, description, meta.status, meta.created_by, meta.created_at,
+                meta.activated_at, meta.activated_by)
+        except asyncpg.UniqueViolationError:
+            raise VersionExists(meta.version) from None
+
+    async def save_state(self, conn: asyncpg.Connection, meta: RubricVersion) -> None:
+        """Persist status, times and any approvals not stored yet."""
+        await conn.execute(
+            f"UPDATE {self.s}.rubric_versions SET status = $2, activated_at = $3, activated_by = $4, "
+            "retired_at = $5 WHERE version = $1",
+            meta.version, meta.status, meta.activated_at, meta.activated_by, meta.retired_at)
+        if meta.approvals:
+            await conn.executemany(
+                f"INSERT INTO {self.s}.rubric_approvals(version, approver, side, approved_at) "
+                "VALUES ($1, $2, $3, $4) ON CONFLICT DO NOTHING",
+                [(meta.version, a.approver, a.side, a.approved_at) for a in meta.approvals])
+
+    async def record_activation(self, conn: asyncpg.Connection, meta: RubricVersion,
+                                previous: str | None) -> None:
+        await conn.execute(f"INSERT INTO {self.s}.rubric_activations(version, previous_version, activated_by, "
+                           "activated_at) VALUES ($1, $2, $3, $4)",
+                           meta.version, previous, meta.activated_by, meta.activated_at)

@@ -1,0 +1,42 @@
+"""The scoring service: consumes lead-captured and lead-engaged, emits lead-scored and
+rubric-activated, serves the score ledger and the rubric workflow on port 8002."""
+
+from __future__ import annotations
+
+import gc
+from pathlib import Path
+
+from services.scoring.api import build_router
+from services.scoring.handlers import ScoringHandlers
+from services.scoring.repository import Leads, Rubrics
+from services.scoring.settings import ScoringSettings
+from shared.runtime import Runtime, Subscription
+from shared.service import ServiceDefinition
+from shared.topics import LEAD_CAPTURED, LEAD_ENGAGED
+
+MIGRATIONS = Path(__file__).parent / "migrations"
+
+
+def build_service(settings: ScoringSettings | None = None) -> ServiceDefinition:
+    """Wire scoring's handlers, routes and startup into a service definition."""
+    settings = settings or ScoringSettings()
+    handlers = ScoringHandlers(Leads(settings.schema), Rubrics(settings.schema), settings.scoring_reasons)
+
+    async def load_rubric_file(runtime: Runtime) -> None:
+        async with runtime.unit_of_work() as uow:
+            await handlers.bootstrap(uow, settings.scoring_rubric_file)
+
+    async def freeze_startup_heap(runtime: Runtime) -> None:
+        # Grading allocates many short-lived objects, so the collector runs often; moving
+        # everything alive after start-up out of its reach makes each run cheaper.
+        gc.freeze()
+
+    return ServiceDefinition(
+        settings=settings,
+        title="Leadbridge scoring",
+        migrations=MIGRATIONS,
+        subscriptions=[Subscription(LEAD_CAPTURED, batch_handler=handlers.on_lead_captured),
+                       Subscription(LEAD_ENGAGED, batch_handler=handlers.on_lead_engaged)],
+        routers=[build_router(handlers)],
+        on_startup=[load_rubric_file, freeze_startup_heap],
+    )
