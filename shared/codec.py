@@ -10,8 +10,6 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import TypeVar
 
-import orjson
-
 from shared.events import Event
 
 E = TypeVar("E", bound=Event)
@@ -26,7 +24,8 @@ class DecodeError(ValueError):
 
 
 def encode(event: Event) -> bytes:
-    return orjson.dumps(event.model_dump(mode="json"))
+    # pydantic's own (Rust) JSON serialiser: no intermediate dict.
+    return event.model_dump_json().encode()
 
 
 def decode(model: type[E], value: bytes | None) -> E:

@@ -21,6 +21,7 @@ import logging
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 import asyncpg
 import orjson
@@ -68,9 +69,18 @@ async def _init_connection(conn: asyncpg.Connection) -> None:
                                   decoder=orjson.loads, schema="pg_catalog")
 
 
+def _loopback_without_tls(dsn: str) -> dict[str, Any]:
+    """asyncpg negotiates TLS by default ("prefer"); on loopback that only burns CPU on
+    every query. An explicit ``sslmode`` in the URL always wins."""
+    parts = urlsplit(dsn)
+    if "sslmode" in parse_qs(parts.query) or parts.hostname not in ("127.0.0.1", "localhost", "::1"):
+        return {}
+    return {"ssl": False}
+
+
 async def create_pool(dsn: str, *, min_size: int = 2, max_size: int = 10) -> asyncpg.Pool:
     pool = await asyncpg.create_pool(dsn, min_size=min_size, max_size=max_size, init=_init_connection,
-                                     command_timeout=30)
+                                     command_timeout=30, **_loopback_without_tls(dsn))
     assert pool is not None
     return pool
 
@@ -111,15 +121,13 @@ class Inbox:
     def __init__(self, schema: str) -> None:
         self._schema = schema
 
-    async def seen(self, conn: asyncpg.Connection, event_ids: Sequence[str]) -> set[str]:
-        rows = await conn.fetch(f"SELECT event_id FROM {self._schema}.inbox WHERE event_id = ANY($1::text[])",
-                                list(event_ids))
-        return {r["event_id"] for r in rows}
-
-    async def record(self, conn: asyncpg.Connection, topic: str, event_ids: Sequence[str]) -> None:
-        await conn.execute(
+    async def claim(self, conn: asyncpg.Connection, topic: str, event_ids: Sequence[str]) -> set[str]:
+        """Record ``event_ids`` as handled (in the caller's transaction) and return those
+        that were not already: one statement does both the check and the record."""
+        rows = await conn.fetch(
             f"INSERT INTO {self._schema}.inbox(event_id, topic) SELECT unnest($1::text[]), $2 "
-            "ON CONFLICT DO NOTHING", list(event_ids), topic)
+            "ON CONFLICT DO NOTHING RETURNING event_id", list(dict.fromkeys(event_ids)), topic)
+        return {r["event_id"] for r in rows}
 
 
 class OutboxRow:
@@ -143,10 +151,14 @@ class Outbox:
     async def add(self, conn: asyncpg.Connection, rows: Sequence[OutboxRow]) -> None:
         if not rows:
             return
-        await conn.executemany(
+        # One statement for the whole batch (executemany costs a round of work per row).
+        await conn.execute(
             f"INSERT INTO {self._schema}.outbox(event_id, topic, key, value, headers) "
-            "VALUES ($1, $2, $3, $4, $5) ON CONFLICT (event_id) DO NOTHING",
-            [(r.event_id, r.topic, r.key, r.value, [[k, v.decode()] for k, v in r.headers]) for r in rows])
+            "SELECT e, t, k, v, h::jsonb FROM unnest($1::text[], $2::text[], $3::bytea[], $4::bytea[], $5::text[]) "
+            "AS u(e, t, k, v, h) ON CONFLICT (event_id) DO NOTHING",
+            [r.event_id for r in rows], [r.topic for r in rows], [r.key for r in rows], [r.value for r in rows],
+            # as JSON text: a list of lists would be taken for a multi-dimensional array
+            [orjson.dumps([[k, v.decode()] for k, v in r.headers]).decode() for r in rows])
 
     async def mark_published(self, pool_or_conn: Any, event_ids: Sequence[str]) -> None:
         if event_ids:

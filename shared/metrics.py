@@ -24,6 +24,10 @@ BATCH_SECONDS = Histogram("leadbridge_batch_seconds", "Time to handle one consum
 EVENT_AGE_SECONDS = Histogram("leadbridge_event_age_seconds",
                               "From the record's timestamp to the end of its handling", ["service", "topic"],
                               buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60))
+CONSUME_DELAY_SECONDS = Histogram("leadbridge_consume_delay_seconds",
+                                  "From the record's timestamp to the start of its handling (queueing)",
+                                  ["service", "topic"],
+                                  buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 30))
 HTTP_REQUESTS = Counter("leadbridge_http_requests_total", "HTTP requests", ["service", "method", "route", "status"])
 HTTP_SECONDS = Histogram("leadbridge_http_request_seconds", "HTTP request latency", ["service", "method", "route"],
                          buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5))

@@ -3,12 +3,15 @@ work, batched idempotent consumption with dead-lettering, and the outbox relay.
 
 Delivery contract (at-least-once on the wire, exactly-once in effect):
 
-1. A consumed batch is handled in ONE database transaction: the inbox drops events
-   already handled, the handler's effects and the events it emits (outbox) are
-   written, the handled ids are recorded, then it commits.
-2. Emitted events are published after commit and marked published; the relay
-   re-publishes rows whose send was not confirmed (a crash between commit and send).
-3. Only then does the consumer let its offsets be committed.
+1. A consumed batch is handled in ONE database transaction: the inbox claims the
+   event ids (dropping those already handled), the handler's effects and the events
+   it emits (the outbox) are written, then it commits.
+2. After commit, emitted events are handed to the producer in order; the broker's
+   confirmation is awaited in the background and confirmed rows are marked
+   published. The relay re-publishes any row left unconfirmed (a crash or a broker
+   outage between commit and confirmation).
+3. Only then does the consumer let the batch's offsets be committed: everything the
+   batch caused is durable in the database by then.
 4. A record that cannot be decoded, or whose handler raises, goes to ``<topic>.dlq``
    with the error and its origin in headers; the rest of the batch still commits.
    A transient failure (database or broker down) is retried, never dead-lettered.
@@ -132,11 +135,18 @@ class Publisher:
             raise RuntimeError("publisher not started")
         return self._producer
 
+    async def enqueue(self, rows: Sequence[OutboxRow]) -> list[asyncio.Future[Any]]:
+        """Hand rows to the producer, in order; the futures resolve when the broker confirms."""
+        return [await self.producer.send(r.topic, r.value, key=r.key, headers=r.headers) for r in rows]
+
     async def send_rows(self, rows: Sequence[OutboxRow]) -> list[str]:
         """Send rows concurrently; return the event ids the broker confirmed."""
         if not rows:
             return []
-        futures = [await self.producer.send(r.topic, r.value, key=r.key, headers=r.headers) for r in rows]
+        return await self.confirmed(rows, await self.enqueue(rows))
+
+    @staticmethod
+    async def confirmed(rows: Sequence[OutboxRow], futures: Sequence[asyncio.Future[Any]]) -> list[str]:
         results = await asyncio.gather(*futures, return_exceptions=True)
         confirmed: list[str] = []
         for row, result in zip(rows, results, strict=True):
@@ -170,6 +180,8 @@ class Runtime:
         self.outbox = Outbox(self.schema)
         self.source = f"leadbridge/{self.settings.service_name}"
         self._name = self.settings.service_name
+        self._published: list[str] = []
+        self._confirming: set[asyncio.Task[None]] = set()
 
     @classmethod
     async def open(cls, settings: ServiceSettings) -> Runtime:
@@ -184,6 +196,8 @@ class Runtime:
         return cls(settings=settings, pool=pool, publisher=publisher)
 
     async def close(self) -> None:
+        await self.settle()
+        await self.flush_published()
         await self.publisher.stop()
         await self.pool.close()
 
@@ -197,23 +211,50 @@ class Runtime:
                                   codec.encode(event), codec.cloudevent_headers(event, self.source)))
         return rows
 
-    async def publish(self, rows: Sequence[OutboxRow]) -> None:
+    async def publish(self, rows: Sequence[OutboxRow], *, wait: bool = False) -> None:
         """Publish committed outbox rows and mark the confirmed ones. Never raises for
-        a broker problem: unconfirmed rows stay in the outbox for the relay."""
+        a broker problem: unconfirmed rows stay in the outbox for the relay.
+
+        The rows are handed to the producer in order before this returns; the broker's
+        confirmation is awaited in the background unless ``wait``: the rows are already
+        safe in the outbox, so the consumer need not hold its next batch for the ack."""
         if not rows:
             return
         try:
-            confirmed = await self.publisher.send_rows(rows)
+            futures = await self.publisher.enqueue(rows)
         except TRANSIENT as exc:
             log.warning("publish failed; the outbox relay will resend", extra={"error": repr(exc)})
             return
+        task = asyncio.create_task(self._confirm(rows, futures))
+        self._confirming.add(task)
+        task.add_done_callback(self._confirming.discard)
+        if wait:
+            await task
+
+    async def settle(self) -> None:
+        """Wait for every publish handed to the producer to be confirmed (or to fail)."""
+        while self._confirming:
+            await asyncio.gather(*list(self._confirming), return_exceptions=True)
+
+    async def _confirm(self, rows: Sequence[OutboxRow], futures: Sequence[asyncio.Future[Any]]) -> None:
+        confirmed = await self.publisher.confirmed(rows, futures)
         for row in rows:
             if row.event_id in confirmed:
                 metrics.EVENTS_PUBLISHED.labels(self._name, row.topic).inc()
+        # Marking is off the hot path: a clock flushes the marks in one statement. If the
+        # process dies first, the relay re-sends those rows and consumers drop the copies.
+        self._published.extend(confirmed)
+
+    async def flush_published(self) -> int:
+        """Mark the rows confirmed since the last flush as published."""
+        ids, self._published = self._published, []
+        if not ids:
+            return 0
         try:
-            await self.outbox.mark_published(self.pool, confirmed)
+            await self.outbox.mark_published(self.pool, ids)
         except TRANSIENT as exc:  # the relay will send them again; consumers dedupe
             log.warning("could not mark outbox rows published", extra={"error": repr(exc)})
+        return len(ids)
 
     @asynccontextmanager
     async def unit_of_work(self) -> AsyncIterator[UnitOfWork]:
@@ -232,7 +273,8 @@ class Runtime:
         if rows:
             metrics.OUTBOX_RELAYED.labels(self._name).inc(len(rows))
             log.warning("relaying unconfirmed outbox rows", extra={"count": len(rows)})
-            await self.publish(rows)
+            await self.publish(rows, wait=True)
+            await self.flush_published()
         return len(rows)
 
     # ------------------------------------------------------------------ consuming
@@ -243,6 +285,11 @@ class Runtime:
         or dead-lettered, so the caller may then commit the offsets."""
         started = time.perf_counter()
         spec, handler = subscription.spec, subscription
+        arrived = time.time()
+        delay = metrics.CONSUME_DELAY_SECONDS.labels(self._name, spec.name)
+        for record in records:
+            if record.timestamp_ms:
+                delay.observe(max(0.0, arrived - record.timestamp_ms / 1000))
         decoded: list[tuple[RawRecord, Event]] = []
         for record in records:
             try:
@@ -255,7 +302,7 @@ class Runtime:
                 rows = []
                 for item in decoded:
                     rows += await self._handle_alone(spec, handler, item)
-            await self.publish(rows)
+            await self.publish(rows, wait=True)
         now = time.time()
         metrics.BATCH_SECONDS.labels(self._name, spec.name).observe(time.perf_counter() - started)
         age = metrics.EVENT_AGE_SECONDS.labels(self._name, spec.name)
@@ -287,21 +334,20 @@ class Runtime:
     async def _handle_in_transaction(self, spec: TopicSpec, handler: Subscription[Any],
                                      items: Sequence[tuple[RawRecord, Event]]) -> list[OutboxRow]:
         async with self.pool.acquire() as conn, conn.transaction():
-            seen = await self.inbox.seen(conn, [e.event_id for _, e in items])
+            claimed = await self.inbox.claim(conn, spec.name, [e.event_id for _, e in items])
             fresh: list[Event] = []
             for _, event in items:
-                if event.event_id in seen:
+                if event.event_id in claimed:
+                    claimed.discard(event.event_id)  # a second copy in the same batch is a duplicate too
+                    fresh.append(event)
+                else:
                     metrics.EVENTS_DUPLICATE.labels(self._name, spec.name).inc()
-                    continue
-                seen.add(event.event_id)
-                fresh.append(event)
             uow = UnitOfWork(conn, items[0][0] if len(items) == 1 else None)
             if fresh:
                 await handler(fresh, uow)
-            handled = [e.event_id for e in fresh]
+            handled = fresh
             rows = self.to_rows(uow.emitted)
             await self.outbox.add(conn, rows)
-            await self.inbox.record(conn, spec.name, handled)
         metrics.EVENTS_CONSUMED.labels(self._name, spec.name).inc(len(handled))
         return rows
 

@@ -71,6 +71,7 @@ def create_faust_app(settings: ServiceSettings) -> faust.App:
         f"{settings.topic_prefix}leadbridge-{settings.service_name}",
         broker=brokers,
         autodiscover=False,
+        datadir=settings.faust_datadir,
         web_enabled=False,
         store="memory://",
         processing_guarantee="at_least_once",
@@ -171,9 +172,11 @@ def create_app(definition: ServiceDefinition) -> FastAPI:
             runtime_ref["runtime"] = runtime
             api.state.runtime = runtime
             api.state.faust = faust_app
-            jobs = [Periodic("outbox-relay", 1.0, Runtime.relay_outbox), *definition.periodic]
+            jobs = [Periodic("outbox-relay", 1.0, Runtime.relay_outbox),
+                    Periodic("outbox-mark-published", 0.2, Runtime.flush_published), *definition.periodic]
             tasks = [asyncio.create_task(_run_periodic(runtime, job), name=job.name) for job in jobs]
             if definition.subscriptions:
+                Path(faust_app.conf.datadir).parent.mkdir(parents=True, exist_ok=True)
                 await faust_app.start()
             metrics.UP.labels(name).set(1)
             log.info("service started", extra={"port": settings.http_port})

@@ -17,6 +17,8 @@ class ServiceSettings(BaseSettings):
     topic_prefix: str = ""
     http_host: str = "127.0.0.1"
     http_port: int = 8000
+    # faust keeps a small data folder per app (table state); never in the source tree.
+    faust_datadir: str = "var/faust/{conf.name}"
     log_level: str = "INFO"
     log_json: bool = True
     # Consumer tuning: a batch is handled in one database transaction.

@@ -40,3 +40,31 @@ def test_a_malformed_record_is_dead_lettered_and_the_next_good_one_is_handled(st
         assert "LeadCaptured" in headers["dlq_error"]
         assert headers["ce_id"] == "broken-1"
     assert {h["dlq_original_partition"] for h in letters} == {str(p) for p in range(topics.LEAD_CAPTURED.partitions)}
+
+
+def test_a_dead_letter_replayed_after_a_fix_is_handled(stack: harness.Stack) -> None:
+    """As if scoring had a bug when this lead arrived: the record sits in the dead-letter
+    topic. `python -m shared.dlq replay` sends it back and the pipeline takes it."""
+    from shared import dlq
+    from shared.events import LeadAssigned, LeadCaptured, LeadProfile
+
+    event = LeadCaptured(lead_id="replayed-lead", capture_id="c-replayed", consent=True, source="web_form",
+                         profile=LeadProfile(email="replayed@example.com", name="Re Played", company="Bigco",
+                                             title="VP Marketing", country="US", company_size=5000,
+                                             industry="software"))
+    topic = stack.ns.topic(topics.LEAD_CAPTURED)
+    producer = KafkaProducer(bootstrap_servers=stack.ns.bootstrap)
+    producer.send(topic + ".dlq", key=b"replayed-lead", value=codec.encode(event), headers=[
+        ("ce_id", event.event_id.encode()), ("dlq_original_topic", topic.encode()),
+        ("dlq_service", b"scoring"), ("dlq_error", b"RuntimeError: a bug since fixed")]).get(timeout=10)
+    producer.close()
+
+    assert dlq.replay(stack.ns.bootstrap, stack.ns.topic_prefix, "lead-captured", "scoring", dry_run=False) == 0
+
+    def assigned() -> list[LeadAssigned]:
+        return [e for e in (codec.decode(LeadAssigned, m.value) for m in
+                            harness.read_topic(stack.ns.bootstrap, stack.ns.topic(topics.LEAD_ASSIGNED), timeout_s=2))
+                if e.lead_id == "replayed-lead"]
+
+    found = harness.eventually(assigned, what="the replayed lead assigned")
+    assert found[0].grade == "A"

@@ -109,11 +109,14 @@ async def test_emitted_events_are_published_after_commit(runtime: Runtime,
 
     await runtime.consume_batch(Subscription(topics.LEAD_CAPTURED, batch_handler=handle),
                                 [record(captured("L9"), 1)])
+    await runtime.settle()  # (the read below is synchronous: let the producer finish first)
     scored = harness.eventually(
         lambda: [m for m in harness.read_topic(private_namespace.bootstrap,
                                                private_namespace.topic(topics.LEAD_SCORED), timeout_s=2)],
         what="the emitted LeadScored")
     assert [codec.decode(LeadScored, m.value).lead_id for m in scored] == ["L9"]
+    await runtime.settle()
+    assert await runtime.flush_published() == 1
     assert await runtime.pool.fetchval("SELECT count(*) FROM plumbing.outbox WHERE published_at IS NULL") == 0
 
 
