@@ -131,3 +131,20 @@ async def test_relay_publishes_rows_whose_send_was_never_confirmed(runtime: Runt
     on_topic = [codec.decode(LeadCaptured, m.value) for m in
                 harness.read_topic(private_namespace.bootstrap, private_namespace.topic(topics.LEAD_CAPTURED))]
     assert event in on_topic
+
+
+async def test_published_events_land_on_the_partition_any_kafka_client_would_choose(
+        runtime: Runtime, private_namespace: harness.Namespace) -> None:
+    from kafka.partitioner import murmur2  # kafka-python's, the Java client's hash
+
+    events = [captured(f"lead-{i}") for i in range(40)]
+    await runtime.publish(runtime.to_rows(events), wait=True)
+    all_partitions = list(range(topics.LEAD_CAPTURED.partitions))
+    on_topic = {codec.decode(LeadCaptured, m.value).lead_id: m for m in
+                harness.read_topic(private_namespace.bootstrap, private_namespace.topic(topics.LEAD_CAPTURED))}
+    assert set(on_topic) == {e.lead_id for e in events}
+    for lead_id, m in on_topic.items():
+        assert m.key == lead_id.encode()
+        assert m.partition == (murmur2(m.key) & 0x7FFFFFFF) % len(all_partitions)
+        assert dict(m.headers)["ce_type"] == b"io.leadbridge.lead.captured.v1"
+    assert len({m.partition for m in on_topic.values()}) == len(all_partitions)
