@@ -334,7 +334,7 @@ class Runtime:
                 rows = []
                 for item in decoded:
                     rows += await self._handle_alone(spec, handler, item)
-            await self.publish(rows, wait=True)
+            await self.publish(rows)
         now = time.time()
         metrics.BATCH_SECONDS.labels(self._name, spec.name).observe(time.perf_counter() - started)
         age = metrics.EVENT_AGE_SECONDS.labels(self._name, spec.name)

@@ -16,7 +16,3 @@ class ScoringSettings(ServiceSettings):
     scoring_rubric_file: Path = DEMO_RUBRIC
     # How many top contributions travel as ``reasons`` on lead-scored.
     scoring_reasons: int = 5
-    # Collect up to 50 ms of records per batch (the base waits 5 ms): each batch costs a
-    # fixed dozen round trips, so under load bigger batches nearly doubled throughput
-    # (python -m services.scoring.bench: ~1,200 -> ~2,000 events/s); idle latency +50 ms.
-    consumer_batch_within_s: float = 0.05
