@@ -14,10 +14,13 @@ LOGS="$ROOT/var/log"
 mkdir -p "$LOGS"
 
 started_kafka=0
+stopping=0
 pids=()
+names=()
 
 cleanup() {
   trap - INT TERM EXIT
+  stopping=1
   echo
   echo "[run] stopping services"
   for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
@@ -26,7 +29,8 @@ cleanup() {
   deploy/postgres/postgres.sh stop --if-started || true
   echo "[run] stopped"
 }
-trap cleanup INT TERM EXIT
+trap cleanup EXIT
+trap 'exit 0' INT TERM
 
 if ! deploy/kafka/kafka.sh status >/dev/null 2>&1; then started_kafka=1; fi
 deploy/kafka/kafka.sh start
@@ -40,8 +44,10 @@ for svc in capture scoring routing nurture content; do
     echo "[run] port $port is taken: is another 'make run' still running? (stop it first)" >&2
     exit 1
   fi
-  LEADBRIDGE_HTTP_PORT="$port" "$PY" -m "services.$svc" >"$LOGS/$svc.log" 2>&1 &
+  # setsid: Ctrl-C reaches this script only; it then stops the services in order.
+  LEADBRIDGE_HTTP_PORT="$port" setsid "$PY" -m "services.$svc" >"$LOGS/$svc.log" 2>&1 &
   pids+=("$!")
+  names+=("$svc")
   echo "[run] $svc starting (pid $!, log var/log/$svc.log)"
 done
 
@@ -74,8 +80,9 @@ MSG
 # Wait until Ctrl-C, or until a service dies (then say which and stop the rest).
 while true; do
   for i in "${!pids[@]}"; do
-    if ! kill -0 "${pids[$i]}" 2>/dev/null; then
-      echo "[run] a service exited; see var/log/*.log" >&2
+    if [ "$stopping" = 0 ] && ! kill -0 "${pids[$i]}" 2>/dev/null; then
+      echo "[run] ${names[$i]} exited; last lines of var/log/${names[$i]}.log:" >&2
+      tail -15 "$LOGS/${names[$i]}.log" >&2
       exit 1
     fi
   done
