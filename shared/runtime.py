@@ -155,7 +155,7 @@ class Publisher:
             groups.setdefault((row.topic, part), []).append(i)
         futures: list[asyncio.Future[Any] | None] = [None] * len(rows)
         for (topic, part), members in groups.items():
-            batch, in_batch = producer.create_batch(), []
+            batch, in_batch = producer.create_batch(), list[int]()
             for i in members:
                 row = rows[i]
                 if batch.append(key=row.key, value=row.value, timestamp=None, headers=row.headers) is None:

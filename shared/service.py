@@ -15,6 +15,7 @@ bad field and the reason.
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import os
 import time
@@ -178,6 +179,10 @@ def create_app(definition: ServiceDefinition) -> FastAPI:
             if definition.subscriptions:
                 Path(faust_app.conf.datadir).parent.mkdir(parents=True, exist_ok=True)
                 await faust_app.start()
+            # Everything alive now lives as long as the process: keep it out of the
+            # collector's full passes, whose pauses otherwise show in tail latency.
+            gc.collect()
+            gc.freeze()
             metrics.UP.labels(name).set(1)
             log.info("service started", extra={"port": settings.http_port})
             yield

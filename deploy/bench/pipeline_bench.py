@@ -49,6 +49,7 @@ import yaml
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from shared import codec, topics
+from shared.benchkit import bare_hop
 from shared.events import LeadAssigned
 from tests import harness
 from tests.e2e.leads import grade_a, grade_b, grade_c
@@ -290,24 +291,7 @@ def _producer(bootstrap: str) -> AIOKafkaProducer:
 
 async def hop(bootstrap: str, source: str, target: str, group: str, ready: asyncio.Event) -> None:
     """Consume ``source``, produce every record unchanged to ``target``, commit. No work."""
-    consumer = AIOKafkaConsumer(source, bootstrap_servers=bootstrap, group_id=group, enable_auto_commit=False,
-                                auto_offset_reset="earliest")
-    producer = _producer(bootstrap)
-    await consumer.start()
-    await producer.start()
-    try:
-        while True:
-            batches = await consumer.getmany(timeout_ms=100, max_records=500)
-            if consumer.assignment():
-                ready.set()
-            futures = [await producer.send(target, r.value, key=r.key)
-                       for records in batches.values() for r in records]
-            if futures:
-                await asyncio.gather(*futures)
-                await consumer.commit()
-    finally:
-        await consumer.stop()
-        await producer.stop()
+    await bare_hop(bootstrap, source, target, group=group, ready=ready)
 
 
 async def bench_baseline(bootstrap: str, prefix: str, args: argparse.Namespace) -> Run:

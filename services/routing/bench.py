@@ -33,6 +33,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from services.routing.documents import read_org_file
 from services.routing.settings import REPO_ROOT, RoutingSettings
 from shared import codec, topics
+from shared.benchkit import bare_hop
 from shared.events import LeadProfile, LeadScored, derive_event_id
 
 
@@ -49,23 +50,8 @@ def _scored(i: int, run: str) -> LeadScored:
 
 async def _echo(bootstrap: str, prefix: str) -> None:
     """The baseline hop: consume, produce unchanged, no work."""
-    consumer = AIOKafkaConsumer(prefix + topics.LEAD_SCORED.name, bootstrap_servers=bootstrap,
-                                group_id=prefix + "echo", auto_offset_reset="earliest", enable_auto_commit=False)
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", enable_idempotence=True, linger_ms=1)
-    await consumer.start()
-    await producer.start()
-    out = prefix + topics.LEAD_ASSIGNED.name
-    try:
-        while True:
-            batches = await consumer.getmany(timeout_ms=100, max_records=500)
-            futures = [await producer.send(out, r.value, key=r.key, headers=list(r.headers))
-                       for records in batches.values() for r in records]
-            if futures:
-                await asyncio.gather(*futures)
-                await consumer.commit()
-    finally:
-        await consumer.stop()
-        await producer.stop()
+    await bare_hop(bootstrap, prefix + topics.LEAD_SCORED.name, prefix + topics.LEAD_ASSIGNED.name,
+                   group=prefix + "echo")
 
 
 async def _measure(bootstrap: str, prefix: str, rate: float, seconds: float, warmup: float,

@@ -41,6 +41,7 @@ from services.scoring.handlers import scored_event
 from services.scoring.settings import REPO_ROOT, ScoringSettings
 from services.scoring.synthetic import SyntheticEvent, generate
 from shared import codec, topics
+from shared.benchkit import bare_hop
 from shared.events import LeadCaptured
 
 Record = tuple[str, bytes, bytes, list[tuple[str, bytes]]]  # topic, key, value, headers
@@ -210,22 +211,7 @@ async def _cleanup(bootstrap: str, prefix: str, admin_db_url: str | None, db: st
 
 async def relay(bootstrap: str, source: str, target: str) -> None:
     """Bare aiokafka consume → produce with no work (the baseline's worker)."""
-    consumer = AIOKafkaConsumer(source, bootstrap_servers=bootstrap, group_id=f"{source}-relay",
-                                auto_offset_reset="earliest", enable_auto_commit=False, max_poll_records=500)
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all", enable_idempotence=True, linger_ms=1)
-    await consumer.start()
-    await producer.start()
-    try:
-        while True:
-            batches = await consumer.getmany(timeout_ms=100, max_records=500)
-            futures = [await producer.send(target, r.value, key=r.key, headers=list(r.headers))
-                       for recs in batches.values() for r in recs]
-            if futures:
-                await asyncio.gather(*futures)
-                await consumer.commit()
-    finally:
-        await consumer.stop()
-        await producer.stop()
+    await bare_hop(bootstrap, source, target, group=f"{source}-relay")
 
 
 async def bench_baseline(n_events: int, bootstrap: str) -> float:

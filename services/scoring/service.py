@@ -3,7 +3,6 @@ rubric-activated, serves the score ledger and the rubric workflow on port 8002."
 
 from __future__ import annotations
 
-import gc
 from pathlib import Path
 
 from services.scoring.api import build_router
@@ -26,11 +25,6 @@ def build_service(settings: ScoringSettings | None = None) -> ServiceDefinition:
         async with runtime.unit_of_work() as uow:
             await handlers.bootstrap(uow, settings.scoring_rubric_file)
 
-    async def freeze_startup_heap(runtime: Runtime) -> None:
-        # Grading allocates many short-lived objects, so the collector runs often; moving
-        # everything alive after start-up out of its reach makes each run cheaper.
-        gc.freeze()
-
     return ServiceDefinition(
         settings=settings,
         title="Leadbridge scoring",
@@ -38,5 +32,5 @@ def build_service(settings: ScoringSettings | None = None) -> ServiceDefinition:
         subscriptions=[Subscription(LEAD_CAPTURED, batch_handler=handlers.on_lead_captured),
                        Subscription(LEAD_ENGAGED, batch_handler=handlers.on_lead_engaged)],
         routers=[build_router(handlers)],
-        on_startup=[load_rubric_file, freeze_startup_heap],
+        on_startup=[load_rubric_file],
     )
