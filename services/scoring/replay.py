@@ -27,7 +27,7 @@ from typing import IO, Any
 import orjson
 
 from services.scoring.domain.backtest import GRADES, Backtest, run_backtest
-from services.scoring.domain.lead import LeadState, evidence_from
+from services.scoring.domain.lead import LeadState, merge_event
 from services.scoring.domain.rubric import CompiledRubric, RubricError, load_rubric
 from services.scoring.settings import REPO_ROOT, ScoringSettings
 from shared.events import LeadCaptured, LeadEngaged
@@ -60,13 +60,7 @@ def apply_history(leads: dict[str, LeadState], events: Iterable[LeadCaptured | L
     """Merge events into lead states exactly as the live handlers do (order-independent)."""
     n = 0
     for event in events:
-        state = leads.get(event.lead_id)
-        if state is None:
-            state = leads[event.lead_id] = LeadState(event.lead_id)
-        if isinstance(event, LeadCaptured):
-            state.apply_capture(event)
-        else:
-            state.add_evidence(evidence_from(event))
+        merge_event(leads, event)
         n += 1
     return n
 

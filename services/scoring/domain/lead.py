@@ -87,6 +87,19 @@ class Graded:
     previous_grade: GradeLetter | None
 
 
+def merge_event(leads: dict[str, LeadState], event: LeadCaptured | LeadEngaged) -> LeadState:
+    """Merge one event into its lead's state (created if missing); returns the state.
+    Captures and engagements merge in any order."""
+    state = leads.get(event.lead_id)
+    if state is None:
+        state = leads[event.lead_id] = LeadState(event.lead_id)
+    if isinstance(event, LeadCaptured):
+        state.apply_capture(event)
+    else:
+        state.add_evidence(evidence_from(event))
+    return state
+
+
 def apply_events(leads: dict[str, LeadState], events: Sequence[LeadCaptured | LeadEngaged],
                  rubric: CompiledRubric) -> list[Graded]:
     """Apply events in order to ``leads`` (creating missing states) and grade each
@@ -94,13 +107,7 @@ def apply_events(leads: dict[str, LeadState], events: Sequence[LeadCaptured | Le
     and produce no grade."""
     out: list[Graded] = []
     for event in events:
-        state = leads.get(event.lead_id)
-        if state is None:
-            state = leads[event.lead_id] = LeadState(event.lead_id)
-        if isinstance(event, LeadCaptured):
-            state.apply_capture(event)
-        else:
-            state.add_evidence(evidence_from(event))
+        state = merge_event(leads, event)
         graded = state.rescore(rubric)
         if graded is not None:
             out.append(Graded(state, event, graded[0], graded[1]))
