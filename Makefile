@@ -51,10 +51,12 @@ bench: venv ## capture→assigned throughput and latency through the real stack,
 	@$(PY) deploy/bench/pipeline_bench.py $(BENCH_ARGS)
 
 bench-scoring: venv ## scoring throughput on one worker
-	@$(PY) -m services.scoring.bench
+	@if [ -z "$$LEADBRIDGE_KAFKA_BOOTSTRAP$$LEADBRIDGE_DATABASE_URL" ]; then $(MAKE) --no-print-directory infra; fi
+	@$(PY) -m services.scoring.bench $(BENCH_ARGS)
 
 bench-routing: venv ## lead-scored→lead-assigned latency at 500 leads/s
-	@$(PY) -m services.routing.bench
+	@if [ -z "$$LEADBRIDGE_KAFKA_BOOTSTRAP$$LEADBRIDGE_DATABASE_URL" ]; then $(MAKE) --no-print-directory infra; fi
+	@$(PY) -m services.routing.bench $(BENCH_ARGS)
 
 stop: ## stop the local Kafka (PostgreSQL only if make run/infra started it)
 	@deploy/kafka/kafka.sh stop || true

@@ -104,6 +104,25 @@ def create_all(bootstrap: str, *, prefix: str = "", timeout_s: float = 30.0) -> 
         admin.close()
 
 
+def delete_with_prefix(bootstrap: str, prefix: str, *, timeout_s: float = 30.0) -> list[str]:
+    """Delete every topic whose name starts with ``prefix`` (a test run's or a bench's
+    namespace, faust's internal topics included). Refuses an empty prefix: that would
+    be the live pipeline."""
+    if not prefix:
+        raise ValueError("refusing to delete topics without a prefix")
+    from kafka.admin import KafkaAdminClient
+
+    admin = KafkaAdminClient(bootstrap_servers=bootstrap, client_id="leadbridge-topics",
+                             request_timeout_ms=int(timeout_s * 1000))
+    try:
+        mine = [t for t in admin.list_topics() if t.startswith(prefix)]
+        if mine:
+            admin.delete_topics(mine, timeout_ms=int(timeout_s * 1000))
+        return mine
+    finally:
+        admin.close()
+
+
 def main(argv: list[str] | None = None) -> int:
     from shared.settings import ServiceSettings
 

@@ -136,8 +136,12 @@ def open_namespace(infra: Infra, label: str = "t") -> Namespace:
 
 
 def close_namespace(ns: Namespace) -> None:
+    """Drop the run's database and delete its topics: repeated runs must not pile up
+    thousands of partitions on a developer's broker."""
     with contextlib.suppress(Exception):
         asyncio.run(drop_database(ns.admin_database_url, ns.database_name))
+    with contextlib.suppress(Exception):
+        topics.delete_with_prefix(ns.bootstrap, ns.topic_prefix)
 
 
 def free_port() -> int:

@@ -264,16 +264,7 @@ def create_topics(bootstrap: str, names: list[str]) -> None:
 
 
 def delete_topics_with_prefix(bootstrap: str, prefix: str) -> int:
-    from kafka.admin import KafkaAdminClient
-
-    admin = KafkaAdminClient(bootstrap_servers=bootstrap, client_id="leadbridge-bench")
-    try:
-        mine = [t for t in admin.list_topics() if t.startswith(prefix)]
-        if mine:
-            admin.delete_topics(mine, timeout_ms=30_000)
-        return len(mine)
-    finally:
-        admin.close()
+    return len(topics.delete_with_prefix(bootstrap, prefix))
 
 
 class _FreshTopicNoise(logging.Filter):

@@ -200,6 +200,7 @@ async def _main(args: argparse.Namespace) -> int:
             await conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
         finally:
             await conn.close()
+        topics.delete_with_prefix(bootstrap, prefix)
 
     print(f"\n{'path':42} {'leads':>7} {'p50 ms':>8} {'p99 ms':>8} {'max ms':>8}")
     for name, lat in results.items():

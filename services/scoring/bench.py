@@ -197,13 +197,7 @@ async def _cleanup(bootstrap: str, prefix: str, admin_db_url: str | None, db: st
             await conn.execute(f'DROP DATABASE IF EXISTS "{db}" WITH (FORCE)')
             await conn.close()
     with contextlib.suppress(Exception):
-        from kafka.admin import KafkaAdminClient
-
-        admin = KafkaAdminClient(bootstrap_servers=bootstrap)
-        try:
-            admin.delete_topics([t for t in admin.list_topics() if t.startswith(prefix)])
-        finally:
-            admin.close()
+        topics.delete_with_prefix(bootstrap, prefix)
 
 
 # --------------------------------------------------------------------------- baseline
