@@ -5,6 +5,7 @@ produces each record unchanged to another, with the services' producer settings
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
@@ -30,3 +31,39 @@ async def bare_hop(bootstrap: str, source: str, target: str, *, group: str,
     finally:
         await consumer.stop()
         await producer.stop()
+
+
+def percentile(values: list[float], q: float) -> float:
+    """The q-quantile (0..1) by nearest rank; 0 for no values."""
+    if not values:
+        return 0.0
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, max(0, round(q * len(ordered)) - 1))]
+
+
+def latency_cdf_chart(series: dict[str, list[float]], path: Path, title: str, xlabel: str) -> Path:
+    """Write a CDF of each series of latencies (ms, log scale) to ``path`` (PNG)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(9, 5.5))
+    for name, latencies in series.items():
+        lat = sorted(latencies)
+        if not lat:
+            continue
+        ys = [(i + 1) / len(lat) for i in range(len(lat))]
+        ax.step(lat, ys, where="post",
+                label=f"{name}: p50 {percentile(lat, .5):,.1f} ms, p99 {percentile(lat, .99):,.1f} ms")
+    ax.set_xscale("log")
+    ax.set_xlabel(xlabel, fontsize=8)
+    ax.set_ylabel("fraction of records")
+    ax.set_title(title)
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(loc="lower right")
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path

@@ -33,7 +33,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from services.routing.documents import read_org_file
 from services.routing.settings import REPO_ROOT, RoutingSettings
 from shared import codec, topics
-from shared.benchkit import bare_hop
+from shared.benchkit import bare_hop, latency_cdf_chart
 from shared.events import LeadProfile, LeadScored, derive_event_id
 
 
@@ -205,6 +205,11 @@ async def _main(args: argparse.Namespace) -> int:
     print(f"\n{'path':42} {'leads':>7} {'p50 ms':>8} {'p99 ms':>8} {'max ms':>8}")
     for name, lat in results.items():
         print(f"{name:42} {len(lat):7d} {_pct(lat, 0.5):8.1f} {_pct(lat, 0.99):8.1f} {max(lat or [0]):8.1f}")
+    chart = latency_cdf_chart(
+        results, REPO_ROOT / "reports" / f"bench-routing-{time.strftime('%Y%m%d-%H%M%S')}.png",
+        f"lead-scored → lead-assigned at {args.rate:g} leads/s for {args.seconds:g} s",
+        "latency (ms, log scale): record sent → its lead-assigned read back")
+    print(f"[bench] chart: {chart.relative_to(REPO_ROOT)}")
     return 0
 
 
