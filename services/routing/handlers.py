@@ -77,8 +77,10 @@ class ConfigCache:
         self._repo = repo
         self._router: Router | None = None
 
-    async def router(self, conn: asyncpg.Connection) -> Router:
-        versions = await self._repo.config_versions(conn)
+    async def router(self, conn: asyncpg.Connection, *, lock: bool = False) -> Router:
+        """The live router; with ``lock``, also takes the routing-state lock in the same
+        round trip."""
+        versions = await (self._repo.lock_and_config_versions(conn) if lock else self._repo.config_versions(conn))
         current = self._router
         if current is not None and versions == {"org": current.config.org_version,
                                                 "rules": current.config.rules_version}:
@@ -155,12 +157,11 @@ async def on_lead_scored(events: Sequence[LeadScored], uow: UnitOfWork, routing:
     A batch is decided in order, in memory, and saved in a few statements: the same lead
     scored twice in one batch sees its first assignment and is not assigned again."""
     conn, repo = uow.conn, routing.repo
-    router = await routing.configs.router(conn)
+    router = await routing.configs.router(conn, lock=True)
     now = routing.clock()
     facts = [LeadFacts.from_scored(e) for e in events]
     await repo.save_scored(conn, [(e.event_id, f, e.profile.model_dump(mode="json"), e.occurred_at)
                                   for e, f in zip(events, facts, strict=True)])
-    await repo.lock_routing_state(conn)
     active = await repo.active_for(conn, list({f.lead_id for f in facts}))
     ctx = await repo.load_context(conn, [company_key(f.company) for f in facts])
     writes = PendingWrites()

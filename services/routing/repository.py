@@ -88,6 +88,15 @@ class RoutingRepository:
 
     # ------------------------------------------------------------------ configuration
 
+    async def lock_and_config_versions(self, conn: asyncpg.Connection) -> dict[str, int]:
+        """``lock_routing_state`` and ``config_versions`` in one round trip (the consumer's
+        hot path)."""
+        rows = await conn.fetch(f"SELECT kind, version FROM (SELECT pg_advisory_xact_lock($1)) AS locked, "
+                                f"{self.s}.config", self._lock_id)
+        if not rows:  # no configuration row to join with: the lock may not have been taken
+            await self.lock_routing_state(conn)
+        return {r["kind"]: r["version"] for r in rows}
+
     async def config_versions(self, conn: asyncpg.Connection | asyncpg.Pool) -> dict[str, int]:
         rows = await conn.fetch(f"SELECT kind, version FROM {self.s}.config")
         return {r["kind"]: r["version"] for r in rows}
@@ -113,20 +122,21 @@ class RoutingRepository:
     async def save_scored(self, conn: asyncpg.Connection,
                           items: Sequence[tuple[str, LeadFacts, dict[str, Any], datetime]]) -> None:
         """Remember the latest facts of each lead and every scoring (for the what-if)."""
-        await conn.execute(
-            f"INSERT INTO {self.s}.scored_history(event_id, lead_id, occurred_at, facts) "
-            "SELECT * FROM unnest($1::text[], $2::text[], $3::timestamptz[], $4::jsonb[]) ON CONFLICT DO NOTHING",
-            [i[0] for i in items], [i[1].lead_id for i in items], [i[3] for i in items],
-            [i[1].as_dict() for i in items])
         latest: dict[str, tuple[str, LeadFacts, dict[str, Any], datetime]] = {}
         for item in items:  # one row per lead: the batch's last scoring wins
             latest[item[1].lead_id] = item
         rows = list(latest.values())
+        # One statement (a data-modifying CTE) for both tables: each round trip counts at
+        # 500 leads/s, where a batch is a handful of leads.
         await conn.execute(
+            f"WITH history AS (INSERT INTO {self.s}.scored_history(event_id, lead_id, occurred_at, facts) "
+            "SELECT * FROM unnest($1::text[], $2::text[], $3::timestamptz[], $4::jsonb[]) ON CONFLICT DO NOTHING) "
             f"INSERT INTO {self.s}.leads(lead_id, facts, profile, last_event_id, scored_at) "
-            "SELECT * FROM unnest($1::text[], $2::jsonb[], $3::jsonb[], $4::text[], $5::timestamptz[]) "
+            "SELECT * FROM unnest($5::text[], $6::jsonb[], $7::jsonb[], $8::text[], $9::timestamptz[]) "
             "ON CONFLICT (lead_id) DO UPDATE SET facts = EXCLUDED.facts, profile = EXCLUDED.profile, "
             "last_event_id = EXCLUDED.last_event_id, scored_at = EXCLUDED.scored_at",
+            [i[0] for i in items], [i[1].lead_id for i in items], [i[3] for i in items],
+            [i[1].as_dict() for i in items],
             [r[1].lead_id for r in rows], [r[1].as_dict() for r in rows], [r[2] for r in rows],
             [r[0] for r in rows], [r[3] for r in rows])
 
@@ -158,22 +168,20 @@ class RoutingRepository:
             f"SELECT rep_id, open_leads FROM {self.s}.rep_load")}
 
     async def save_context(self, conn: asyncpg.Connection, ctx: RoutingContext) -> None:
-        if ctx.changed_teams:
-            teams = sorted(ctx.changed_teams)
+        if ctx.changed_teams or ctx.changed_reps or ctx.new_accounts:
+            teams, reps = sorted(ctx.changed_teams), sorted(ctx.changed_reps)
+            # One statement for the three tables (empty arrays insert nothing).
             await conn.execute(
-                f"INSERT INTO {self.s}.rotation(team, credits) SELECT * FROM unnest($1::text[], $2::jsonb[]) "
-                "ON CONFLICT (team) DO UPDATE SET credits = EXCLUDED.credits",
-                teams, [ctx.credits.get(t, {}) for t in teams])
-        if ctx.changed_reps:
-            reps = sorted(ctx.changed_reps)
-            await conn.execute(
-                f"INSERT INTO {self.s}.rep_load(rep_id, open_leads) SELECT * FROM unnest($1::text[], $2::int[]) "
-                "ON CONFLICT (rep_id) DO UPDATE SET open_leads = EXCLUDED.open_leads",
-                reps, [ctx.load.get(r, 0) for r in reps])
-        if ctx.new_accounts:
-            await conn.execute(
-                f"INSERT INTO {self.s}.accounts(company_key, rep_id) SELECT * FROM unnest($1::text[], $2::text[]) "
-                "ON CONFLICT DO NOTHING", list(ctx.new_accounts), list(ctx.new_accounts.values()))
+                f"WITH rotation AS (INSERT INTO {self.s}.rotation(team, credits) "
+                "SELECT * FROM unnest($1::text[], $2::jsonb[]) "
+                "ON CONFLICT (team) DO UPDATE SET credits = EXCLUDED.credits), "
+                f"load AS (INSERT INTO {self.s}.rep_load(rep_id, open_leads) "
+                "SELECT * FROM unnest($3::text[], $4::int[]) "
+                "ON CONFLICT (rep_id) DO UPDATE SET open_leads = EXCLUDED.open_leads) "
+                f"INSERT INTO {self.s}.accounts(company_key, rep_id) SELECT * FROM unnest($5::text[], $6::text[]) "
+                "ON CONFLICT DO NOTHING",
+                teams, [ctx.credits.get(t, {}) for t in teams], reps, [ctx.load.get(r, 0) for r in reps],
+                list(ctx.new_accounts), list(ctx.new_accounts.values()))
         ctx.changed_teams.clear()
         ctx.changed_reps.clear()
         ctx.new_accounts.clear()
@@ -199,23 +207,26 @@ class RoutingRepository:
             await conn.executemany(
                 f"UPDATE {self.s}.assignments SET status = $2, close_reason = $3, closed_at = $4 "
                 "WHERE assignment_id = $1", writes.closes)
-        if writes.assignments:
-            # One statement per batch (unnest of column arrays) instead of one per row.
+        # New assignments and their decisions: one statement (unnest of column arrays, the
+        # two inserts chained in a data-modifying CTE; empty arrays insert nothing).
+        if writes.assignments or writes.decisions:
+            n = len(_ASSIGNMENT_COLUMNS)
             cols = ", ".join(_ASSIGNMENT_COLUMNS)
             casts = ", ".join(f"${i + 1}::{t}[]" for i, t in enumerate(_ASSIGNMENT_TYPES))
             rows = [r.values() for r in writes.assignments.values()]
-            columns = [list(col) for col in zip(*rows, strict=True)]
+            columns = [list(col) for col in zip(*rows, strict=True)] if rows else [[] for _ in range(n)]
             columns[9] = [orjson.dumps(chain).decode() for chain in columns[9]]
-            select = ", ".join(f"c{i}::jsonb" if i == 9 else f"c{i}" for i in range(len(_ASSIGNMENT_COLUMNS)))
-            names = ", ".join(f"c{i}" for i in range(len(_ASSIGNMENT_COLUMNS)))
+            select = ", ".join(f"c{i}::jsonb" if i == 9 else f"c{i}" for i in range(n))
+            names = ", ".join(f"c{i}" for i in range(n))
+            decisions = ([list(col) for col in zip(*writes.decisions, strict=True)] if writes.decisions
+                         else [[] for _ in range(6)])
+            d = ", ".join(f"${n + 1 + i}::{t}[]" for i, t in
+                          enumerate(("text", "text", "timestamptz", "text", "text", "jsonb")))
             await conn.execute(
-                f"INSERT INTO {self.s}.assignments({cols}) SELECT {select} FROM unnest({casts}) AS u({names}) "
-                "ON CONFLICT (assignment_id) DO NOTHING", *columns)
-        if writes.decisions:
-            await conn.execute(
+                f"WITH new_assignments AS (INSERT INTO {self.s}.assignments({cols}) "
+                f"SELECT {select} FROM unnest({casts}) AS u({names}) ON CONFLICT (assignment_id) DO NOTHING) "
                 f"INSERT INTO {self.s}.decisions(lead_id, assignment_id, decided_at, trigger, cause_id, detail) "
-                "SELECT * FROM unnest($1::text[], $2::text[], $3::timestamptz[], $4::text[], $5::text[], $6::jsonb[])",
-                *[list(col) for col in zip(*writes.decisions, strict=True)])
+                f"SELECT * FROM unnest({d})", *columns, *decisions)
         writes.assignments.clear()
         writes.closes.clear()
         writes.decisions.clear()
