@@ -49,7 +49,7 @@ import yaml
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from shared import codec, topics
-from shared.benchkit import bare_hop
+from shared.benchkit import bare_hop, latency_cdf_chart
 from shared.events import LeadAssigned
 from tests import harness
 from tests.e2e.leads import grade_a, grade_b, grade_c
@@ -371,33 +371,13 @@ def report(pipeline: Run, baseline: Run, args: argparse.Namespace) -> str:
 
 
 def chart(pipeline: Run, baseline: Run, path: Path, args: argparse.Namespace) -> Path:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(9, 5.5))
-    for run, colour in ((pipeline, "tab:blue"), (baseline, "tab:grey")):
-        lat = [x * 1000 for x in run.latencies()]
-        if not lat:
-            continue
-        ys = [(i + 1) / len(lat) for i in range(len(lat))]
-        ax.step(lat, ys, where="post", color=colour,
-                label=f"{run.name}: p50 {percentile(lat, .5):,.0f} ms, p99 {percentile(lat, .99):,.0f} ms, "
-                      f"{run.sustained():,.0f}/s")
-    ax.set_xscale("log")
-    ax.set_xlabel("latency (ms, log scale): pipeline = POST sent → first LeadAssigned read; "
-                  f"baseline = produce → read at h{HOPS}", fontsize=8)
-    ax.set_ylabel("fraction of records")
     offered = f"{args.rate:g}/s" if args.rate else f"{args.concurrency} concurrent clients"
-    ax.set_title(f"Leadbridge capture→assigned vs bare Kafka ({HOPS} hops): {args.leads} records, {offered}")
-    ax.grid(True, which="both", alpha=0.3)
-    ax.legend(loc="lower right")
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return latency_cdf_chart(
+        {f"{run.name} ({run.sustained():,.0f}/s)": [x * 1000 for x in run.latencies()]
+         for run in (pipeline, baseline)},
+        path, f"Leadbridge capture→assigned vs bare Kafka ({HOPS} hops): {args.leads} records, {offered}",
+        "latency (ms, log scale): pipeline = POST sent → first LeadAssigned read; "
+        f"baseline = produce → read at h{HOPS}")
 
 
 # --------------------------------------------------------------------------- main

@@ -166,14 +166,7 @@ async def bench_e2e(n_events: int, bootstrap: str, admin_db_url: str, log: Path)
         t_eng = await _phase(producer, counter, _records(engagements, prefix), 300)
         return len(captures) / t_cap, len(engagements) / t_eng, len(events) / (t_cap + t_eng)
     finally:
-        with contextlib.suppress(Exception):
-            await counter.stop()
-        await producer.stop()
-        proc.terminate()
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            proc.wait(30)
-        if proc.poll() is None:
-            proc.kill()
+        await _teardown(counter, producer, proc)
         await _cleanup(bootstrap, prefix, admin_db_url, db)
 
 
@@ -188,6 +181,18 @@ async def _wait_healthy(proc: subprocess.Popen[bytes], url: str, timeout_s: floa
                     return
             await asyncio.sleep(0.3)
     raise TimeoutError("scoring did not become healthy")
+
+
+async def _teardown(counter: Counter, producer: AIOKafkaProducer, proc: subprocess.Popen[bytes]) -> None:
+    """Stop the bench's own clients and the process under test (killed if it lingers)."""
+    with contextlib.suppress(Exception):
+        await counter.stop()
+    await producer.stop()
+    proc.terminate()
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        proc.wait(30)
+    if proc.poll() is None:
+        proc.kill()
 
 
 async def _cleanup(bootstrap: str, prefix: str, admin_db_url: str | None, db: str | None) -> None:
@@ -226,14 +231,7 @@ async def bench_baseline(n_events: int, bootstrap: str) -> float:
         elapsed = await _phase(producer, counter, records[1:], 300)
         return (len(records) - 1) / elapsed
     finally:
-        with contextlib.suppress(Exception):
-            await counter.stop()
-        await producer.stop()
-        proc.terminate()
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            proc.wait(10)
-        if proc.poll() is None:
-            proc.kill()
+        await _teardown(counter, producer, proc)
         await _cleanup(bootstrap, prefix, None, None)
 
 
