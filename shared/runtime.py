@@ -37,7 +37,7 @@ from shared import codec, metrics
 from shared.db import TRANSIENT_DB_ERRORS, Inbox, Outbox, OutboxRow, create_pool
 from shared.events import Event
 from shared.settings import ServiceSettings
-from shared.topics import TopicSpec, spec_for
+from shared.topics import TopicSpec, spec_for, spec_for_model
 
 log = logging.getLogger(__name__)
 
@@ -67,10 +67,14 @@ class UnitOfWork:
     def __init__(self, conn: asyncpg.Connection, source: RawRecord | None = None) -> None:
         self.conn = conn
         self.source = source
-        self.emitted: list[Event] = []
+        self.emitted: list[Event | codec.Encoded[Any]] = []
 
-    def emit(self, event: Event) -> None:
+    def emit(self, event: Event | codec.Encoded[Any]) -> None:
         self.emitted.append(event)
+
+    def events(self) -> list[Event]:
+        """What was emitted, as validated models (pre-encoded ones decoded)."""
+        return [e.decode() if isinstance(e, codec.Encoded) else e for e in self.emitted]
 
 
 Handler = Callable[[E, UnitOfWork], Awaitable[None]]
@@ -235,12 +239,18 @@ class Runtime:
 
     # ------------------------------------------------------------------ emitting
 
-    def to_rows(self, events: Sequence[Event]) -> list[OutboxRow]:
+    def to_rows(self, events: Sequence[Event | codec.Encoded[Any]]) -> list[OutboxRow]:
         rows = []
+        prefix = self.settings.topic_prefix
         for event in events:
-            spec = spec_for(event)
-            rows.append(OutboxRow(event.event_id, self.settings.topic_prefix + spec.name, spec.key_of(event),
-                                  codec.encode(event), codec.cloudevent_headers(event, self.source)))
+            if isinstance(event, codec.Encoded):
+                spec = spec_for_model(event.model)
+                rows.append(OutboxRow(event.event_id, prefix + spec.name, event.key, event.value,
+                                      codec.cloudevent_headers(event, self.source)))
+            else:
+                spec = spec_for(event)
+                rows.append(OutboxRow(event.event_id, prefix + spec.name, spec.key_of(event),
+                                      codec.encode(event), codec.cloudevent_headers(event, self.source)))
         return rows
 
     async def publish(self, rows: Sequence[OutboxRow], *, wait: bool = False) -> None:

@@ -78,10 +78,15 @@ BY_MODEL: dict[type[Event], TopicSpec] = {spec.value_model: spec for spec in ALL
 
 def spec_for(event: Event) -> TopicSpec:
     """The topic an event belongs on."""
+    return spec_for_model(type(event))
+
+
+def spec_for_model(model: type[Event]) -> TopicSpec:
+    """The topic events of this model belong on."""
     try:
-        return BY_MODEL[type(event)]
+        return BY_MODEL[model]
     except KeyError:
-        raise LookupError(f"no topic registered for {type(event).__name__}") from None
+        raise LookupError(f"no topic registered for {model.__name__}") from None
 
 
 def create_all(bootstrap: str, *, prefix: str = "", timeout_s: float = 30.0) -> list[str]:

@@ -18,19 +18,20 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import asyncpg
+import orjson
 
 from services.scoring.domain import lifecycle
 from services.scoring.domain.lead import Graded, LeadState, apply_events, evidence_from
 from services.scoring.domain.rubric import CompiledRubric, RubricDocument, load_rubric, parse_rubric
 from services.scoring.domain.scoring import ScoreResult
 from services.scoring.repository import Leads, Rubrics, StoredRubric
+from shared.codec import Encoded
 from shared.events import (
     LeadCaptured,
     LeadEngaged,
     LeadScored,
     RubricActivated,
     RubricApproval,
-    ScoreReason,
     derive_event_id,
     utcnow,
 )
@@ -67,31 +68,36 @@ class RubricCache:
         return rubric
 
 
-def scored_event(graded: Graded, reasons: int) -> LeadScored:
-    """The ``lead-scored`` event for one graded input event.
+def scored_event(graded: Graded, reasons: int) -> Encoded[LeadScored]:
+    """The ``lead-scored`` event for one graded input event, already serialised.
 
-    Built with ``model_construct``: every field comes from validated events or from the
-    typed domain, and full validation (the e-mail address above all) cost more than
-    the rest of grading. ``test_handlers`` checks the result round-trips through the
-    codec as a valid ``LeadScored``."""
-    lead, result = graded.lead, graded.result
+    Built as a plain document and serialised by orjson, field for field what
+    ``LeadScored.model_dump_json()`` writes: every value comes from validated events
+    or the typed domain, and building the pydantic model (its profile and reasons
+    above all) cost more than grading. ``test_handlers`` proves the bytes equal the
+    model's own serialisation and decode as a valid ``LeadScored``."""
+    lead, result, cause = graded.lead, graded.result, graded.cause.event_id
     assert lead.profile is not None and lead.source is not None
-    return LeadScored.model_construct(
-        event_id=derive_event_id(graded.cause.event_id, "scored"), occurred_at=utcnow(),
-        lead_id=lead.lead_id, cause_event_id=graded.cause.event_id, profile=lead.profile, source=lead.source,
-        campaign=lead.campaign, score=result.score, fit_score=result.fit, engagement_score=result.engagement,
-        grade=result.grade, previous_grade=graded.previous_grade, segment=result.segment, hot=result.hot,
-        disqualified=result.disqualified, rubric_version=result.rubric_version,
-        reasons=explain(result, reasons))
+    event_id = derive_event_id(cause, "scored")
+    now = utcnow()
+    value = orjson.dumps({
+        "event_id": event_id, "occurred_at": now, "lead_id": lead.lead_id, "cause_event_id": cause,
+        "profile": lead.profile, "source": lead.source, "campaign": lead.campaign, "score": result.score,
+        "fit_score": result.fit, "engagement_score": result.engagement, "grade": result.grade,
+        "previous_grade": graded.previous_grade, "segment": result.segment, "hot": result.hot,
+        "disqualified": result.disqualified, "rubric_version": result.rubric_version,
+        "reasons": explain(result, reasons)}, option=orjson.OPT_UTC_Z)
+    return Encoded(LeadScored, event_id, lead.lead_id.encode(), now, value)
 
 
-def explain(result: ScoreResult, n: int) -> tuple[ScoreReason, ...]:
-    """Overrides first (they decide the grade), then the largest contributions."""
-    overrides = [ScoreReason.model_construct(rule=o.rule, points=0.0, evidence=o.evidence)
-                 for o in result.overrides]
-    top = [ScoreReason.model_construct(rule=c.rule, points=round(c.points, 2), evidence=c.evidence)
-           for c in result.top_contributions(n)]
-    return tuple(overrides + top)
+def explain(result: ScoreResult, n: int) -> list[dict[str, object]]:
+    """Overrides first (they decide the grade), then the largest contributions, as
+    ``ScoreReason`` documents."""
+    reasons: list[dict[str, object]] = [{"rule": o.rule, "points": 0.0, "evidence": o.evidence}
+                                        for o in result.overrides]
+    reasons += [{"rule": c.rule, "points": round(c.points, 2), "evidence": c.evidence}
+                for c in result.top_contributions(n)]
+    return reasons
 
 
 @dataclass

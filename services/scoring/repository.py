@@ -24,7 +24,7 @@ import orjson
 from services.scoring.domain.lead import LeadState
 from services.scoring.domain.lifecycle import Approval, RubricVersion
 from services.scoring.domain.scoring import Evidence, LeadFacts, ScoreResult
-from shared.events import LeadProfile, LeadSource
+from shared.events import LeadSource
 
 # First key of the two-int advisory lock: scoring's lead locks do not collide with
 # other services' advisory locks in the same database.
@@ -60,16 +60,14 @@ class Leads:
             f"SELECT lead_id, profile, source, consent, capture_event_id, captured_at, campaign, campaign_at, "
             f"campaign_event_id, grade FROM {self.s}.leads WHERE lead_id = ANY($1::text[])", ids)
         for r in rows:
-            p: dict[str, Any] = r["profile"]
-            # Stored from an event that was validated when it was consumed: skip re-validation.
-            profile = LeadProfile.model_construct(**p)
+            p: dict[str, Any] = r["profile"]  # stored from an event validated when it was consumed
             facts = LeadFacts(lead_id=r["lead_id"], email=p["email"], company=p["company"], title=p.get("title", ""),
                               country=p.get("country", ""), company_size=p.get("company_size"),
                               industry=p.get("industry"), source=r["source"], consent=r["consent"],
                               capture_event_id=r["capture_event_id"], captured_ts=r["captured_at"].timestamp())
             campaign_key = ((r["campaign_at"].timestamp(), r["campaign_event_id"])
                             if r["campaign_at"] is not None else None)
-            states[r["lead_id"]] = LeadState(r["lead_id"], facts=facts, profile=profile,
+            states[r["lead_id"]] = LeadState(r["lead_id"], facts=facts, profile=p,
                                              source=LeadSource(r["source"]), campaign=r["campaign"],
                                              campaign_key=campaign_key, grade=r["grade"])
         for r in await conn.fetch(f"SELECT lead_id, event_id, behaviour, occurred_at FROM {self.s}.evidence "
@@ -102,7 +100,7 @@ class Leads:
         for state, result, cause in graded:
             assert state.facts is not None and state.profile is not None
             cols["lead_id"].append(state.lead_id)
-            cols["profile"].append(orjson.dumps(state.profile.model_dump(mode="json")).decode())
+            cols["profile"].append(orjson.dumps(state.profile).decode())
             cols["source"].append(state.facts.source)
             cols["consent"].append(state.facts.consent)
             cols["capture_event_id"].append(state.facts.capture_event_id)

@@ -12,10 +12,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from services.scoring.domain.rubric import CompiledRubric, GradeLetter
 from services.scoring.domain.scoring import Evidence, LeadFacts, ScoreResult, score_lead
-from shared.events import LeadCaptured, LeadEngaged, LeadProfile, LeadSource
+from shared.events import LeadCaptured, LeadEngaged, LeadSource
 
 
 def facts_from(event: LeadCaptured) -> LeadFacts:
@@ -32,11 +33,12 @@ def evidence_from(event: LeadEngaged) -> Evidence:
 
 @dataclass
 class LeadState:
-    """Everything scoring keeps about one lead."""
+    """Everything scoring keeps about one lead. ``profile`` is the latest capture's
+    ``LeadProfile`` as its JSON document: stored, and carried on ``lead-scored``, as is."""
 
     lead_id: str
     facts: LeadFacts | None = None
-    profile: LeadProfile | None = None
+    profile: dict[str, Any] | None = None
     source: LeadSource | None = None
     campaign: str | None = None
     campaign_key: tuple[float, str] | None = None
@@ -53,7 +55,7 @@ class LeadState:
         facts = facts_from(event)
         if self.facts is None or (facts.captured_ts, facts.capture_event_id) >= (
                 self.facts.captured_ts, self.facts.capture_event_id):
-            self.facts, self.profile, self.source = facts, event.profile, event.source
+            self.facts, self.profile, self.source = facts, event.profile.model_dump(), event.source
         if event.campaign:
             key = (facts.captured_ts, event.event_id)
             if self.campaign_key is None or key < self.campaign_key:

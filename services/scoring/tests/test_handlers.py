@@ -17,6 +17,7 @@ from services.scoring.handlers import ScoringHandlers
 from services.scoring.repository import Leads, Rubrics, StoredRubric, VersionExists
 from services.scoring.tests.helpers import rubric_dict, rubric_yaml
 from shared import codec
+from shared.codec import Encoded
 from shared.events import (
     Behaviour,
     LeadCaptured,
@@ -127,10 +128,12 @@ async def test_a_capture_emits_a_valid_lead_scored(fakes: Any) -> None:
     await handlers.bootstrap(uow(), path)
     u = uow()
     await handlers.on_lead_captured([capture()], u)
-    (event,) = u.emitted
-    assert isinstance(event, LeadScored)
-    again = codec.decode(LeadScored, codec.encode(event))  # fully validated on the way back
-    assert again == event
+    (encoded,) = u.emitted
+    assert isinstance(encoded, Encoded) and encoded.key == b"L1"
+    event = encoded.decode()  # fully validated on the way back
+    assert isinstance(event, LeadScored) and event.event_id == encoded.event_id
+    # Byte for byte what pydantic itself writes for the same event.
+    assert encoded.value == codec.encode(event)
     assert event.event_id == derive_event_id("c1", "scored") and event.cause_event_id == "c1"
     assert (event.score, event.grade, event.previous_grade) == (26.0, "C", None)  # CTO 20 + referral 6
     assert event.segment == "unknown-other-row" and event.rubric_version == "t-1"
@@ -145,7 +148,7 @@ async def test_engagement_re_scores_with_the_previous_grade(fakes: Any) -> None:
     await handlers.on_lead_captured([capture()], uow())
     u = uow()
     await handlers.on_lead_engaged([engage("e1", behaviour=Behaviour.WEBINAR_ATTENDED)], u)
-    (event,) = u.emitted
+    (event,) = u.events()
     assert isinstance(event, LeadScored)
     assert (event.previous_grade, event.grade) == ("C", "B") and event.cause_event_id == "e1"
 
@@ -158,7 +161,7 @@ async def test_an_engagement_before_capture_is_stored_then_counted(fakes: Any) -
     assert early.emitted == []
     u = uow()
     await handlers.on_lead_captured([capture()], u)
-    (event,) = u.emitted
+    (event,) = u.events()
     # It happened an hour before the capture, which is the "as of" time: a touch of decay.
     assert isinstance(event, LeadScored) and event.engagement_score == pytest.approx(20, abs=0.05)
 
@@ -169,7 +172,7 @@ async def test_one_batch_grades_each_event_in_order(fakes: Any) -> None:
     await handlers.on_lead_captured([capture()], uow())
     u = uow()
     await handlers.on_lead_engaged([engage(f"e{i}", hours=i + 1) for i in range(4)], u)
-    grades = [(e.previous_grade, e.grade) for e in u.emitted if isinstance(e, LeadScored)]
+    grades = [(e.previous_grade, e.grade) for e in u.events() if isinstance(e, LeadScored)]
     assert grades == [("C", "C"), ("C", "C"), ("C", "B"), ("B", "B")]
     assert len(leads.evidence["L1"]) == 4
 
@@ -207,5 +210,5 @@ async def test_activation_needs_both_sides_then_grades_new_leads(fakes: Any) -> 
     assert {(a.approver, a.side) for a in activated.approvals} == {("mia", "marketing"), ("sam", "sales")}
     graded = uow()
     await handlers.on_lead_captured([capture("L2", event_id="c2")], graded)
-    (event,) = graded.emitted
+    (event,) = graded.events()
     assert isinstance(event, LeadScored) and event.rubric_version == "t-2" and event.grade == "A"

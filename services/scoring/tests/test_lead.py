@@ -53,7 +53,7 @@ def test_the_latest_capture_supplies_the_profile_whatever_the_order() -> None:
         leads: dict[str, LeadState] = {}
         apply_events(leads, order, R)
         state = leads["L1"]
-        assert state.profile is not None and state.profile.title == "CTO"
+        assert state.profile is not None and state.profile["title"] == "CTO"
         assert state.campaign == "webinar"  # the first campaign that brought the lead in
 
 
