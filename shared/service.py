@@ -1,11 +1,11 @@
-"""The service factory: one faust worker co-hosted with one FastAPI app per service.
+"""The service factory: one batch consumer co-hosted with one FastAPI app per service.
 
 A service declares what it is (:class:`ServiceDefinition`): its settings, its
 migrations, the topics it consumes with their handlers, its HTTP routers and its
 clocked work. :func:`create_app` turns that into an ASGI app whose lifespan opens
-the database pool and the producer, migrates the service's schema, starts the faust
-worker and the clocks, and stops all of it in reverse order. Nothing connects at
-import time.
+the database pool and the producer, migrates the service's schema, starts the
+consumer (:mod:`shared.consumer`) and the clocks, and stops all of it in reverse
+order. Nothing connects at import time.
 
 Every service gets ``GET /healthz`` (200 only when broker and database answer) and
 ``GET /metrics`` (Prometheus), structured JSON logs, and 422 answers that name each
@@ -17,7 +17,6 @@ from __future__ import annotations
 import asyncio
 import gc
 import logging
-import os
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -25,16 +24,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any
 
-import faust
 from fastapi import APIRouter, Depends, FastAPI, Request, Response
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from shared import metrics
+from shared.consumer import BatchConsumer
 from shared.db import migrate
 from shared.logs import setup_logging
-from shared.runtime import Periodic, RawRecord, Runtime, Subscription
+from shared.runtime import Periodic, Runtime, Subscription
 from shared.settings import ServiceSettings
 
 log = logging.getLogger(__name__)
@@ -61,61 +60,6 @@ def get_runtime(request: Request) -> Runtime:
 
 
 RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
-
-
-def create_faust_app(settings: ServiceSettings) -> faust.App:
-    """One faust app per service. At-least-once (faust's exactly-once duplicates on
-    rebalance), short commit interval, quick failure detection, no faust web server
-    (FastAPI serves HTTP), no local table stores."""
-    brokers = [f"kafka://{hp.strip()}" for hp in settings.kafka_bootstrap.split(",") if hp.strip()]
-    return faust.App(
-        f"{settings.topic_prefix}leadbridge-{settings.service_name}",
-        broker=brokers,
-        autodiscover=False,
-        datadir=settings.faust_datadir,
-        web_enabled=False,
-        store="memory://",
-        processing_guarantee="at_least_once",
-        consumer_auto_offset_reset="earliest",
-        broker_commit_interval=0.5,
-        broker_max_poll_records=settings.consumer_batch_max,
-        broker_session_timeout=10.0,
-        broker_heartbeat_interval=1.0,
-        stream_recovery_delay=0.0,
-        producer_acks=-1,
-        topic_partitions=4,
-        topic_disable_leader=False,
-    )
-
-
-def _subscribe(app: faust.App, runtime_ref: dict[str, Runtime], settings: ServiceSettings,
-               subscription: Subscription[Any]) -> None:
-    spec = subscription.spec
-    topic = app.topic(settings.topic_prefix + spec.name, key_type=bytes, value_type=bytes, key_serializer="raw",
-                      value_serializer="raw", partitions=spec.partitions)
-
-    async def consume(stream: faust.StreamT[bytes]) -> None:
-        batches = stream.take_events(settings.consumer_batch_max, settings.consumer_batch_within_s)  # type: ignore[attr-defined]
-        async for events in batches:
-            records = []
-            for ev in events:
-                msg = ev.message
-                headers = msg.headers.items() if isinstance(msg.headers, dict) else (msg.headers or [])
-                records.append(RawRecord(msg.topic, msg.partition, msg.offset, msg.key, msg.value,
-                                         [(k, bytes(v)) for k, v in headers],
-                                         int(msg.timestamp * 1000) if msg.timestamp else None))
-            try:
-                await runtime_ref["runtime"].consume_batch(subscription, records)
-            except BaseException:
-                # take_events() acks the batch when this loop is left, even by an
-                # exception: committing offsets for unhandled records would lose them.
-                # Crash instead; the supervisor restarts us and the batch is redelivered.
-                log.critical("unhandled failure in consumer plumbing; exiting so offsets stay uncommitted",
-                             exc_info=True, extra={"topic": spec.name})
-                logging.shutdown()
-                os._exit(70)
-
-    app.agent(topic, name=f"{settings.service_name}.{spec.name}")(consume)
 
 
 async def _run_periodic(runtime: Runtime, job: Periodic) -> None:
@@ -155,30 +99,24 @@ def _validation_error(request: Request, exc: Exception) -> JSONResponse:
 def create_app(definition: ServiceDefinition) -> FastAPI:
     settings = definition.settings
     name = settings.service_name
-    runtime_ref: dict[str, Runtime] = {}
-    faust_app = create_faust_app(settings)
-    for subscription in definition.subscriptions:
-        _subscribe(faust_app, runtime_ref, settings, subscription)
 
     @asynccontextmanager
     async def lifespan(api: FastAPI) -> AsyncIterator[None]:
         setup_logging(name, settings.log_level, settings.log_json)
         runtime = await _open_runtime(settings)
         tasks: list[asyncio.Task[None]] = []
+        consumer = BatchConsumer(settings, definition.subscriptions, runtime.consume_batch)
         try:
             applied = await migrate(runtime.pool, runtime.schema, definition.migrations)
             log.info("schema ready", extra={"schema": runtime.schema, "applied": applied})
             for hook in definition.on_startup:
                 await hook(runtime)
-            runtime_ref["runtime"] = runtime
             api.state.runtime = runtime
-            api.state.faust = faust_app
             jobs = [Periodic("outbox-relay", 1.0, Runtime.relay_outbox),
                     Periodic("outbox-mark-published", 0.2, Runtime.flush_published), *definition.periodic]
             tasks = [asyncio.create_task(_run_periodic(runtime, job), name=job.name) for job in jobs]
             if definition.subscriptions:
-                Path(faust_app.conf.datadir).parent.mkdir(parents=True, exist_ok=True)
-                await faust_app.start()
+                await consumer.start()
             # Everything alive now lives as long as the process: keep it out of the
             # collector's full passes, whose pauses otherwise show in tail latency.
             gc.collect()
@@ -191,8 +129,7 @@ def create_app(definition: ServiceDefinition) -> FastAPI:
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
-            if definition.subscriptions and faust_app.started:
-                await faust_app.stop()
+            await consumer.stop()
             await runtime.close()
             log.info("service stopped")
 

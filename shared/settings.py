@@ -17,13 +17,12 @@ class ServiceSettings(BaseSettings):
     topic_prefix: str = ""
     http_host: str = "127.0.0.1"
     http_port: int = 8000
-    # faust keeps a small data folder per app (table state); never in the source tree.
-    faust_datadir: str = "var/faust/{conf.name}"
     log_level: str = "INFO"
     log_json: bool = True
-    # Consumer tuning: a batch is handled in one database transaction.
+    # Consumer tuning: a batch (at most this many records, whatever has arrived) is
+    # handled in one database transaction; handled offsets are committed this often.
     consumer_batch_max: int = 500
-    consumer_batch_within_s: float = 0.005
+    consumer_commit_interval_s: float = 0.5
     # Outbox rows not confirmed published after this long are re-sent by the relay.
     outbox_relay_after_s: float = 5.0
     db_pool_min: int = 2

@@ -20,8 +20,4 @@ class RoutingSettings(ServiceSettings):
     # How often the SLA clock looks for due follow-ups and reminders; a breach is noticed
     # at most this late.
     routing_timer_interval_s: float = 0.5
-    # Speed to lead: wait at most 1 ms for more records before handling a batch (the base
-    # waits 5 ms). Measured by `make bench-routing` at 500 leads/s: p99 53 ms → 46 ms, for
-    # about 4% of a core spent polling while idle.
-    consumer_batch_within_s: float = 0.001
     routing_timer_batch: int = 200
