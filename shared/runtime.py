@@ -280,9 +280,18 @@ class Runtime:
 
     async def _confirm(self, rows: Sequence[OutboxRow], futures: Sequence[asyncio.Future[Any]]) -> None:
         confirmed = await self.publisher.confirmed(rows, futures)
-        for row in rows:
-            if row.event_id in confirmed:
-                metrics.EVENTS_PUBLISHED.labels(self._name, row.topic).inc()
+        if len(confirmed) == len(rows):
+            per_topic: dict[str, int] = {}
+            for row in rows:
+                per_topic[row.topic] = per_topic.get(row.topic, 0) + 1
+        else:
+            done = set(confirmed)
+            per_topic = {}
+            for row in rows:
+                if row.event_id in done:
+                    per_topic[row.topic] = per_topic.get(row.topic, 0) + 1
+        for topic, n in per_topic.items():
+            metrics.EVENTS_PUBLISHED.labels(self._name, topic).inc(n)
         # Marking is off the hot path: a clock flushes the marks in one statement. If the
         # process dies first, the relay re-sends those rows and consumers drop the copies.
         self._published.extend(confirmed)

@@ -113,13 +113,13 @@ class ScoringHandlers:
         self.cache = RubricCache(self.rubrics)
 
     async def _grade(self, events: Sequence[LeadCaptured | LeadEngaged], uow: UnitOfWork,
-                     states: dict[str, LeadState], rubric: CompiledRubric) -> None:
+                     states: dict[str, LeadState], rubric: CompiledRubric, *, facts_changed: bool) -> None:
         graded = apply_events(states, events, rubric)
         latest: dict[str, tuple[LeadState, ScoreResult, str]] = {}
         for g in graded:
             uow.emit(scored_event(g, self.reasons))
             latest[g.lead.lead_id] = (g.lead, g.result, g.cause.event_id)
-        await self.leads.save(uow.conn, list(latest.values()))
+        await self.leads.save(uow.conn, list(latest.values()), facts_changed=facts_changed)
 
     async def on_lead_captured(self, events: Sequence[LeadCaptured], uow: UnitOfWork) -> None:
         """Merge each capture into its lead, grade it and emit ``lead-scored``."""
@@ -127,7 +127,7 @@ class ScoringHandlers:
         await self.leads.lock(uow.conn, lead_ids)
         rubric = await self.cache.active(uow.conn)
         states = await self.leads.load(uow.conn, lead_ids)
-        await self._grade(events, uow, states, rubric)
+        await self._grade(events, uow, states, rubric, facts_changed=True)
 
     async def on_lead_engaged(self, events: Sequence[LeadEngaged], uow: UnitOfWork) -> None:
         """Store each engagement as evidence; re-grade captured leads and emit
@@ -137,7 +137,8 @@ class ScoringHandlers:
         await self.leads.lock(uow.conn, lead_ids)
         rubric = await self.cache.active(uow.conn)
         states = await self.leads.load(uow.conn, lead_ids)  # before this batch's evidence is written
-        await self._grade(events, uow, states, rubric)
+        # Only leads already stored as captured are graded here: their facts are as stored.
+        await self._grade(events, uow, states, rubric, facts_changed=False)
         await self.leads.add_evidence(uow.conn, [(e.lead_id, evidence_from(e), e.campaign) for e in events])
 
     # ------------------------------------------------------------------ rubric commands

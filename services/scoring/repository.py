@@ -36,7 +36,7 @@ def _lock_key(lead_id: str) -> int:
     return int.from_bytes(hashlib.blake2b(lead_id.encode(), digest_size=4).digest(), "big", signed=True)
 
 
-def _ts(epoch: float) -> datetime:
+def _ts(epoch: float) -> datetime:  # (evidence rows)
     return datetime.fromtimestamp(epoch, UTC)
 
 
@@ -56,26 +56,30 @@ class Leads:
         """The stored state of these leads (captured or not), with all their evidence."""
         ids = list(set(lead_ids))
         states: dict[str, LeadState] = {}
+        # Times as epoch seconds: the domain works in floats, and building datetimes
+        # only to convert them back cost more than the rest of the load.
         rows = await conn.fetch(
-            f"SELECT lead_id, profile, source, consent, capture_event_id, captured_at, campaign, campaign_at, "
-            f"campaign_event_id, grade FROM {self.s}.leads WHERE lead_id = ANY($1::text[])", ids)
+            f"SELECT lead_id, profile, source, consent, capture_event_id, "
+            f"extract(epoch FROM captured_at)::float8 AS captured_ts, campaign, "
+            f"extract(epoch FROM campaign_at)::float8 AS campaign_ts, campaign_event_id, grade "
+            f"FROM {self.s}.leads WHERE lead_id = ANY($1::text[])", ids)
         for r in rows:
             p: dict[str, Any] = r["profile"]  # stored from an event validated when it was consumed
             facts = LeadFacts(lead_id=r["lead_id"], email=p["email"], company=p["company"], title=p.get("title", ""),
                               country=p.get("country", ""), company_size=p.get("company_size"),
                               industry=p.get("industry"), source=r["source"], consent=r["consent"],
-                              capture_event_id=r["capture_event_id"], captured_ts=r["captured_at"].timestamp())
-            campaign_key = ((r["campaign_at"].timestamp(), r["campaign_event_id"])
-                            if r["campaign_at"] is not None else None)
+                              capture_event_id=r["capture_event_id"], captured_ts=r["captured_ts"])
+            campaign_key = ((r["campaign_ts"], r["campaign_event_id"]) if r["campaign_ts"] is not None else None)
             states[r["lead_id"]] = LeadState(r["lead_id"], facts=facts, profile=p,
                                              source=LeadSource(r["source"]), campaign=r["campaign"],
                                              campaign_key=campaign_key, grade=r["grade"])
-        for r in await conn.fetch(f"SELECT lead_id, event_id, behaviour, occurred_at FROM {self.s}.evidence "
-                                  "WHERE lead_id = ANY($1::text[])", ids):
-            state = states.get(r["lead_id"])
+        for r in await conn.fetch(f"SELECT lead_id, event_id, behaviour, extract(epoch FROM occurred_at)::float8 "
+                                  f"FROM {self.s}.evidence WHERE lead_id = ANY($1::text[])", ids):
+            lead_id = r[0]
+            state = states.get(lead_id)
             if state is None:
-                state = states[r["lead_id"]] = LeadState(r["lead_id"])
-            state.evidence[r["event_id"]] = Evidence(r["event_id"], r["behaviour"], r["occurred_at"].timestamp())
+                state = states[lead_id] = LeadState(lead_id)
+            state.evidence[r[1]] = Evidence(r[1], r[2], r[3])
         return states
 
     async def add_evidence(self, conn: asyncpg.Connection, rows: Sequence[tuple[str, Evidence, str | None]]) -> None:
@@ -89,53 +93,73 @@ class Leads:
             [r[0] for r in rows], [r[1].event_id for r in rows], [r[1].behaviour for r in rows],
             [_ts(r[1].ts) for r in rows], [r[2] for r in rows])
 
-    async def save(self, conn: asyncpg.Connection, graded: Sequence[tuple[LeadState, ScoreResult, str]]) -> None:
-        """Upsert each lead's merged facts and latest grade (lead, result, cause event id)."""
+    async def save(self, conn: asyncpg.Connection, graded: Sequence[tuple[LeadState, ScoreResult, str]],
+                   *, facts_changed: bool = True) -> None:
+        """Store each lead's latest grade (lead, result, cause event id). With
+        ``facts_changed`` (a capture), its merged facts are upserted too; otherwise
+        (an engagement re-grade of a stored lead) only the grade columns are updated,
+        which is a far smaller write."""
         if not graded:
             return
-        cols: dict[str, list[Any]] = {k: [] for k in (
-            "lead_id", "profile", "source", "consent", "capture_event_id", "captured_at", "campaign", "campaign_at",
-            "campaign_event_id", "score", "fit", "engagement", "grade", "hot", "disqualified", "segment",
-            "rubric_version", "as_of", "ledger", "overrides", "cause")}
+        grade_cols: dict[str, list[Any]] = {k: [] for k in (
+            "lead_id", "score", "fit", "engagement", "grade", "hot", "disqualified", "segment", "rubric_version",
+            "as_of", "ledger", "overrides", "cause")}
         for state, result, cause in graded:
+            grade_cols["lead_id"].append(state.lead_id)
+            grade_cols["score"].append(result.score)
+            grade_cols["fit"].append(result.fit)
+            grade_cols["engagement"].append(result.engagement)
+            grade_cols["grade"].append(result.grade)
+            grade_cols["hot"].append(result.hot)
+            grade_cols["disqualified"].append(result.disqualified)
+            grade_cols["segment"].append(result.segment)
+            grade_cols["rubric_version"].append(result.rubric_version)
+            grade_cols["as_of"].append(result.as_of)
+            grade_cols["ledger"].append(orjson.dumps([c.as_dict() for c in result.ledger]).decode())
+            grade_cols["overrides"].append(orjson.dumps([{"rule": o.rule, "evidence": o.evidence}
+                                                         for o in result.overrides]).decode())
+            grade_cols["cause"].append(cause)
+        if not facts_changed:
+            await conn.execute(
+                f"""UPDATE {self.s}.leads AS l SET score = u.score, fit_score = u.fit,
+                        engagement_score = u.engagement, grade = u.grade, hot = u.hot, disqualified = u.disqualified,
+                        segment = u.segment, rubric_version = u.rubric_version, as_of = to_timestamp(u.as_of),
+                        ledger = u.ledger::json, overrides = u.overrides::json, cause_event_id = u.cause,
+                        scored_at = now()
+                    FROM unnest($1::text[], $2::float8[], $3::float8[], $4::float8[], $5::text[], $6::bool[],
+                        $7::bool[], $8::text[], $9::text[], $10::float8[], $11::text[], $12::text[], $13::text[])
+                      AS u(lead_id, score, fit, engagement, grade, hot, disqualified, segment, rubric_version, as_of,
+                           ledger, overrides, cause)
+                    WHERE l.lead_id = u.lead_id""",
+                *grade_cols.values())
+            return
+        fact_cols: dict[str, list[Any]] = {k: [] for k in (
+            "profile", "source", "consent", "capture_event_id", "captured_at", "campaign", "campaign_at",
+            "campaign_event_id")}
+        for state, _, _ in graded:
             assert state.facts is not None and state.profile is not None
-            cols["lead_id"].append(state.lead_id)
-            cols["profile"].append(orjson.dumps(state.profile).decode())
-            cols["source"].append(state.facts.source)
-            cols["consent"].append(state.facts.consent)
-            cols["capture_event_id"].append(state.facts.capture_event_id)
-            cols["captured_at"].append(_ts(state.facts.captured_ts))
-            cols["campaign"].append(state.campaign)
-            cols["campaign_at"].append(_ts(state.campaign_key[0]) if state.campaign_key else None)
-            cols["campaign_event_id"].append(state.campaign_key[1] if state.campaign_key else None)
-            cols["score"].append(result.score)
-            cols["fit"].append(result.fit)
-            cols["engagement"].append(result.engagement)
-            cols["grade"].append(result.grade)
-            cols["hot"].append(result.hot)
-            cols["disqualified"].append(result.disqualified)
-            cols["segment"].append(result.segment)
-            cols["rubric_version"].append(result.rubric_version)
-            cols["as_of"].append(_ts(result.as_of))
-            cols["ledger"].append(orjson.dumps([c.as_dict() for c in result.ledger]).decode())
-            cols["overrides"].append(orjson.dumps([{"rule": o.rule, "evidence": o.evidence}
-                                                   for o in result.overrides]).decode())
-            cols["cause"].append(cause)
+            fact_cols["profile"].append(orjson.dumps(state.profile).decode())
+            fact_cols["source"].append(state.facts.source)
+            fact_cols["consent"].append(state.facts.consent)
+            fact_cols["capture_event_id"].append(state.facts.capture_event_id)
+            fact_cols["captured_at"].append(state.facts.captured_ts)
+            fact_cols["campaign"].append(state.campaign)
+            fact_cols["campaign_at"].append(state.campaign_key[0] if state.campaign_key else None)
+            fact_cols["campaign_event_id"].append(state.campaign_key[1] if state.campaign_key else None)
         await conn.execute(
-            f"""INSERT INTO {self.s}.leads AS l (lead_id, profile, source, consent, capture_event_id, captured_at,
-                    campaign, campaign_at, campaign_event_id, score, fit_score, engagement_score, grade, hot,
-                    disqualified, segment, rubric_version, as_of, ledger, overrides, cause_event_id, scored_at)
-                SELECT u.lead_id, u.profile::jsonb, u.source, u.consent, u.capture_event_id, u.captured_at,
-                    u.campaign, u.campaign_at, u.campaign_event_id, u.score, u.fit, u.engagement, u.grade, u.hot,
-                    u.disqualified, u.segment, u.rubric_version, u.as_of, u.ledger::json, u.overrides::json,
-                    u.cause, now()
-                FROM unnest($1::text[], $2::text[], $3::text[], $4::bool[], $5::text[], $6::timestamptz[],
-                    $7::text[], $8::timestamptz[], $9::text[], $10::float8[], $11::float8[], $12::float8[],
-                    $13::text[], $14::bool[], $15::bool[], $16::text[], $17::text[], $18::timestamptz[],
-                    $19::text[], $20::text[], $21::text[])
-                  AS u(lead_id, profile, source, consent, capture_event_id, captured_at, campaign, campaign_at,
-                       campaign_event_id, score, fit, engagement, grade, hot, disqualified, segment,
-                       rubric_version, as_of, ledger, overrides, cause)
+            f"""INSERT INTO {self.s}.leads AS l (lead_id, score, fit_score, engagement_score, grade, hot,
+                    disqualified, segment, rubric_version, as_of, ledger, overrides, cause_event_id, profile, source,
+                    consent, capture_event_id, captured_at, campaign, campaign_at, campaign_event_id, scored_at)
+                SELECT u.lead_id, u.score, u.fit, u.engagement, u.grade, u.hot, u.disqualified, u.segment,
+                    u.rubric_version, to_timestamp(u.as_of), u.ledger::json, u.overrides::json, u.cause,
+                    u.profile::jsonb, u.source, u.consent, u.capture_event_id, to_timestamp(u.captured_at),
+                    u.campaign, to_timestamp(u.campaign_at), u.campaign_event_id, now()
+                FROM unnest($1::text[], $2::float8[], $3::float8[], $4::float8[], $5::text[], $6::bool[], $7::bool[],
+                    $8::text[], $9::text[], $10::float8[], $11::text[], $12::text[], $13::text[], $14::text[],
+                    $15::text[], $16::bool[], $17::text[], $18::float8[], $19::text[], $20::float8[], $21::text[])
+                  AS u(lead_id, score, fit, engagement, grade, hot, disqualified, segment, rubric_version, as_of,
+                       ledger, overrides, cause, profile, source, consent, capture_event_id, captured_at, campaign,
+                       campaign_at, campaign_event_id)
                 ON CONFLICT (lead_id) DO UPDATE SET
                     profile = EXCLUDED.profile, source = EXCLUDED.source, consent = EXCLUDED.consent,
                     capture_event_id = EXCLUDED.capture_event_id, captured_at = EXCLUDED.captured_at,
@@ -146,7 +170,7 @@ class Leads:
                     segment = EXCLUDED.segment, rubric_version = EXCLUDED.rubric_version, as_of = EXCLUDED.as_of,
                     ledger = EXCLUDED.ledger, overrides = EXCLUDED.overrides,
                     cause_event_id = EXCLUDED.cause_event_id, scored_at = now()""",
-            *cols.values())
+            *grade_cols.values(), *fact_cols.values())
 
     async def score_view(self, conn: asyncpg.Connection, lead_id: str) -> asyncpg.Record | None:
         return await conn.fetchrow(

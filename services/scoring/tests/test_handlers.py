@@ -57,7 +57,8 @@ class FakeLeads:
         for lead_id, e, _ in rows:
             self.evidence.setdefault(lead_id, {}).setdefault(e.event_id, e)
 
-    async def save(self, conn: Any, graded: Sequence[tuple[LeadState, ScoreResult, str]]) -> None:
+    async def save(self, conn: Any, graded: Sequence[tuple[LeadState, ScoreResult, str]], *,
+                   facts_changed: bool = True) -> None:
         for state, result, cause in graded:
             stored = copy.deepcopy(state)
             stored.evidence = {}
