@@ -6,7 +6,8 @@ Public surface:
 - :mod:`shared.topics`   – the one topic registry (name, key, value model, partitions)
 - :mod:`shared.codec`    – the one codec (JSON body + CloudEvents binary-mode headers)
 - :mod:`shared.settings` – the settings base every service extends
-- :mod:`shared.service`  – the service factory (faust worker + FastAPI + health + metrics)
-- :mod:`shared.consumer` – idempotent, batched, dead-lettering event handling
+- :mod:`shared.service`  – the service factory (batch consumer + FastAPI + health + metrics)
+- :mod:`shared.consumer` – the service's consumer-group member: batches in, offsets after handling
+- :mod:`shared.runtime`  – idempotent, batched, dead-lettering event handling; units of work; publishing
 - :mod:`shared.db`       – PostgreSQL pool, per-service schema migrations, inbox and outbox
 """

@@ -67,3 +67,29 @@ def latency_cdf_chart(series: dict[str, list[float]], path: Path, title: str, xl
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return path
+
+
+def throughput_chart(bars: dict[str, float], path: Path, title: str, target: float | None = None) -> Path:
+    """Write a horizontal bar chart of throughputs (events/s) to ``path`` (PNG), with
+    the target as a dashed line."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    names, values = list(bars), list(bars.values())
+    fig, ax = plt.subplots(figsize=(9, 0.6 * len(names) + 1.6))
+    shown = ax.barh(names[::-1], values[::-1], color=["#4c72b0" if "baseline" not in n else "#999999"
+                                                       for n in names[::-1]])
+    ax.bar_label(shown, labels=[f"{v:,.0f}" for v in values[::-1]], padding=3, fontsize=8)
+    if target is not None:
+        ax.axvline(target, color="#c44e52", linestyle="--", label=f"target {target:,.0f}/s")
+        ax.legend(loc="lower right")
+    ax.set_xlabel("events/s")
+    ax.set_title(title)
+    ax.grid(True, axis="x", alpha=0.3)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path

@@ -39,6 +39,6 @@ def setup_logging(service: str, level: str = "INFO", json: bool = True) -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
-    # faust and aiokafka are chatty at INFO about every rebalance step.
-    for noisy in ("faust", "aiokafka", "mode", "kafka", "uvicorn.access"):
+    # aiokafka is chatty at INFO about every rebalance step.
+    for noisy in ("aiokafka", "kafka", "uvicorn.access"):
         logging.getLogger(noisy).setLevel(max(logging.WARNING, root.level))

@@ -434,8 +434,7 @@ def main(argv: list[str] | None = None) -> int:
         ns = harness.open_namespace(infra, "bench")
         print(f"[bench] namespace: topics {ns.topic_prefix}*, database {ns.database_name}; starting the five "
               f"services (logs {logs.relative_to(ROOT)}/)", flush=True)
-        # faust's data dirs go beside the logs, not into the working tree
-        extra = {name: {"F_DATADIR": str(logs / "{conf.name}-data")} for name in harness.SERVICES}
+        extra: dict[str, dict[str, str]] = {name: {} for name in harness.SERVICES}
         extra["routing"]["LEADBRIDGE_ROUTING_ORG_FILE"] = str(bench_org(logs / "org.yaml"))
         started = time.monotonic()
         # harness.start_stack, unrolled so that a Ctrl-C while they come up still stops them

@@ -46,7 +46,7 @@ from services.scoring.handlers import scored_event
 from services.scoring.settings import REPO_ROOT, ScoringSettings
 from services.scoring.synthetic import SyntheticEvent, generate
 from shared import codec, topics
-from shared.benchkit import bare_hop
+from shared.benchkit import bare_hop, throughput_chart
 from shared.events import LeadCaptured
 
 Record = tuple[str, bytes, bytes, list[tuple[str, bytes]]]  # topic, key, value, headers
@@ -347,6 +347,12 @@ def main(argv: list[str] | None = None) -> int:
     backlog = rates["backlog"][2]
     print(f"    capacity of one worker (backlog): {backlog:,.0f} events/s; target 5,000 events/s: "
           f"{'met' if backlog >= 5000 else 'NOT met'}")
+    chart = throughput_chart(
+        {"domain only (in memory)": full, "scoring worker, backlog": backlog, "bare relay baseline, backlog":
+         base["backlog"], "scoring worker, live": rates["live"][2], "bare relay baseline, live": base["live"]},
+        REPO_ROOT / "reports" / f"bench-scoring-{time.strftime('%Y%m%d-%H%M%S')}.png",
+        f"Scoring throughput on one worker, {args.events:,} events", target=5000)
+    print(f"[bench] chart: {chart.relative_to(REPO_ROOT)}")
     return 0
 
 
