@@ -84,10 +84,19 @@ class BatchConsumer:
         self._consumer.subscribe(list(self.by_topic), listener=_Listener(self))
         self._task = asyncio.create_task(self._run(), name=f"{s.service_name}-consumer")
 
-    async def stop(self) -> None:
+    async def stop(self, grace_s: float = 30.0) -> None:
+        """Stop after the batch in hand (waiting up to ``grace_s``: a batch retrying
+        through a database outage is abandoned instead, uncommitted, and redelivered
+        to whoever consumes next), then commit and leave the group."""
         if self._task is not None:
-            async with self.handling:  # never cancel a batch half handled
+            try:
+                await asyncio.wait_for(self.handling.acquire(), grace_s)
+            except TimeoutError:
+                log.warning("batch still in hand at stop; leaving it uncommitted", extra={"grace_s": grace_s})
                 self._task.cancel()
+            else:
+                self._task.cancel()
+                self.handling.release()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
             self._task = None
@@ -135,6 +144,8 @@ class BatchConsumer:
         for topic, records in by_topic.items():
             try:
                 await self.sink(self.by_topic[topic], records)
+            except asyncio.CancelledError:  # stopping: the batch stays uncommitted
+                raise
             except BaseException:
                 # The runtime handles or dead-letters every record and retries transient
                 # failures itself; anything escaping is a bug in the plumbing. Exit without

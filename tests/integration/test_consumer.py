@@ -28,7 +28,7 @@ async def _never(events: Sequence[LeadCaptured], uow: UnitOfWork) -> None:  # th
     raise AssertionError("not called")
 
 
-SUBSCRIPTION = Subscription(topics.LEAD_CAPTURED, batch_handler=_never)
+SUBSCRIPTION: Subscription[LeadCaptured] = Subscription(topics.LEAD_CAPTURED, batch_handler=_never)
 
 
 class Recorder:
@@ -148,3 +148,20 @@ async def test_a_second_member_takes_over_partitions_without_losing_records(
             offsets = [r.offset for m, records in recorder.batches if m == member for r in records
                        if r.partition == p]
             assert offsets == sorted(offsets)
+
+
+async def test_a_batch_stuck_at_stop_is_abandoned_uncommitted(private_namespace: harness.Namespace) -> None:
+    settings = settings_for(private_namespace)
+    await produce(private_namespace, 50)
+    started = asyncio.Event()
+
+    async def stuck(subscription: Subscription[Any], records: Sequence[RawRecord]) -> None:
+        started.set()
+        await asyncio.sleep(3600)  # e.g. retrying through a database outage
+
+    consumer = BatchConsumer(settings, [SUBSCRIPTION], stuck)
+    await consumer.start()
+    await asyncio.wait_for(started.wait(), 60)
+    await asyncio.wait_for(consumer.stop(grace_s=0.5), 30)  # returns: the stop is not held hostage
+    # Nothing was handled, so nothing is committed: whoever consumes next gets it all.
+    assert await committed(private_namespace, settings) == dict.fromkeys(range(topics.LEAD_CAPTURED.partitions), 0)
