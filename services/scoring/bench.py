@@ -32,7 +32,7 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Awaitable, Sequence
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
@@ -215,12 +215,9 @@ async def bench_e2e(n_events: int, bootstrap: str, admin_db_url: str, log: Path)
            "LEADBRIDGE_TOPIC_PREFIX": prefix, "LEADBRIDGE_HTTP_PORT": "18092", "LEADBRIDGE_LOG_LEVEL": "WARNING",
            "PYTHONPATH": str(REPO_ROOT)}
     worker = Worker([sys.executable, "-m", "services.scoring"], env, log, "http://127.0.0.1:18092/healthz")
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=5, max_batch_size=256 * 1024)
-    counter = Counter(bootstrap, prefix + topics.LEAD_SCORED.name)
     out: dict[str, Rates] = {}
-    try:
-        await producer.start()
-        await counter.start()
+    async with _session(bootstrap, prefix + topics.LEAD_SCORED.name, worker,
+                        _cleanup(bootstrap, prefix, admin_db_url, db)) as (producer, counter):
         for mode, seed in (("backlog", 11), ("live", 12)):
             events = generate(n_events, seed=seed, events_per_lead=4, early_engagement=0.0)
             captures = [e for e in events if isinstance(e, LeadCaptured)]
@@ -236,12 +233,25 @@ async def bench_e2e(n_events: int, bootstrap: str, admin_db_url: str, log: Path)
             out[mode] = (len(captures) / t_cap, len(engagements) / t_eng, len(events) / (t_cap + t_eng))
             print(f"[bench]   {mode:<8} {out[mode][2]:>8,.0f} events/s", flush=True)
         return out
+
+
+@contextlib.asynccontextmanager
+async def _session(bootstrap: str, output: str, worker: Worker,
+                   cleanup: Awaitable[None]) -> AsyncIterator[tuple[AIOKafkaProducer, Counter]]:
+    """The bench's producer and its counter of ``output``; at the end, stops them and
+    the worker and runs ``cleanup`` (topics, database), whatever happened."""
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=5, max_batch_size=256 * 1024)
+    counter = Counter(bootstrap, output)
+    try:
+        await producer.start()
+        await counter.start()
+        yield producer, counter
     finally:
         with contextlib.suppress(Exception):
             await counter.stop()
         await producer.stop()
         await worker.stop()
-        await _cleanup(bootstrap, prefix, admin_db_url, db)
+        await cleanup
 
 
 async def _wait_healthy(proc: subprocess.Popen[bytes], url: str, timeout_s: float = 120) -> None:
@@ -283,12 +293,8 @@ async def bench_baseline(n_events: int, bootstrap: str) -> dict[str, float]:
     worker = Worker([sys.executable, "-m", "services.scoring.bench", "--relay", source, target,
                      "--bootstrap", bootstrap], {**os.environ, "PYTHONPATH": str(REPO_ROOT)},
                     REPO_ROOT / "reports" / "bench-scoring-relay.log", None)
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=5, max_batch_size=256 * 1024)
-    counter = Counter(bootstrap, target)
     out: dict[str, float] = {}
-    try:
-        await producer.start()
-        await counter.start()
+    async with _session(bootstrap, target, worker, _cleanup(bootstrap, prefix, None, None)) as (producer, counter):
         for mode, seed in (("backlog", 11), ("live", 12)):
             events = generate(n_events, seed=seed, events_per_lead=4, early_engagement=0.0)
             records = [(source, k, v, h) for _, k, v, h in _records(events, prefix)]
@@ -300,12 +306,6 @@ async def bench_baseline(n_events: int, bootstrap: str) -> dict[str, float]:
             (elapsed,) = await _measure(worker, producer, counter, [records], live)
             out[mode] = len(records) / elapsed
         return out
-    finally:
-        with contextlib.suppress(Exception):
-            await counter.stop()
-        await producer.stop()
-        await worker.stop()
-        await _cleanup(bootstrap, prefix, None, None)
 
 
 def main(argv: list[str] | None = None) -> int:
