@@ -273,6 +273,18 @@ def show_detail(client: httpx.Client, story: Story) -> None:
             print(f"      due {when(d['due_at'])}")
 
 
+def show_grades(client: httpx.Client) -> None:
+    """Every campaign's leads by grade (all runs so far), as marketing asks of a trade show."""
+    print(f"\nLeads by grade per campaign (all demo runs so far), GET {SCORING}/v1/grades?by=campaign")
+    body = get_json(client, f"{SCORING}/v1/grades?by=campaign")
+    if not body:
+        print("  (scoring has no grades yet)")
+        return
+    rows = [[str(g["key"] or "(none)"), *(str(g["grades"][k]) for k in "ABCD"), str(g["total"])]
+            for g in body["groups"]]
+    print(table(rows, ["campaign", "A", "B", "C", "D", "leads"]))
+
+
 def main() -> int:
     run = uuid.uuid4().hex[:6]
     with httpx.Client(timeout=10) as client:
@@ -310,6 +322,7 @@ def main() -> int:
             for note in notes:
                 print(f"  - {note}")
         show_detail(client, items[0])
+        show_grades(client)
         print(f"\n[demo] each lead in full: GET {CAPTURE}/v1/leads/<lead_id> (timeline included)")
     return 0
 

@@ -1,4 +1,5 @@
-"""Scoring's HTTP edge: the score ledger of a lead and the rubric workflow.
+"""Scoring's HTTP edge: the score ledger of a lead, the grade distribution and the
+rubric workflow.
 
 Routes validate and translate; the rubric rules live in ``domain.lifecycle`` and the
 commands in ``handlers``. Errors follow the project's shape: 422 ``{"error", "fields":
@@ -10,16 +11,17 @@ from __future__ import annotations
 
 import math
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import orjson
-from fastapi import APIRouter, HTTPException, Request
+from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from services.scoring.domain.lifecycle import LifecycleError, NotApproved, RubricVersion
 from services.scoring.domain.rubric import Problem, RubricDocument, RubricError, parse_rubric, parse_rubric_data
 from services.scoring.handlers import ScoringHandlers, UnknownRubric
+from services.scoring.metrics import GRADES
 from services.scoring.repository import StoredRubric, VersionExists
 from shared.service import RuntimeDep
 
@@ -88,6 +90,31 @@ def build_router(handlers: ScoringHandlers) -> APIRouter:
             "as_of": _iso(row["as_of"]), "scored_at": _iso(row["scored_at"]), "cause_event_id": row["cause_event_id"],
             "campaign": row["campaign"], "source": row["source"], "overrides": orjson.loads(row["overrides"]),
             "ledger": ledger, "ledger_total": math.fsum(c["points"] for c in ledger),
+        }
+
+    @router.get("/grades")
+    async def grade_distribution(
+            runtime: RuntimeDep,
+            by: Annotated[Literal["campaign", "source", "segment", "rubric_version"] | None,
+                          Query(description="break the counts down by this")] = None,
+            campaign: Annotated[str | None, Query(max_length=200)] = None,
+            source: Annotated[str | None, Query(max_length=200)] = None,
+            segment: Annotated[str | None, Query(max_length=200)] = None) -> dict[str, Any]:
+        """How many leads hold each grade now, overall and (with ``by``) per campaign,
+        source, segment or rubric version; filters narrow it to one campaign (say, a
+        trade show), source or segment."""
+        async with runtime.pool.acquire() as conn:
+            rows = await handlers.leads.grade_counts(conn, by, campaign=campaign, source=source, segment=segment)
+        groups: dict[str | None, dict[str, int]] = {}
+        overall = dict.fromkeys(GRADES, 0)
+        for r in rows:
+            groups.setdefault(r["key"], dict.fromkeys(GRADES, 0))[r["grade"]] = r["n"]
+            overall[r["grade"]] += r["n"]
+        return {
+            "by": by, "filters": {"campaign": campaign, "source": source, "segment": segment},
+            "total": sum(overall.values()), "grades": overall,
+            "groups": [] if by is None else [{"key": key, "total": sum(g.values()), "grades": g}
+                                            for key, g in groups.items()],
         }
 
     @router.post("/rubrics", status_code=201, openapi_extra={"requestBody": {"content": {

@@ -40,6 +40,10 @@ def _ts(epoch: float) -> datetime:  # (evidence rows)
     return datetime.fromtimestamp(epoch, UTC)
 
 
+# What a grade distribution can be broken down by (columns of ``leads``).
+GRADE_GROUPINGS = ("campaign", "source", "segment", "rubric_version")
+
+
 class Leads:
     """Lead facts, evidence and latest grades in ``<schema>.leads`` / ``<schema>.evidence``."""
 
@@ -171,6 +175,20 @@ class Leads:
                     ledger = EXCLUDED.ledger, overrides = EXCLUDED.overrides,
                     cause_event_id = EXCLUDED.cause_event_id, scored_at = now()""",
             *grade_cols.values(), *fact_cols.values())
+
+    async def grade_counts(self, conn: asyncpg.Connection, by: str | None = None, *, campaign: str | None = None,
+                           source: str | None = None, segment: str | None = None) -> list[asyncpg.Record]:
+        """How many leads hold each grade now: rows of (key, grade, n), ``key`` being the
+        value of the ``by`` column (one of :data:`GRADE_GROUPINGS`) or None for all."""
+        if by is not None and by not in GRADE_GROUPINGS:
+            raise ValueError(f"cannot group grades by {by!r}")
+        key = by or "NULL::text"
+        rows: list[asyncpg.Record] = await conn.fetch(
+            f"SELECT {key} AS key, grade, count(*) AS n FROM {self.s}.leads "
+            "WHERE ($1::text IS NULL OR campaign = $1) AND ($2::text IS NULL OR source = $2) "
+            "AND ($3::text IS NULL OR segment = $3) GROUP BY 1, 2 ORDER BY 1 NULLS LAST, 2",
+            campaign, source, segment)
+        return rows
 
     async def score_view(self, conn: asyncpg.Connection, lead_id: str) -> asyncpg.Record | None:
         return await conn.fetchrow(

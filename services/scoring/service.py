@@ -7,9 +7,10 @@ from pathlib import Path
 
 from services.scoring.api import build_router
 from services.scoring.handlers import ScoringHandlers
+from services.scoring.metrics import refresh_grade_gauge
 from services.scoring.repository import Leads, Rubrics
 from services.scoring.settings import ScoringSettings
-from shared.runtime import Runtime, Subscription
+from shared.runtime import Periodic, Runtime, Subscription
 from shared.service import ServiceDefinition
 from shared.topics import LEAD_CAPTURED, LEAD_ENGAGED
 
@@ -33,4 +34,6 @@ def build_service(settings: ScoringSettings | None = None) -> ServiceDefinition:
                        Subscription(LEAD_ENGAGED, batch_handler=handlers.on_lead_engaged)],
         routers=[build_router(handlers)],
         on_startup=[load_rubric_file],
+        periodic=[Periodic("grade-gauge", settings.scoring_grade_gauge_every_s,
+                           lambda runtime: refresh_grade_gauge(handlers.leads, runtime))],
     )

@@ -16,3 +16,5 @@ class ScoringSettings(ServiceSettings):
     scoring_rubric_file: Path = DEMO_RUBRIC
     # How many top contributions travel as ``reasons`` on lead-scored.
     scoring_reasons: int = 5
+    # How often the grade distribution gauge is refreshed from the database.
+    scoring_grade_gauge_every_s: float = 15.0

@@ -11,6 +11,7 @@ import os
 import subprocess
 import sys
 import time
+from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -52,9 +53,9 @@ def records(ns: harness.Namespace, spec: topics.TopicSpec) -> list[dict[str, Any
     return [orjson.loads(r.value) for r in harness.read_topic(ns.bootstrap, ns.topic(spec), timeout_s=2)]
 
 
-def capture(lead_id: str, title: str = "Marketing Manager") -> LeadCaptured:
+def capture(lead_id: str, title: str = "Marketing Manager", campaign: str = "webinar-q1") -> LeadCaptured:
     return LeadCaptured(lead_id=lead_id, capture_id=f"c-{lead_id}", consent=True, source=LeadSource.WEB_FORM,
-                        campaign="webinar-q1",
+                        campaign=campaign,
                         profile=LeadProfile(email=f"{lead_id}@acme.example", name=lead_id, company="Acme",
                                             title=title, country="US", company_size=120, industry="Software"))
 
@@ -137,3 +138,60 @@ def test_rubric_workflow_grading_and_ledger(scoring: harness.ServiceProcess,
     assert "Leads that change grade: 0" in out.stdout
     time.sleep(0.5)
     assert http.get("/v1/leads/lead-a/score").json()["scored_at"] == before
+
+
+def _grade_gauge(metrics_text: str) -> dict[tuple[str, str], float]:
+    out = {}
+    for line in metrics_text.splitlines():
+        if line.startswith("leadbridge_scoring_leads{"):
+            labels, value = line[len("leadbridge_scoring_leads{"):].rsplit("} ", 1)
+            parsed = dict(part.split("=", 1) for part in labels.split(","))
+            out[(parsed["grade"].strip('"'), parsed["source"].strip('"'))] = float(value)
+    return out
+
+
+def test_grade_distribution_per_campaign_over_http_and_metrics(private_namespace: harness.Namespace,
+                                                               tmp_path: Path) -> None:
+    """What the article asks of a trade show ("how many of its leads are A, B or C"),
+    and what dashboards count, agree with the grades scoring emitted."""
+    ns = private_namespace
+    env = {**ns.env(), "LEADBRIDGE_SCORING_GRADE_GAUGE_EVERY_S": "0.5"}
+    svc = harness.ServiceProcess("scoring", harness.free_port(), env, tmp_path / "scoring.log")
+    svc.start()
+    try:
+        http = httpx.Client(base_url=svc.url, timeout=10)
+        expo = [capture(f"expo-{i}", title=t, campaign="expo-2026")
+                for i, t in enumerate(["Chief Executive Officer", "Marketing Manager", "Student", "VP Sales",
+                                       "Analyst"])]
+        leads = [*expo, capture("web-0", campaign="webinar-q1")]
+        produce(ns, *leads)
+
+        def all_scored() -> dict[str, dict[str, Any]] | None:
+            latest = {r["lead_id"]: r for r in records(ns, topics.LEAD_SCORED)}
+            return latest if len(latest) == len(leads) else None
+
+        scored = harness.eventually(all_scored, what="every lead scored")
+        expected: dict[str, Counter[str]] = {}
+        for r in scored.values():
+            expected.setdefault(r["campaign"], Counter())[r["grade"]] += 1
+        assert len(expected["expo-2026"]) >= 2, "the expo leads should not all share one grade"
+
+        body = http.get("/v1/grades", params={"by": "campaign"}).json()
+        assert body["total"] == len(leads)
+        assert {g["key"]: {k: n for k, n in g["grades"].items() if n} for g in body["groups"]} == {
+            campaign: dict(c) for campaign, c in expected.items()}
+        expo_only = http.get("/v1/grades", params={"campaign": "expo-2026"}).json()
+        assert expo_only["total"] == len(expo) and expo_only["groups"] == []
+        assert {k: n for k, n in expo_only["grades"].items() if n} == dict(expected["expo-2026"])
+
+        bad = http.get("/v1/grades", params={"by": "colour"})
+        assert bad.status_code == 422 and bad.json()["fields"][0]["field"] == "by"
+
+        overall = Counter(r["grade"] for r in scored.values())
+        gauge = harness.eventually(
+            lambda: (lambda g: g if sum(g.values()) == len(leads) else None)(_grade_gauge(http.get("/metrics").text)),
+            what="the grade gauge")
+        assert {grade: n for (grade, source), n in gauge.items() if n} == dict(overall)
+        assert {source for (_, source) in gauge} == {"web_form"}
+    finally:
+        svc.stop()
