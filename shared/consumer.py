@@ -77,9 +77,7 @@ class BatchConsumer:
         self._consumer = AIOKafkaConsumer(
             bootstrap_servers=s.kafka_bootstrap, group_id=group_id(s), client_id=s.service_name,
             enable_auto_commit=False, auto_offset_reset="earliest", max_poll_records=s.consumer_batch_max,
-            session_timeout_ms=10_000, heartbeat_interval_ms=1_000, fetch_max_wait_ms=100,
-            # A record batch is large; read ahead enough partitions' worth to keep the loop fed.
-            max_partition_fetch_bytes=4 * 1024 * 1024)
+            session_timeout_ms=10_000, heartbeat_interval_ms=1_000, fetch_max_wait_ms=100)
         await self._consumer.start()
         self._consumer.subscribe(list(self.by_topic), listener=_Listener(self))
         self._task = asyncio.create_task(self._run(), name=f"{s.service_name}-consumer")

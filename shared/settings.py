@@ -25,6 +25,8 @@ class ServiceSettings(BaseSettings):
     consumer_commit_interval_s: float = 0.5
     # Outbox rows not confirmed published after this long are re-sent by the relay.
     outbox_relay_after_s: float = 5.0
+    # Allocations between young-generation collections (CPython's default is 700).
+    gc_gen0_threshold: int = 10_000
     db_pool_min: int = 2
     db_pool_max: int = 10
 
