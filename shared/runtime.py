@@ -123,6 +123,8 @@ class Publisher:
         self._client_id = client_id
         self._producer: AIOKafkaProducer | None = None
         self._partitioner = DefaultPartitioner()
+        # murmur2 is pure Python in aiokafka; a lead's events keep coming with the same key.
+        self._partition_of: dict[tuple[bytes | None, int], int] = {}
 
     async def start(self) -> None:
         # A record batch holds up to max_batch_size bytes, and the producer takes the
@@ -160,7 +162,14 @@ class Publisher:
         for i, row in enumerate(rows):
             if row.topic not in partitions:
                 partitions[row.topic] = sorted(await producer.partitions_for(row.topic))
-            part = self._partitioner(row.key, partitions[row.topic], partitions[row.topic])
+            available = partitions[row.topic]
+            part = self._partition_of.get((row.key, len(available)))
+            if part is None:
+                part = self._partitioner(row.key, available, available)
+                if row.key is not None:  # (no key: a random partition each time)
+                    if len(self._partition_of) >= 100_000:
+                        self._partition_of.clear()
+                    self._partition_of[(row.key, len(available))] = part
             groups.setdefault((row.topic, part), []).append(i)
         futures: list[asyncio.Future[Any] | None] = [None] * len(rows)
         for (topic, part), members in groups.items():
