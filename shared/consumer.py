@@ -115,6 +115,12 @@ class BatchConsumer:
             # Partitions moved to another member meanwhile: it resumes from the last
             # committed offsets and its inbox drops what we handled after them.
             log.warning("offset commit refused after a rebalance", extra={"error": repr(exc)})
+        except KafkaError:
+            # Transient: keep these offsets for the next attempt (unless a later batch
+            # has moved a partition further meanwhile).
+            for tp, offset in offsets.items():
+                self.pending.setdefault(tp, offset)
+            raise
         self._last_commit = time.monotonic()
 
     async def _run(self) -> None:
