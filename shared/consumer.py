@@ -42,6 +42,15 @@ def group_id(settings: ServiceSettings) -> str:
     return f"{settings.topic_prefix}leadbridge-{settings.service_name}"
 
 
+def _exit_if_failed(task: asyncio.Task[None]) -> None:
+    """A consumer loop that dies would leave the service up, healthy and deaf: exit, and
+    let the supervisor restart it (nothing uncommitted is lost: it is redelivered)."""
+    if not task.cancelled() and task.exception() is not None:
+        log.critical("consumer loop failed; exiting", exc_info=task.exception())
+        logging.shutdown()
+        os._exit(70)
+
+
 class _Listener(ConsumerRebalanceListener):  # type: ignore[misc]
     def __init__(self, owner: BatchConsumer) -> None:
         self.owner = owner
@@ -81,6 +90,7 @@ class BatchConsumer:
         await self._consumer.start()
         self._consumer.subscribe(list(self.by_topic), listener=_Listener(self))
         self._task = asyncio.create_task(self._run(), name=f"{s.service_name}-consumer")
+        self._task.add_done_callback(_exit_if_failed)
 
     async def stop(self, grace_s: float = 30.0) -> None:
         """Stop after the batch in hand (waiting up to ``grace_s``: a batch retrying
