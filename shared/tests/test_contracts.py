@@ -4,7 +4,7 @@ import uuid
 from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from shared import codec, topics
@@ -77,6 +77,7 @@ def test_derived_ids_are_stable_and_distinct() -> None:
     assert derive_event_id("e1", "scored") != derive_event_id("e1", "assigned")
 
 
+@settings(deadline=None)  # a cold first example on a busy CI box is no failure
 @given(st.lists(st.text(max_size=40), min_size=1, max_size=4))
 def test_derived_ids_are_the_uuid5_already_on_the_wire(parts: list[str]) -> None:
     # Ids emitted before the fast path must be derived again the same way, or a
