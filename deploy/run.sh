@@ -14,6 +14,7 @@ LOGS="$ROOT/var/log"
 mkdir -p "$LOGS"
 
 started_kafka=0
+started_postgres=0
 stopping=0
 pids=()
 names=()
@@ -26,13 +27,16 @@ cleanup() {
   for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
   for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
   if [ "$started_kafka" = 1 ]; then deploy/kafka/kafka.sh stop || true; fi
-  deploy/postgres/postgres.sh stop --if-started || true
+  # Only what this run started: a broker or database that was already up (for `make test`,
+  # another shell, or the system's own PostgreSQL) stays up.
+  if [ "$started_postgres" = 1 ]; then deploy/postgres/postgres.sh stop --if-started || true; fi
   echo "[run] stopped"
 }
 trap cleanup EXIT
 trap 'exit 0' INT TERM
 
 if ! deploy/kafka/kafka.sh status >/dev/null 2>&1; then started_kafka=1; fi
+if ! deploy/postgres/postgres.sh status >/dev/null 2>&1; then started_postgres=1; fi
 deploy/kafka/kafka.sh start
 deploy/postgres/postgres.sh start
 "$PY" -m shared.topics create
