@@ -18,10 +18,10 @@ from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
+from services.scoring.domain.backtest import GRADES
 from services.scoring.domain.lifecycle import LifecycleError, NotApproved, RubricVersion
 from services.scoring.domain.rubric import Problem, RubricDocument, RubricError, parse_rubric, parse_rubric_data
 from services.scoring.handlers import ScoringHandlers, UnknownRubric
-from services.scoring.metrics import GRADES
 from services.scoring.repository import StoredRubric, VersionExists
 from shared.service import RuntimeDep
 
@@ -104,12 +104,8 @@ def build_router(handlers: ScoringHandlers) -> APIRouter:
         source, segment or rubric version; filters narrow it to one campaign (say, a
         trade show), source or segment."""
         async with runtime.pool.acquire() as conn:
-            rows = await handlers.leads.grade_counts(conn, by, campaign=campaign, source=source, segment=segment)
-        groups: dict[str | None, dict[str, int]] = {}
-        overall = dict.fromkeys(GRADES, 0)
-        for r in rows:
-            groups.setdefault(r["key"], dict.fromkeys(GRADES, 0))[r["grade"]] = r["n"]
-            overall[r["grade"]] += r["n"]
+            groups = await handlers.leads.grade_counts(conn, by, campaign=campaign, source=source, segment=segment)
+        overall = {g: sum(counts[g] for counts in groups.values()) for g in GRADES}
         return {
             "by": by, "filters": {"campaign": campaign, "source": source, "segment": segment},
             "total": sum(overall.values()), "grades": overall,

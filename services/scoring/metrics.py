@@ -13,18 +13,13 @@ from prometheus_client import Gauge
 from services.scoring.repository import Leads
 from shared.runtime import Runtime
 
-GRADES = ("A", "B", "C", "D")
-
 LEADS_BY_GRADE = Gauge("leadbridge_scoring_leads", "Leads holding each grade now, by capture source",
                        ["grade", "source"])
 
 
 async def refresh_grade_gauge(leads: Leads, runtime: Runtime) -> None:
     async with runtime.pool.acquire() as conn:
-        rows = await leads.grade_counts(conn, "source")
-    counts: dict[str, dict[str, int]] = {}
-    for r in rows:
-        counts.setdefault(r["key"], dict.fromkeys(GRADES, 0))[r["grade"]] = r["n"]
+        counts = await leads.grade_counts(conn, "source")
     for source, by_grade in counts.items():
         for grade, n in by_grade.items():
             LEADS_BY_GRADE.labels(grade, source).set(n)

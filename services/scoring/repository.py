@@ -21,6 +21,7 @@ from typing import Any
 import asyncpg
 import orjson
 
+from services.scoring.domain.backtest import GRADES
 from services.scoring.domain.lead import LeadState
 from services.scoring.domain.lifecycle import Approval, RubricVersion
 from services.scoring.domain.scoring import Evidence, LeadFacts, ScoreResult
@@ -177,18 +178,21 @@ class Leads:
             *grade_cols.values(), *fact_cols.values())
 
     async def grade_counts(self, conn: asyncpg.Connection, by: str | None = None, *, campaign: str | None = None,
-                           source: str | None = None, segment: str | None = None) -> list[asyncpg.Record]:
-        """How many leads hold each grade now: rows of (key, grade, n), ``key`` being the
-        value of the ``by`` column (one of :data:`GRADE_GROUPINGS`) or None for all."""
+                           source: str | None = None, segment: str | None = None) -> dict[str | None, dict[str, int]]:
+        """How many leads hold each grade now, per value of the ``by`` column (one of
+        :data:`GRADE_GROUPINGS`; the one key None without it): ``{key: {grade: n}}`` with
+        every grade present, in key order."""
         if by is not None and by not in GRADE_GROUPINGS:
             raise ValueError(f"cannot group grades by {by!r}")
         key = by or "NULL::text"
-        rows: list[asyncpg.Record] = await conn.fetch(
-            f"SELECT {key} AS key, grade, count(*) AS n FROM {self.s}.leads "
-            "WHERE ($1::text IS NULL OR campaign = $1) AND ($2::text IS NULL OR source = $2) "
-            "AND ($3::text IS NULL OR segment = $3) GROUP BY 1, 2 ORDER BY 1 NULLS LAST, 2",
-            campaign, source, segment)
-        return rows
+        table: dict[str | None, dict[str, int]] = {}
+        for r in await conn.fetch(
+                f"SELECT {key} AS key, grade, count(*) AS n FROM {self.s}.leads "
+                "WHERE ($1::text IS NULL OR campaign = $1) AND ($2::text IS NULL OR source = $2) "
+                "AND ($3::text IS NULL OR segment = $3) GROUP BY 1, 2 ORDER BY 1 NULLS LAST, 2",
+                campaign, source, segment):
+            table.setdefault(r["key"], dict.fromkeys(GRADES, 0))[r["grade"]] = r["n"]
+        return table
 
     async def score_view(self, conn: asyncpg.Connection, lead_id: str) -> asyncpg.Record | None:
         return await conn.fetchrow(
