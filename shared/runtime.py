@@ -23,6 +23,7 @@ import asyncio
 import logging
 import time
 import traceback
+from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -115,6 +116,10 @@ class Periodic:
     run: Callable[[Runtime], Awaitable[Any]]
 
 
+# Bytes per record batch (one partition's share of a produce request); see Publisher.start.
+PRODUCER_MAX_BATCH_BYTES = 512 * 1024
+
+
 class Publisher:
     """The service's Kafka producer: idempotent, acks=all, CloudEvents headers."""
 
@@ -134,7 +139,7 @@ class Publisher:
         # partition, well under the broker's 1 MB message limit.
         self._producer = AIOKafkaProducer(bootstrap_servers=self._bootstrap, client_id=self._client_id,
                                           acks="all", enable_idempotence=True, linger_ms=1,
-                                          max_batch_size=512 * 1024, request_timeout_ms=15000)
+                                          max_batch_size=PRODUCER_MAX_BATCH_BYTES, request_timeout_ms=15000)
         await self._producer.start()
 
     async def stop(self) -> None:
@@ -294,16 +299,8 @@ class Runtime:
 
     async def _confirm(self, rows: Sequence[OutboxRow], futures: Sequence[asyncio.Future[Any]]) -> None:
         confirmed = await self.publisher.confirmed(rows, futures)
-        if len(confirmed) == len(rows):
-            per_topic: dict[str, int] = {}
-            for row in rows:
-                per_topic[row.topic] = per_topic.get(row.topic, 0) + 1
-        else:
-            done = set(confirmed)
-            per_topic = {}
-            for row in rows:
-                if row.event_id in done:
-                    per_topic[row.topic] = per_topic.get(row.topic, 0) + 1
+        done = set(confirmed)
+        per_topic = Counter(row.topic for row in rows if row.event_id in done)
         for topic, n in per_topic.items():
             metrics.EVENTS_PUBLISHED.labels(self._name, topic).inc(n)
         # Marking is off the hot path: a clock flushes the marks in one statement. If the

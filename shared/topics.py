@@ -111,7 +111,7 @@ def create_all(bootstrap: str, *, prefix: str = "", timeout_s: float = 30.0) -> 
 
 def delete_with_prefix(bootstrap: str, prefix: str, *, timeout_s: float = 30.0) -> list[str]:
     """Delete every topic whose name starts with ``prefix`` (a test run's or a bench's
-    namespace, faust's internal topics included). Refuses an empty prefix: that would
+    namespace, dead-letter topics included). Refuses an empty prefix: that would
     be the live pipeline."""
     if not prefix:
         raise ValueError("refusing to delete topics without a prefix")
