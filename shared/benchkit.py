@@ -9,7 +9,7 @@ from pathlib import Path
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 
-from shared.runtime import PRODUCER_MAX_BATCH_BYTES
+from shared.publisher import PRODUCER_MAX_BATCH_BYTES
 
 
 async def bare_hop(bootstrap: str, source: str, target: str, *, group: str,

@@ -29,7 +29,7 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.errors import CommitFailedError, IllegalStateError, KafkaError
 
-from shared.runtime import RawRecord, Subscription
+from shared.handling import RawRecord, Subscription
 from shared.settings import ServiceSettings
 
 log = logging.getLogger(__name__)

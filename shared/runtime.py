@@ -26,198 +26,23 @@ import traceback
 from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
-from typing import Any, Generic, TypeVar
+from dataclasses import dataclass
+from typing import Any
 
 import asyncpg
-from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
-from aiokafka.partitioner import DefaultPartitioner
 
 from shared import codec, metrics
 from shared.db import TRANSIENT_DB_ERRORS, Inbox, Outbox, OutboxRow, create_pool
 from shared.events import Event
+from shared.handling import RawRecord, Subscription, UnitOfWork
+from shared.publisher import Publisher
 from shared.settings import ServiceSettings
 from shared.topics import TopicSpec, spec_for, spec_for_model
 
 log = logging.getLogger(__name__)
 
-E = TypeVar("E", bound=Event)
 TRANSIENT: tuple[type[BaseException], ...] = (*TRANSIENT_DB_ERRORS, KafkaError)
-
-
-@dataclass(frozen=True)
-class RawRecord:
-    """A consumed Kafka record, independent of the client library that read it."""
-
-    topic: str
-    partition: int
-    offset: int
-    key: bytes | None
-    value: bytes | None
-    headers: list[tuple[str, bytes]]
-    timestamp_ms: int | None = None
-
-
-class UnitOfWork:
-    """One database transaction plus the events it will emit once committed.
-
-    Handlers and HTTP commands receive one; they read and write through ``conn``
-    (passed to the service's repositories) and call ``emit`` for each event."""
-
-    def __init__(self, conn: asyncpg.Connection, source: RawRecord | None = None) -> None:
-        self.conn = conn
-        self.source = source
-        self.emitted: list[Event | codec.Encoded[Any]] = []
-
-    def emit(self, event: Event | codec.Encoded[Any]) -> None:
-        self.emitted.append(event)
-
-    def events(self) -> list[Event]:
-        """What was emitted, as validated models (pre-encoded ones decoded)."""
-        return [e.decode() if isinstance(e, codec.Encoded) else e for e in self.emitted]
-
-
-Handler = Callable[[E, UnitOfWork], Awaitable[None]]
-BatchHandler = Callable[[Sequence[E], UnitOfWork], Awaitable[None]]
-
-
-@dataclass
-class Subscription(Generic[E]):
-    """A topic a service consumes and what decides what each event does: ``handler``
-    is called once per new event; a ``batch_handler`` instead gets all new events of
-    a consumed batch at once (to load and save state in bulk). Both run inside the
-    batch's transaction; if either raises, the batch is re-run one event per
-    transaction and the failing event is dead-lettered."""
-
-    spec: TopicSpec
-    handler: Handler[Any] | None = None
-    batch_handler: BatchHandler[Any] | None = None
-
-    def __post_init__(self) -> None:
-        if (self.handler is None) == (self.batch_handler is None):
-            raise ValueError("a subscription needs exactly one of handler or batch_handler")
-
-    async def __call__(self, events: Sequence[Any], uow: UnitOfWork) -> None:
-        if self.batch_handler is not None:
-            await self.batch_handler(events, uow)
-        else:
-            assert self.handler is not None
-            for event in events:
-                await self.handler(event, uow)
-
-
-@dataclass
-class Periodic:
-    """Work a service does on a clock (SLA timers, relays)."""
-
-    name: str
-    every_s: float
-    run: Callable[[Runtime], Awaitable[Any]]
-
-
-# Bytes per record batch (one partition's share of a produce request); see Publisher.start.
-PRODUCER_MAX_BATCH_BYTES = 512 * 1024
-
-
-class Publisher:
-    """The service's Kafka producer: idempotent, acks=all, CloudEvents headers."""
-
-    def __init__(self, bootstrap: str, client_id: str) -> None:
-        self._bootstrap = bootstrap
-        self._client_id = client_id
-        self._producer: AIOKafkaProducer | None = None
-        self._partitioner = DefaultPartitioner()
-        # murmur2 is pure Python in aiokafka; a lead's events keep coming with the same key.
-        self._partition_of: dict[tuple[bytes | None, int], int] = {}
-
-    async def start(self) -> None:
-        # A record batch holds up to max_batch_size bytes, and the producer takes the
-        # next batch for a partition only once the one before it has gone out. At the
-        # default 16 KB (about ten lead-scored events) publishing a consumed batch was
-        # dozens of broker round trips in a row; 512 KB fits a whole batch's worth per
-        # partition, well under the broker's 1 MB message limit.
-        self._producer = AIOKafkaProducer(bootstrap_servers=self._bootstrap, client_id=self._client_id,
-                                          acks="all", enable_idempotence=True, linger_ms=1,
-                                          max_batch_size=PRODUCER_MAX_BATCH_BYTES, request_timeout_ms=15000)
-        await self._producer.start()
-
-    async def stop(self) -> None:
-        if self._producer is not None:
-            await self._producer.stop()
-            self._producer = None
-
-    @property
-    def producer(self) -> AIOKafkaProducer:
-        if self._producer is None:
-            raise RuntimeError("publisher not started")
-        return self._producer
-
-    async def enqueue(self, rows: Sequence[OutboxRow]) -> list[asyncio.Future[Any]]:
-        """Hand rows to the producer, in order per partition; one future per row resolves
-        when the broker confirms it.
-
-        Rows are packed into one record batch per partition (the producer's per-message
-        ``send`` costs far more in Python than appending to a batch). Partitions are
-        chosen by the same murmur2 partitioner as every Kafka client, so a lead's events
-        land where ``send`` would have put them."""
-        producer = self.producer
-        partitions: dict[str, list[int]] = {}
-        groups: dict[tuple[str, int], list[int]] = {}
-        for i, row in enumerate(rows):
-            if row.topic not in partitions:
-                partitions[row.topic] = sorted(await producer.partitions_for(row.topic))
-            available = partitions[row.topic]
-            part = self._partition_of.get((row.key, len(available)))
-            if part is None:
-                part = self._partitioner(row.key, available, available)
-                if row.key is not None:  # (no key: a random partition each time)
-                    if len(self._partition_of) >= 100_000:
-                        self._partition_of.clear()
-                    self._partition_of[(row.key, len(available))] = part
-            groups.setdefault((row.topic, part), []).append(i)
-        futures: list[asyncio.Future[Any] | None] = [None] * len(rows)
-        for (topic, part), members in groups.items():
-            batch, in_batch = producer.create_batch(), list[int]()
-            for i in members:
-                row = rows[i]
-                if batch.append(key=row.key, value=row.value, timestamp=None, headers=row.headers) is None:
-                    future = await producer.send_batch(batch, topic, partition=part)  # full: send, start anew
-                    for j in in_batch:
-                        futures[j] = future
-                    batch, in_batch = producer.create_batch(), []
-                    if batch.append(key=row.key, value=row.value, timestamp=None, headers=row.headers) is None:
-                        raise ValueError(f"event {row.event_id} is larger than a record batch")
-                in_batch.append(i)
-            future = await producer.send_batch(batch, topic, partition=part)
-            for j in in_batch:
-                futures[j] = future
-        return [f for f in futures if f is not None]
-
-    async def send_rows(self, rows: Sequence[OutboxRow]) -> list[str]:
-        """Send rows concurrently; return the event ids the broker confirmed."""
-        if not rows:
-            return []
-        return await self.confirmed(rows, await self.enqueue(rows))
-
-    @staticmethod
-    async def confirmed(rows: Sequence[OutboxRow], futures: Sequence[asyncio.Future[Any]]) -> list[str]:
-        results = await asyncio.gather(*futures, return_exceptions=True)
-        confirmed: list[str] = []
-        for row, result in zip(rows, results, strict=True):
-            if isinstance(result, BaseException):
-                log.warning("publish not confirmed; the outbox relay will resend",
-                            extra={"topic": row.topic, "event_id": row.event_id, "error": repr(result)})
-            else:
-                confirmed.append(row.event_id)
-        return confirmed
-
-    async def send_and_wait(self, topic: str, value: bytes | None, key: bytes | None,
-                            headers: list[tuple[str, bytes]]) -> None:
-        await self.producer.send_and_wait(topic, value, key=key, headers=headers)
-
-    async def check(self) -> None:
-        await asyncio.wait_for(self.producer.client.fetch_all_metadata(), timeout=3)
 
 
 @dataclass
@@ -227,7 +52,6 @@ class Runtime:
     settings: ServiceSettings
     pool: asyncpg.Pool
     publisher: Publisher
-    extras: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.schema = self.settings.schema
@@ -404,7 +228,7 @@ class Runtime:
                     fresh.append(event)
                 else:
                     metrics.EVENTS_DUPLICATE.labels(self._name, spec.name).inc()
-            uow = UnitOfWork(conn, items[0][0] if len(items) == 1 else None)
+            uow = UnitOfWork(conn)
             if fresh:
                 await handler(fresh, uow)
             handled = fresh

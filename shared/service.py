@@ -32,8 +32,9 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from shared import metrics
 from shared.consumer import BatchConsumer
 from shared.db import migrate
+from shared.handling import Periodic, Subscription
 from shared.logs import setup_logging
-from shared.runtime import Periodic, Runtime, Subscription
+from shared.runtime import Runtime
 from shared.settings import ServiceSettings
 
 log = logging.getLogger(__name__)

@@ -27,7 +27,7 @@ from shared.events import (
     LeadProfile,
     LeadSource,
 )
-from shared.runtime import BatchHandler, UnitOfWork
+from shared.handling import BatchHandler, UnitOfWork
 
 
 @dataclass(frozen=True)

@@ -9,7 +9,7 @@ from services.capture.api import router
 from services.capture.handlers import project_into
 from services.capture.settings import CaptureSettings
 from shared import topics
-from shared.runtime import Subscription
+from shared.handling import Subscription
 from shared.service import ServiceDefinition
 
 PROJECTED = (topics.LEAD_CAPTURED, topics.LEAD_ENGAGED, topics.LEAD_SCORED, topics.LEAD_ASSIGNED,

@@ -10,7 +10,7 @@ from services.content.repository import ContentRepository
 from services.content.settings import ContentSettings
 from shared import topics
 from shared.events import LeadScored
-from shared.runtime import Handler, Subscription, UnitOfWork
+from shared.handling import Handler, Subscription, UnitOfWork
 from shared.service import ServiceDefinition
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 from services.nurture.domain.tracks import is_ready_for_sales, track_for
 from services.nurture.repository import PoolRepository
 from shared.events import FollowUpMissed, LeadAssigned, LeadScored
-from shared.runtime import Handler, UnitOfWork
+from shared.handling import Handler, UnitOfWork
 
 
 def handlers_for(schema: str) -> tuple[Handler[LeadAssigned], Handler[FollowUpMissed], Handler[LeadScored]]:

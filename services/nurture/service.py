@@ -9,7 +9,7 @@ from services.nurture.api import router
 from services.nurture.handlers import handlers_for
 from services.nurture.settings import NurtureSettings
 from shared import topics
-from shared.runtime import Subscription
+from shared.handling import Subscription
 from shared.service import ServiceDefinition
 
 

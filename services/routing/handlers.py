@@ -1,6 +1,6 @@
 """Routing's handlers: a scored lead, the SLA clock, follow-ups and configuration changes.
 
-Each takes a :class:`~shared.runtime.UnitOfWork`, loads what it needs through the
+Each takes a :class:`~shared.handling.UnitOfWork`, loads what it needs through the
 repository, lets the domain decide, saves and emits. Ids of everything made in response to
 an event are derived from that event's id, so a re-run makes the same rows and events.
 """
@@ -40,7 +40,7 @@ from shared.events import (
     new_event_id,
     utcnow,
 )
-from shared.runtime import UnitOfWork
+from shared.handling import UnitOfWork
 
 log = logging.getLogger(__name__)
 

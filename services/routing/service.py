@@ -14,7 +14,8 @@ from services.routing.handlers import Routing
 from services.routing.settings import RoutingSettings
 from shared import topics
 from shared.events import LeadScored
-from shared.runtime import Periodic, Runtime, Subscription, UnitOfWork
+from shared.handling import Periodic, Subscription, UnitOfWork
+from shared.runtime import Runtime
 from shared.service import ServiceDefinition
 
 log = logging.getLogger(__name__)

@@ -35,7 +35,7 @@ from shared.events import (
     derive_event_id,
     utcnow,
 )
-from shared.runtime import UnitOfWork
+from shared.handling import UnitOfWork
 
 log = logging.getLogger(__name__)
 

@@ -10,7 +10,8 @@ from services.scoring.handlers import ScoringHandlers
 from services.scoring.metrics import refresh_grade_gauge
 from services.scoring.repository import Leads, Rubrics
 from services.scoring.settings import ScoringSettings
-from shared.runtime import Periodic, Runtime, Subscription
+from shared.handling import Periodic, Subscription
+from shared.runtime import Runtime
 from shared.service import ServiceDefinition
 from shared.topics import LEAD_CAPTURED, LEAD_ENGAGED
 

@@ -17,7 +17,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from shared import topics
 from shared.consumer import BatchConsumer, group_id
 from shared.events import LeadCaptured
-from shared.runtime import RawRecord, Subscription, UnitOfWork
+from shared.handling import RawRecord, Subscription, UnitOfWork
 from shared.settings import ServiceSettings
 from tests import harness
 

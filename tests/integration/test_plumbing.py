@@ -11,7 +11,8 @@ import pytest
 from shared import codec, topics
 from shared.db import OutboxRow, migrate
 from shared.events import LeadCaptured, LeadProfile, LeadScored
-from shared.runtime import RawRecord, Runtime, Subscription, UnitOfWork
+from shared.handling import RawRecord, Subscription, UnitOfWork
+from shared.runtime import Runtime
 from shared.settings import ServiceSettings
 from tests import harness
 

@@ -28,7 +28,7 @@ from shared.events import (
     RubricActivated,
     derive_event_id,
 )
-from shared.runtime import UnitOfWork
+from shared.handling import UnitOfWork
 
 T = datetime(2025, 3, 1, tzinfo=UTC)
 

@@ -1,0 +1,96 @@
+"""The handling core every handler sees: units of work, handler types, subscriptions
+and clocked jobs. It imports no Kafka client and no database driver, so a service's
+``handlers.py`` and its unit tests need neither (see :mod:`shared.testing` for the
+fake unit of work).
+
+The contract a handler gets (kept by :class:`shared.runtime.Runtime`):
+
+- it runs inside ONE database transaction, shared with the inbox claim of the events
+  it is given (duplicates were dropped before it is called) and with the outbox rows
+  of every event it ``emit``s;
+- emitted events are published only after that transaction commits;
+- if it raises, the batch is re-run one event per transaction and the failing event
+  goes to ``<topic>.dlq`` with its error; a transient database or broker failure is
+  retried instead.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
+
+from shared import codec
+from shared.events import Event
+from shared.topics import TopicSpec
+
+E = TypeVar("E", bound=Event)
+
+
+@dataclass(frozen=True)
+class RawRecord:
+    """A consumed Kafka record, independent of the client library that read it."""
+
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes | None
+    headers: list[tuple[str, bytes]]
+    timestamp_ms: int | None = None
+
+
+class UnitOfWork:
+    """One database transaction plus the events it will emit once committed.
+
+    Handlers and HTTP commands receive one; they read and write through ``conn``
+    (passed to the service's repositories) and call ``emit`` for each event."""
+
+    def __init__(self, conn: Any) -> None:
+        self.conn = conn
+        self.emitted: list[Event | codec.Encoded[Any]] = []
+
+    def emit(self, event: Event | codec.Encoded[Any]) -> None:
+        self.emitted.append(event)
+
+    def events(self) -> list[Event]:
+        """What was emitted, as validated models (pre-encoded ones decoded)."""
+        return [e.decode() if isinstance(e, codec.Encoded) else e for e in self.emitted]
+
+
+Handler = Callable[[E, UnitOfWork], Awaitable[None]]
+BatchHandler = Callable[[Sequence[E], UnitOfWork], Awaitable[None]]
+
+
+@dataclass
+class Subscription(Generic[E]):
+    """A topic a service consumes and what decides what each event does: ``handler``
+    is called once per new event; a ``batch_handler`` instead gets all new events of
+    a consumed batch at once (to load and save state in bulk). Both run inside the
+    batch's transaction; if either raises, the batch is re-run one event per
+    transaction and the failing event is dead-lettered."""
+
+    spec: TopicSpec
+    handler: Handler[Any] | None = None
+    batch_handler: BatchHandler[Any] | None = None
+
+    def __post_init__(self) -> None:
+        if (self.handler is None) == (self.batch_handler is None):
+            raise ValueError("a subscription needs exactly one of handler or batch_handler")
+
+    async def __call__(self, events: Sequence[Any], uow: UnitOfWork) -> None:
+        if self.batch_handler is not None:
+            await self.batch_handler(events, uow)
+        else:
+            assert self.handler is not None
+            for event in events:
+                await self.handler(event, uow)
+
+
+@dataclass
+class Periodic:
+    """Work a service does on a clock (SLA timers, relays)."""
+
+    name: str
+    every_s: float
+    run: Callable[[Any], Awaitable[Any]]  # given the service's Runtime

@@ -1,0 +1,42 @@
+"""Fakes the shared package ships for the services' unit tests (as httpx ships
+``MockTransport``): handlers run against them with no broker and no database.
+
+A handler's unit test builds its service's dependencies with in-memory repositories
+(each service's ``tests/fakes.py``), hands it a :class:`FakeUnitOfWork`, and asserts
+on what was emitted and what the fake repositories hold.
+"""
+
+from __future__ import annotations
+
+from typing import Any, TypeVar
+
+from shared.events import Event
+from shared.handling import UnitOfWork
+
+E = TypeVar("E", bound=Event)
+
+
+class FakeUnitOfWork(UnitOfWork):
+    """A unit of work with no transaction: ``conn`` is whatever the test passes (the
+    in-memory repositories ignore it), ``emit`` records, and :meth:`commit` counts.
+
+    It keeps the real contract's one observable promise: events emitted inside a unit
+    of work are visible to the test only through :meth:`events` / :meth:`of`, in the
+    order they were emitted."""
+
+    def __init__(self, conn: Any = None) -> None:
+        super().__init__(conn)
+        self.committed = 0
+
+    def commit(self) -> None:
+        self.committed += 1
+
+    def of(self, model: type[E]) -> list[E]:
+        """The emitted events of one type, decoded when they were pre-encoded."""
+        return [e for e in self.events() if isinstance(e, model)]
+
+    def clear(self) -> None:
+        self.emitted.clear()
+
+
+__all__ = ["FakeUnitOfWork"]
