@@ -17,8 +17,9 @@ The contract a handler gets (kept by :class:`shared.runtime.Runtime`):
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
-from typing import Any, Generic, TypeVar
+from contextlib import AbstractAsyncContextManager
+from dataclasses import dataclass, field
+from typing import Any, Generic, Protocol, TypeVar
 
 from shared import codec
 from shared.events import Event
@@ -87,10 +88,31 @@ class Subscription(Generic[E]):
                 await self.handler(event, uow)
 
 
+class UnitOfWorkFactory(Protocol):
+    """Opens a unit of work: ``async with units() as uow: ...``. Its events are
+    published after it commits. The runtime's is :meth:`shared.runtime.Runtime.unit_of_work`;
+    :class:`shared.testing.FakeUnits` is the fake."""
+
+    def __call__(self) -> AbstractAsyncContextManager[UnitOfWork]: ...
+
+
 @dataclass
 class Periodic:
-    """Work a service does on a clock (SLA timers, relays)."""
+    """Work a service does on a clock (SLA timers, nurture steps, retirement, gauges).
+    ``run`` opens its own units of work (one per chunk of due timers, say)."""
 
     name: str
     every_s: float
-    run: Callable[[Any], Awaitable[Any]]  # given the service's Runtime
+    run: Callable[[UnitOfWorkFactory], Awaitable[Any]]
+
+
+@dataclass(frozen=True)
+class Registry:
+    """A service's handlers, as one explicit registry: the topics it consumes, each
+    with its handler, and its clocked jobs. Every service's ``handlers.py`` builds one
+    from its injected dependencies (``def registry(deps) -> Registry``); ``service.py``
+    passes it to :class:`shared.service.ServiceDefinition`."""
+
+    subscriptions: Sequence[Subscription[Any]] = ()
+    periodic: Sequence[Periodic] = ()
+    startup: Sequence[Callable[[UnitOfWorkFactory], Awaitable[Any]]] = field(default_factory=tuple)

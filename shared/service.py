@@ -32,25 +32,29 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from shared import metrics
 from shared.consumer import BatchConsumer
 from shared.db import migrate
-from shared.handling import Periodic, Subscription
+from shared.handling import Periodic, Registry, Subscription
 from shared.logs import setup_logging
 from shared.runtime import Runtime
 from shared.settings import ServiceSettings
 
 log = logging.getLogger(__name__)
 
-StartupHook = Callable[[Runtime], Awaitable[None]]
-
-
 @dataclass
 class ServiceDefinition:
+    """What a service is. ``handlers`` is the registry its ``handlers.py`` built from
+    ``deps``, the one dependencies object its handlers and routes share (routes get it
+    with :func:`get_deps`)."""
+
     settings: ServiceSettings
     title: str
     migrations: Path | None = None
-    subscriptions: list[Subscription[Any]] = field(default_factory=list)
+    handlers: Registry = field(default_factory=Registry)
+    deps: Any = None
     routers: list[APIRouter] = field(default_factory=list)
-    periodic: list[Periodic] = field(default_factory=list)
-    on_startup: list[StartupHook] = field(default_factory=list)
+
+    @property
+    def subscriptions(self) -> list[Subscription[Any]]:
+        return list(self.handlers.subscriptions)
 
 
 def get_runtime(request: Request) -> Runtime:
@@ -63,10 +67,16 @@ def get_runtime(request: Request) -> Runtime:
 RuntimeDep = Annotated[Runtime, Depends(get_runtime)]
 
 
+def get_deps(request: Request) -> Any:
+    """The service's dependencies object (``ServiceDefinition.deps``); each service's
+    ``api.py`` declares its typed alias: ``DepsDep = Annotated[XDeps, Depends(get_deps)]``."""
+    return request.app.state.deps
+
+
 async def _run_periodic(runtime: Runtime, job: Periodic) -> None:
     while True:
         try:
-            await job.run(runtime)
+            await job.run(runtime.unit_of_work)
         except asyncio.CancelledError:
             raise
         except Exception:
@@ -110,11 +120,13 @@ def create_app(definition: ServiceDefinition) -> FastAPI:
         try:
             applied = await migrate(runtime.pool, runtime.schema, definition.migrations)
             log.info("schema ready", extra={"schema": runtime.schema, "applied": applied})
-            for hook in definition.on_startup:
-                await hook(runtime)
+            for hook in definition.handlers.startup:
+                await hook(runtime.unit_of_work)
             api.state.runtime = runtime
-            jobs = [Periodic("outbox-relay", 1.0, Runtime.relay_outbox),
-                    Periodic("outbox-mark-published", 0.2, Runtime.flush_published), *definition.periodic]
+            api.state.deps = definition.deps
+            jobs = [Periodic("outbox-relay", 1.0, lambda _: runtime.relay_outbox()),
+                    Periodic("outbox-mark-published", 0.2, lambda _: runtime.flush_published()),
+                    *definition.handlers.periodic]
             tasks = [asyncio.create_task(_run_periodic(runtime, job), name=job.name) for job in jobs]
             if definition.subscriptions:
                 await consumer.start()

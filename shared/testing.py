@@ -8,6 +8,8 @@ on what was emitted and what the fake repositories hold.
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any, TypeVar
 
 from shared.events import Event
@@ -40,3 +42,27 @@ class FakeUnitOfWork(UnitOfWork):
 
 
 __all__ = ["FakeUnitOfWork"]
+
+
+class FakeUnits:
+    """A :class:`shared.handling.UnitOfWorkFactory` for clocked jobs and startup hooks:
+    each ``async with units() as uow`` yields a fresh :class:`FakeUnitOfWork`, kept in
+    ``opened`` (a unit whose body raises is not committed, as with the real one)."""
+
+    def __init__(self, conn: Any = None) -> None:
+        self.conn = conn
+        self.opened: list[FakeUnitOfWork] = []
+
+    def __call__(self) -> AbstractAsyncContextManager[UnitOfWork]:
+        return self._open()
+
+    @asynccontextmanager
+    async def _open(self) -> AsyncIterator[UnitOfWork]:
+        uow = FakeUnitOfWork(self.conn)
+        yield uow
+        uow.commit()
+        self.opened.append(uow)
+
+    def events(self) -> list[Event]:
+        """Every event emitted by a committed unit, in order."""
+        return [e for uow in self.opened for e in uow.events()]

@@ -9,7 +9,7 @@ from services.capture.api import router
 from services.capture.handlers import project_into
 from services.capture.settings import CaptureSettings
 from shared import topics
-from shared.handling import Subscription
+from shared.handling import Registry, Subscription
 from shared.service import ServiceDefinition
 
 PROJECTED = (topics.LEAD_CAPTURED, topics.LEAD_ENGAGED, topics.LEAD_SCORED, topics.LEAD_ASSIGNED,
@@ -23,6 +23,6 @@ def build_service(settings: CaptureSettings | None = None) -> ServiceDefinition:
         settings=settings,
         title="Leadbridge capture",
         migrations=Path(__file__).parent / "migrations",
-        subscriptions=[Subscription(spec, batch_handler=project) for spec in PROJECTED],
+        handlers=Registry(subscriptions=[Subscription(spec, batch_handler=project) for spec in PROJECTED]),
         routers=[router],
     )

@@ -10,7 +10,7 @@ from services.content.repository import ContentRepository
 from services.content.settings import ContentSettings
 from shared import topics
 from shared.events import LeadScored
-from shared.handling import Handler, Subscription, UnitOfWork
+from shared.handling import Handler, Registry, Subscription, UnitOfWork
 from shared.service import ServiceDefinition
 
 
@@ -27,6 +27,6 @@ def build_service(settings: ContentSettings | None = None) -> ServiceDefinition:
         settings=settings,
         title="Leadbridge content",
         migrations=Path(__file__).parent / "migrations",
-        subscriptions=[Subscription(topics.LEAD_SCORED, handler=segment_learner(settings.schema))],
+        handlers=Registry(subscriptions=[Subscription(topics.LEAD_SCORED, handler=segment_learner(settings.schema))]),
         routers=[router],
     )

@@ -9,7 +9,7 @@ from services.nurture.api import router
 from services.nurture.handlers import handlers_for
 from services.nurture.settings import NurtureSettings
 from shared import topics
-from shared.handling import Subscription
+from shared.handling import Registry, Subscription
 from shared.service import ServiceDefinition
 
 
@@ -20,8 +20,8 @@ def build_service(settings: NurtureSettings | None = None) -> ServiceDefinition:
         settings=settings,
         title="Leadbridge nurture",
         migrations=Path(__file__).parent / "migrations",
-        subscriptions=[Subscription(topics.LEAD_ASSIGNED, handler=on_assigned),
-                       Subscription(topics.FOLLOW_UP_MISSED, handler=on_missed),
-                       Subscription(topics.LEAD_SCORED, handler=on_scored)],
+        handlers=Registry(subscriptions=[Subscription(topics.LEAD_ASSIGNED, handler=on_assigned),
+                                         Subscription(topics.FOLLOW_UP_MISSED, handler=on_missed),
+                                         Subscription(topics.LEAD_SCORED, handler=on_scored)]),
         routers=[router],
     )

@@ -14,8 +14,7 @@ from services.routing.handlers import Routing
 from services.routing.settings import RoutingSettings
 from shared import topics
 from shared.events import LeadScored
-from shared.handling import Periodic, Subscription, UnitOfWork
-from shared.runtime import Runtime
+from shared.handling import Periodic, Registry, Subscription, UnitOfWork, UnitOfWorkFactory
 from shared.service import ServiceDefinition
 
 log = logging.getLogger(__name__)
@@ -29,14 +28,14 @@ def build_service(settings: RoutingSettings | None = None) -> ServiceDefinition:
     async def on_scored(events: Sequence[LeadScored], uow: UnitOfWork) -> None:
         await handlers.on_lead_scored(events, uow, routing)
 
-    async def seed(runtime: Runtime) -> None:
+    async def seed(units: UnitOfWorkFactory) -> None:
         org_file = settings.routing_org_file
         org, rules = read_org_file(org_file)
         if rules is None:
             rules = read_rules_file(settings.routing_rules_file or default_rules_path(org_file))
         elif settings.routing_rules_file is not None:
             rules = read_rules_file(settings.routing_rules_file)
-        async with runtime.unit_of_work() as uow:
+        async with units() as uow:
             seeded = await handlers.seed_config(uow, routing, org, rules, str(org_file))
         log.info("routing configuration " + ("seeded" if seeded else "already present"),
                  extra={"org_file": str(org_file)})
@@ -45,25 +44,25 @@ def build_service(settings: RoutingSettings | None = None) -> ServiceDefinition:
         settings=settings,
         title="Leadbridge routing",
         migrations=Path(__file__).parent / "migrations",
-        subscriptions=[Subscription(topics.LEAD_SCORED, batch_handler=on_scored)],
+        handlers=Registry(subscriptions=[Subscription(topics.LEAD_SCORED, batch_handler=on_scored)],
+                          periodic=[Periodic("sla-timers", settings.routing_timer_interval_s,
+                                             lambda units: run_timers(units, routing))],
+                          startup=[seed]),
         routers=[build_router(routing)],
-        periodic=[Periodic("sla-timers", settings.routing_timer_interval_s,
-                           lambda runtime: run_timers(runtime, routing))],
-        on_startup=[seed],
     )
 
 
-async def run_timers(runtime: Runtime, routing: Routing) -> int:
+async def run_timers(units: UnitOfWorkFactory, routing: Routing) -> int:
     """Fire every due breach and reminder, one transaction per chunk, until none is due."""
     fired = 0
     while True:
-        async with runtime.unit_of_work() as uow:
+        async with units() as uow:
             n = await handlers.fire_due(uow, routing)
         fired += n
         if n < routing.timer_batch:
             break
     while True:
-        async with runtime.unit_of_work() as uow:
+        async with units() as uow:
             n = await handlers.fire_reminders(uow, routing)
         if n < routing.timer_batch:
             break

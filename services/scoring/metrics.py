@@ -11,15 +11,15 @@ from __future__ import annotations
 from prometheus_client import Gauge
 
 from services.scoring.repository import Leads
-from shared.runtime import Runtime
+from shared.handling import UnitOfWorkFactory
 
 LEADS_BY_GRADE = Gauge("leadbridge_scoring_leads", "Leads holding each grade now, by capture source",
                        ["grade", "source"])
 
 
-async def refresh_grade_gauge(leads: Leads, runtime: Runtime) -> None:
-    async with runtime.pool.acquire() as conn:
-        counts = await leads.grade_counts(conn, "source")
+async def refresh_grade_gauge(leads: Leads, units: UnitOfWorkFactory) -> None:
+    async with units() as uow:
+        counts = await leads.grade_counts(uow.conn, "source")
     for source, by_grade in counts.items():
         for grade, n in by_grade.items():
             LEADS_BY_GRADE.labels(grade, source).set(n)
