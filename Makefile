@@ -31,10 +31,10 @@ run: venv ## bring up the whole pipeline with the demo configuration; Ctrl-C sto
 	@deploy/run.sh
 
 lint: venv ## ruff
-	@$(PY) -m ruff check shared services tests deploy
+	@$(PY) -m ruff check shared services bench tests deploy
 
-typecheck: venv ## mypy (strict on shared and services)
-	@$(PY) -m mypy shared services
+typecheck: venv ## mypy (strict on shared, services and bench)
+	@$(PY) -m mypy shared services bench
 
 unit: venv ## fast unit tests only (no broker, no database)
 	@$(PY) -m pytest -q shared services
@@ -48,15 +48,15 @@ demo: venv ## post a handful of leads to the running stack (make run) and show w
 
 bench: venv ## capture→assigned throughput and latency through the real stack, beside a bare-Kafka baseline
 	@if [ -z "$$LEADBRIDGE_KAFKA_BOOTSTRAP$$LEADBRIDGE_DATABASE_URL" ]; then $(MAKE) --no-print-directory infra; fi
-	@$(PY) deploy/bench/pipeline_bench.py $(BENCH_ARGS)
+	@$(PY) -m bench.pipeline $(BENCH_ARGS)
 
 bench-scoring: venv ## scoring throughput on one worker
 	@if [ -z "$$LEADBRIDGE_KAFKA_BOOTSTRAP$$LEADBRIDGE_DATABASE_URL" ]; then $(MAKE) --no-print-directory infra; fi
-	@$(PY) -m services.scoring.bench $(BENCH_ARGS)
+	@$(PY) -m bench.scoring $(BENCH_ARGS)
 
 bench-routing: venv ## lead-scored→lead-assigned latency at 500 leads/s
 	@if [ -z "$$LEADBRIDGE_KAFKA_BOOTSTRAP$$LEADBRIDGE_DATABASE_URL" ]; then $(MAKE) --no-print-directory infra; fi
-	@$(PY) -m services.routing.bench $(BENCH_ARGS)
+	@$(PY) -m bench.routing $(BENCH_ARGS)
 
 stop: ## stop the local Kafka (PostgreSQL only if make run/infra started it)
 	@deploy/kafka/kafka.sh stop || true

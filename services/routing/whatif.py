@@ -75,26 +75,12 @@ def report(actual: Spread, whatif: Spread, config: RoutingConfig) -> str:
 
 
 def chart(actual: Spread, whatif: Spread, path: Path, title: str) -> Path:
-    """A grouped bar chart of leads per owner, actual beside what-if."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    """A grouped bar chart of leads per owner, actual beside what-if (drawn by
+    :mod:`bench.charts`, which needs the development requirements)."""
+    from bench.charts import before_after_bars
 
     owners = sorted(set(actual.owners) | set(whatif.owners))
-    fig, ax = plt.subplots(figsize=(max(6.0, 0.5 * len(owners) + 2), 4.5))
-    xs = range(len(owners))
-    ax.bar([x - 0.2 for x in xs], [actual.owners[o] for o in owners], width=0.4, label="actual")
-    ax.bar([x + 0.2 for x in xs], [whatif.owners[o] for o in owners], width=0.4, label="what-if")
-    ax.set_xticks(list(xs), owners, rotation=60, ha="right", fontsize=8)
-    ax.set_ylabel("leads")
-    ax.set_title(title, fontsize=10)
-    ax.legend()
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return before_after_bars(owners, actual.owners, whatif.owners, path, title, labels=("actual", "what-if"))
 
 
 async def run(args: argparse.Namespace, settings: RoutingSettings) -> int:
@@ -126,7 +112,10 @@ async def run(args: argparse.Namespace, settings: RoutingSettings) -> int:
     print("(read-only replay; a rep is assumed to work a lead off by its due time)\n")
     print(report(actual, whatif, config))
     out = Path(args.chart) if args.chart else REPO_ROOT / "reports" / f"whatif-{datetime.now(UTC):%Y%m%d-%H%M%S}.png"
-    print(f"\nchart: {chart(actual, whatif, out, f'leads per owner, {period}')}")
+    try:
+        print(f"\nchart: {chart(actual, whatif, out, f'leads per owner, {period}')}")
+    except ModuleNotFoundError as exc:  # a runtime image has no chart packages
+        print(f"\nchart skipped ({exc}): install requirements-dev.txt to draw it")
     return 0
 
 

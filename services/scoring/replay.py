@@ -4,7 +4,7 @@
     python -m services.scoring.replay --rubric draft.yaml --from-db
 
 History comes from a JSONL file (``{"topic": "lead-captured"|"lead-engaged", "event": {...}}``
-per line, as ``services.scoring.synthetic`` writes) or from scoring's own tables (read
+per line, as ``bench.synthetic`` writes) or from scoring's own tables (read
 in a READ ONLY transaction). Every captured lead is graded as of its latest activity
 under the baseline (``--baseline FILE``; by default the active version with
 ``--from-db``, else the rubric file in settings) and under the draft. It prints the
@@ -161,26 +161,13 @@ def render(bt: Backtest, outcomes: dict[str, bool] | None, show: int, out: IO[st
 
 
 def write_chart(bt: Backtest, path: Path) -> Path:
-    """A PNG of the two grade distributions side by side."""
-    import matplotlib
+    """A PNG of the two grade distributions side by side (drawn by :mod:`bench.charts`,
+    which needs the development requirements)."""
+    from bench.charts import before_after_bars
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    before, after = bt.distribution("before"), bt.distribution("after")
-    xs = range(len(GRADES))
-    fig, ax = plt.subplots(figsize=(7, 4))
-    ax.bar([x - 0.2 for x in xs], [before[g] for g in GRADES], width=0.4, label=f"before ({bt.baseline_version})")
-    ax.bar([x + 0.2 for x in xs], [after[g] for g in GRADES], width=0.4, label=f"after ({bt.draft_version})")
-    ax.set_xticks(list(xs), list(GRADES))
-    ax.set_ylabel("leads")
-    ax.set_title("Grade distribution: replay of history")
-    ax.legend()
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return path
+    return before_after_bars(list(GRADES), bt.distribution("before"), bt.distribution("after"), path,
+                             "Grade distribution: replay of history",
+                             labels=(f"before ({bt.baseline_version})", f"after ({bt.draft_version})"))
 
 
 def replay_events(events: Iterable[LeadCaptured | LeadEngaged], baseline: CompiledRubric,
@@ -237,7 +224,10 @@ def main(argv: list[str] | None = None) -> int:
     outcomes = read_outcomes(args.outcomes) if args.outcomes else None
     render(bt, outcomes, args.show, sys.stdout)
     chart = args.chart or REPO_ROOT / "reports" / f"replay-{baseline.version}-vs-{draft.version}.png"
-    print(f"\nChart: {write_chart(bt, chart)}")
+    try:
+        print(f"\nChart: {write_chart(bt, chart)}")
+    except ModuleNotFoundError as exc:  # a runtime image has no chart packages
+        print(f"\nChart skipped ({exc}): install requirements-dev.txt to draw it")
     return 0
 
 

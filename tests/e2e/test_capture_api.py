@@ -8,8 +8,8 @@ from typing import Any
 
 import pytest
 
+from bench.leads import grade_b
 from tests import harness
-from tests.e2e.leads import grade_b
 
 pytestmark = pytest.mark.e2e
 

@@ -6,9 +6,9 @@ from __future__ import annotations
 import pytest
 from kafka import KafkaProducer
 
+from bench.leads import grade_a
 from shared import codec, topics
 from tests import harness
-from tests.e2e.leads import grade_a
 from tests.e2e.test_pipeline import post_lead, wait_owned
 
 pytestmark = pytest.mark.e2e

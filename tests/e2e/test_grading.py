@@ -8,10 +8,10 @@ import time
 
 import pytest
 
+from bench.leads import grade_a, grade_c
 from shared import topics
 from shared.events import LeadAssigned, LeadScored
 from tests import harness
-from tests.e2e.leads import grade_a, grade_c
 from tests.e2e.test_pipeline import events_on, lead_view, post_lead, wait_owned
 
 pytestmark = pytest.mark.e2e

@@ -8,10 +8,10 @@ from typing import Any
 
 import pytest
 
+from bench.leads import grade_a, grade_b, grade_c
 from shared import codec, topics
 from shared.events import FollowUpMissed, LeadAssigned, LeadCaptured
 from tests import harness
-from tests.e2e.leads import grade_a, grade_b, grade_c
 
 pytestmark = pytest.mark.e2e
 

@@ -11,10 +11,10 @@ from pathlib import Path
 import httpx
 import pytest
 
+from bench.leads import grade_a, grade_c
 from shared import codec, topics
 from shared.events import LeadAssigned
 from tests import harness
-from tests.e2e.leads import grade_a, grade_c
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 

@@ -10,12 +10,12 @@ from pathlib import Path
 
 import pytest
 
+from bench.synthetic import generate, outcomes_for, write_jsonl
 from services.scoring import replay
 from services.scoring.domain.backtest import GRADES
 from services.scoring.domain.lead import LeadState, apply_events
 from services.scoring.domain.rubric import load_rubric
 from services.scoring.settings import DEMO_RUBRIC
-from services.scoring.synthetic import generate, outcomes_for, write_jsonl
 from services.scoring.tests.helpers import rubric_dict, rubric_yaml
 
 DEMO = load_rubric(DEMO_RUBRIC.read_text())

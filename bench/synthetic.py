@@ -3,7 +3,7 @@ some students, competitors or without consent) and engagements spread over weeks
 some arriving before their lead's capture; and outcomes (won or lost) that favour
 leads with more fit and engagement, as real ones would.
 
-    python -m services.scoring.synthetic --events 100000 --out var/events.jsonl \\
+    python -m bench.synthetic --events 100000 --out var/events.jsonl \\
         --outcomes var/outcomes.csv
 
 Each JSONL line is ``{"topic": "lead-captured" | "lead-engaged", "event": {...}}``.
@@ -113,7 +113,7 @@ def main(argv: list[str] | None = None) -> int:
     from services.scoring.domain.rubric import load_rubric
     from services.scoring.settings import ScoringSettings
 
-    parser = argparse.ArgumentParser(prog="python -m services.scoring.synthetic", description=__doc__,
+    parser = argparse.ArgumentParser(prog="python -m bench.synthetic", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--events", type=int, default=100_000)
     parser.add_argument("--seed", type=int, default=7)

@@ -1,5 +1,5 @@
 """Leads whose grade under the demo rubric (deploy/demo/rubric.yaml) is known, for
-end-to-end tests. Points: title seniority + function, company size band, industry,
+end-to-end tests and the pipeline bench. Points: title seniority + function, company size band, industry,
 country region, source."""
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Benchmark: ``lead-scored`` → ``lead-assigned`` latency at a steady rate, through the
 real broker and database, beside a baseline measured in the same run.
 
-    python -m services.routing.bench [--rate 500] [--seconds 20] [--warmup 3]
+    python -m bench.routing [--rate 500] [--seconds 20] [--warmup 3]
 
 1. baseline: a bare aiokafka process consumes ``lead-scored`` and produces each record
    unchanged to ``lead-assigned`` (acks=all, idempotent, like the service's publisher);
@@ -30,10 +30,13 @@ import httpx
 import yaml
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
+from bench.baseline import bare_hop
+from bench.charts import latency_cdf
+from bench.stack import ROOT
+from bench.stats import percentile
 from services.routing.documents import read_org_file
-from services.routing.settings import REPO_ROOT, RoutingSettings
+from services.routing.settings import RoutingSettings
 from shared import codec, topics
-from shared.benchkit import bare_hop, latency_cdf_chart
 from shared.events import LeadProfile, LeadScored, derive_event_id
 
 
@@ -128,13 +131,8 @@ def _batch_summary(metrics_text: str) -> str:
     return f"  routing handled {batches:.0f} batches: {mean_ms:.1f} ms and {size:.1f} leads per batch on average"
 
 
-def _pct(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(q * len(ordered)))] if ordered else float("nan")
-
-
 def _start_routing(env: dict[str, str], port: int, log: Path) -> subprocess.Popen[bytes]:
-    proc = subprocess.Popen([sys.executable, "-m", "services.routing"], cwd=REPO_ROOT, env=env,
+    proc = subprocess.Popen([sys.executable, "-m", "services.routing"], cwd=ROOT, env=env,
                             stdout=log.open("wb"), stderr=subprocess.STDOUT)
     deadline = time.monotonic() + 90
     while time.monotonic() < deadline:
@@ -162,8 +160,8 @@ async def _main(args: argparse.Namespace) -> int:
     base_prefix = f"{run}-base-"
     topics.create_all(bootstrap, prefix=base_prefix)
     echo = subprocess.Popen(  # noqa: ASYNC220 - started once, before anything is measured
-        [sys.executable, "-m", "services.routing.bench", "--echo", base_prefix],
-                            cwd=REPO_ROOT, env={**os.environ, "PYTHONPATH": str(REPO_ROOT)})
+        [sys.executable, "-m", "bench.routing", "--echo", base_prefix],
+                            cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)})
     await asyncio.sleep(4)  # group join
     try:
         results["baseline: bare aiokafka consume→produce"] = await _measure(
@@ -182,7 +180,7 @@ async def _main(args: argparse.Namespace) -> int:
     tmp = Path(tempfile.mkdtemp(prefix="routing-bench-"))
     (tmp / "org.yaml").write_text(yaml.safe_dump({"org": org, "rules": rules}))
     port = args.port
-    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT), "LEADBRIDGE_TOPIC_PREFIX": prefix,
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "LEADBRIDGE_TOPIC_PREFIX": prefix,
            "LEADBRIDGE_SERVICE_NAME": schema, "LEADBRIDGE_HTTP_PORT": str(port),
            "LEADBRIDGE_ROUTING_ORG_FILE": str(tmp / "org.yaml"), "LEADBRIDGE_LOG_LEVEL": "WARNING"}
     proc = _start_routing(env, port, tmp / "routing.log")
@@ -204,17 +202,18 @@ async def _main(args: argparse.Namespace) -> int:
 
     print(f"\n{'path':42} {'leads':>7} {'p50 ms':>8} {'p99 ms':>8} {'max ms':>8}")
     for name, lat in results.items():
-        print(f"{name:42} {len(lat):7d} {_pct(lat, 0.5):8.1f} {_pct(lat, 0.99):8.1f} {max(lat or [0]):8.1f}")
-    chart = latency_cdf_chart(
-        results, REPO_ROOT / "reports" / f"bench-routing-{time.strftime('%Y%m%d-%H%M%S')}.png",
+        p50, p99 = percentile(lat, 0.5), percentile(lat, 0.99)
+        print(f"{name:42} {len(lat):7d} {p50:8.1f} {p99:8.1f} {max(lat or [0]):8.1f}")
+    chart = latency_cdf(
+        results, ROOT / "reports" / f"bench-routing-{time.strftime('%Y%m%d-%H%M%S')}.png",
         f"lead-scored → lead-assigned at {args.rate:g} leads/s for {args.seconds:g} s",
         "latency (ms, log scale): record sent → its lead-assigned read back")
-    print(f"[bench] chart: {chart.relative_to(REPO_ROOT)}")
+    print(f"[bench] chart: {chart.relative_to(ROOT)}")
     return 0
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m services.routing.bench", description=__doc__,
+    parser = argparse.ArgumentParser(prog="python -m bench.routing", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rate", type=float, default=500.0)
     parser.add_argument("--seconds", type=float, default=20.0)

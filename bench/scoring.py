@@ -1,6 +1,6 @@
 """Scoring throughput on one worker.
 
-    python -m services.scoring.bench [--events 20000] [--skip-e2e]
+    python -m bench.scoring [--events 20000] [--skip-e2e]
 
 (a) pure domain: merge + grade synthetic events in memory (and, separately, building
     and encoding the ``lead-scored`` events too);
@@ -34,19 +34,20 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Sequence
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 import httpx
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
+from bench.baseline import bare_hop
+from bench.charts import throughput_bars
+from bench.stack import ROOT, with_database
+from bench.synthetic import SyntheticEvent, generate
 from services.scoring.domain.lead import LeadState, apply_events
 from services.scoring.domain.rubric import load_rubric
 from services.scoring.handlers import scored_event
-from services.scoring.settings import REPO_ROOT, ScoringSettings
-from services.scoring.synthetic import SyntheticEvent, generate
+from services.scoring.settings import ScoringSettings
 from shared import codec, topics
-from shared.benchkit import bare_hop, throughput_chart
 from shared.events import LeadCaptured
 
 Record = tuple[str, bytes, bytes, list[tuple[str, bytes]]]  # topic, key, value, headers
@@ -64,10 +65,6 @@ def bench_domain(events: Sequence[SyntheticEvent]) -> tuple[float, float]:
         scored_event(g, 5)  # built and serialised
     full = len(events) / (time.perf_counter() - started)
     return pure, full
-
-
-def _with_db(url: str, name: str) -> str:
-    return urlunsplit(urlsplit(url)._replace(path="/" + name))
 
 
 def _records(events: Sequence[SyntheticEvent], prefix: str) -> list[Record]:
@@ -98,9 +95,12 @@ class Counter:
                                          auto_offset_reset="latest", fetch_max_wait_ms=50)
         await self.consumer.start()
         parts = self.consumer.partitions_for_topic(self.topic) or set()
-        if not parts:
+        deadline = time.monotonic() + 30
+        while not parts and time.monotonic() < deadline:  # a topic just created: metadata catches up
             await self.consumer._client.force_metadata_update()
             parts = self.consumer.partitions_for_topic(self.topic) or set()
+            if not parts:
+                await asyncio.sleep(0.2)
         tps = [TopicPartition(self.topic, p) for p in parts]
         self.consumer.assign(tps)
         await self.consumer.seek_to_end(*tps)
@@ -163,7 +163,7 @@ class Worker:
         self.proc: subprocess.Popen[bytes] | None = None
 
     async def start(self) -> None:
-        self.proc = subprocess.Popen(self.argv, cwd=REPO_ROOT, env=self.env,  # noqa: ASYNC220
+        self.proc = subprocess.Popen(self.argv, cwd=ROOT, env=self.env,  # noqa: ASYNC220
                                      stdout=self.log.open("ab"), stderr=subprocess.STDOUT)
         if self.health:
             await _wait_healthy(self.proc, self.health)
@@ -211,9 +211,9 @@ async def bench_e2e(n_events: int, bootstrap: str, admin_db_url: str, log: Path)
     await conn.execute(f'CREATE DATABASE "{db}"')
     await conn.close()
     topics.create_all(bootstrap, prefix=prefix)
-    env = {**os.environ, "LEADBRIDGE_KAFKA_BOOTSTRAP": bootstrap, "LEADBRIDGE_DATABASE_URL": _with_db(admin_db_url, db),
-           "LEADBRIDGE_TOPIC_PREFIX": prefix, "LEADBRIDGE_HTTP_PORT": "18092", "LEADBRIDGE_LOG_LEVEL": "WARNING",
-           "PYTHONPATH": str(REPO_ROOT)}
+    env = {**os.environ, "LEADBRIDGE_KAFKA_BOOTSTRAP": bootstrap,
+           "LEADBRIDGE_DATABASE_URL": with_database(admin_db_url, db), "LEADBRIDGE_TOPIC_PREFIX": prefix,
+           "LEADBRIDGE_HTTP_PORT": "18092", "LEADBRIDGE_LOG_LEVEL": "WARNING", "PYTHONPATH": str(ROOT)}
     worker = Worker([sys.executable, "-m", "services.scoring"], env, log, "http://127.0.0.1:18092/healthz")
     out: dict[str, Rates] = {}
     async with _session(bootstrap, prefix + topics.LEAD_SCORED.name, worker,
@@ -290,9 +290,9 @@ async def bench_baseline(n_events: int, bootstrap: str) -> dict[str, float]:
     prefix = f"benchbase{uuid.uuid4().hex[:8]}-"
     topics.create_all(bootstrap, prefix=prefix)
     source, target = prefix + topics.LEAD_CAPTURED.name, prefix + topics.LEAD_SCORED.name
-    worker = Worker([sys.executable, "-m", "services.scoring.bench", "--relay", source, target,
-                     "--bootstrap", bootstrap], {**os.environ, "PYTHONPATH": str(REPO_ROOT)},
-                    REPO_ROOT / "reports" / "bench-scoring-relay.log", None)
+    worker = Worker([sys.executable, "-m", "bench.scoring", "--relay", source, target,
+                     "--bootstrap", bootstrap], {**os.environ, "PYTHONPATH": str(ROOT)},
+                    ROOT / "reports" / "bench-scoring-relay.log", None)
     out: dict[str, float] = {}
     async with _session(bootstrap, target, worker, _cleanup(bootstrap, prefix, None, None)) as (producer, counter):
         for mode, seed in (("backlog", 11), ("live", 12)):
@@ -309,7 +309,7 @@ async def bench_baseline(n_events: int, bootstrap: str) -> dict[str, float]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m services.scoring.bench", description=__doc__,
+    parser = argparse.ArgumentParser(prog="python -m bench.scoring", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--events", type=int, default=20_000)
     parser.add_argument("--domain-events", type=int, default=100_000)
@@ -331,7 +331,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"    domain + build + encode lead-scored:       {full:>10,.0f} events/s")
     if args.skip_e2e:
         return 0
-    log = REPO_ROOT / "reports" / "bench-scoring.log"
+    log = ROOT / "reports" / "bench-scoring.log"
     log.parent.mkdir(parents=True, exist_ok=True)
     log.write_bytes(b"")
     print(f"[bench] end to end with {args.events:,} events, backlog then live (service log: {log})", flush=True)
@@ -347,12 +347,12 @@ def main(argv: list[str] | None = None) -> int:
     backlog = rates["backlog"][2]
     print(f"    capacity of one worker (backlog): {backlog:,.0f} events/s; target 5,000 events/s: "
           f"{'met' if backlog >= 5000 else 'NOT met'}")
-    chart = throughput_chart(
+    chart = throughput_bars(
         {"domain only (in memory)": full, "scoring worker, backlog": backlog, "bare relay baseline, backlog":
          base["backlog"], "scoring worker, live": rates["live"][2], "bare relay baseline, live": base["live"]},
-        REPO_ROOT / "reports" / f"bench-scoring-{time.strftime('%Y%m%d-%H%M%S')}.png",
+        ROOT / "reports" / f"bench-scoring-{time.strftime('%Y%m%d-%H%M%S')}.png",
         f"Scoring throughput on one worker, {args.events:,} events", target=5000)
-    print(f"[bench] chart: {chart.relative_to(REPO_ROOT)}")
+    print(f"[bench] chart: {chart.relative_to(ROOT)}")
     return 0
 
 

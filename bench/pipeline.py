@@ -1,10 +1,10 @@
 """make bench: capture→assigned throughput and latency through the real stack, beside a
 bare-Kafka baseline measured in the same run.
 
-    PYTHONPATH=. .venv/bin/python deploy/bench/pipeline_bench.py [--leads 3000] [--concurrency 32] [--rate R]
+    PYTHONPATH=. .venv/bin/python -m bench.pipeline [--leads 3000] [--concurrency 32] [--rate R]
     make bench BENCH_ARGS="--leads 5000 --rate 300"
 
-1. **Pipeline.** A namespace of its own (topic prefix + database, tests/harness.py), the
+1. **Pipeline.** A namespace of its own (topic prefix + database, bench/stack.py), the
    five services as real processes with the end-to-end organisation (tests/e2e/org.yaml:
    reps working round the clock, so the result does not depend on the hour; its short test
    SLAs lengthened to a day, so no follow-up is missed during the run). N leads (a
@@ -48,13 +48,15 @@ import orjson
 import yaml
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
+from bench import stack as harness
+from bench.baseline import bare_hop
+from bench.charts import latency_cdf
+from bench.leads import grade_a, grade_b, grade_c
+from bench.stats import percentile
 from shared import codec, topics
-from shared.benchkit import bare_hop, latency_cdf_chart
 from shared.events import LeadAssigned
-from tests import harness
-from tests.e2e.leads import grade_a, grade_b, grade_c
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = harness.ROOT
 ORG_FILE = ROOT / "tests" / "e2e" / "org.yaml"
 REPORTS = ROOT / "reports"
 HOPS = 3
@@ -94,15 +96,6 @@ class Run:
             return 0.0
         span = max(done) - self.first_send
         return len(done) / span if span > 0 else math.inf
-
-
-def percentile(sorted_values: list[float], q: float) -> float:
-    """Linear interpolation between closest ranks; NaN for no data."""
-    if not sorted_values:
-        return math.nan
-    pos = (len(sorted_values) - 1) * q
-    lo, hi = math.floor(pos), math.ceil(pos)
-    return sorted_values[lo] + (sorted_values[hi] - sorted_values[lo]) * (pos - lo)
 
 
 async def drive(run: Run, concurrency: int, rate: float | None,
@@ -372,7 +365,7 @@ def report(pipeline: Run, baseline: Run, args: argparse.Namespace) -> str:
 
 def chart(pipeline: Run, baseline: Run, path: Path, args: argparse.Namespace) -> Path:
     offered = f"{args.rate:g}/s" if args.rate else f"{args.concurrency} concurrent clients"
-    return latency_cdf_chart(
+    return latency_cdf(
         {f"{run.name} ({run.sustained():,.0f}/s)": [x * 1000 for x in run.latencies()]
          for run in (pipeline, baseline)},
         path, f"Leadbridge capture→assigned vs bare Kafka ({HOPS} hops): {args.leads} records, {offered}",
@@ -396,7 +389,7 @@ def bench_org(path: Path) -> Path:
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    p = argparse.ArgumentParser(prog="deploy/bench/pipeline_bench.py", description=__doc__.split("\n\n")[0],
+    p = argparse.ArgumentParser(prog="python -m bench.pipeline", description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--leads", type=int, default=3000, help="leads (and baseline records) to push (default 3000)")
     p.add_argument("--concurrency", type=int, default=32, help="concurrent HTTP clients / producers (default 32)")

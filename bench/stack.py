@@ -1,0 +1,234 @@
+"""The real stack for tests and benches: the broker and database, an isolated namespace
+per run, and the five services as real processes.
+
+Where the broker and database come from, in order:
+
+1. ``LEADBRIDGE_KAFKA_BOOTSTRAP`` / ``LEADBRIDGE_DATABASE_URL`` if set (a CI's or a
+   developer's own stack);
+2. containers started with testcontainers when ``LEADBRIDGE_TESTCONTAINERS=1`` and a
+   Docker engine answers;
+3. the local stack on 127.0.0.1 (``make test`` starts it with deploy/kafka/kafka.sh
+   and deploy/postgres/postgres.sh).
+
+Each run gets its own topics (a unique ``LEADBRIDGE_TOPIC_PREFIX``) and its own
+database (created next to the given one, dropped at the end), so runs never see each
+other's events or rows, and a user's data is never touched.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+import asyncpg
+import httpx
+
+from shared import topics
+
+ROOT = Path(__file__).resolve().parents[1]  # the repository
+SERVICES = ("capture", "scoring", "routing", "nurture", "content")
+
+
+@dataclass
+class Infra:
+    bootstrap: str
+    admin_database_url: str
+    stop: Callable[[], None] = lambda: None
+
+
+def _docker_available() -> bool:
+    try:
+        return subprocess.run(["docker", "info"], capture_output=True, timeout=10).returncode == 0
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+
+
+def start_infra() -> Infra:
+    env_bootstrap = os.environ.get("LEADBRIDGE_KAFKA_BOOTSTRAP")
+    env_db = os.environ.get("LEADBRIDGE_DATABASE_URL")
+    if env_bootstrap or env_db:
+        return Infra(env_bootstrap or "127.0.0.1:9092",
+                     env_db or "postgresql://leadbridge:leadbridge@127.0.0.1:5432/leadbridge")
+    if os.environ.get("LEADBRIDGE_TESTCONTAINERS") == "1" and _docker_available():
+        from testcontainers.kafka import KafkaContainer
+        from testcontainers.postgres import PostgresContainer
+
+        kafka = KafkaContainer("apache/kafka:4.1.1").with_kraft()
+        kafka.start()
+        pg = PostgresContainer("postgres:15", username="leadbridge", password="leadbridge", dbname="leadbridge")
+        pg.start()
+
+        def stop() -> None:
+            kafka.stop()
+            pg.stop()
+
+        url = pg.get_connection_url().replace("postgresql+psycopg2://", "postgresql://")
+        return Infra(kafka.get_bootstrap_server(), url, stop)
+    return Infra("127.0.0.1:9092", "postgresql://leadbridge:leadbridge@127.0.0.1:5432/leadbridge")
+
+
+def with_database(url: str, name: str) -> str:
+    parts = urlsplit(url)
+    return urlunsplit(parts._replace(path="/" + name))
+
+
+async def create_database(admin_url: str, name: str) -> str:
+    conn = await asyncpg.connect(admin_url)
+    try:
+        await conn.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await conn.close()
+    return with_database(admin_url, name)
+
+
+async def drop_database(admin_url: str, name: str) -> None:
+    conn = await asyncpg.connect(admin_url)
+    try:
+        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await conn.close()
+
+
+@dataclass
+class Namespace:
+    """One test run's private slice of the broker and the database server."""
+
+    bootstrap: str
+    database_url: str
+    topic_prefix: str
+    admin_database_url: str
+    database_name: str
+
+    def env(self) -> dict[str, str]:
+        return {"LEADBRIDGE_KAFKA_BOOTSTRAP": self.bootstrap, "LEADBRIDGE_DATABASE_URL": self.database_url,
+                "LEADBRIDGE_TOPIC_PREFIX": self.topic_prefix}
+
+    def topic(self, spec: topics.TopicSpec) -> str:
+        return self.topic_prefix + spec.name
+
+
+def open_namespace(infra: Infra, label: str = "t") -> Namespace:
+    run = f"{label}{uuid.uuid4().hex[:8]}"
+    name = f"lbtest_{run}"
+    deadline = time.monotonic() + 90
+    while True:  # the broker and database may still be coming up
+        try:
+            url = asyncio.run(create_database(infra.admin_database_url, name))
+            topics.create_all(infra.bootstrap, prefix=f"{run}-")
+            break
+        except Exception:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(2)
+    return Namespace(infra.bootstrap, url, f"{run}-", infra.admin_database_url, name)
+
+
+def close_namespace(ns: Namespace) -> None:
+    """Drop the run's database and delete its topics: repeated runs must not pile up
+    thousands of partitions on a developer's broker."""
+    with contextlib.suppress(Exception):
+        asyncio.run(drop_database(ns.admin_database_url, ns.database_name))
+    with contextlib.suppress(Exception):
+        topics.delete_with_prefix(ns.bootstrap, ns.topic_prefix)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass
+class ServiceProcess:
+    """One service running as its own process, exactly as ``make run`` runs it."""
+
+    name: str
+    port: int
+    env: dict[str, str]
+    log_path: Path
+    proc: subprocess.Popen[bytes] | None = None
+    extra_env: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self, wait: bool = True) -> None:
+        env = {**os.environ, **self.env, **self.extra_env, "LEADBRIDGE_HTTP_PORT": str(self.port),
+               "PYTHONPATH": str(ROOT)}
+        log = self.log_path.open("ab")
+        self.proc = subprocess.Popen([sys.executable, "-m", f"services.{self.name}"], cwd=ROOT, env=env,
+                                     stdout=log, stderr=subprocess.STDOUT)
+        if wait:
+            self.wait_healthy()
+
+    def wait_healthy(self, timeout_s: float = 90) -> None:
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if self.proc is not None and self.proc.poll() is not None:
+                raise RuntimeError(f"{self.name} exited with {self.proc.returncode}:\n{self.tail()}")
+            try:
+                if httpx.get(self.url + "/healthz", timeout=2).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.3)
+        raise TimeoutError(f"{self.name} not healthy after {timeout_s}s:\n{self.tail()}")
+
+    def stop(self, sig: int = signal.SIGTERM, timeout_s: float = 30) -> None:
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        self.proc.send_signal(sig)
+        try:
+            self.proc.wait(timeout_s)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait(10)
+
+    def kill(self) -> None:
+        self.stop(signal.SIGKILL)
+
+    def tail(self, lines: int = 40) -> str:
+        try:
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return "(no log)"
+
+
+@dataclass
+class Stack:
+    ns: Namespace
+    services: dict[str, ServiceProcess]
+
+    def url(self, service: str) -> str:
+        return self.services[service].url
+
+    def client(self, service: str) -> httpx.Client:
+        return httpx.Client(base_url=self.url(service), timeout=10)
+
+    def stop(self) -> None:
+        for svc in self.services.values():
+            svc.stop()
+
+
+def start_stack(ns: Namespace, log_dir: Path, extra_env: dict[str, dict[str, str]] | None = None,
+                names: tuple[str, ...] = SERVICES) -> Stack:
+    log_dir.mkdir(parents=True, exist_ok=True)
+    services = {name: ServiceProcess(name, free_port(), ns.env(), log_dir / f"{name}.log",
+                                     extra_env=(extra_env or {}).get(name, {})) for name in names}
+    for svc in services.values():
+        svc.start(wait=False)
+    for svc in services.values():
+        svc.wait_healthy()
+    return Stack(ns, services)
