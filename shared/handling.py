@@ -16,16 +16,20 @@ The contract a handler gets (kept by :class:`shared.runtime.Runtime`):
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Awaitable, Callable, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
-from typing import Any, Generic, Protocol, TypeVar
+from typing import Any, Concatenate, Generic, ParamSpec, Protocol, TypeVar
 
 from shared import codec
 from shared.events import Event
 from shared.topics import TopicSpec
 
 E = TypeVar("E", bound=Event)
+D = TypeVar("D")
+P = ParamSpec("P")
+R = TypeVar("R")
 
 
 @dataclass(frozen=True)
@@ -116,3 +120,15 @@ class Registry:
     subscriptions: Sequence[Subscription[Any]] = ()
     periodic: Sequence[Periodic] = ()
     startup: Sequence[Callable[[UnitOfWorkFactory], Awaitable[Any]]] = field(default_factory=tuple)
+
+
+def bind(function: Callable[Concatenate[D, P], R], deps: D) -> Callable[P, R]:
+    """``function`` with its first argument, the service's dependencies object, given:
+    how ``registry(deps)`` turns ``async def on_x(deps, event, uow)`` into the
+    ``Handler`` (or ``BatchHandler``, or clocked job) a subscription expects."""
+
+    @functools.wraps(function)
+    def bound(*args: P.args, **kwargs: P.kwargs) -> R:
+        return function(deps, *args, **kwargs)
+
+    return bound
