@@ -4,16 +4,19 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, HTTPException, Query
+from fastapi import APIRouter, Depends, HTTPException, Query
 
 from services.nurture.domain.tracks import TRACKS
-from services.nurture.repository import PoolRepository
-from shared.service import RuntimeDep
+from services.nurture.handlers import NurtureDeps
+from services.nurture.repository import Row
+from shared.service import RuntimeDep, get_deps
 
 router = APIRouter(prefix="/v1/nurture", tags=["nurture"])
 
+DepsDep = Annotated[NurtureDeps, Depends(get_deps)]
 
-def _row(r: Any) -> dict[str, Any]:
+
+def _row(r: Row) -> dict[str, Any]:
     return {"lead_id": r["lead_id"], "status": r["status"], "track": r["track"], "reason": r["reason"],
             "grade": r["grade"], "score": r["score"], "segment": r["segment"], "campaign": r["campaign"],
             "entered_at": r["entered_at"].isoformat(), "updated_at": r["updated_at"].isoformat(),
@@ -21,23 +24,22 @@ def _row(r: Any) -> dict[str, Any]:
 
 
 @router.get("/leads")
-async def list_pool(runtime: RuntimeDep, status: str | None = None, track: str | None = None,
+async def list_pool(runtime: RuntimeDep, deps: DepsDep, status: str | None = None, track: str | None = None,
                     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
                     offset: Annotated[int, Query(ge=0)] = 0) -> dict[str, Any]:
     if track is not None and track not in TRACKS:
         raise HTTPException(422, detail={"field": "track", "reason": f"unknown track; one of {sorted(TRACKS)}"})
     async with runtime.pool.acquire() as conn:
-        repo = PoolRepository(conn, runtime.schema)
-        rows = await repo.list_pool(status, track, limit, offset)
-        counts = await repo.counts()
+        rows = await deps.pool.list_pool(conn, status, track, limit, offset)
+        counts = await deps.pool.counts(conn)
     return {"leads": [_row(r) for r in rows],
             "counts": [{"status": c["status"], "track": c["track"], "leads": c["leads"]} for c in counts]}
 
 
 @router.get("/leads/{lead_id}")
-async def get_pooled(lead_id: str, runtime: RuntimeDep) -> dict[str, Any]:
+async def get_pooled(lead_id: str, runtime: RuntimeDep, deps: DepsDep) -> dict[str, Any]:
     async with runtime.pool.acquire() as conn:
-        row = await PoolRepository(conn, runtime.schema).get(lead_id)
+        row = await deps.pool.get(conn, lead_id)
     if row is None:
         raise HTTPException(404, detail={"field": "lead_id", "reason": f"lead {lead_id} was never in nurture"})
     return _row(row)

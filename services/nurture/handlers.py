@@ -1,43 +1,62 @@
-"""Nurture's handlers: take in what sales is not working, follow its grade, and
-let it go back to sales when it heats up."""
+"""Nurture's handlers: take in what sales is not working, follow its grade, and let
+it go back to sales when it heats up. The rules are in ``domain.tracks``; each handler
+loads, asks the domain, and saves."""
 
 from __future__ import annotations
 
-from services.nurture.domain.tracks import is_ready_for_sales, track_for
-from services.nurture.repository import PoolRepository
+from dataclasses import dataclass
+
+from services.nurture.domain.tracks import status_after_scored, track_for, why_nurtured
+from services.nurture.repository import PoolStore
+from shared import topics
 from shared.events import FollowUpMissed, LeadAssigned, LeadScored
-from shared.handling import Handler, UnitOfWork
+from shared.handling import Registry, Subscription, UnitOfWork, bind
 
 
-def handlers_for(schema: str) -> tuple[Handler[LeadAssigned], Handler[FollowUpMissed], Handler[LeadScored]]:
-    async def on_assigned(event: LeadAssigned, uow: UnitOfWork) -> None:
-        repo = PoolRepository(uow.conn, schema)
-        if event.owner_kind == "nurture":
-            reason = "missed-follow-up" if event.attempt > 0 else (
-                "disqualified" if "disqualif" in event.reason.lower() else "low-grade")
-            track = track_for(reason, event.grade)  # type: ignore[arg-type]
-            await repo.enter(event.lead_id, track.name, reason, event.grade, event.segment, event.campaign,
-                             event.occurred_at, None)
-        else:
-            # Sales has it again (re-graded up, or qualified): marketing lets go.
-            await repo.set_status(event.lead_id, "returned-to-sales", event.occurred_at,
-                                  last_rep_id=event.rep_id)
+@dataclass(frozen=True)
+class NurtureDeps:
+    """What nurture's handlers and routes share."""
 
-    async def on_missed(event: FollowUpMissed, uow: UnitOfWork) -> None:
-        if event.next_action != "nurture":
-            return  # routing reassigns to the next rep; nurture waits for the last miss
-        track = track_for("missed-follow-up", event.grade)
-        await PoolRepository(uow.conn, schema).enter(event.lead_id, track.name, "missed-follow-up", event.grade,
-                                                     event.segment, event.campaign, event.occurred_at,
-                                                     event.rep_id)
+    pool: PoolStore
 
-    async def on_scored(event: LeadScored, uow: UnitOfWork) -> None:
-        repo = PoolRepository(uow.conn, schema)
-        row = await repo.get(event.lead_id)
-        if row is None:
-            return
-        await repo.update_grade(event.lead_id, event.grade, event.score, event.segment)
-        if row["status"] == "nurturing" and is_ready_for_sales(event.grade):
-            await repo.set_status(event.lead_id, "ready-for-sales", event.occurred_at, grade=event.grade)
 
-    return on_assigned, on_missed, on_scored
+def registry(deps: NurtureDeps) -> Registry:
+    return Registry(subscriptions=[
+        Subscription(topics.LEAD_ASSIGNED, handler=bind(on_lead_assigned, deps)),
+        Subscription(topics.FOLLOW_UP_MISSED, handler=bind(on_follow_up_missed, deps)),
+        Subscription(topics.LEAD_SCORED, handler=bind(on_lead_scored, deps)),
+    ])
+
+
+async def on_lead_assigned(deps: NurtureDeps, event: LeadAssigned, uow: UnitOfWork) -> None:
+    """A lead handed to nurture joins the track its reason and grade call for; a lead
+    that sales owns again (re-graded up, or qualified) is let go."""
+    if event.owner_kind == "nurture":
+        reason = why_nurtured(event)
+        track = track_for(reason, event.grade)
+        await deps.pool.enter(uow.conn, event.lead_id, track.name, reason, event.grade, event.segment,
+                              event.campaign, event.occurred_at, None)
+    else:
+        await deps.pool.set_status(uow.conn, event.lead_id, "returned-to-sales", event.occurred_at,
+                                   last_rep_id=event.rep_id)
+
+
+async def on_follow_up_missed(deps: NurtureDeps, event: FollowUpMissed, uow: UnitOfWork) -> None:
+    """The last missed follow-up (routing hands the lead to nurture) re-engages it;
+    earlier misses are routing's to reassign."""
+    if event.next_action != "nurture":
+        return
+    track = track_for("missed-follow-up", event.grade)
+    await deps.pool.enter(uow.conn, event.lead_id, track.name, "missed-follow-up", event.grade, event.segment,
+                          event.campaign, event.occurred_at, event.rep_id)
+
+
+async def on_lead_scored(deps: NurtureDeps, event: LeadScored, uow: UnitOfWork) -> None:
+    """A pooled lead's grading is kept; one that now grades for sales is marked ready."""
+    entry = await deps.pool.get(uow.conn, event.lead_id)
+    if entry is None:
+        return
+    await deps.pool.update_grade(uow.conn, event.lead_id, event.grade, event.score, event.segment)
+    status = status_after_scored(entry["status"], event.grade)
+    if status is not None:
+        await deps.pool.set_status(uow.conn, event.lead_id, status, event.occurred_at, grade=event.grade)
