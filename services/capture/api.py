@@ -3,19 +3,20 @@ platforms and intent feeds post here. Routes validate and translate; handlers de
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Header, HTTPException, Query
+from fastapi import APIRouter, Depends, Header, HTTPException, Query
 from fastapi.responses import JSONResponse
 from pydantic import AwareDatetime, BaseModel, ConfigDict, EmailStr, Field, field_validator
 
 from services.capture import handlers
-from services.capture.domain.leads import normalise_email
-from services.capture.repository import LeadRepository
-from services.capture.settings import CaptureSettings
+from services.capture.domain.leads import ActivityPerson, normalise_email
+from services.capture.handlers import CaptureDeps
+from services.capture.repository import Row
 from shared.events import Behaviour, LeadProfile, LeadSource
-from shared.service import RuntimeDep
+from shared.service import RuntimeDep, get_deps
 
 router = APIRouter(prefix="/v1", tags=["leads"])
 
@@ -70,84 +71,80 @@ class ActivityByEmailIn(ActivityIn):
     consent: bool = False
 
 
-def _when(value: datetime | None, field: str, max_skew_s: float) -> datetime:
-    now = datetime.now(UTC)
+def _when(value: datetime | None, field: str, deps: CaptureDeps) -> datetime:
+    now = deps.clock()
     if value is None:
         return now
-    if value - now > timedelta(seconds=max_skew_s):
+    if value - now > timedelta(seconds=deps.max_clock_skew_s):
         raise HTTPException(422, detail={"error": "invalid request",
                                          "fields": [{"field": field, "reason": "is in the future"}]})
     return value.astimezone(UTC)
 
 
 IdempotencyHeader = Annotated[str | None, Header(alias="Idempotency-Key", max_length=200)]
+DepsDep = Annotated[CaptureDeps, Depends(get_deps)]
+
+
+def _no_lead(lead_id: str) -> HTTPException:
+    return HTTPException(404, detail={"field": "lead_id", "reason": f"no lead {lead_id}"})
 
 
 @router.post("/leads", status_code=202)
-async def capture(lead: LeadIn, runtime: RuntimeDep, idempotency_key: IdempotencyHeader = None) -> JSONResponse:
-    settings: CaptureSettings = runtime.settings  # type: ignore[assignment]
-    occurred_at = _when(lead.occurred_at, "occurred_at", settings.max_clock_skew_s)
+async def capture(lead: LeadIn, runtime: RuntimeDep, deps: DepsDep,
+                  idempotency_key: IdempotencyHeader = None) -> JSONResponse:
     sub = handlers.Submission(
         profile=LeadProfile(email=lead.email, name=lead.name, company=lead.company, title=lead.title,
                             country=lead.country, company_size=lead.company_size, industry=lead.industry,
                             phone=lead.phone),
-        source=lead.source, campaign=lead.campaign, consent=lead.consent, occurred_at=occurred_at,
+        source=lead.source, campaign=lead.campaign, consent=lead.consent,
+        occurred_at=_when(lead.occurred_at, "occurred_at", deps),
         idempotency_key=lead.idempotency_key or idempotency_key, attributes=lead.attributes,
         occurred_at_given=lead.occurred_at is not None)
     async with runtime.unit_of_work() as uow:
-        accepted = await handlers.capture_lead(uow, sub, runtime.schema)
+        accepted = await handlers.capture_lead(deps, uow, sub)
     return JSONResponse(status_code=202, content={
         "lead_id": accepted.lead_id, "capture_id": accepted.capture_id,
         "duplicate": accepted.duplicate, "repeat": accepted.is_repeat,
         "links": {"lead": f"/v1/leads/{accepted.lead_id}"}})
 
 
+def _activity(activity: ActivityIn, deps: CaptureDeps, idempotency_key: str | None) -> handlers.Activity:
+    return handlers.Activity(behaviour=activity.behaviour, campaign=activity.campaign,
+                             occurred_at=_when(activity.occurred_at, "occurred_at", deps),
+                             idempotency_key=activity.idempotency_key or idempotency_key, detail=activity.detail)
+
+
 @router.post("/leads/{lead_id}/activities", status_code=202)
-async def add_activity(lead_id: str, activity: ActivityIn, runtime: RuntimeDep,
+async def add_activity(lead_id: str, activity: ActivityIn, runtime: RuntimeDep, deps: DepsDep,
                        idempotency_key: IdempotencyHeader = None) -> dict[str, Any]:
-    settings: CaptureSettings = runtime.settings  # type: ignore[assignment]
-    occurred_at = _when(activity.occurred_at, "occurred_at", settings.max_clock_skew_s)
-    async with runtime.unit_of_work() as uow:
-        if not await LeadRepository(uow.conn, runtime.schema).exists(lead_id):
-            raise HTTPException(404, detail={"field": "lead_id", "reason": f"no lead {lead_id}"})
-        accepted = await handlers.record_activity(uow, lead_id, activity.behaviour, activity.campaign, occurred_at,
-                                                  activity.idempotency_key or idempotency_key, activity.detail,
-                                                  runtime.schema)
+    command = _activity(activity, deps, idempotency_key)
+    try:
+        async with runtime.unit_of_work() as uow:
+            accepted = await handlers.record_activity(deps, uow, lead_id, command)
+    except handlers.UnknownLead:
+        raise _no_lead(lead_id) from None
     return {"lead_id": accepted.lead_id, "activity_id": accepted.activity_id, "duplicate": accepted.duplicate}
 
 
 @router.post("/activities", status_code=202)
-async def add_activity_by_email(activity: ActivityByEmailIn, runtime: RuntimeDep,
+async def add_activity_by_email(activity: ActivityByEmailIn, runtime: RuntimeDep, deps: DepsDep,
                                 idempotency_key: IdempotencyHeader = None) -> dict[str, Any]:
-    settings: CaptureSettings = runtime.settings  # type: ignore[assignment]
-    occurred_at = _when(activity.occurred_at, "occurred_at", settings.max_clock_skew_s)
-    key = activity.idempotency_key or idempotency_key
-    async with runtime.unit_of_work() as uow:
-        repo = LeadRepository(uow.conn, runtime.schema)
-        known = await repo.find_by_email(normalise_email(str(activity.email)))
-        created = False
-        if known is None:
-            missing = [f for f in ("name", "company", "country") if getattr(activity, f) is None]
-            if missing:
-                raise HTTPException(422, detail={"error": "invalid request", "fields": [
-                    {"field": f, "reason": "required when the email is not a known lead"} for f in missing]})
-            sub = handlers.Submission(
-                profile=LeadProfile(email=activity.email, name=activity.name or "", company=activity.company or "",
-                                    country=(activity.country or "").upper()),
-                source=activity.source, campaign=activity.campaign, consent=activity.consent,
-                occurred_at=occurred_at, idempotency_key=f"{key}:capture" if key else None, attributes={},
-                occurred_at_given=activity.occurred_at is not None)
-            lead_id = (await handlers.capture_lead(uow, sub, runtime.schema)).lead_id
-            created = True
-        else:
-            lead_id = known["lead_id"]
-        accepted = await handlers.record_activity(uow, lead_id, activity.behaviour, activity.campaign, occurred_at,
-                                                  key, activity.detail, runtime.schema)
+    command = _activity(activity, deps, idempotency_key)
+    who = handlers.Newcomer(
+        person=ActivityPerson(email=str(activity.email), name=activity.name, company=activity.company,
+                              country=activity.country),
+        source=activity.source, consent=activity.consent, occurred_at_given=activity.occurred_at is not None)
+    try:
+        async with runtime.unit_of_work() as uow:
+            accepted = await handlers.record_activity_by_email(deps, uow, who, command)
+    except handlers.MissingLeadDetails as missing:
+        raise HTTPException(422, detail={"error": "invalid request", "fields": [
+            {"field": f, "reason": "required when the email is not a known lead"} for f in missing.fields]}) from None
     return {"lead_id": accepted.lead_id, "activity_id": accepted.activity_id, "duplicate": accepted.duplicate,
-            "lead_created": created}
+            "lead_created": accepted.lead_created}
 
 
-def _lead_view(row: Any, timeline: list[Any]) -> dict[str, Any]:
+def _lead_view(row: Row, timeline: Sequence[Row]) -> dict[str, Any]:
     return {
         "lead_id": row["lead_id"],
         "profile": row["profile"],
@@ -173,20 +170,18 @@ def _lead_view(row: Any, timeline: list[Any]) -> dict[str, Any]:
 
 
 @router.get("/leads/{lead_id}")
-async def get_lead(lead_id: str, runtime: RuntimeDep) -> dict[str, Any]:
+async def get_lead(lead_id: str, runtime: RuntimeDep, deps: DepsDep) -> dict[str, Any]:
     async with runtime.pool.acquire() as conn:
-        repo = LeadRepository(conn, runtime.schema)
-        row = await repo.get(lead_id)
+        row = await deps.leads.get(conn, lead_id)
         if row is None:
-            raise HTTPException(404, detail={"field": "lead_id", "reason": f"no lead {lead_id}"})
-        return _lead_view(row, await repo.timeline(lead_id))
+            raise _no_lead(lead_id)
+        return _lead_view(row, await deps.leads.timeline(conn, lead_id))
 
 
 @router.get("/leads")
-async def find_lead(runtime: RuntimeDep, email: Annotated[str, Query(min_length=3)]) -> dict[str, Any]:
+async def find_lead(runtime: RuntimeDep, deps: DepsDep, email: Annotated[str, Query(min_length=3)]) -> dict[str, Any]:
     async with runtime.pool.acquire() as conn:
-        repo = LeadRepository(conn, runtime.schema)
-        row = await repo.find_by_email(normalise_email(email))
+        row = await deps.leads.find_by_email(conn, normalise_email(email))
         if row is None:
             raise HTTPException(404, detail={"field": "email", "reason": "no lead with this email"})
-        return _lead_view(row, await repo.timeline(row["lead_id"]))
+        return _lead_view(row, await deps.leads.timeline(conn, row["lead_id"]))

@@ -1,30 +1,91 @@
 """Capture's tables (schema ``capture``): leads with their current view, accepted
-submissions, activities and every lead's timeline."""
+submissions, activities and every lead's timeline.
+
+:class:`LeadStore` states what capture's handlers and routes need of them;
+:class:`LeadRepository` is the PostgreSQL one and ``tests/fakes.py`` the in-memory twin."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
-from typing import Any
-
-import asyncpg
+from typing import TYPE_CHECKING, Any, Protocol
 
 from services.capture.domain.leads import TimelineEntry
 from shared.events import LeadProfile
 
+if TYPE_CHECKING:
+    from asyncpg import Connection
 
-class LeadRepository:
-    def __init__(self, conn: asyncpg.Connection, schema: str = "capture") -> None:
-        self.conn = conn
-        self.s = schema
+Row = Mapping[str, Any]
+TimelineRow = tuple[str, str, TimelineEntry, datetime]  # event id, lead id, entry, occurred at
 
-    async def lock_by_email(self, email_norm: str) -> asyncpg.Record | None:
-        return await self.conn.fetchrow(f"SELECT * FROM {self.s}.leads WHERE email_norm = $1 FOR UPDATE", email_norm)
 
-    async def insert_lead(self, lead_id: str, email_norm: str, profile: LeadProfile, consent: bool,
+class LeadStore(Protocol):
+    """Leads (one per person, keyed by normalised email) with their current view, the
+    accepted submissions and activities (by idempotency key), and the timelines."""
+
+    async def lock_by_email(self, conn: Any, email_norm: str) -> Row | None:
+        """The person's lead, locked for this transaction (concurrent captures of one
+        person queue here), or None."""
+
+    async def insert_lead(self, conn: Any, lead_id: str, email_norm: str, profile: LeadProfile, consent: bool,
                           source: str, campaign: str | None, at: datetime) -> bool:
         """Insert a new lead; False if the email became known meanwhile (a concurrent capture)."""
-        row = await self.conn.fetchrow(
+
+    async def record_repeat(self, conn: Any, lead_id: str, profile: LeadProfile, consent: bool, source: str,
+                            campaign: str | None, at: datetime) -> None:
+        """A known lead captured again: its merged profile, one more capture, the source
+        and campaign added to its lists."""
+
+    async def capture_by_key(self, conn: Any, key: str) -> Row | None:
+        """The submission accepted under this idempotency key, or None."""
+
+    async def insert_capture(self, conn: Any, capture_id: str, key: str | None, lead_id: str, source: str,
+                             campaign: str | None, occurred_at: datetime) -> None:
+        """Record an accepted submission."""
+
+    async def activity_by_key(self, conn: Any, key: str) -> Row | None:
+        """The activity accepted under this idempotency key, or None."""
+
+    async def insert_activity(self, conn: Any, activity_id: str, key: str | None, lead_id: str, behaviour: str,
+                              occurred_at: datetime) -> None:
+        """Record an accepted activity."""
+
+    async def get(self, conn: Any, lead_id: str) -> Row | None:
+        """The lead with its current view, or None."""
+
+    async def exists(self, conn: Any, lead_id: str) -> bool:
+        """Whether there is a lead with this id."""
+
+    async def find_by_email(self, conn: Any, email_norm: str) -> Row | None:
+        """The person's lead (unlocked), or None."""
+
+    async def timeline(self, conn: Any, lead_id: str) -> Sequence[Row]:
+        """The lead's timeline entries, oldest first."""
+
+    async def add_timeline(self, conn: Any, entries: Sequence[TimelineRow]) -> None:
+        """Add timeline entries; one already there (same event id) is kept as it is."""
+
+    async def update_view(self, conn: Any, lead_id: str, changes: dict[str, Any], *,
+                          assignment_id: str | None = None, assigned_at: datetime | None = None) -> None:
+        """Apply view changes. Follow-up changes (``assignment_id``) apply only to the
+        current assignment, and an assignment (``assigned_at``) only if it is not older
+        than the current one (events from different topics may arrive out of order)."""
+
+
+class LeadRepository:
+    """Capture's tables in PostgreSQL: ``LeadRepository(schema).method(conn, ...)``."""
+
+    def __init__(self, schema: str = "capture") -> None:
+        self.s = schema
+
+    async def lock_by_email(self, conn: Connection, email_norm: str) -> Row | None:
+        return await conn.fetchrow(f"SELECT * FROM {self.s}.leads WHERE email_norm = $1 FOR UPDATE", email_norm)
+
+    async def insert_lead(self, conn: Connection, lead_id: str, email_norm: str, profile: LeadProfile, consent: bool,
+                          source: str, campaign: str | None, at: datetime) -> bool:
+        """Insert a new lead; False if the email became known meanwhile (a concurrent capture)."""
+        row = await conn.fetchrow(
             f"INSERT INTO {self.s}.leads(lead_id, email_norm, profile, consent, first_source, first_campaign, "
             "sources, campaigns, first_captured_at, last_captured_at) "
             "VALUES ($1, $2, $3, $4, $5, $6, ARRAY[$5], "
@@ -33,9 +94,9 @@ class LeadRepository:
             lead_id, email_norm, profile.model_dump(mode="json"), consent, source, campaign, at)
         return row is not None
 
-    async def record_repeat(self, lead_id: str, profile: LeadProfile, consent: bool, source: str,
+    async def record_repeat(self, conn: Connection, lead_id: str, profile: LeadProfile, consent: bool, source: str,
                             campaign: str | None, at: datetime) -> None:
-        await self.conn.execute(
+        await conn.execute(
             f"UPDATE {self.s}.leads SET profile = $2, consent = $3, capture_count = capture_count + 1, "
             "last_captured_at = greatest(last_captured_at, $6), "
             "sources = CASE WHEN $4 = ANY(sources) THEN sources ELSE sources || $4 END, "
@@ -43,49 +104,46 @@ class LeadRepository:
             "updated_at = now() WHERE lead_id = $1",
             lead_id, profile.model_dump(mode="json"), consent, source, campaign, at)
 
-    async def capture_by_key(self, key: str) -> asyncpg.Record | None:
-        return await self.conn.fetchrow(f"SELECT * FROM {self.s}.captures WHERE idempotency_key = $1", key)
+    async def capture_by_key(self, conn: Connection, key: str) -> Row | None:
+        return await conn.fetchrow(f"SELECT * FROM {self.s}.captures WHERE idempotency_key = $1", key)
 
-    async def insert_capture(self, capture_id: str, key: str | None, lead_id: str, source: str,
+    async def insert_capture(self, conn: Connection, capture_id: str, key: str | None, lead_id: str, source: str,
                              campaign: str | None, occurred_at: datetime) -> None:
-        await self.conn.execute(
+        await conn.execute(
             f"INSERT INTO {self.s}.captures(capture_id, idempotency_key, lead_id, source, campaign, occurred_at) "
             "VALUES ($1, $2, $3, $4, $5, $6)", capture_id, key, lead_id, source, campaign, occurred_at)
 
-    async def activity_by_key(self, key: str) -> asyncpg.Record | None:
-        return await self.conn.fetchrow(f"SELECT * FROM {self.s}.activities WHERE idempotency_key = $1", key)
+    async def activity_by_key(self, conn: Connection, key: str) -> Row | None:
+        return await conn.fetchrow(f"SELECT * FROM {self.s}.activities WHERE idempotency_key = $1", key)
 
-    async def insert_activity(self, activity_id: str, key: str | None, lead_id: str, behaviour: str,
+    async def insert_activity(self, conn: Connection, activity_id: str, key: str | None, lead_id: str, behaviour: str,
                               occurred_at: datetime) -> None:
-        await self.conn.execute(
+        await conn.execute(
             f"INSERT INTO {self.s}.activities(activity_id, idempotency_key, lead_id, behaviour, occurred_at) "
             "VALUES ($1, $2, $3, $4, $5)", activity_id, key, lead_id, behaviour, occurred_at)
 
-    async def get(self, lead_id: str) -> asyncpg.Record | None:
-        return await self.conn.fetchrow(f"SELECT * FROM {self.s}.leads WHERE lead_id = $1", lead_id)
+    async def get(self, conn: Connection, lead_id: str) -> Row | None:
+        return await conn.fetchrow(f"SELECT * FROM {self.s}.leads WHERE lead_id = $1", lead_id)
 
-    async def exists(self, lead_id: str) -> bool:
-        return bool(await self.conn.fetchval(f"SELECT 1 FROM {self.s}.leads WHERE lead_id = $1", lead_id))
+    async def exists(self, conn: Connection, lead_id: str) -> bool:
+        return bool(await conn.fetchval(f"SELECT 1 FROM {self.s}.leads WHERE lead_id = $1", lead_id))
 
-    async def find_by_email(self, email_norm: str) -> asyncpg.Record | None:
-        return await self.conn.fetchrow(f"SELECT * FROM {self.s}.leads WHERE email_norm = $1", email_norm)
+    async def find_by_email(self, conn: Connection, email_norm: str) -> Row | None:
+        return await conn.fetchrow(f"SELECT * FROM {self.s}.leads WHERE email_norm = $1", email_norm)
 
-    async def timeline(self, lead_id: str) -> list[asyncpg.Record]:
-        return await self.conn.fetch(
+    async def timeline(self, conn: Connection, lead_id: str) -> Sequence[Row]:
+        return await conn.fetch(
             f"SELECT event_id, type, occurred_at, summary FROM {self.s}.timeline WHERE lead_id = $1 "
             "ORDER BY occurred_at, event_id", lead_id)
 
-    async def add_timeline(self, entries: Sequence[tuple[str, str, TimelineEntry, datetime]]) -> None:
-        await self.conn.executemany(
+    async def add_timeline(self, conn: Connection, entries: Sequence[TimelineRow]) -> None:
+        await conn.executemany(
             f"INSERT INTO {self.s}.timeline(event_id, lead_id, type, occurred_at, summary) "
             "VALUES ($1, $2, $3, $4, $5) ON CONFLICT (event_id) DO NOTHING",
             [(event_id, lead_id, e.type, at, e.summary) for event_id, lead_id, e, at in entries])
 
-    async def update_view(self, lead_id: str, changes: dict[str, Any], *, assignment_id: str | None = None,
-                          assigned_at: datetime | None = None) -> None:
-        """Apply view changes. Follow-up changes apply only to the current assignment,
-        and an assignment only if it is not older than the current one (events from
-        different topics may arrive out of order)."""
+    async def update_view(self, conn: Connection, lead_id: str, changes: dict[str, Any], *,
+                          assignment_id: str | None = None, assigned_at: datetime | None = None) -> None:
         if not changes:
             return
         cols = list(changes)
@@ -99,9 +157,4 @@ class LeadRepository:
         elif assignment_id is not None:
             args.append(assignment_id)
             where += f" AND assignment_id = ${len(args)}"
-        await self.conn.execute(f"UPDATE {self.s}.leads SET {sets}, updated_at = now() WHERE {where}", *args)
-
-    async def campaign_grades(self) -> list[asyncpg.Record]:
-        return await self.conn.fetch(
-            f"SELECT coalesce(first_campaign, '(none)') AS campaign, coalesce(grade, '-') AS grade, count(*) AS leads "
-            f"FROM {self.s}.leads GROUP BY 1, 2 ORDER BY 1, 2")
+        await conn.execute(f"UPDATE {self.s}.leads SET {sets}, updated_at = now() WHERE {where}", *args)

@@ -101,3 +101,55 @@ def view_changes(event: Event) -> dict[str, Any]:
         case FollowUpMissed():
             return {"status": "follow-up-missed"}
     return {}
+
+
+@dataclass(frozen=True)
+class ActivityPerson:
+    """Who an activity posted by email names, and what the poster knows of them."""
+
+    email: str
+    name: str | None = None
+    company: str | None = None
+    country: str | None = None
+
+
+@dataclass(frozen=True)
+class AttachToLead:
+    """The person is a lead: the activity is theirs."""
+
+    lead_id: str
+
+
+@dataclass(frozen=True)
+class CreateLead:
+    """The person is no lead yet: capture one first (keyed, when the activity is, so
+    that a retried activity creates it once), then the activity is theirs."""
+
+    profile: LeadProfile
+    capture_key: str | None
+
+
+@dataclass(frozen=True)
+class MissingDetails:
+    """The person is no lead yet and too little is known to make one."""
+
+    fields: tuple[str, ...]
+
+
+NEW_LEAD_NEEDS = ("name", "company", "country")
+
+
+def lead_for_activity(known_lead_id: str | None, person: ActivityPerson,
+                      activity_key: str | None) -> AttachToLead | CreateLead | MissingDetails:
+    """Whose an activity posted by email is. A webinar platform or an intent feed names
+    people, not leads: a known email gets the activity; an unknown one becomes a lead
+    when its name, company and country are given (an attendee nobody captured is still
+    a lead), and is refused, naming what is missing, when they are not."""
+    if known_lead_id is not None:
+        return AttachToLead(known_lead_id)
+    missing = tuple(f for f in NEW_LEAD_NEEDS if getattr(person, f) is None)
+    if missing:
+        return MissingDetails(missing)
+    return CreateLead(LeadProfile(email=person.email, name=person.name or "", company=person.company or "",
+                                  country=(person.country or "").upper()),
+                      f"{activity_key}:capture" if activity_key else None)

@@ -1,7 +1,12 @@
 from datetime import UTC, datetime, timedelta
 
 from services.capture.domain.leads import (
+    ActivityPerson,
+    AttachToLead,
+    CreateLead,
+    MissingDetails,
     implicit_idempotency_key,
+    lead_for_activity,
     merge_profile,
     normalise_email,
     timeline_entry,
@@ -65,3 +70,22 @@ def test_timeline_reads_like_what_happened() -> None:
                             next_action="reassign", grade="A", segment="smb")
     assert timeline_entry(missed).summary["next_action"] == "reassign"
     assert view_changes(missed) == {"status": "follow-up-missed"}
+
+
+def test_an_activity_by_email_goes_to_the_known_lead_whatever_else_is_given() -> None:
+    person = ActivityPerson(email="a@x.com")
+    assert lead_for_activity("L1", person, "k") == AttachToLead("L1")
+
+
+def test_an_unknown_email_becomes_a_lead_keyed_from_the_activity_when_enough_is_known() -> None:
+    decision = lead_for_activity(None, ActivityPerson("a@x.com", "Ann", "Acme", "gb"), "webinar-42")
+    assert isinstance(decision, CreateLead)
+    assert (decision.profile.name, decision.profile.company, decision.profile.country) == ("Ann", "Acme", "GB")
+    assert decision.capture_key == "webinar-42:capture"
+    unkeyed = lead_for_activity(None, ActivityPerson("a@x.com", "Ann", "Acme", "GB"), None)
+    assert isinstance(unkeyed, CreateLead) and unkeyed.capture_key is None
+
+
+def test_an_unknown_email_without_name_company_or_country_is_refused_naming_each() -> None:
+    assert lead_for_activity(None, ActivityPerson("a@x.com", company="Acme"), None) == MissingDetails(
+        ("name", "country"))

@@ -1,0 +1,102 @@
+"""In-memory twin of :class:`services.capture.repository.LeadRepository` for the
+handlers' unit tests: same answers, no database (``conn`` is ignored)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from datetime import datetime
+from typing import Any
+
+from services.capture.repository import Row, TimelineRow
+from shared.events import LeadProfile, utcnow
+
+
+class InMemoryLeads:
+    def __init__(self, clock: Callable[[], datetime] = utcnow) -> None:
+        self.clock = clock
+        self.leads: dict[str, dict[str, Any]] = {}
+        self.captures: list[dict[str, Any]] = []
+        self.activities: list[dict[str, Any]] = []
+        self.timelines: dict[str, dict[str, Any]] = {}  # event id -> entry
+
+    def _by_email(self, email_norm: str) -> dict[str, Any] | None:
+        return next((r for r in self.leads.values() if r["email_norm"] == email_norm), None)
+
+    async def lock_by_email(self, conn: Any, email_norm: str) -> Row | None:
+        return self._by_email(email_norm)
+
+    async def insert_lead(self, conn: Any, lead_id: str, email_norm: str, profile: LeadProfile, consent: bool,
+                          source: str, campaign: str | None, at: datetime) -> bool:
+        if self._by_email(email_norm) is not None:
+            return False
+        self.leads[lead_id] = {
+            "lead_id": lead_id, "email_norm": email_norm, "profile": profile.model_dump(mode="json"),
+            "consent": consent, "first_source": source, "first_campaign": campaign, "sources": [source],
+            "campaigns": [] if campaign is None else [campaign], "capture_count": 1, "first_captured_at": at,
+            "last_captured_at": at, "status": "captured", "score": None, "grade": None, "segment": None,
+            "rubric_version": None, "top_reasons": [], "owner_kind": None, "rep_id": None, "team": None,
+            "assignment_id": None, "due_at": None, "assigned_at": None, "updated_at": self.clock()}
+        return True
+
+    async def record_repeat(self, conn: Any, lead_id: str, profile: LeadProfile, consent: bool, source: str,
+                            campaign: str | None, at: datetime) -> None:
+        row = self.leads[lead_id]
+        row.update(profile=profile.model_dump(mode="json"), consent=consent, capture_count=row["capture_count"] + 1,
+                   last_captured_at=max(row["last_captured_at"], at), updated_at=self.clock())
+        if source not in row["sources"]:
+            row["sources"].append(source)
+        if campaign is not None and campaign not in row["campaigns"]:
+            row["campaigns"].append(campaign)
+
+    async def capture_by_key(self, conn: Any, key: str) -> Row | None:
+        return next((c for c in self.captures if c["idempotency_key"] == key), None)
+
+    async def insert_capture(self, conn: Any, capture_id: str, key: str | None, lead_id: str, source: str,
+                             campaign: str | None, occurred_at: datetime) -> None:
+        if key is not None and await self.capture_by_key(conn, key) is not None:
+            raise ValueError(f"duplicate capture key {key}")  # the table's UNIQUE constraint
+        self.captures.append({"capture_id": capture_id, "idempotency_key": key, "lead_id": lead_id,
+                              "source": source, "campaign": campaign, "occurred_at": occurred_at})
+
+    async def activity_by_key(self, conn: Any, key: str) -> Row | None:
+        return next((a for a in self.activities if a["idempotency_key"] == key), None)
+
+    async def insert_activity(self, conn: Any, activity_id: str, key: str | None, lead_id: str, behaviour: str,
+                              occurred_at: datetime) -> None:
+        if key is not None and await self.activity_by_key(conn, key) is not None:
+            raise ValueError(f"duplicate activity key {key}")
+        if lead_id not in self.leads:
+            raise ValueError(f"no lead {lead_id}")  # the table's foreign key
+        self.activities.append({"activity_id": activity_id, "idempotency_key": key, "lead_id": lead_id,
+                                "behaviour": behaviour, "occurred_at": occurred_at})
+
+    async def get(self, conn: Any, lead_id: str) -> Row | None:
+        return self.leads.get(lead_id)
+
+    async def exists(self, conn: Any, lead_id: str) -> bool:
+        return lead_id in self.leads
+
+    async def find_by_email(self, conn: Any, email_norm: str) -> Row | None:
+        return self._by_email(email_norm)
+
+    async def timeline(self, conn: Any, lead_id: str) -> Sequence[Row]:
+        return sorted((t for t in self.timelines.values() if t["lead_id"] == lead_id),
+                      key=lambda t: (t["occurred_at"], t["event_id"]))
+
+    async def add_timeline(self, conn: Any, entries: Sequence[TimelineRow]) -> None:
+        for event_id, lead_id, entry, at in entries:
+            self.timelines.setdefault(event_id, {"event_id": event_id, "lead_id": lead_id, "type": entry.type,
+                                                 "occurred_at": at, "summary": entry.summary})
+
+    async def update_view(self, conn: Any, lead_id: str, changes: dict[str, Any], *,
+                          assignment_id: str | None = None, assigned_at: datetime | None = None) -> None:
+        row = self.leads.get(lead_id)
+        if not changes or row is None:
+            return
+        if assigned_at is not None:
+            if row["assigned_at"] is not None and row["assigned_at"] > assigned_at:
+                return
+            row["assigned_at"] = assigned_at
+        elif assignment_id is not None and row["assignment_id"] != assignment_id:
+            return
+        row.update(changes, updated_at=self.clock())
