@@ -8,10 +8,9 @@ On the wire a record is ``key = lead id``, ``value = JSON of the event`` and hea
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from datetime import datetime
-from typing import Generic, TypeVar
+from typing import TypeVar
 
-from shared.events import Event
+from shared.events import Encoded, Event
 
 E = TypeVar("E", bound=Event)
 
@@ -24,28 +23,12 @@ class DecodeError(ValueError):
     """A record's bytes are not a valid event for its topic."""
 
 
+__all__ = ["DecodeError", "Encoded", "cloudevent_headers", "decode", "encode", "header_map"]
+
+
 def encode(event: Event) -> bytes:
     # pydantic's own (Rust) JSON serialiser: no intermediate dict.
     return event.model_dump_json().encode()
-
-
-class Encoded(Generic[E]):
-    """An event its producer serialised itself, for hot paths where building the
-    pydantic model costs more than the work that made it (scoring builds one
-    ``lead-scored`` per input event). ``value`` must be the JSON of a valid ``model``;
-    the producer's tests prove it by decoding (:meth:`decode`) and comparing."""
-
-    __slots__ = ("event_id", "key", "model", "occurred_at", "value")
-
-    def __init__(self, model: type[E], event_id: str, key: bytes, occurred_at: datetime, value: bytes) -> None:
-        self.model = model
-        self.event_id = event_id
-        self.key = key
-        self.occurred_at = occurred_at
-        self.value = value
-
-    def decode(self) -> E:
-        return decode(self.model, self.value)
 
 
 def decode(model: type[E], value: bytes | None) -> E:

@@ -14,11 +14,13 @@ from __future__ import annotations
 
 import hashlib
 import uuid
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Any, ClassVar, Literal
+from typing import Any, ClassVar, Generic, Literal, Self, TypeVar
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
+import orjson
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
 
 _NAMESPACE = uuid.UUID("6f1c1a52-3c59-4b7e-9a9b-0d5c1e0b1e7a")
 
@@ -63,6 +65,27 @@ class Event(Frozen):
         return value.astimezone(UTC)
 
 
+E = TypeVar("E", bound="Event")
+
+
+class Encoded(Generic[E]):
+    """An event its model serialised without being built (see :meth:`LeadScored.encoded`),
+    for hot paths where building the pydantic model costs more than the work that made
+    it. ``value`` is the JSON of a valid ``model``; :meth:`decode` builds the model."""
+
+    __slots__ = ("event_id", "key", "model", "occurred_at", "value")
+
+    def __init__(self, model: type[E], event_id: str, key: bytes, occurred_at: datetime, value: bytes) -> None:
+        self.model = model
+        self.event_id = event_id
+        self.key = key
+        self.occurred_at = occurred_at
+        self.value = value
+
+    def decode(self) -> E:
+        return self.model.model_validate_json(self.value)
+
+
 # --------------------------------------------------------------------------- leads
 
 
@@ -97,6 +120,20 @@ class Behaviour(StrEnum):
 
 
 Grade = Literal["A", "B", "C", "D"]
+"""The one grade type: every service's grades are these letters, best first."""
+
+GRADES: tuple[Grade, ...] = ("A", "B", "C", "D")
+
+SALES_GRADES: frozenset[Grade] = frozenset({"A", "B"})
+"""The grades sales works, stated once for both sides: a lead graded A or B is sales's
+to follow up (routing gives it to a rep, and takes it back from nurture when it heats
+up to one of these); below them marketing nurtures it. Routing and nurture both ask
+:func:`is_sales_grade`, never a list of their own."""
+
+
+def is_sales_grade(grade: Grade) -> bool:
+    """Whether sales works a lead of this grade (see :data:`SALES_GRADES`)."""
+    return grade in SALES_GRADES
 
 
 class LeadProfile(Frozen):
@@ -151,7 +188,16 @@ class ScoreReason(Frozen):
 
 
 class LeadScored(Event):
-    """Scoring graded a lead under the active rubric."""
+    """Scoring graded a lead under the active rubric.
+
+    ``segment`` is the segment's name; ``segment_parts`` are what a segment pattern may
+    name besides the whole segment: a composed segment's axes (size band, industry group,
+    region, in the order of the segmentation model's format), or the name alone for a
+    segment named by a segmentation rule. Consumers match on the parts; they never take
+    the name apart.
+
+    The producer's fast path is :meth:`encoded` (the event's bytes without building the
+    model); ``shared/tests`` prove those bytes are what the model writes."""
 
     TYPE: ClassVar[str] = "io.leadbridge.lead.scored.v1"
 
@@ -166,18 +212,59 @@ class LeadScored(Event):
     grade: Grade
     previous_grade: Grade | None = None
     segment: str
+    segment_parts: tuple[str, ...] = ()
     hot: bool = False
     disqualified: bool = False
     rubric_version: str
     reasons: tuple[ScoreReason, ...] = ()
 
+    @model_validator(mode="before")
+    @classmethod
+    def _parts_of_old_records(cls, data: Any) -> Any:
+        # Records written before ``segment_parts`` existed: every segment then was the
+        # default "{size}-{industry}-{region}" format or a rule's name, so its parts are
+        # what consumers used to split out of it. New records always carry the field.
+        if isinstance(data, dict) and "segment_parts" not in data and isinstance(data.get("segment"), str):
+            return {**data, "segment_parts": tuple(data["segment"].split("-"))}
+        return data
+
+    @classmethod
+    def encoded(cls, *, event_id: str, occurred_at: datetime, lead_id: str, cause_event_id: str,
+                profile: Mapping[str, Any], source: LeadSource, campaign: str | None, score: float,
+                fit_score: float, engagement_score: float, grade: Grade, previous_grade: Grade | None,
+                segment: str, segment_parts: Sequence[str], hot: bool, disqualified: bool, rubric_version: str,
+                reasons: Sequence[Mapping[str, Any]]) -> Encoded[LeadScored]:
+        """This event, serialised by orjson without building the model: field for field,
+        byte for byte what ``model_dump_json()`` writes (``shared/tests`` prove it), for
+        the hot path where building the model (its profile and reasons above all) costs
+        more than grading. The caller vouches that the values are valid for their fields:
+        ``profile`` is a ``LeadProfile``'s ``model_dump()``, each reason a ``ScoreReason``'s."""
+        value = orjson.dumps({
+            "event_id": event_id, "occurred_at": occurred_at, "lead_id": lead_id, "cause_event_id": cause_event_id,
+            "profile": profile, "source": source, "campaign": campaign, "score": score, "fit_score": fit_score,
+            "engagement_score": engagement_score, "grade": grade, "previous_grade": previous_grade,
+            "segment": segment, "segment_parts": segment_parts, "hot": hot, "disqualified": disqualified,
+            "rubric_version": rubric_version, "reasons": reasons}, option=orjson.OPT_UTC_Z)
+        return Encoded(cls, event_id, lead_id.encode(), occurred_at, value)
+
 
 OwnerKind = Literal["rep", "queue", "nurture"]
 
 
+class NurtureReason(StrEnum):
+    """Why routing handed a lead to marketing's nurture pool (``LeadAssigned.nurture_reason``)."""
+
+    LOW_GRADE = "low-grade"  # graded below what sales works: long-term potential, no current intent
+    DISQUALIFIED = "disqualified"  # scoring disqualified it, or a rep did on follow-up (for now)
+    MISSED_FOLLOW_UP = "missed-follow-up"  # follow-ups were missed until escalations ran out
+    KEPT_BY_RULE = "kept-by-rule"  # a routing rule keeps it in nurture although sales works its grade
+
+
 class LeadAssigned(Event):
     """Routing gave a lead an owner: a rep (with a follow-up due time), a team queue,
-    or marketing's nurture pool."""
+    or marketing's nurture pool, then with ``nurture_reason`` (set exactly when
+    ``owner_kind`` is ``nurture``). ``reason`` is prose for people; services read the
+    fields."""
 
     TYPE: ClassVar[str] = "io.leadbridge.lead.assigned.v1"
 
@@ -189,11 +276,31 @@ class LeadAssigned(Event):
     due_at: AwareDatetime | None = None
     rule: str
     reason: str
+    nurture_reason: NurtureReason | None = None
     grade: Grade
     segment: str
     campaign: str | None = None
     attempt: int = 0
     previous_assignment_id: str | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _nurture_reason_of_old_records(cls, data: Any) -> Any:
+        # Records written before ``nurture_reason`` existed are read as nurture used to
+        # read them (a re-assignment attempt means missed follow-ups; the demo's
+        # disqualification rules said so in their reason). New records carry the field.
+        if isinstance(data, dict) and data.get("owner_kind") == "nurture" and "nurture_reason" not in data:
+            reason = (NurtureReason.MISSED_FOLLOW_UP if data.get("attempt", 0) > 0
+                      else NurtureReason.DISQUALIFIED if "disqualif" in str(data.get("reason", "")).lower()
+                      else NurtureReason.LOW_GRADE)
+            return {**data, "nurture_reason": reason}
+        return data
+
+    @model_validator(mode="after")
+    def _nurture_reason_iff_nurture(self) -> Self:
+        if (self.owner_kind == "nurture") != (self.nurture_reason is not None):
+            raise ValueError("nurture_reason is set exactly when owner_kind is 'nurture'")
+        return self
 
 
 class FollowUpOutcome(StrEnum):

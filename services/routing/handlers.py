@@ -139,7 +139,8 @@ def _record(uow: UnitOfWork, writes: PendingWrites, plan: Plan, lead: LeadFacts,
     uow.emit(LeadAssigned(
         event_id=derive_event_id(cause_id, "lead-assigned"), occurred_at=now, lead_id=lead.lead_id,
         assignment_id=assignment_id, owner_kind=d.owner_kind, rep_id=d.rep_id, team=d.team, due_at=row.due_at,
-        rule=d.rule, reason=d.reason, grade=lead.grade, segment=lead.segment, campaign=lead.campaign,
+        rule=d.rule, reason=d.reason, nurture_reason=d.nurture_reason, grade=lead.grade, segment=lead.segment,
+        campaign=lead.campaign,
         attempt=plan.attempt, previous_assignment_id=previous))
     metrics.ASSIGNED.labels(d.owner_kind, d.team or "", plan.trigger).inc()
     if d.owner_kind == "queue":

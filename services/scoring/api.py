@@ -18,11 +18,11 @@ from fastapi import APIRouter, HTTPException, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
-from services.scoring.domain.backtest import GRADES
 from services.scoring.domain.lifecycle import LifecycleError, NotApproved, RubricVersion
 from services.scoring.domain.rubric import Problem, RubricDocument, RubricError, parse_rubric, parse_rubric_data
 from services.scoring.handlers import ScoringHandlers, UnknownRubric
 from services.scoring.repository import StoredRubric, VersionExists
+from shared.events import GRADES
 from shared.service import RuntimeDep
 
 

@@ -26,11 +26,11 @@ from typing import IO, Any
 
 import orjson
 
-from services.scoring.domain.backtest import GRADES, Backtest, run_backtest
+from services.scoring.domain.backtest import Backtest, run_backtest
 from services.scoring.domain.lead import LeadState, merge_event
 from services.scoring.domain.rubric import CompiledRubric, RubricError, load_rubric
 from services.scoring.settings import REPO_ROOT, ScoringSettings
-from shared.events import LeadCaptured, LeadEngaged
+from shared.events import GRADES, LeadCaptured, LeadEngaged
 from shared.topics import LEAD_CAPTURED, LEAD_ENGAGED
 
 ProgressFn = Callable[[int, float | None], None]

@@ -21,11 +21,10 @@ from typing import Any
 import asyncpg
 import orjson
 
-from services.scoring.domain.backtest import GRADES
 from services.scoring.domain.lead import LeadState
 from services.scoring.domain.lifecycle import Approval, RubricVersion
-from services.scoring.domain.scoring import Evidence, LeadFacts, ScoreResult
-from shared.events import LeadSource
+from services.scoring.domain.scoring import CapturedFacts, Evidence, ScoreResult
+from shared.events import GRADES, LeadSource
 
 # First key of the two-int advisory lock: scoring's lead locks do not collide with
 # other services' advisory locks in the same database.
@@ -70,10 +69,11 @@ class Leads:
             f"FROM {self.s}.leads WHERE lead_id = ANY($1::text[])", ids)
         for r in rows:
             p: dict[str, Any] = r["profile"]  # stored from an event validated when it was consumed
-            facts = LeadFacts(lead_id=r["lead_id"], email=p["email"], company=p["company"], title=p.get("title", ""),
-                              country=p.get("country", ""), company_size=p.get("company_size"),
-                              industry=p.get("industry"), source=r["source"], consent=r["consent"],
-                              capture_event_id=r["capture_event_id"], captured_ts=r["captured_ts"])
+            facts = CapturedFacts(lead_id=r["lead_id"], email=p["email"], company=p["company"],
+                                  title=p.get("title", ""), country=p.get("country", ""),
+                                  company_size=p.get("company_size"), industry=p.get("industry"),
+                                  source=r["source"], consent=r["consent"],
+                                  capture_event_id=r["capture_event_id"], captured_ts=r["captured_ts"])
             campaign_key = ((r["campaign_ts"], r["campaign_event_id"]) if r["campaign_ts"] is not None else None)
             states[r["lead_id"]] = LeadState(r["lead_id"], facts=facts, profile=p,
                                              source=LeadSource(r["source"]), campaign=r["campaign"],

@@ -2,21 +2,29 @@
 
 import uuid
 from datetime import UTC, datetime, timedelta, timezone
+from typing import Any, get_args
 
+import orjson
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from shared import codec, topics
 from shared.events import (
+    GRADES,
+    SALES_GRADES,
     Event,
     FollowUpMissed,
+    Grade,
     LeadAssigned,
     LeadCaptured,
     LeadProfile,
     LeadScored,
+    LeadSource,
+    NurtureReason,
     ScoreReason,
     derive_event_id,
+    is_sales_grade,
 )
 
 PROFILE = LeadProfile(email="ann@acme.example", name="Ann", company="Acme", title="VP Sales", country="GB")
@@ -29,7 +37,7 @@ def captured(**kw: object) -> LeadCaptured:
 def test_round_trip_keeps_every_field() -> None:
     event = LeadScored(lead_id="L1", cause_event_id="e0", profile=PROFILE, source="webinar", campaign="w-1",
                        score=71.5, fit_score=50, engagement_score=21.5, grade="B", previous_grade="C",
-                       segment="mid-market/emea", rubric_version="v2",
+                       segment="mid-tech-emea", segment_parts=("mid", "tech", "emea"), rubric_version="v2",
                        reasons=(ScoreReason(rule="title.vp", points=20, evidence="e0"),))
     assert codec.decode(LeadScored, codec.encode(event)) == event
 
@@ -107,3 +115,91 @@ def test_unregistered_event_has_no_topic() -> None:
 
     with pytest.raises(LookupError, match="Stray"):
         topics.spec_for(Stray())
+
+
+# --------------------------------------------------------------------------- lead-scored's own fast bytes
+
+
+def _scored_fields(**kw: object) -> dict[str, Any]:
+    fields: dict[str, Any] = {
+        "event_id": derive_event_id("c1", "scored"), "occurred_at": datetime(2026, 3, 1, 9, 30, 0, 123456, UTC),
+        "lead_id": "L1", "cause_event_id": "c1", "profile": PROFILE.model_dump(), "source": LeadSource.WEBINAR,
+        "campaign": "w-1", "score": 71.5, "fit_score": 50.0, "engagement_score": 21.5, "grade": "B",
+        "previous_grade": "C", "segment": "mid-tech-emea", "segment_parts": ("mid", "tech", "emea"), "hot": False,
+        "disqualified": False, "rubric_version": "v2",
+        "reasons": [{"rule": "fit.title.vp", "points": 20.0, "evidence": "c1"}]}
+    fields.update(kw)
+    return fields
+
+
+def test_encoded_lead_scored_is_byte_for_byte_the_models_json() -> None:
+    fields = _scored_fields()
+    encoded = LeadScored.encoded(**fields)
+    event = encoded.decode()  # fully validated on the way back
+    assert isinstance(event, LeadScored)
+    assert encoded.value == codec.encode(event)
+    assert (encoded.event_id, encoded.key, encoded.occurred_at) == (fields["event_id"], b"L1", fields["occurred_at"])
+    assert event == LeadScored(**{**fields, "reasons": (ScoreReason(rule="fit.title.vp", points=20, evidence="c1"),)})
+
+
+@settings(deadline=None)
+@given(score=st.floats(-500, 500, allow_nan=False),
+       points=st.floats(-100, 100, allow_nan=False).map(lambda p: round(p, 2)),
+       grade=st.sampled_from(GRADES), previous=st.none() | st.sampled_from(GRADES),
+       campaign=st.none() | st.text(max_size=20),
+       name=st.text(max_size=30), size=st.none() | st.integers(0, 10**6), hot=st.booleans(),
+       parts=st.lists(st.text(min_size=1, max_size=10), max_size=3))
+def test_encoded_lead_scored_matches_the_model_for_any_values(score: float, points: float, grade: Grade,
+                                                             previous: Grade | None, campaign: str | None, name: str,
+                                                             size: int | None, hot: bool, parts: list[str]) -> None:
+    profile = LeadProfile(email="a@b.example", name=name, company=name, company_size=size, industry=name or None)
+    fields = _scored_fields(score=score, fit_score=score / 2, engagement_score=score / 2, grade=grade,
+                            previous_grade=previous, campaign=campaign, hot=hot, profile=profile.model_dump(),
+                            segment="-".join(parts), segment_parts=tuple(parts),
+                            reasons=[{"rule": "r", "points": points, "evidence": name}])
+    encoded = LeadScored.encoded(**fields)
+    assert encoded.value == codec.encode(encoded.decode())
+
+
+def test_old_lead_scored_records_decode_with_the_parts_of_their_segment() -> None:
+    new = LeadScored.encoded(**_scored_fields()).value
+    old = orjson.dumps({k: v for k, v in orjson.loads(new).items() if k != "segment_parts"})
+    assert codec.decode(LeadScored, old).segment_parts == ("mid", "tech", "emea")
+
+
+# --------------------------------------------------------------------------- lead-assigned says why it is nurtured
+
+
+def assigned(**kw: object) -> LeadAssigned:
+    fields: dict[str, Any] = {"lead_id": "L1", "assignment_id": "a1", "owner_kind": "nurture", "rule": "cd-to-nurture",
+                              "reason": "rule 'cd-to-nurture': nurture", "grade": "C", "segment": "smb-tech-emea",
+                              "nurture_reason": NurtureReason.LOW_GRADE}
+    fields.update(kw)
+    return LeadAssigned(**fields)
+
+
+def test_nurture_reason_is_set_exactly_when_the_lead_goes_to_nurture() -> None:
+    assert assigned().nurture_reason is NurtureReason.LOW_GRADE
+    with pytest.raises(ValueError, match="nurture_reason"):
+        assigned(nurture_reason=None)
+    with pytest.raises(ValueError, match="nurture_reason"):
+        assigned(owner_kind="rep", rep_id="r1")
+    assert assigned(owner_kind="rep", rep_id="r1", nurture_reason=None).nurture_reason is None
+
+
+@pytest.mark.parametrize(("attempt", "reason", "expected"), [
+    (0, "rule 'cd-to-nurture': nurture", NurtureReason.LOW_GRADE),
+    (0, "rule 'disqualified-to-nurture': nurture", NurtureReason.DISQUALIFIED),
+    (0, "disqualified by r1: no budget", NurtureReason.DISQUALIFIED),
+    (3, "follow-up missed 3 time(s); handed to nurture", NurtureReason.MISSED_FOLLOW_UP),
+])
+def test_old_lead_assigned_records_decode_with_the_reason_nurture_used_to_infer(
+        attempt: int, reason: str, expected: NurtureReason) -> None:
+    body = orjson.loads(codec.encode(assigned(attempt=attempt, reason=reason)))
+    del body["nurture_reason"]
+    assert codec.decode(LeadAssigned, orjson.dumps(body)).nurture_reason is expected
+
+
+def test_one_grade_type_and_the_grades_sales_works() -> None:
+    assert GRADES == get_args(Grade)
+    assert [g for g in GRADES if is_sales_grade(g)] == sorted(SALES_GRADES) == ["A", "B"]

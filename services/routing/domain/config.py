@@ -199,10 +199,12 @@ def company_key(company: str) -> str:
     return " ".join(re.sub(r"[^a-z0-9]+", " ", text).split())
 
 
-def segment_matches(pattern: str, segment: str) -> bool:
-    """A segment pattern names a whole segment (``ent-tech-na``) or one of its parts
-    (``ent`` matches every enterprise segment), as the segmentation model composes them."""
-    return pattern == segment or pattern in segment.split("-")
+def patterns_overlap(a: str, b: str) -> bool:
+    """Whether two segment patterns written in the configuration can name the same leads:
+    equal, or one is a hyphen-separated part of the other (``ent`` and ``ent-tech-na``).
+    Only for checking the configuration; leads are matched on the parts scoring gives
+    (:meth:`LeadFacts.in_segment`)."""
+    return a == b or a in b.split("-") or b in a.split("-")
 
 
 @dataclass(frozen=True)
@@ -408,7 +410,7 @@ def _check_candidates(config: RoutingConfig, rule: Rule, where: str) -> list[Con
     if rule.by_segment and rule.when.segments:
         wanted = set(rule.when.segments)
         members = [r for r in members if not r.segments or any(
-            segment_matches(p, w) or segment_matches(w, p) for p in r.segments for w in wanted)]
+            patterns_overlap(p, w) for p in r.segments for w in wanted)]
         if not members:
             return [ConfigError(f"{where}.when.segments", f"no rep of team '{rule.team}' sells to "
                                 f"{', '.join(sorted(wanted))}: rule '{rule.name}' can never reach a rep")]

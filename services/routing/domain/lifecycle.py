@@ -15,6 +15,7 @@ from datetime import datetime
 from services.routing.domain.config import QUALIFIED, RoutingConfig, Rule
 from services.routing.domain.router import Decision, LeadFacts, Router, RoutingContext
 from services.routing.domain.sla import Clock, start_clock
+from shared.events import NurtureReason, is_sales_grade
 
 ESCALATION_EXHAUSTED = "escalations-exhausted"
 DISQUALIFIED_RULE = "disqualified-by-rep"
@@ -70,12 +71,13 @@ def _plan(config: RoutingConfig, trigger: str, decision: Decision, now: datetime
 
 def plan_for_scored(router: Router, lead: LeadFacts, active: ActiveAssignment | None, ctx: RoutingContext,
                     now: datetime) -> Plan | None:
-    """A lead was (re-)scored. Route it if nobody owns it; bring it back from nurture if the
-    rules now send it to sales; otherwise leave its owner alone (a page view must not take a
-    lead from the rep working it)."""
+    """A lead was (re-)scored. Route it if nobody owns it; bring it back from nurture when it
+    heats up to a grade sales works (``shared.events.SALES_GRADES``) and the rules send it to
+    sales; otherwise leave its owner alone (a page view must not take a lead from the rep
+    working it)."""
     if active is None:
         return _plan(router.config, "scored", router.route(lead, ctx, now), now, 0, (), None)
-    if active.owner_kind != "nurture":
+    if active.owner_kind != "nurture" or not is_sales_grade(lead.grade):
         return None
     rule = router.match(lead)
     if rule is not None and rule.nurture:
@@ -103,7 +105,8 @@ def plan_for_breach(router: Router, lead: LeadFacts, active: ActiveAssignment, c
     if escalation > team.max_escalations:
         decision = Decision(ESCALATION_EXHAUSTED, "nurture", None, None,
                             f"follow-up missed {escalation} time(s); team '{team_id}' allows "
-                            f"{team.max_escalations} escalation(s); handed to nurture")
+                            f"{team.max_escalations} escalation(s); handed to nurture",
+                            nurture_reason=NurtureReason.MISSED_FOLLOW_UP)
         return _plan(config, "escalation", decision, now, escalation, active.chain, active)
     rule = _escalation_rule(config, active, team_id)
     decision = router.route_in_team(lead, ctx, now, rule, team_id, exclude=active.chain,
@@ -126,7 +129,7 @@ def plan_for_disqualified(router: Router, active: ActiveAssignment, ctx: Routing
     """A rep disqualified the lead: it goes to marketing's nurture pool, with the reason."""
     ctx.release(active.rep_id if active.owner_kind == "rep" else None)
     decision = Decision(DISQUALIFIED_RULE, "nurture", None, None,
-                        f"disqualified by {active.rep_id}: {reason}")
+                        f"disqualified by {active.rep_id}: {reason}", nurture_reason=NurtureReason.DISQUALIFIED)
     return _plan(router.config, "disqualified", decision, now, 0, (), active)
 
 

@@ -18,8 +18,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from services.routing.domain.config import NEW, Rep, RoutingConfig, Rule, Stage, company_key, segment_matches
-from shared.events import Grade, LeadScored, OwnerKind
+from services.routing.domain.config import NEW, Rep, RoutingConfig, Rule, Stage, company_key
+from shared.events import Grade, LeadScored, NurtureReason, OwnerKind, is_sales_grade
 
 FALLBACK_RULE = "(no rule matched)"
 
@@ -41,6 +41,7 @@ class LeadFacts:
     lead_id: str
     grade: Grade
     segment: str
+    segment_parts: tuple[str, ...] = ()
     hot: bool = False
     disqualified: bool = False
     country: str = ""
@@ -51,7 +52,8 @@ class LeadFacts:
 
     @classmethod
     def from_scored(cls, event: LeadScored) -> LeadFacts:
-        return cls(lead_id=event.lead_id, grade=event.grade, segment=event.segment, hot=event.hot,
+        return cls(lead_id=event.lead_id, grade=event.grade, segment=event.segment,
+                   segment_parts=event.segment_parts, hot=event.hot,
                    disqualified=event.disqualified, country=event.profile.country.upper(),
                    company=event.profile.company, source=str(event.source), campaign=event.campaign,
                    previous_grade=event.previous_grade)
@@ -61,7 +63,14 @@ class LeadFacts:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> LeadFacts:
-        return cls(**{k: data[k] for k in cls.__dataclass_fields__ if k in data})
+        fields = {k: data[k] for k in cls.__dataclass_fields__ if k in data}
+        fields["segment_parts"] = tuple(fields.get("segment_parts", ()))
+        return cls(**fields)
+
+    def in_segment(self, pattern: str) -> bool:
+        """A segment pattern names the lead's whole segment (``ent-tech-na``) or one of the
+        parts scoring says it is made of (``ent`` matches every enterprise segment)."""
+        return pattern == self.segment or pattern in self.segment_parts
 
 
 @dataclass
@@ -112,11 +121,20 @@ class Decision:
     reason: str
     candidates: tuple[Candidate, ...] = ()
     account_owner: str | None = None
+    nurture_reason: NurtureReason | None = None  # set exactly when owner_kind is "nurture"
 
     def as_dict(self) -> dict[str, Any]:
         return {"rule": self.rule, "owner_kind": self.owner_kind, "team": self.team, "rep_id": self.rep_id,
-                "reason": self.reason, "account_owner": self.account_owner,
+                "reason": self.reason, "nurture_reason": self.nurture_reason, "account_owner": self.account_owner,
                 "candidates": [c.as_dict() for c in self.candidates]}
+
+
+def nurture_reason_for(lead: LeadFacts) -> NurtureReason:
+    """Why a routing rule that nurtures a lead does: scoring disqualified it, it grades
+    below what sales works, or the rule keeps a grade sales would work."""
+    if lead.disqualified:
+        return NurtureReason.DISQUALIFIED
+    return NurtureReason.KEPT_BY_RULE if is_sales_grade(lead.grade) else NurtureReason.LOW_GRADE
 
 
 def _rule_matches(rule: Rule, lead: LeadFacts, stage: Stage) -> bool:
@@ -131,7 +149,7 @@ def _rule_matches(rule: Rule, lead: LeadFacts, stage: Stage) -> bool:
         return False
     if w.sources is not None and lead.source not in {str(s) for s in w.sources}:
         return False
-    if w.segments is not None and not any(segment_matches(s, lead.segment) for s in w.segments):
+    if w.segments is not None and not any(lead.in_segment(s) for s in w.segments):
         return False
     if w.countries is not None and lead.country.upper() not in {c.upper() for c in w.countries}:
         return False
@@ -163,7 +181,8 @@ class Router:
             team = self.config.rules.fallback_team
             return Decision(FALLBACK_RULE, "queue", team, None, f"no rule matched; queued at {team}")
         if rule.nurture:
-            return Decision(rule.name, "nurture", None, None, f"rule '{rule.name}': nurture")
+            return Decision(rule.name, "nurture", None, None, f"rule '{rule.name}': nurture",
+                            nurture_reason=nurture_reason_for(lead))
         return self.route_in_team(lead, ctx, now, rule, rule.team or "", exclude=exclude)
 
     def route_in_team(self, lead: LeadFacts, ctx: RoutingContext, now: datetime, rule: Rule, team: str, *,
@@ -215,8 +234,7 @@ class Router:
         if check_fit:
             if rule.by_territory and lead.country.upper() not in self.config.territory(rep):
                 return SKIP_TERRITORY, f"lead country '{lead.country or '?'}'"
-            if rule.by_segment and rep.segments and not any(segment_matches(s, lead.segment)
-                                                            for s in rep.segments):
+            if rule.by_segment and rep.segments and not any(lead.in_segment(s) for s in rep.segments):
                 return SKIP_SEGMENT, f"lead segment '{lead.segment}'"
             if rule.by_channel and rep.channels and lead.source not in {str(c) for c in rep.channels}:
                 return SKIP_CHANNEL, f"lead source '{lead.source}'"

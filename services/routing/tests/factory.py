@@ -45,6 +45,10 @@ def small_docs() -> tuple[dict[str, Any], dict[str, Any]]:
 
 def lead(lead_id: str = "L1", *, grade: str = "A", segment: str = "ent-tech-na", hot: bool = False,
          country: str = "US", company: str = "Acme", source: str = "web_form", campaign: str | None = None,
-         disqualified: bool = False) -> LeadFacts:
-    return LeadFacts(lead_id=lead_id, grade=grade, segment=segment, hot=hot, country=country,  # type: ignore[arg-type]
-                     company=company, source=source, campaign=campaign, disqualified=disqualified)
+         disqualified: bool = False, segment_parts: tuple[str, ...] | None = None) -> LeadFacts:
+    """A scored lead; its segment's parts are those of the demo's "{size}-{industry}-{region}"
+    format unless given."""
+    parts = tuple(segment.split("-")) if segment_parts is None else segment_parts
+    return LeadFacts(lead_id=lead_id, grade=grade, segment=segment, segment_parts=parts,  # type: ignore[arg-type]
+                     hot=hot, country=country, company=company, source=source, campaign=campaign,
+                     disqualified=disqualified)

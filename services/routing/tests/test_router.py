@@ -18,6 +18,7 @@ from services.routing.domain.router import (
     RoutingContext,
 )
 from services.routing.tests.factory import WEDNESDAY, demo_config, demo_docs, lead, small_docs
+from shared.events import NurtureReason
 
 US_FIELD = {"us-am-1", "us-am-2", "us-am-3", "us-am-4"}
 UK_FIELD = {"uk-am-1", "uk-am-2", "uk-am-3"}
@@ -74,6 +75,33 @@ def test_c_and_d_go_to_nurture_and_disqualified_leads_too() -> None:
         assert (d.rule, d.owner_kind, d.rep_id) == ("cd-to-nurture", "nurture", None)
     d = route(router, lead(grade="A", disqualified=True))
     assert (d.rule, d.owner_kind) == ("disqualified-to-nurture", "nurture")
+
+
+def test_a_nurture_decision_says_why_as_a_field() -> None:
+    router = Router(demo_config())
+    assert route(router, lead(grade="C")).nurture_reason is NurtureReason.LOW_GRADE
+    assert route(router, lead(grade="A", disqualified=True)).nurture_reason is NurtureReason.DISQUALIFIED
+    assert route(router, lead(grade="B")).nurture_reason is None
+    docs = demo_docs()
+    docs[1]["rules"].insert(0, {"name": "campaign-kept", "when": {"campaigns": ["long-game"]}, "nurture": True})
+    kept = route(Router(compile_config(*docs)), lead(grade="A", campaign="long-game"))
+    assert (kept.owner_kind, kept.nurture_reason) == ("nurture", NurtureReason.KEPT_BY_RULE)
+
+
+def test_segments_match_on_the_parts_scoring_sent_never_on_the_name_taken_apart() -> None:
+    router = Router(demo_config())
+    # A segment format that is not hyphen-joined: "smb" is still a part of this lead's segment.
+    ctx, chosen = RoutingContext(), set()
+    for i in range(6):
+        d = route(router, lead(f"L{i}", grade="A", country="US", segment="na/tech/smb",
+                               segment_parts=("na", "tech", "smb"), company=f"C{i}"), ctx)
+        chosen.add(d.rep_id)
+        assert {c.rep_id: c.skipped for c in d.candidates}["us-am-1"] == SKIP_SEGMENT
+    assert chosen == {"us-am-3", "us-am-4"}  # us-am-3 sells to smb
+    # A name that merely contains a part, without scoring saying so, is no match.
+    named = lead("L2", grade="A", country="US", segment="ent-tech-na", segment_parts=("ent-tech-na",),
+                 company="Other")
+    assert {c.rep_id: c.skipped for c in route(router, named).candidates}["us-am-1"] == SKIP_SEGMENT
 
 
 def test_first_matching_rule_wins() -> None:

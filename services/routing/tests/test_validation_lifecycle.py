@@ -18,6 +18,7 @@ from services.routing.domain.lifecycle import (
 )
 from services.routing.domain.router import SKIP_EXCLUDED, Router, RoutingContext
 from services.routing.tests.factory import WEDNESDAY, demo_config, demo_docs, lead
+from shared.events import NurtureReason
 
 
 def errors_of(org: dict[str, Any], rules: dict[str, Any]) -> dict[str, str]:
@@ -146,6 +147,18 @@ def test_a_nurtured_lead_that_heats_up_returns_to_sales() -> None:
     assert back.decision.team == "inside_sales" and back.previous == active_of(nurtured)
 
 
+def test_only_a_grade_sales_works_takes_a_lead_back_from_nurture() -> None:
+    # Even rules that would route a C lead to sales do not pull it out of nurture: sales
+    # works A and B (shared.events.SALES_GRADES), below that marketing keeps it.
+    org, rules = demo_docs()
+    rules["rules"] = [r for r in rules["rules"] if r["name"] != "cd-to-nurture"]
+    router, ctx = Router(compile_config(org, rules)), RoutingContext()
+    nurtured = plan_for_disqualified(router, active_of(plan_for_scored(router, lead(grade="B"), None, ctx,
+                                                                       WEDNESDAY)), ctx, WEDNESDAY, "no budget")
+    assert plan_for_scored(router, lead(grade="C"), active_of(nurtured), ctx, WEDNESDAY) is None
+    assert plan_for_scored(router, lead(grade="B"), active_of(nurtured), ctx, WEDNESDAY) is not None
+
+
 def test_missed_follow_ups_escalate_to_the_next_rep_then_nurture() -> None:
     router, ctx = Router(demo_config()), RoutingContext()
     facts = lead(grade="A", hot=True, country="GB", segment="mid-tech-uk")
@@ -161,6 +174,7 @@ def test_missed_follow_ups_escalate_to_the_next_rep_then_nurture() -> None:
     assert set(holders) == {"uk-am-1", "uk-am-2", "uk-am-3"}
     final = plan_for_breach(router, facts, active_of(plan), ctx, WEDNESDAY + timedelta(days=3))
     assert (final.decision.owner_kind, final.decision.rule, final.attempt) == ("nurture", ESCALATION_EXHAUSTED, 3)
+    assert final.decision.nurture_reason is NurtureReason.MISSED_FOLLOW_UP
     assert sum(ctx.load.values()) == 0  # every rep who missed it was released
 
 
@@ -184,3 +198,4 @@ def test_disqualified_lead_goes_to_nurture_with_the_reason() -> None:
     assert inside is not None
     out = plan_for_disqualified(router, active_of(inside), ctx, WEDNESDAY, "student project, no budget")
     assert out.decision.owner_kind == "nurture" and "no budget" in out.reason
+    assert out.decision.nurture_reason is NurtureReason.DISQUALIFIED

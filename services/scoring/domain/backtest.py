@@ -9,17 +9,16 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from services.scoring.domain.lead import LeadState
-from services.scoring.domain.rubric import CompiledRubric, GradeLetter
+from services.scoring.domain.rubric import CompiledRubric
 from services.scoring.domain.scoring import ScoreResult, score_lead
-
-GRADES: tuple[GradeLetter, ...] = ("A", "B", "C", "D")
+from shared.events import GRADES, Grade
 
 
 @dataclass(frozen=True, slots=True)
 class GradeChange:
     lead_id: str
-    before: GradeLetter
-    after: GradeLetter
+    before: Grade
+    after: Grade
     score_before: float
     score_after: float
 
@@ -41,7 +40,7 @@ class Backtest:
     before: dict[str, ScoreResult]
     after: dict[str, ScoreResult]
 
-    def distribution(self, which: str) -> dict[GradeLetter, int]:
+    def distribution(self, which: str) -> dict[Grade, int]:
         results = self.before if which == "before" else self.after
         counts = Counter(r.grade for r in results.values())
         return {g: counts.get(g, 0) for g in GRADES}
@@ -51,13 +50,13 @@ class Backtest:
                for lead_id, b in self.before.items() if b.grade != self.after[lead_id].grade]
         return sorted(out, key=lambda c: (c.before, c.after, c.lead_id))
 
-    def transitions(self) -> Counter[tuple[GradeLetter, GradeLetter]]:
+    def transitions(self) -> Counter[tuple[Grade, Grade]]:
         return Counter((c.before, c.after) for c in self.changes())
 
-    def win_rates(self, outcomes: Mapping[str, bool], which: str) -> dict[GradeLetter, WinRate]:
+    def win_rates(self, outcomes: Mapping[str, bool], which: str) -> dict[Grade, WinRate]:
         results = self.before if which == "before" else self.after
-        won: Counter[GradeLetter] = Counter()
-        known: Counter[GradeLetter] = Counter()
+        won: Counter[Grade] = Counter()
+        known: Counter[Grade] = Counter()
         for lead_id, is_won in outcomes.items():
             result = results.get(lead_id)
             if result is None:

@@ -14,17 +14,17 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from services.scoring.domain.rubric import CompiledRubric, GradeLetter
-from services.scoring.domain.scoring import Evidence, LeadFacts, ScoreResult, score_lead
-from shared.events import LeadCaptured, LeadEngaged, LeadSource
+from services.scoring.domain.rubric import CompiledRubric
+from services.scoring.domain.scoring import CapturedFacts, Evidence, ScoreResult, score_lead
+from shared.events import Grade, LeadCaptured, LeadEngaged, LeadSource
 
 
-def facts_from(event: LeadCaptured) -> LeadFacts:
+def facts_from(event: LeadCaptured) -> CapturedFacts:
     p = event.profile
-    return LeadFacts(lead_id=event.lead_id, email=str(p.email), company=p.company, title=p.title,
-                     country=p.country, company_size=p.company_size, industry=p.industry,
-                     source=event.source.value, consent=event.consent, capture_event_id=event.event_id,
-                     captured_ts=event.occurred_at.timestamp())
+    return CapturedFacts(lead_id=event.lead_id, email=str(p.email), company=p.company, title=p.title,
+                         country=p.country, company_size=p.company_size, industry=p.industry,
+                         source=event.source.value, consent=event.consent, capture_event_id=event.event_id,
+                         captured_ts=event.occurred_at.timestamp())
 
 
 def evidence_from(event: LeadEngaged) -> Evidence:
@@ -37,14 +37,14 @@ class LeadState:
     ``LeadProfile`` as its JSON document: stored, and carried on ``lead-scored``, as is."""
 
     lead_id: str
-    facts: LeadFacts | None = None
+    facts: CapturedFacts | None = None
     profile: dict[str, Any] | None = None
     source: LeadSource | None = None
     campaign: str | None = None
     campaign_key: tuple[float, str] | None = None
     evidence: dict[str, Evidence] = field(default_factory=dict)
     result: ScoreResult | None = None
-    grade: GradeLetter | None = None
+    grade: Grade | None = None
 
     @property
     def captured(self) -> bool:
@@ -68,7 +68,7 @@ class LeadState:
         self.evidence[evidence.event_id] = evidence
         return True
 
-    def rescore(self, rubric: CompiledRubric) -> tuple[ScoreResult, GradeLetter | None] | None:
+    def rescore(self, rubric: CompiledRubric) -> tuple[ScoreResult, Grade | None] | None:
         """Grade the lead now; returns the result and the grade before it (None if not
         captured yet: there is nothing to grade)."""
         if self.facts is None:
@@ -86,7 +86,7 @@ class Graded:
     lead: LeadState
     cause: LeadCaptured | LeadEngaged
     result: ScoreResult
-    previous_grade: GradeLetter | None
+    previous_grade: Grade | None
 
 
 def merge_event(leads: dict[str, LeadState], event: LeadCaptured | LeadEngaged) -> LeadState:

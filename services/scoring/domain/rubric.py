@@ -43,7 +43,7 @@ import re
 import string
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
@@ -503,5 +503,3 @@ def load_rubric(text: str) -> CompiledRubric:
     """Parse, validate and compile in one step."""
     return compile_rubric(parse_rubric(text))
 
-
-GradeLetter = Literal["A", "B", "C", "D"]

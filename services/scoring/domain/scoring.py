@@ -15,18 +15,20 @@ yet at that moment and is ignored.
 from __future__ import annotations
 
 import math
+import string
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import NamedTuple
 
-from services.scoring.domain.rubric import CompiledRubric, GradeLetter, phrase
+from services.scoring.domain.rubric import CompiledRubric, phrase
+from shared.events import Grade
 
 DAY_S = 86400.0
 
 
 @dataclass(frozen=True, slots=True)
-class LeadFacts:
+class CapturedFacts:
     """What scoring knows about a lead from its captures (the latest capture wins)."""
 
     lead_id: str
@@ -84,10 +86,11 @@ class ScoreResult:
     score: float
     fit: float
     engagement: float
-    grade: GradeLetter
+    grade: Grade
     hot: bool
     disqualified: bool
     segment: str
+    segment_parts: tuple[str, ...]
     rubric_version: str
     as_of: float
     ledger: tuple[Contribution, ...]
@@ -98,7 +101,7 @@ class ScoreResult:
         return sorted(self.ledger, key=lambda c: (-abs(c.points), c.rule, c.evidence))[:n]
 
 
-def grade_for(score: float, thresholds: tuple[float, float, float]) -> GradeLetter:
+def grade_for(score: float, thresholds: tuple[float, float, float]) -> Grade:
     a, b, c = thresholds
     if score >= a:
         return "A"
@@ -117,8 +120,14 @@ def _domain_in(domain: str, listed: tuple[str, ...]) -> bool:
     return any(domain == d or domain.endswith("." + d) for d in listed)
 
 
-def segment_of(rubric: CompiledRubric, facts: LeadFacts) -> str:
+def segment_of(rubric: CompiledRubric, facts: CapturedFacts) -> str:
     """The lead's segment under the rubric's segmentation model."""
+    return segment_and_parts(rubric, facts)[0]
+
+
+def segment_and_parts(rubric: CompiledRubric, facts: CapturedFacts) -> tuple[str, tuple[str, ...]]:
+    """The lead's segment and the parts a segment pattern may name: a composed segment's
+    axes in the order the format places them, or a rule-named segment's name alone."""
     seg = rubric.segmentation
     industry = seg.fallback.industry
     if facts.industry:
@@ -137,11 +146,17 @@ def segment_of(rubric: CompiledRubric, facts: LeadFacts) -> str:
     for rule in seg.rules:
         if ((not rule.industries or industry in rule.industries) and (not rule.sizes or size in rule.sizes)
                 and (not rule.regions or region in rule.regions)):
-            return rule.segment
-    return seg.format.format(industry=industry, size=size, region=region)
+            return rule.segment, (rule.segment,)
+    axes = {"industry": industry, "size": size, "region": region}
+    return seg.format.format(**axes), tuple(axes[name] for name in _format_axes(seg.format))
 
 
-def fit_contributions(rubric: CompiledRubric, facts: LeadFacts, segment: str) -> list[Contribution]:
+@lru_cache(maxsize=64)
+def _format_axes(format_: str) -> tuple[str, ...]:
+    return tuple(name for _, name, _, _ in string.Formatter().parse(format_) if name)
+
+
+def fit_contributions(rubric: CompiledRubric, facts: CapturedFacts, segment: str) -> list[Contribution]:
     """Firmographic and role fit: the first matching rule of each kind counts."""
     v, ev, at, out = rubric.version, facts.capture_event_id, facts.captured_ts, []
     title = phrase(facts.title)
@@ -179,6 +194,7 @@ class _FactsPart:
     """Everything that depends on the facts alone (not on time or evidence)."""
 
     segment: str
+    segment_parts: tuple[str, ...]
     fit: tuple[Contribution, ...]
     fit_total: float
     fit_points: tuple[float, ...]
@@ -186,10 +202,10 @@ class _FactsPart:
 
 
 @lru_cache(maxsize=65536)
-def _facts_part(rubric: CompiledRubric, facts: LeadFacts) -> _FactsPart:
+def _facts_part(rubric: CompiledRubric, facts: CapturedFacts) -> _FactsPart:
     # A lead is re-graded on every engagement while its facts rarely change: computing
     # fit, segment and disqualifiers once per (rubric, facts) is most of the speed-up.
-    segment = segment_of(rubric, facts)
+    segment, segment_parts = segment_and_parts(rubric, facts)
     fit = tuple(fit_contributions(rubric, facts, segment))
     overrides: list[Override] = []
     domain = _domain_of(facts.email)
@@ -203,7 +219,7 @@ def _facts_part(rubric: CompiledRubric, facts: LeadFacts) -> _FactsPart:
     if rubric.require_consent and not facts.consent:
         overrides.append(Override("disqualify.no_consent", facts.capture_event_id))
     points = tuple(c.points for c in fit)
-    return _FactsPart(segment, fit, math.fsum(points), points, tuple(overrides))
+    return _FactsPart(segment, segment_parts, fit, math.fsum(points), points, tuple(overrides))
 
 
 def engagement_contributions(rubric: CompiledRubric, evidence: Iterable[Evidence], as_of: float,
@@ -247,7 +263,7 @@ def engagement_contributions(rubric: CompiledRubric, evidence: Iterable[Evidence
     return out
 
 
-def score_lead(rubric: CompiledRubric, facts: LeadFacts, evidence: Iterable[Evidence],
+def score_lead(rubric: CompiledRubric, facts: CapturedFacts, evidence: Iterable[Evidence],
                as_of: float | None = None) -> ScoreResult:
     """Grade one lead. ``as_of`` (epoch seconds) defaults to the lead's latest activity."""
     evidence = evidence if isinstance(evidence, (list, tuple)) else list(evidence)
@@ -273,7 +289,8 @@ def score_lead(rubric: CompiledRubric, facts: LeadFacts, evidence: Iterable[Evid
             hot = True
             overrides.append(Override(f"override.hot.{rule.behaviour}", e.event_id))
     hot = hot and not disqualified  # a competitor asking for a demo is not a hot lead
-    grade: GradeLetter = "D" if disqualified else "A" if hot else grade_for(total, rubric.thresholds)
+    grade: Grade = "D" if disqualified else "A" if hot else grade_for(total, rubric.thresholds)
     return ScoreResult(score=total, fit=part.fit_total, engagement=engagement_total, grade=grade, hot=hot,
-                       disqualified=disqualified, segment=part.segment, rubric_version=rubric.version,
+                       disqualified=disqualified, segment=part.segment, segment_parts=part.segment_parts,
+                       rubric_version=rubric.version,
                        as_of=as_of, ledger=ledger, overrides=tuple(overrides))

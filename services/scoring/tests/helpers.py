@@ -10,7 +10,7 @@ from typing import Any
 import yaml
 
 from services.scoring.domain.rubric import CompiledRubric, compile_rubric, parse_rubric, parse_rubric_data
-from services.scoring.domain.scoring import Evidence, LeadFacts
+from services.scoring.domain.scoring import CapturedFacts, Evidence
 
 T0 = datetime(2025, 3, 1, 12, 0, tzinfo=UTC).timestamp()
 DAY = 86400.0
@@ -86,12 +86,12 @@ def reparse(doc: dict[str, Any]) -> CompiledRubric:
     return compile_rubric(parse_rubric(rubric_yaml(doc)))
 
 
-def facts(**kw: Any) -> LeadFacts:
+def facts(**kw: Any) -> CapturedFacts:
     base: dict[str, Any] = dict(lead_id="L1", email="ann@acme.example", company="Acme", title="", country="",
                                 company_size=None, industry=None, source="web_form", consent=True,
                                 capture_event_id="cap-1", captured_ts=T0)
     base.update(kw)
-    return LeadFacts(**base)
+    return CapturedFacts(**base)
 
 
 def ev(event_id: str, behaviour: str, days: float = 0.0) -> Evidence:

@@ -12,11 +12,11 @@ import pytest
 
 from bench.synthetic import generate, outcomes_for, write_jsonl
 from services.scoring import replay
-from services.scoring.domain.backtest import GRADES
 from services.scoring.domain.lead import LeadState, apply_events
 from services.scoring.domain.rubric import load_rubric
 from services.scoring.settings import DEMO_RUBRIC
 from services.scoring.tests.helpers import rubric_dict, rubric_yaml
+from shared.events import GRADES
 
 DEMO = load_rubric(DEMO_RUBRIC.read_text())
 

@@ -209,3 +209,13 @@ def test_top_contributions_are_the_largest() -> None:
     lead = facts(title="VP Marketing", company_size=500)
     top = score_lead(R, lead, [ev("p", "page_visit")]).top_contributions(2)
     assert [c.rule for c in top] == ["fit.title.seniority.exec", "fit.company_size.large"]
+
+
+def test_segment_parts_are_the_axes_in_the_formats_order_or_a_named_segments_name() -> None:
+    lead = facts(industry="SaaS", company_size=500, country="US")
+    assert score_lead(R, lead, []).segment_parts == ("large", "tech", "na")
+    assert score_lead(R, facts(industry="Digital Agency", company_size=10), []).segment_parts == ("agencies",)
+    # The parts come from the axes, not from taking the name apart: any format works.
+    region_first = rubric(segmentation__format="{region}/{industry}.{size}")
+    assert score_lead(region_first, lead, []).segment == "na/tech.large"
+    assert score_lead(region_first, lead, []).segment_parts == ("na", "tech", "large")
