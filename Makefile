@@ -5,19 +5,19 @@ SHELL := /bin/bash
 PY    := .venv/bin/python
 export PYTHONPATH := $(CURDIR)
 
-.PHONY: help venv infra topics run stop test unit lint typecheck demo bench bench-scoring bench-routing clean
+.PHONY: help venv infra topics run stop test unit lint typecheck contracts demo bench bench-scoring bench-routing clean
 
 help:
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | column -t -s $$'\t'
 
-.venv/.installed: requirements.txt
+.venv/.installed: requirements.txt requirements-dev.txt
 	@echo "[setup] creating .venv and installing requirements (first time takes a minute)"
 	@test -x $(PY) || python3 -m venv .venv
 	@$(PY) -m pip install -q --upgrade pip
-	@$(PY) -m pip install -q -r requirements.txt
+	@$(PY) -m pip install -q -r requirements.txt -r requirements-dev.txt
 	@touch $@
 
-venv: .venv/.installed ## install Python dependencies into .venv
+venv: .venv/.installed ## install the runtime and development requirements into .venv
 
 infra: venv ## start Kafka (KRaft) and PostgreSQL if they are not running, and create the topics
 	@deploy/kafka/kafka.sh start
@@ -36,10 +36,13 @@ lint: venv ## ruff
 typecheck: venv ## mypy (strict on shared, services and bench)
 	@$(PY) -m mypy shared services bench
 
+contracts: venv ## import-linter: the domain is pure, the handling core needs no Kafka or driver, services are independent
+	@.venv/bin/lint-imports --config pyproject.toml --no-cache
+
 unit: venv ## fast unit tests only (no broker, no database)
 	@$(PY) -m pytest -q shared services
 
-test: venv lint typecheck ## every test, against the broker and database in LEADBRIDGE_* or the local ones it starts
+test: venv lint typecheck contracts ## every test, against the broker and database in LEADBRIDGE_* or the local ones it starts
 	@if [ -z "$$LEADBRIDGE_KAFKA_BOOTSTRAP$$LEADBRIDGE_DATABASE_URL" ]; then $(MAKE) --no-print-directory infra; fi
 	@$(PY) -m pytest -ra --durations=15 $(PYTEST_ARGS)
 
