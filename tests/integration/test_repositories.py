@@ -1,0 +1,200 @@
+"""Each in-memory repository the handlers' unit tests use answers as the PostgreSQL
+one does: the same scenarios run against both (one suite, two backends), so a handler
+test on a fake says something about the service."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import pytest
+
+from services.capture.domain.leads import TimelineEntry
+from services.capture.repository import LeadRepository, LeadStore
+from services.capture.tests.fakes import InMemoryLeads
+from services.content.repository import CollateralStore, ContentRepository
+from services.content.tests.fakes import InMemoryCollateral
+from services.nurture.repository import PoolRepository, PoolStore
+from services.nurture.tests.fakes import InMemoryPool
+from shared.db import create_pool, migrate
+from shared.events import LeadProfile
+from tests import harness
+
+pytestmark = pytest.mark.integration
+
+ROOT = Path(__file__).resolve().parents[2]
+T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
+
+
+@pytest.fixture
+async def pool(private_namespace: harness.Namespace) -> AsyncIterator[asyncpg.Pool]:
+    pool = await create_pool(private_namespace.database_url, min_size=1, max_size=2)
+    yield pool
+    await pool.close()
+
+
+Backend = tuple[Any, Any]  # (store, conn)
+
+
+async def backend(kind: str, pool: asyncpg.Pool, service: str, real: Callable[[str], Any],
+                  fake: Callable[[], Any]) -> AsyncIterator[Backend]:
+    if kind == "memory":
+        yield fake(), None
+        return
+    await migrate(pool, service, ROOT / "services" / service / "migrations")
+    async with pool.acquire() as conn:
+        yield real(service), conn
+
+
+@pytest.fixture(params=["postgres", "memory"])
+async def leads(request: pytest.FixtureRequest, pool: asyncpg.Pool) -> AsyncIterator[tuple[LeadStore, Any]]:
+    async for b in backend(request.param, pool, "capture", LeadRepository, InMemoryLeads):
+        yield b
+
+
+@pytest.fixture(params=["postgres", "memory"])
+async def nurture_pool(request: pytest.FixtureRequest, pool: asyncpg.Pool) -> AsyncIterator[tuple[PoolStore, Any]]:
+    async for b in backend(request.param, pool, "nurture", PoolRepository, InMemoryPool):
+        yield b
+
+
+@pytest.fixture(params=["postgres", "memory"])
+async def collateral(request: pytest.FixtureRequest,
+                     pool: asyncpg.Pool) -> AsyncIterator[tuple[CollateralStore, Any]]:
+    async for b in backend(request.param, pool, "content", ContentRepository,
+                           lambda: InMemoryCollateral(clock=lambda: datetime.now(UTC))):
+        yield b
+
+
+def pick(row: Any, *keys: str) -> dict[str, Any]:
+    assert row is not None
+    return {k: row[k] for k in keys}
+
+
+PROFILE = LeadProfile(email="ann@acme.com", name="Ann", company="Acme", country="GB", company_size=500)
+
+
+async def test_leads_one_per_email_and_repeats_add_sources_and_campaigns(leads: tuple[LeadStore, Any]) -> None:
+    store, conn = leads
+    assert await store.lock_by_email(conn, "ann@acme.com") is None
+    assert await store.insert_lead(conn, "L1", "ann@acme.com", PROFILE, True, "web_form", None, T0)
+    assert not await store.insert_lead(conn, "L2", "ann@acme.com", PROFILE, True, "badge_scan", "expo", T0)
+    assert (await store.lock_by_email(conn, "ann@acme.com"))["lead_id"] == "L1"  # type: ignore[index]
+    merged = PROFILE.model_copy(update={"phone": "+44 1"})
+    await store.record_repeat(conn, "L1", merged, False, "badge_scan", "expo", T0 + timedelta(hours=1))
+    await store.record_repeat(conn, "L1", merged, False, "badge_scan", "expo", T0 - timedelta(hours=1))
+    row = await store.find_by_email(conn, "ann@acme.com")
+    assert pick(row, "lead_id", "consent", "first_source", "first_campaign", "sources", "campaigns",
+                "capture_count", "first_captured_at", "last_captured_at", "status", "grade") == {
+        "lead_id": "L1", "consent": False, "first_source": "web_form", "first_campaign": None,
+        "sources": ["web_form", "badge_scan"], "campaigns": ["expo"], "capture_count": 3,
+        "first_captured_at": T0, "last_captured_at": T0 + timedelta(hours=1), "status": "captured", "grade": None}
+    assert LeadProfile.model_validate(row["profile"]) == merged  # type: ignore[index]
+    assert await store.exists(conn, "L1") and not await store.exists(conn, "L2")
+    assert await store.get(conn, "L2") is None
+
+
+async def test_captures_and_activities_are_found_by_key(leads: tuple[LeadStore, Any]) -> None:
+    store, conn = leads
+    await store.insert_lead(conn, "L1", "ann@acme.com", PROFILE, True, "web_form", None, T0)
+    await store.insert_capture(conn, "C1", "k1", "L1", "web_form", None, T0)
+    await store.insert_capture(conn, "C2", None, "L1", "web_form", None, T0)
+    await store.insert_activity(conn, "X1", "a1", "L1", "page_visit", T0)
+    assert pick(await store.capture_by_key(conn, "k1"), "capture_id", "lead_id") == {"capture_id": "C1",
+                                                                                      "lead_id": "L1"}
+    assert pick(await store.activity_by_key(conn, "a1"), "activity_id", "lead_id") == {"activity_id": "X1",
+                                                                                        "lead_id": "L1"}
+    assert await store.capture_by_key(conn, "k2") is None and await store.activity_by_key(conn, "a2") is None
+
+
+async def test_timeline_keeps_one_entry_per_event_in_time_order(leads: tuple[LeadStore, Any]) -> None:
+    store, conn = leads
+    await store.add_timeline(conn, [("e2", "L1", TimelineEntry("scored", {"grade": "B"}), T0 + timedelta(1)),
+                                    ("e1", "L1", TimelineEntry("captured", {"source": "web_form"}), T0)])
+    await store.add_timeline(conn, [("e2", "L1", TimelineEntry("changed", {}), T0),
+                                    ("e3", "L9", TimelineEntry("captured", {}), T0)])
+    entries = [pick(t, "event_id", "type", "occurred_at", "summary") for t in await store.timeline(conn, "L1")]
+    assert entries == [{"event_id": "e1", "type": "captured", "occurred_at": T0, "summary": {"source": "web_form"}},
+                       {"event_id": "e2", "type": "scored", "occurred_at": T0 + timedelta(1),
+                        "summary": {"grade": "B"}}]
+
+
+async def test_the_view_takes_the_newest_assignment_and_only_its_follow_ups(leads: tuple[LeadStore, Any]) -> None:
+    store, conn = leads
+    await store.insert_lead(conn, "L1", "ann@acme.com", PROFILE, True, "web_form", None, T0)
+    await store.update_view(conn, "L1", {"grade": "B", "score": 60.0})
+    await store.update_view(conn, "L1", {"assignment_id": "A2", "rep_id": "r2", "status": "assigned"},
+                            assigned_at=T0 + timedelta(hours=2))
+    await store.update_view(conn, "L1", {"assignment_id": "A1", "rep_id": "r1", "status": "assigned"},
+                            assigned_at=T0 + timedelta(hours=1))
+    await store.update_view(conn, "L1", {"status": "followed-up"}, assignment_id="A1")
+    assert pick(await store.get(conn, "L1"), "grade", "score", "assignment_id", "rep_id", "status") == {
+        "grade": "B", "score": 60.0, "assignment_id": "A2", "rep_id": "r2", "status": "assigned"}
+    await store.update_view(conn, "L1", {"status": "followed-up", "due_at": None}, assignment_id="A2")
+    assert pick(await store.get(conn, "L1"), "status", "assigned_at") == {"status": "followed-up",
+                                                                          "assigned_at": T0 + timedelta(hours=2)}
+
+
+async def test_the_pool_counts_entries_and_notes_every_move(nurture_pool: tuple[PoolStore, Any]) -> None:
+    store, conn = nurture_pool
+    await store.enter(conn, "L1", "long-term", "low-grade", "C", "smb", "webinar", T0, None)
+    await store.enter(conn, "L1", "re-engage", "missed-follow-up", "C", None, None, T0 + timedelta(1), "r7")
+    assert await store.set_status(conn, "L1", "ready-for-sales", T0 + timedelta(2), grade="B")
+    assert not await store.set_status(conn, "L9", "ready-for-sales", T0, grade="B")
+    await store.update_grade(conn, "L1", "B", 71.5, "smb-tech")
+    await store.set_status(conn, "L1", "returned-to-sales", T0 + timedelta(3), last_rep_id="r1")
+    await store.enter(conn, "L1", "cold", "low-grade", "D", None, None, T0 + timedelta(9), None)
+    row = await store.get(conn, "L1")
+    assert pick(row, "status", "track", "reason", "grade", "score", "segment", "campaign", "entered_at",
+                "updated_at", "times_entered", "last_rep_id") == {
+        "status": "nurturing", "track": "cold", "reason": "low-grade", "grade": "D", "score": 71.5,
+        "segment": "smb-tech", "campaign": "webinar", "entered_at": T0 + timedelta(9),
+        "updated_at": T0 + timedelta(9), "times_entered": 2, "last_rep_id": "r1"}
+    assert [(h["status"], h.get("track"), h.get("grade"), h.get("last_rep_id")) for h in row["history"]] == [  # type: ignore[index]
+        ("nurturing", "long-term", None, None), ("nurturing", "re-engage", None, None),
+        ("ready-for-sales", None, "B", None), ("returned-to-sales", None, None, "r1"),
+        ("nurturing", "cold", None, None)]
+    assert await store.get(conn, "L9") is None
+
+
+async def test_the_pool_lists_newest_first_and_counts_by_status_and_track(nurture_pool: tuple[PoolStore, Any]) -> None:
+    store, conn = nurture_pool
+    for i, (track, status) in enumerate([("long-term", None), ("cold", None), ("long-term", "ready-for-sales")]):
+        await store.enter(conn, f"L{i}", track, "low-grade", "C", None, None, T0 + timedelta(hours=i), None)
+        if status:
+            await store.set_status(conn, f"L{i}", status, T0 + timedelta(hours=9))
+    assert [r["lead_id"] for r in await store.list_pool(conn, None, None, 10, 0)] == ["L2", "L1", "L0"]
+    assert [r["lead_id"] for r in await store.list_pool(conn, "nurturing", "long-term", 10, 0)] == ["L0"]
+    assert [r["lead_id"] for r in await store.list_pool(conn, None, None, 1, 1)] == ["L1"]
+    assert [(c["status"], c["track"], c["leads"]) for c in await store.counts(conn)] == [
+        ("nurturing", "cold", 1), ("nurturing", "long-term", 1), ("ready-for-sales", "long-term", 1)]
+
+
+async def test_collateral_is_stored_as_drafts_and_filtered_by_tags(collateral: tuple[CollateralStore, Any]) -> None:
+    store, conn = collateral
+    row = await store.create(conn, "I1", "Case", "case_study", "https://x.example/1", "", ["agency"], ["decision"],
+                             "m@x.example")
+    assert pick(row, "item_id", "status", "segments", "stages", "owner") == {
+        "item_id": "I1", "status": "draft", "segments": ["agency"], "stages": ["decision"], "owner": "m@x.example"}
+    assert row["created_at"] == row["updated_at"]
+    await store.create(conn, "I2", "Deck", "deck", "https://x.example/2", "", [], [], "m@x.example")
+    assert pick(await store.get(conn, "I2"), "title", "kind", "url") == {"title": "Deck", "kind": "deck",
+                                                                        "url": "https://x.example/2"}
+    assert await store.get(conn, "I9") is None
+    assert {r["item_id"] for r in await store.list_items(conn, "draft", "agency", "decision")} == {"I1", "I2"}
+    assert {r["item_id"] for r in await store.list_items(conn, None, "enterprise", None)} == {"I2"}
+    assert {r["item_id"] for r in await store.list_items(conn, None, None, "awareness")} == {"I2"}
+    assert await store.list_items(conn, "published", None, None) == []
+
+
+async def test_a_leads_segment_is_its_latest_grading(collateral: tuple[CollateralStore, Any]) -> None:
+    store, conn = collateral
+    assert await store.segment_of(conn, "L1") is None
+    await store.remember_segment(conn, "L1", "agency", "B", T0 + timedelta(hours=1))
+    await store.remember_segment(conn, "L1", "smb", "C", T0)  # older, delivered later
+    assert await store.segment_of(conn, "L1") == "agency"
+    await store.remember_segment(conn, "L1", "enterprise", "A", T0 + timedelta(hours=2))
+    assert await store.segment_of(conn, "L1") == "enterprise"
