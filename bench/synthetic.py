@@ -15,7 +15,6 @@ import argparse
 import csv
 import random
 import sys
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -101,11 +100,6 @@ def write_jsonl(events: list[SyntheticEvent], path: Path) -> None:
     with path.open("wb") as f:
         for event in events:
             f.write(to_jsonl_line(event))
-
-
-def iter_jsonl(path: Path) -> Iterator[bytes]:
-    with path.open("rb") as f:
-        yield from f
 
 
 def main(argv: list[str] | None = None) -> int:

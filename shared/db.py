@@ -43,10 +43,18 @@ CREATE TABLE IF NOT EXISTS {schema}.outbox (
     key          bytea NOT NULL,
     value        bytea NOT NULL,
     headers      jsonb NOT NULL,
-    created_at   timestamptz NOT NULL DEFAULT now(),
-    published_at timestamptz
+    created_at   timestamptz NOT NULL DEFAULT now()
 );
-CREATE INDEX IF NOT EXISTS outbox_unpublished ON {schema}.outbox (id) WHERE published_at IS NULL;
+-- Schemas made before confirmed rows were deleted have a published_at column (with a
+-- partial index on it) that nothing reads or writes any more: dropped once, here,
+-- so the check costs no lock on later starts.
+DO $$
+BEGIN
+    IF EXISTS (SELECT 1 FROM information_schema.columns
+               WHERE table_schema = '{schema}' AND table_name = 'outbox' AND column_name = 'published_at') THEN
+        ALTER TABLE {schema}.outbox DROP COLUMN published_at;
+    END IF;
+END $$;
 """
 
 # Errors worth waiting out (database restarting, network blip, lock conflicts) rather
@@ -181,7 +189,7 @@ class Outbox:
     async def unpublished(self, conn: Any, older_than_s: float, limit: int = 1000) -> list[OutboxRow]:
         rows = await conn.fetch(
             f"SELECT event_id, topic, key, value, headers FROM {self._schema}.outbox "
-            "WHERE published_at IS NULL AND created_at < now() - make_interval(secs => $1) "
+            "WHERE created_at < now() - make_interval(secs => $1) "
             "ORDER BY id LIMIT $2", older_than_s, limit)
         return [OutboxRow(r["event_id"], r["topic"], bytes(r["key"]), bytes(r["value"]),
                           [(k, v.encode()) for k, v in r["headers"]]) for r in rows]

@@ -404,14 +404,3 @@ class RoutingConfigChanged(Event):
     change: str
     changed_by: str = ""
     document: dict[str, Any]
-
-
-class DeadLettered(Frozen):
-    """What the dead-letter headers say about a record that could not be handled.
-    (Not an event on a lead topic: the original bytes travel unchanged.)"""
-
-    original_topic: str
-    original_partition: int
-    original_offset: int
-    error: str
-    service: str

@@ -97,12 +97,6 @@ class Publisher:
                 futures[j] = future
         return [f for f in futures if f is not None]
 
-    async def send_rows(self, rows: Sequence[OutboxRow]) -> list[str]:
-        """Send rows concurrently; return the event ids the broker confirmed."""
-        if not rows:
-            return []
-        return await self.confirmed(rows, await self.enqueue(rows))
-
     @staticmethod
     async def confirmed(rows: Sequence[OutboxRow], futures: Sequence[asyncio.Future[Any]]) -> list[str]:
         results = await asyncio.gather(*futures, return_exceptions=True)

@@ -41,9 +41,6 @@ class FakeUnitOfWork(UnitOfWork):
         self.emitted.clear()
 
 
-__all__ = ["FakeUnitOfWork"]
-
-
 class FakeUnits:
     """A :class:`shared.handling.UnitOfWorkFactory` for clocked jobs and startup hooks:
     each ``async with units() as uow`` yields a fresh :class:`FakeUnitOfWork`, kept in
@@ -66,3 +63,6 @@ class FakeUnits:
     def events(self) -> list[Event]:
         """Every event emitted by a committed unit, in order."""
         return [e for uow in self.opened for e in uow.events()]
+
+
+__all__ = ["FakeUnitOfWork", "FakeUnits"]
