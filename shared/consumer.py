@@ -29,12 +29,17 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.errors import CommitFailedError, IllegalStateError, KafkaError
 
+from shared import metrics
 from shared.handling import RawRecord, Subscription
 from shared.settings import ServiceSettings
 
 log = logging.getLogger(__name__)
 
 BatchSink = Callable[[Subscription[Any], Sequence[RawRecord]], Awaitable[None]]
+
+# How often the lag gauges are refreshed: the end offsets come free with every fetch
+# response (aiokafka's highwater), so a refresh costs no request to the broker.
+LAG_REFRESH_S = 1.0
 
 
 def group_id(settings: ServiceSettings) -> str:
@@ -62,6 +67,7 @@ class _Listener(ConsumerRebalanceListener):  # type: ignore[misc]
             await self.owner.commit()
             for tp in revoked:
                 self.owner.pending.pop(tp, None)
+            self.owner.forget_lag(revoked)
 
     async def on_partitions_assigned(self, assigned: Sequence[TopicPartition]) -> None:
         log.info("partitions assigned", extra={"partitions": sorted(f"{tp.topic}:{tp.partition}" for tp in assigned)})
@@ -77,6 +83,8 @@ class BatchConsumer:
         self.sink = sink
         self.handling = asyncio.Lock()
         self.pending: dict[TopicPartition, int] = {}  # next offset to commit, per partition
+        self.positions: dict[TopicPartition, int] = {}  # next offset to handle, per partition
+        self._lag_refreshed = 0.0
         self._consumer: AIOKafkaConsumer | None = None
         self._task: asyncio.Task[None] | None = None
         self._last_commit = time.monotonic()
@@ -142,6 +150,8 @@ class BatchConsumer:
             if fetched:
                 async with self.handling:
                     await self._handle(fetched)
+            if time.monotonic() - self._lag_refreshed >= LAG_REFRESH_S:
+                await self.refresh_lag()
             if self.pending and time.monotonic() - self._last_commit >= interval:
                 try:
                     await self.commit()
@@ -169,4 +179,36 @@ class BatchConsumer:
                 logging.shutdown()
                 os._exit(70)
         for tp, messages in fetched.items():
-            self.pending[tp] = messages[-1].offset + 1
+            self.pending[tp] = self.positions[tp] = messages[-1].offset + 1
+
+    # ------------------------------------------------------------------ lag
+
+    def _lag_labels(self, tp: TopicPartition) -> tuple[str, str, str]:
+        sub = self.by_topic.get(tp.topic)
+        return self.settings.service_name, sub.spec.name if sub else tp.topic, str(tp.partition)
+
+    async def refresh_lag(self) -> None:
+        """Set ``leadbridge_consumer_lag_records`` for every assigned partition: its end
+        offset as of the last fetch minus the next offset this member will handle."""
+        self._lag_refreshed = time.monotonic()
+        consumer = self._consumer
+        if consumer is None:
+            return
+        for tp in consumer.assignment():
+            end = consumer.highwater(tp)
+            if end is None:  # no fetch response for it yet
+                continue
+            position = self.positions.get(tp)
+            if position is None:  # nothing handled since assignment: where the fetcher starts
+                try:
+                    position = await asyncio.wait_for(consumer.position(tp), 1.0)
+                except (TimeoutError, IllegalStateError, KafkaError):
+                    continue
+            metrics.CONSUMER_LAG.labels(*self._lag_labels(tp)).set(max(0, end - position))
+
+    def forget_lag(self, partitions: Sequence[TopicPartition]) -> None:
+        """Partitions another member now owns: their lag is that member's to report."""
+        for tp in partitions:
+            self.positions.pop(tp, None)
+            with contextlib.suppress(KeyError):
+                metrics.CONSUMER_LAG.remove(*self._lag_labels(tp))

@@ -186,6 +186,14 @@ class Outbox:
             await pool_or_conn.execute(f"DELETE FROM {self._schema}.outbox WHERE event_id = ANY($1::text[])",
                                        list(event_ids))
 
+    async def backlog(self, conn: Any) -> tuple[int, float]:
+        """How many rows wait for the broker's confirmation, and the oldest one's age in
+        seconds (0 when none). Confirmed rows are deleted, so the table stays small."""
+        row = await conn.fetchrow(
+            f"SELECT count(*) AS n, coalesce(extract(epoch FROM now() - min(created_at)), 0) AS age "
+            f"FROM {self._schema}.outbox")
+        return int(row["n"]), float(row["age"])
+
     async def unpublished(self, conn: Any, older_than_s: float, limit: int = 1000) -> list[OutboxRow]:
         rows = await conn.fetch(
             f"SELECT event_id, topic, key, value, headers FROM {self._schema}.outbox "

@@ -45,6 +45,14 @@ log = logging.getLogger(__name__)
 TRANSIENT: tuple[type[BaseException], ...] = (*TRANSIENT_DB_ERRORS, KafkaError)
 
 
+def handler_name(subscription: Subscription[Any]) -> str:
+    """The handler's function name, for metrics (through ``functools.partial`` and methods)."""
+    fn: Any = subscription.handler or subscription.batch_handler
+    while hasattr(fn, "func"):
+        fn = fn.func
+    return str(getattr(fn, "__name__", type(fn).__name__))
+
+
 @dataclass
 class Runtime:
     """Everything a running service holds. Created in the lifespan, never at import."""
@@ -163,6 +171,12 @@ class Runtime:
             await self.flush_published()
         return len(rows)
 
+    async def refresh_outbox_gauges(self) -> None:
+        """``leadbridge_outbox_backlog_rows`` and ``leadbridge_outbox_oldest_age_seconds``."""
+        rows, age = await self.outbox.backlog(self.pool)
+        metrics.OUTBOX_BACKLOG.labels(self._name).set(rows)
+        metrics.OUTBOX_OLDEST_AGE.labels(self._name).set(age)
+
     # ------------------------------------------------------------------ consuming
 
     async def consume_batch(self, subscription: Subscription[Any], records: Sequence[RawRecord]) -> None:
@@ -203,6 +217,7 @@ class Runtime:
         except TRANSIENT:
             raise
         except Exception:
+            metrics.HANDLER_ERRORS.labels(self._name, spec.name, handler_name(handler)).inc()
             return None
 
     async def _handle_alone(self, spec: TopicSpec, handler: Subscription[Any],
@@ -213,6 +228,7 @@ class Runtime:
             except TRANSIENT:
                 raise
             except Exception as exc:
+                metrics.HANDLER_ERRORS.labels(self._name, spec.name, handler_name(handler)).inc()
                 await self.dead_letter(item[0], exc, reason="handler")
                 return []
         return await self._with_retry("event", attempt)
@@ -267,7 +283,8 @@ class Runtime:
         ]
         await self._with_retry("dead-letter", lambda: self.publisher.send_and_wait(
             record.topic + ".dlq", record.value, record.key, headers))
-        metrics.EVENTS_DEAD_LETTERED.labels(self._name, record.topic, reason).inc()
+        topic = record.topic.removeprefix(self.settings.topic_prefix)  # labelled like every other metric
+        metrics.EVENTS_DEAD_LETTERED.labels(self._name, topic, reason).inc()
 
     # ------------------------------------------------------------------ health
 

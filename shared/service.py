@@ -34,7 +34,7 @@ from shared.consumer import BatchConsumer
 from shared.db import migrate
 from shared.handling import Periodic, Registry, Subscription
 from shared.logs import setup_logging
-from shared.runtime import Runtime
+from shared.runtime import Runtime, handler_name
 from shared.settings import ServiceSettings
 
 log = logging.getLogger(__name__)
@@ -117,6 +117,8 @@ def create_app(definition: ServiceDefinition) -> FastAPI:
         runtime = await _open_runtime(settings)
         tasks: list[asyncio.Task[None]] = []
         consumer = BatchConsumer(settings, definition.subscriptions, runtime.consume_batch)
+        for sub in definition.subscriptions:
+            metrics.initialise_subscription(name, sub.spec.name, handler_name(sub))
         try:
             applied = await migrate(runtime.pool, runtime.schema, definition.migrations)
             log.info("schema ready", extra={"schema": runtime.schema, "applied": applied})
@@ -126,6 +128,7 @@ def create_app(definition: ServiceDefinition) -> FastAPI:
             api.state.deps = definition.deps
             jobs = [Periodic("outbox-relay", 1.0, lambda _: runtime.relay_outbox()),
                     Periodic("outbox-mark-published", 0.2, lambda _: runtime.flush_published()),
+                    Periodic("outbox-gauges", 5.0, lambda _: runtime.refresh_outbox_gauges()),
                     *definition.handlers.periodic]
             tasks = [asyncio.create_task(_run_periodic(runtime, job), name=job.name) for job in jobs]
             if definition.subscriptions:

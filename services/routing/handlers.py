@@ -27,6 +27,7 @@ from services.routing.domain.lifecycle import (
 )
 from services.routing.domain.router import LeadFacts, Router
 from services.routing.repository import AssignmentRow, PendingWrites, RoutingRepository, active_from_row
+from shared import metrics as shared_metrics
 from shared.events import (
     FollowUpEscalated,
     FollowUpMissed,
@@ -213,7 +214,7 @@ async def fire_due(uow: UnitOfWork, routing: Routing) -> int:
             assignment_id=new.assignment_id, owner_kind=new.owner_kind, rep_id=new.rep_id,  # type: ignore[arg-type]
             team=new.team, escalation=plan.attempt, manager_name=manager_name, manager_email=manager_email))
         metrics.MISSED.labels(missed.team or "", next_action).inc()
-        metrics.TIMER_LAG.observe(max(0.0, (now - r["due_at"]).total_seconds()))
+        shared_metrics.observe_timer_fired(metrics.SERVICE, metrics.TIMER_DUE, r["due_at"], now)
     await repo.flush(conn, writes)
     await repo.save_context(conn, ctx)
     return len(rows)
@@ -231,9 +232,19 @@ async def fire_reminders(uow: UnitOfWork, routing: Routing) -> int:
             assignment_id=r["assignment_id"], owner_kind=r["owner_kind"], rep_id=r["rep_id"], team=r["team"],
             due_at=r["due_at"], grade=facts.grade, segment=facts.segment))
         metrics.REMINDED.labels(r["team"] or "").inc()
+        shared_metrics.observe_timer_fired(metrics.SERVICE, metrics.TIMER_REMINDER, r["remind_at"], now)
     if rows:
         await repo.mark_reminded(conn, [r["assignment_id"] for r in rows], now)
     return len(rows)
+
+
+async def report_timer_backlog(uow: UnitOfWork, routing: Routing) -> None:
+    """What the SLA clock left due (after a run, normally nothing): ``leadbridge_timers_due``
+    and ``leadbridge_timers_oldest_overdue_seconds`` for breaches and reminders."""
+    now = routing.clock()
+    backlog = await routing.repo.timer_backlog(uow.conn, now)
+    for timer, (due, oldest) in ((metrics.TIMER_DUE, backlog["due"]), (metrics.TIMER_REMINDER, backlog["reminder"])):
+        shared_metrics.report_timer_backlog(metrics.SERVICE, timer, due, oldest, now)
 
 
 # --------------------------------------------------------------------------- follow-ups
@@ -271,7 +282,7 @@ async def record_follow_up(uow: UnitOfWork, routing: Routing, assignment_id: str
     uow.emit(FollowUpRecorded(event_id=follow_up_id, occurred_at=now, lead_id=row["lead_id"],
                               assignment_id=assignment_id, rep_id=rep_id, outcome=outcome, note=note,
                               on_time=on_time))
-    metrics.FOLLOW_UPS.labels(str(outcome), str(on_time).lower()).inc()
+    metrics.FOLLOW_UPS.labels(row["team"] or "", str(outcome), str(on_time).lower()).inc()
     router = await routing.configs.router(conn)
     team = router.config.teams.get(row["team"] or "")
     hands_off = outcome == FollowUpOutcome.DISQUALIFIED or (

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from prometheus_client import Counter, Histogram
+from prometheus_client import Counter
 
 ASSIGNED = Counter("leadbridge_routing_assignments_total", "Assignments made, by owner kind, team and trigger",
                    ["owner_kind", "team", "trigger"])
@@ -12,9 +12,12 @@ KEPT = Counter("leadbridge_routing_rescored_kept_total",
 MISSED = Counter("leadbridge_routing_follow_ups_missed_total", "Follow-ups missed, by team and what happened next",
                  ["team", "next_action"])
 REMINDED = Counter("leadbridge_routing_reminders_total", "Reminders issued before a follow-up came due", ["team"])
-FOLLOW_UPS = Counter("leadbridge_routing_follow_ups_total", "Follow-ups recorded", ["outcome", "on_time"])
+FOLLOW_UPS = Counter("leadbridge_routing_follow_ups_total", "Follow-ups recorded, by the assignment's team",
+                     ["team", "outcome", "on_time"])
 CONFIG_CHANGES = Counter("leadbridge_routing_config_changes_total", "Accepted configuration changes", ["kind"])
 CONFIG_REJECTED = Counter("leadbridge_routing_config_rejected_total", "Rejected (invalid) configuration changes",
                           ["kind"])
-TIMER_LAG = Histogram("leadbridge_routing_timer_lag_seconds", "From due time to the breach being handled",
-                      buckets=(0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 3600))
+# The SLA clocks, as shared timers (leadbridge_timers_*, leadbridge_timer_lateness_seconds).
+SERVICE = "routing"
+TIMER_DUE = "follow-up-due"
+TIMER_REMINDER = "follow-up-reminder"

@@ -244,6 +244,17 @@ class RoutingRepository:
             "WHERE a.status = 'open' AND a.reminded_at IS NULL AND a.remind_at <= $1 AND a.due_at > $1 "
             "ORDER BY a.remind_at LIMIT $2 FOR UPDATE OF a SKIP LOCKED", now, limit)
 
+    async def timer_backlog(self, conn: asyncpg.Connection, now: datetime
+                            ) -> dict[str, tuple[int, datetime | None]]:
+        """Open assignments whose clock (``due``) or reminder (``reminder``) is due and not
+        handled yet: how many, and the oldest due time."""
+        r = await conn.fetchrow(
+            f"SELECT count(*) FILTER (WHERE due_at <= $1) AS due, min(due_at) FILTER (WHERE due_at <= $1) AS due_at, "
+            "count(*) FILTER (WHERE reminded_at IS NULL AND remind_at <= $1 AND due_at > $1) AS reminders, "
+            "min(remind_at) FILTER (WHERE reminded_at IS NULL AND remind_at <= $1 AND due_at > $1) AS remind_at "
+            f"FROM {self.s}.assignments WHERE status = 'open' AND due_at IS NOT NULL", now)
+        return {"due": (int(r["due"]), r["due_at"]), "reminder": (int(r["reminders"]), r["remind_at"])}
+
     async def mark_reminded(self, conn: asyncpg.Connection, ids: Sequence[str], at: datetime) -> None:
         await conn.execute(f"UPDATE {self.s}.assignments SET reminded_at = $2 WHERE assignment_id = ANY($1::text[])",
                            list(ids), at)

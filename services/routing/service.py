@@ -66,4 +66,6 @@ async def run_timers(units: UnitOfWorkFactory, routing: Routing) -> int:
             n = await handlers.fire_reminders(uow, routing)
         if n < routing.timer_batch:
             break
+    async with units() as uow:
+        await handlers.report_timer_backlog(uow, routing)
     return fired
