@@ -44,6 +44,7 @@ unit: venv ## fast unit tests only (no broker, no database)
 
 test: venv lint typecheck contracts ## every test, against the broker and database in LEADBRIDGE_* or the local ones it starts
 	@if [ -z "$$LEADBRIDGE_KAFKA_BOOTSTRAP$$LEADBRIDGE_DATABASE_URL" ]; then $(MAKE) --no-print-directory infra; fi
+	@deploy/prometheus/prometheus.sh install   # promtool for the metric, rule and dashboard checks
 	@$(PY) -m pytest -ra --durations=15 $(PYTEST_ARGS)
 
 demo: venv ## post a handful of leads to the running stack (make run) and show where each went
@@ -61,7 +62,8 @@ bench-routing: venv ## lead-scored→lead-assigned latency at 500 leads/s
 	@if [ -z "$$LEADBRIDGE_KAFKA_BOOTSTRAP$$LEADBRIDGE_DATABASE_URL" ]; then $(MAKE) --no-print-directory infra; fi
 	@$(PY) -m bench.routing $(BENCH_ARGS)
 
-stop: ## stop the local Kafka (PostgreSQL only if make run/infra started it)
+stop: ## stop the local Kafka and Prometheus (PostgreSQL only if make run/infra started it)
+	@deploy/prometheus/prometheus.sh stop || true
 	@deploy/kafka/kafka.sh stop || true
 	@deploy/postgres/postgres.sh stop --if-started || true
 

@@ -15,6 +15,7 @@ mkdir -p "$LOGS"
 
 started_kafka=0
 started_postgres=0
+started_prometheus=0
 stopping=0
 pids=()
 names=()
@@ -26,6 +27,7 @@ cleanup() {
   echo "[run] stopping services"
   for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
   for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
+  if [ "$started_prometheus" = 1 ]; then deploy/prometheus/prometheus.sh stop || true; fi
   if [ "$started_kafka" = 1 ]; then deploy/kafka/kafka.sh stop || true; fi
   # Only what this run started: a broker or database that was already up (for `make test`,
   # another shell, or the system's own PostgreSQL) stays up.
@@ -37,11 +39,13 @@ trap 'exit 0' INT TERM
 
 if ! deploy/kafka/kafka.sh status >/dev/null 2>&1; then started_kafka=1; fi
 if ! deploy/postgres/postgres.sh status >/dev/null 2>&1; then started_postgres=1; fi
+if ! deploy/prometheus/prometheus.sh status >/dev/null 2>&1; then started_prometheus=1; fi
 deploy/kafka/kafka.sh start
 deploy/postgres/postgres.sh start
 "$PY" -m shared.topics create
 
 declare -A PORTS=([capture]=8001 [scoring]=8002 [routing]=8003 [nurture]=8004 [content]=8005)
+LAGWATCH_PORT=9308  # deploy/prometheus/prometheus.sh scrapes it there
 for svc in capture scoring routing nurture content; do
   port="${PORTS[$svc]}"
   if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
@@ -54,6 +58,18 @@ for svc in capture scoring routing nurture content; do
   names+=("$svc")
   echo "[run] $svc starting (pid $!, log var/log/$svc.log)"
 done
+
+# The consumer-group lag exporter: the lag of a service that is down is read from the broker.
+if (exec 3<>"/dev/tcp/127.0.0.1/$LAGWATCH_PORT") 2>/dev/null; then
+  echo "[run] port $LAGWATCH_PORT (lagwatch) is taken: is another 'make run' still running?" >&2
+  exit 1
+fi
+LEADBRIDGE_HTTP_PORT="$LAGWATCH_PORT" setsid "$PY" -m shared.lagwatch >"$LOGS/lagwatch.log" 2>&1 &
+pids+=("$!")
+names+=("lagwatch")
+echo "[run] lagwatch starting (pid $!, log var/log/lagwatch.log)"
+deploy/prometheus/prometheus.sh start
+PROMETHEUS_URL="$(deploy/prometheus/prometheus.sh url)"
 
 for svc in capture scoring routing nurture content; do
   port="${PORTS[$svc]}"
@@ -75,6 +91,10 @@ Leadbridge is running.
   nurture   http://127.0.0.1:8004/docs   GET /v1/nurture/leads
   content   http://127.0.0.1:8005/docs   GET /v1/collateral
   metrics   http://127.0.0.1:800N/metrics on each service; health on /healthz
+  lagwatch  http://127.0.0.1:$LAGWATCH_PORT/metrics   committed consumer-group lag, read from the broker
+  prometheus $PROMETHEUS_URL   scrapes all of them; rules and alerts: $PROMETHEUS_URL/alerts
+            try: $PROMETHEUS_URL/graph?g0.expr=service_topic:leadbridge_consumer_group_lag_records:sum
+  dashboards deploy/grafana/dashboards/*.json (import into Grafana, or docker compose up grafana)
   logs      var/log/<service>.log
 
 Try:  make demo     (in another terminal)
