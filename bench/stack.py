@@ -159,6 +159,8 @@ class ServiceProcess:
     log_path: Path
     proc: subprocess.Popen[bytes] | None = None
     extra_env: dict[str, str] = field(default_factory=dict)
+    module: str = ""  # default: services.<name>
+    health_path: str = "/healthz"
 
     @property
     def url(self) -> str:
@@ -168,8 +170,8 @@ class ServiceProcess:
         env = {**os.environ, **self.env, **self.extra_env, "LEADBRIDGE_HTTP_PORT": str(self.port),
                "PYTHONPATH": str(ROOT)}
         log = self.log_path.open("ab")
-        self.proc = subprocess.Popen([sys.executable, "-m", f"services.{self.name}"], cwd=ROOT, env=env,
-                                     stdout=log, stderr=subprocess.STDOUT)
+        self.proc = subprocess.Popen([sys.executable, "-m", self.module or f"services.{self.name}"], cwd=ROOT,
+                                     env=env, stdout=log, stderr=subprocess.STDOUT)
         if wait:
             self.wait_healthy()
 
@@ -179,7 +181,7 @@ class ServiceProcess:
             if self.proc is not None and self.proc.poll() is not None:
                 raise RuntimeError(f"{self.name} exited with {self.proc.returncode}:\n{self.tail()}")
             try:
-                if httpx.get(self.url + "/healthz", timeout=2).status_code == 200:
+                if httpx.get(self.url + self.health_path, timeout=2).status_code == 200:
                     return
             except httpx.HTTPError:
                 pass

@@ -42,6 +42,26 @@ def stack(namespace: harness.Namespace, log_dir: Path) -> Iterator[harness.Stack
     stack.stop()
 
 
+@pytest.fixture(scope="session")
+def lagwatch(namespace: harness.Namespace, log_dir: Path) -> Iterator[harness.ServiceProcess]:
+    """The consumer-group lag exporter for the shared namespace."""
+    watch = harness.start_lagwatch(namespace, log_dir / "stack")
+    yield watch
+    watch.stop()
+
+
+@pytest.fixture(scope="session")
+def prometheus(stack: harness.Stack, lagwatch: harness.ServiceProcess,
+               tmp_path_factory: pytest.TempPathFactory) -> Iterator[harness.Prometheus]:
+    """A private Prometheus with the repository's config and rules, scraping the shared
+    stack and its lag watcher every second."""
+    targets = {name: f"127.0.0.1:{svc.port}" for name, svc in stack.services.items()}
+    targets["lagwatch"] = f"127.0.0.1:{lagwatch.port}"
+    prom = harness.start_prometheus(targets, tmp_path_factory.mktemp("prometheus"))
+    yield prom
+    prom.stop()
+
+
 @pytest.fixture
 def private_namespace(infra: harness.Infra) -> Iterator[harness.Namespace]:
     """A namespace of its own, for a test that stops and starts services."""

@@ -4,8 +4,13 @@ the polling helpers the integration and end-to-end tests share."""
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -27,9 +32,9 @@ from bench.stack import (
     with_database,
 )
 
-__all__ = ["ROOT", "SERVICES", "Infra", "Namespace", "ServiceProcess", "Stack", "close_namespace",
+__all__ = ["ROOT", "SERVICES", "Infra", "Namespace", "Prometheus", "ServiceProcess", "Stack", "close_namespace",
            "create_database", "drop_database", "eventually", "free_port", "open_namespace", "read_topic",
-           "start_infra", "start_stack", "with_database"]
+           "start_infra", "start_lagwatch", "start_prometheus", "start_stack", "with_database"]
 
 
 def eventually(check: Callable[[], Any], timeout_s: float = 20, interval_s: float = 0.2,
@@ -59,3 +64,61 @@ def read_topic(bootstrap: str, topic: str, *, timeout_s: float = 5.0) -> Iterato
         yield from consumer
     finally:
         consumer.close()
+
+
+# --------------------------------------------------------------------------- observability
+
+PROMETHEUS_SH = ROOT / "deploy" / "prometheus" / "prometheus.sh"
+
+
+def start_lagwatch(ns: Namespace, log_dir: Path) -> ServiceProcess:
+    """The consumer-group lag exporter (shared/lagwatch.py) for this namespace's groups."""
+    log_dir.mkdir(parents=True, exist_ok=True)
+    watch = ServiceProcess("lagwatch", free_port(), ns.env(), log_dir / "lagwatch.log", module="shared.lagwatch",
+                           health_path="/metrics")
+    watch.start()
+    return watch
+
+
+@dataclass
+class Prometheus:
+    """A private Prometheus (deploy/prometheus/prometheus.sh with its own port, data
+    directory and targets), loaded with the repository's rules."""
+
+    port: int
+    data_dir: Path
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def env(self) -> dict[str, str]:
+        return {**os.environ, "PROMETHEUS_DATA": str(self.data_dir), "PROMETHEUS_PORT": str(self.port)}
+
+    def query(self, expr: str) -> list[dict[str, Any]]:
+        """An instant query's result vector; raises ValueError if Prometheus refuses the expression."""
+        r = httpx.get(self.url + "/api/v1/query", params={"query": expr}, timeout=10)
+        body = r.json()
+        if body.get("status") != "success":
+            raise ValueError(f"query {expr!r} failed: {body.get('errorType')}: {body.get('error')}")
+        result: list[dict[str, Any]] = body["data"]["result"]
+        return result
+
+    def stop(self) -> None:
+        subprocess.run([str(PROMETHEUS_SH), "stop"], env=self.env(), check=False, capture_output=True)
+
+
+def start_prometheus(targets: dict[str, str], data_dir: Path, scrape_interval: str = "1s") -> Prometheus:
+    """Start a Prometheus scraping ``targets`` (job name -> ``host:port``) every
+    ``scrape_interval``, and wait until it has scraped each of them once."""
+    data_dir.mkdir(parents=True, exist_ok=True)
+    prom = Prometheus(free_port(), data_dir)
+    groups = [{"targets": [address], "labels": {"__service": job}} for job, address in targets.items()]
+    groups.append({"targets": [f"127.0.0.1:{prom.port}"], "labels": {"__service": "prometheus"}})
+    targets_file = data_dir / "targets.json"
+    targets_file.write_text(json.dumps(groups))
+    env = {**prom.env(), "PROMETHEUS_TARGETS": str(targets_file), "PROMETHEUS_SCRAPE_INTERVAL": scrape_interval}
+    subprocess.run([str(PROMETHEUS_SH), "start"], env=env, check=True, capture_output=True)
+    eventually(lambda: len(prom.query("up == 1")) == len(groups), timeout_s=30,
+               what="Prometheus scraping every target")
+    return prom
