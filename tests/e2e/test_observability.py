@@ -16,8 +16,8 @@ import httpx
 import pytest
 import yaml
 
+from bench.leads import grade_a, grade_c
 from tests import harness
-from tests.e2e.leads import grade_a, grade_c
 from tests.e2e.test_pipeline import post_lead, wait_owned
 
 pytestmark = pytest.mark.e2e
