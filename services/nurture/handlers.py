@@ -6,10 +6,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from services.nurture.domain.tracks import status_after_scored, track_for, why_nurtured
+from services.nurture.domain.tracks import status_after_scored, track_for
 from services.nurture.repository import PoolStore
 from shared import topics
-from shared.events import FollowUpMissed, LeadAssigned, LeadScored
+from shared.events import FollowUpMissed, LeadAssigned, LeadScored, NurtureReason
 from shared.handling import Registry, Subscription, UnitOfWork, bind
 
 
@@ -29,13 +29,13 @@ def registry(deps: NurtureDeps) -> Registry:
 
 
 async def on_lead_assigned(deps: NurtureDeps, event: LeadAssigned, uow: UnitOfWork) -> None:
-    """A lead handed to nurture joins the track its reason and grade call for; a lead
-    that sales owns again (re-graded up, or qualified) is let go."""
-    if event.owner_kind == "nurture":
-        reason = why_nurtured(event)
-        track = track_for(reason, event.grade)
-        await deps.pool.enter(uow.conn, event.lead_id, track.name, reason, event.grade, event.segment,
-                              event.campaign, event.occurred_at, None)
+    """A lead handed to nurture joins the track its reason (routing's ``nurture_reason``,
+    set exactly when the owner is nurture) and grade call for; a lead that sales owns
+    again (re-graded up, or qualified) is let go."""
+    if event.nurture_reason is not None:
+        track = track_for(event.nurture_reason, event.grade)
+        await deps.pool.enter(uow.conn, event.lead_id, track.name, event.nurture_reason, event.grade,
+                              event.segment, event.campaign, event.occurred_at, None)
     else:
         await deps.pool.set_status(uow.conn, event.lead_id, "returned-to-sales", event.occurred_at,
                                    last_rep_id=event.rep_id)
@@ -46,9 +46,9 @@ async def on_follow_up_missed(deps: NurtureDeps, event: FollowUpMissed, uow: Uni
     earlier misses are routing's to reassign."""
     if event.next_action != "nurture":
         return
-    track = track_for("missed-follow-up", event.grade)
-    await deps.pool.enter(uow.conn, event.lead_id, track.name, "missed-follow-up", event.grade, event.segment,
-                          event.campaign, event.occurred_at, event.rep_id)
+    reason = NurtureReason.MISSED_FOLLOW_UP
+    await deps.pool.enter(uow.conn, event.lead_id, track_for(reason, event.grade).name, reason, event.grade,
+                          event.segment, event.campaign, event.occurred_at, event.rep_id)
 
 
 async def on_lead_scored(deps: NurtureDeps, event: LeadScored, uow: UnitOfWork) -> None:

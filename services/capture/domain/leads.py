@@ -66,7 +66,7 @@ def timeline_entry(event: Event) -> TimelineEntry:
             return TimelineEntry("assigned", {"owner_kind": event.owner_kind, "rep_id": event.rep_id,
                                               "team": event.team, "due_at": _iso(event.due_at),
                                               "rule": event.rule, "reason": event.reason,
-                                              "attempt": event.attempt})
+                                              "nurture_reason": event.nurture_reason, "attempt": event.attempt})
         case FollowUpRecorded():
             return TimelineEntry("followed-up", {"rep_id": event.rep_id, "outcome": event.outcome,
                                                  "on_time": event.on_time})

@@ -62,9 +62,10 @@ def test_timeline_reads_like_what_happened() -> None:
     entry = timeline_entry(_scored(()))
     assert entry.type == "scored"
     assert entry.summary["score"] == 62.4
-    assigned = LeadAssigned(lead_id="L", assignment_id="A1", owner_kind="nurture", rule="c-d-nurture",
-                            reason="grade C", grade="C", segment="smb")
+    assigned = LeadAssigned(lead_id="L", assignment_id="A1", owner_kind="nurture", nurture_reason="low-grade",
+                            rule="c-d-nurture", reason="grade C", grade="C", segment="smb")
     assert timeline_entry(assigned).type == "assigned"
+    assert timeline_entry(assigned).summary["nurture_reason"] == "low-grade"  # why, for whoever reads the timeline
     assert view_changes(assigned)["status"] == "nurturing"
     missed = FollowUpMissed(lead_id="L", assignment_id="A1", rep_id="r1", team="field", due_at=T0, escalation=1,
                             next_action="reassign", grade="A", segment="smb")

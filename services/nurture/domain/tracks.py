@@ -1,5 +1,5 @@
-"""Nurture's pure rules: why a lead came to nurture, which marketing track it joins,
-and when it is warm enough to go back to sales. Leads here are marketing's to keep,
+"""Nurture's pure rules: which marketing track a lead joins, and when it is warm
+enough to go back to sales. Leads here are marketing's to keep,
 never lost."""
 
 from __future__ import annotations
@@ -7,9 +7,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-from shared.events import LeadAssigned
+from shared.events import Grade, NurtureReason, is_sales_grade
 
-Reason = Literal["low-grade", "missed-follow-up", "disqualified", "no-owner"]
 PoolStatus = Literal["nurturing", "ready-for-sales", "returned-to-sales"]
 
 
@@ -27,35 +26,24 @@ TRACKS: dict[str, Track] = {
     "cold": Track("cold", "Poor fit: newsletter only", 90),
 }
 
-RETURN_GRADES = frozenset({"A", "B"})
+POOR_FIT: frozenset[Grade] = frozenset({"D"})
+"""Grades too poor a fit for more than the newsletter."""
 
 
-def why_nurtured(assigned: LeadAssigned) -> Reason:
-    """Why routing handed a lead to nurture: a later attempt means reps missed it; a
-    rep's disqualification; otherwise its grade is not one sales works."""
-    if assigned.attempt > 0:
-        return "missed-follow-up"
-    return "disqualified" if "disqualif" in assigned.reason.lower() else "low-grade"
-
-
-def track_for(reason: Reason, grade: str) -> Track:
-    """The track a lead joins, by why it came to nurture and how it grades."""
-    if reason == "missed-follow-up":
+def track_for(reason: NurtureReason, grade: Grade) -> Track:
+    """The track a lead joins, by why routing sent it to nurture (``LeadAssigned.nurture_reason``)
+    and how it grades."""
+    if reason is NurtureReason.MISSED_FOLLOW_UP:
         return TRACKS["re-engage"]
-    if reason == "disqualified":
+    if reason is NurtureReason.DISQUALIFIED:
         return TRACKS["recycle"]
-    return TRACKS["long-term"] if grade in ("A", "B", "C") else TRACKS["cold"]
+    return TRACKS["cold"] if grade in POOR_FIT else TRACKS["long-term"]
 
 
-def is_ready_for_sales(grade: str) -> bool:
-    """Engagement re-scored the lead up to a grade sales works: routing takes it back."""
-    return grade in RETURN_GRADES
-
-
-def status_after_scored(status: str, grade: str) -> PoolStatus | None:
-    """A pooled lead was re-scored: one still being nurtured that now grades for sales
-    is ready for sales (routing moves it; nurture lets go when it sees the new owner).
-    None: its status stays."""
-    if status == "nurturing" and is_ready_for_sales(grade):
+def status_after_scored(status: str, grade: Grade) -> PoolStatus | None:
+    """A pooled lead was re-scored: one still being nurtured that now grades as sales
+    works (``shared.events.is_sales_grade``, the rule routing takes it back by) is ready
+    for sales; nurture lets go when it sees the new owner. None: its status stays."""
+    if status == "nurturing" and is_sales_grade(grade):
         return "ready-for-sales"
     return None

@@ -9,7 +9,7 @@ from typing import Any
 from services.nurture.handlers import NurtureDeps, registry
 from services.nurture.tests.fakes import InMemoryPool
 from shared import topics
-from shared.events import Event, FollowUpMissed, LeadAssigned, LeadProfile, LeadScored
+from shared.events import Event, FollowUpMissed, LeadAssigned, LeadProfile, LeadScored, NurtureReason
 from shared.testing import FakeUnitOfWork
 from shared.topics import TopicSpec
 
@@ -32,11 +32,13 @@ class Nurture:
         return self.pool.rows[lead_id]
 
 
-def assigned(owner_kind: str = "nurture", *, reason: str = "grade C", grade: str = "C", attempt: int = 0,
-             rep_id: str | None = None, at: datetime = T0) -> LeadAssigned:
-    return LeadAssigned(lead_id="L1", assignment_id=f"A-{at.isoformat()}", owner_kind=owner_kind,  # type: ignore[arg-type]
-                        rep_id=rep_id, team="inside" if owner_kind != "nurture" else None, rule="r",
-                        reason=reason, grade=grade, segment="smb", campaign="webinar", attempt=attempt,  # type: ignore[arg-type]
+def assigned(why: NurtureReason | None = NurtureReason.LOW_GRADE, *, grade: str = "C", rep_id: str | None = None,
+             at: datetime = T0) -> LeadAssigned:
+    """To nurture for ``why``, or (``why=None``) to a rep."""
+    return LeadAssigned(lead_id="L1", assignment_id=f"A-{at.isoformat()}",
+                        owner_kind="nurture" if why else "rep", nurture_reason=why,
+                        rep_id=rep_id, team=None if why else "inside", rule="r",
+                        reason="prose for people: not read", grade=grade, segment="smb", campaign="webinar",  # type: ignore[arg-type]
                         occurred_at=at)
 
 
@@ -56,12 +58,16 @@ async def test_a_low_grade_lead_joins_a_track_by_its_fit() -> None:
     assert n.uow.events() == []  # nurture emits nothing: routing decides who owns a lead
 
 
-async def test_a_disqualified_lead_is_recycled_and_a_re_attempt_is_re_engaged() -> None:
+async def test_the_track_follows_routings_nurture_reason_not_its_prose() -> None:
     n = Nurture()
-    await n.deliver(topics.LEAD_ASSIGNED, assigned(reason="rep disqualified: no budget", grade="B"))
+    await n.deliver(topics.LEAD_ASSIGNED, assigned(NurtureReason.DISQUALIFIED, grade="B"))
     assert (n.entry()["reason"], n.entry()["track"]) == ("disqualified", "recycle")
-    await n.deliver(topics.LEAD_ASSIGNED, assigned(attempt=2, grade="A", at=T0 + timedelta(hours=1)))
+    await n.deliver(topics.LEAD_ASSIGNED, assigned(NurtureReason.MISSED_FOLLOW_UP, grade="A",
+                                                   at=T0 + timedelta(hours=1)))
     assert (n.entry()["reason"], n.entry()["track"]) == ("missed-follow-up", "re-engage")
+    await n.deliver(topics.LEAD_ASSIGNED, assigned(NurtureReason.KEPT_BY_RULE, grade="A",
+                                                   at=T0 + timedelta(hours=2)))
+    assert (n.entry()["reason"], n.entry()["track"]) == ("kept-by-rule", "long-term")
     assert n.entry()["times_entered"] == 1  # still nurturing: re-tracked, not re-entered
 
 
@@ -83,7 +89,7 @@ async def test_a_pooled_lead_that_heats_up_is_ready_then_returned_to_sales() -> 
     assert (n.entry()["status"], n.entry()["score"], n.entry()["segment"]) == ("nurturing", 71.5, "smb-tech")
     await n.deliver(topics.LEAD_SCORED, scored("B", T0 + timedelta(days=2)))
     assert (n.entry()["status"], n.entry()["grade"]) == ("ready-for-sales", "B")
-    await n.deliver(topics.LEAD_ASSIGNED, assigned("rep", rep_id="r1", grade="B", at=T0 + timedelta(days=2)))
+    await n.deliver(topics.LEAD_ASSIGNED, assigned(None, rep_id="r1", grade="B", at=T0 + timedelta(days=2)))
     entry = n.entry()
     assert (entry["status"], entry["last_rep_id"]) == ("returned-to-sales", "r1")
     assert [h["status"] for h in entry["history"]] == ["nurturing", "ready-for-sales", "returned-to-sales"]
@@ -95,5 +101,5 @@ async def test_a_pooled_lead_that_heats_up_is_ready_then_returned_to_sales() -> 
 async def test_scores_and_sales_owners_of_leads_never_pooled_change_nothing() -> None:
     n = Nurture()
     await n.deliver(topics.LEAD_SCORED, scored("A", T0))
-    await n.deliver(topics.LEAD_ASSIGNED, assigned("rep", rep_id="r1", grade="A"))
+    await n.deliver(topics.LEAD_ASSIGNED, assigned(None, rep_id="r1", grade="A"))
     assert n.pool.rows == {}
