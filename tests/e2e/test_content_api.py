@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
+from bench.leads import grade_b
 from tests import harness
-from tests.e2e.leads import grade_b
 
 pytestmark = pytest.mark.e2e
 
