@@ -4,7 +4,7 @@ platforms and intent feeds post here. Routes validate and translate; handlers de
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, HTTPException, Query
@@ -12,7 +12,7 @@ from fastapi.responses import JSONResponse
 from pydantic import AwareDatetime, BaseModel, ConfigDict, EmailStr, Field, field_validator
 
 from services.capture import handlers
-from services.capture.domain.leads import ActivityPerson, normalise_email
+from services.capture.domain.leads import ActivityPerson, InTheFuture, normalise_email, when_it_happened
 from services.capture.handlers import CaptureDeps
 from services.capture.repository import Row
 from shared.events import Behaviour, LeadProfile, LeadSource
@@ -72,13 +72,11 @@ class ActivityByEmailIn(ActivityIn):
 
 
 def _when(value: datetime | None, field: str, deps: CaptureDeps) -> datetime:
-    now = deps.clock()
-    if value is None:
-        return now
-    if value - now > timedelta(seconds=deps.max_clock_skew_s):
+    try:
+        return when_it_happened(value, deps.clock(), deps.max_clock_skew_s)
+    except InTheFuture:
         raise HTTPException(422, detail={"error": "invalid request",
-                                         "fields": [{"field": field, "reason": "is in the future"}]})
-    return value.astimezone(UTC)
+                                         "fields": [{"field": field, "reason": "is in the future"}]}) from None
 
 
 IdempotencyHeader = Annotated[str | None, Header(alias="Idempotency-Key", max_length=200)]

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from shared.events import (
@@ -23,6 +23,22 @@ from shared.events import (
 def normalise_email(email: str) -> str:
     """One person, one key: case and surrounding space never make a second lead."""
     return email.strip().lower()
+
+
+class InTheFuture(ValueError):
+    """A submission said it happened later than the clock skew allows."""
+
+
+def when_it_happened(stated: datetime | None, now: datetime, max_skew_s: float) -> datetime:
+    """What a submission's moment is: now if it states none; what it states, in UTC,
+    unless that is further ahead of our clock than ``max_skew_s`` (a device with a wrong
+    clock must not date a lead ahead of everything that really happened): then
+    :class:`InTheFuture`."""
+    if stated is None:
+        return now
+    if stated - now > timedelta(seconds=max_skew_s):
+        raise InTheFuture(f"{stated.isoformat()} is more than {max_skew_s:g} s ahead of {now.isoformat()}")
+    return stated.astimezone(UTC)
 
 
 def implicit_idempotency_key(email_norm: str, source: str, campaign: str | None, occurred_at: datetime) -> str:

@@ -1,9 +1,12 @@
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
+
+import pytest
 
 from services.capture.domain.leads import (
     ActivityPerson,
     AttachToLead,
     CreateLead,
+    InTheFuture,
     MissingDetails,
     implicit_idempotency_key,
     lead_for_activity,
@@ -11,6 +14,7 @@ from services.capture.domain.leads import (
     normalise_email,
     timeline_entry,
     view_changes,
+    when_it_happened,
 )
 from shared.events import FollowUpMissed, LeadAssigned, LeadProfile, LeadScored, ScoreReason
 
@@ -90,3 +94,12 @@ def test_an_unknown_email_becomes_a_lead_keyed_from_the_activity_when_enough_is_
 def test_an_unknown_email_without_name_company_or_country_is_refused_naming_each() -> None:
     assert lead_for_activity(None, ActivityPerson("a@x.com", company="Acme"), None) == MissingDetails(
         ("name", "country"))
+
+
+def test_a_submission_happened_now_or_when_it_says_unless_that_is_beyond_the_clock_skew() -> None:
+    assert when_it_happened(None, T0, 300) == T0
+    in_paris = datetime(2026, 3, 2, 10, 4, tzinfo=timezone(timedelta(hours=1)))
+    assert when_it_happened(in_paris, T0, 300) == T0 + timedelta(minutes=4)
+    assert when_it_happened(in_paris, T0, 300).tzinfo is UTC
+    with pytest.raises(InTheFuture):
+        when_it_happened(T0 + timedelta(seconds=301), T0, 300)
