@@ -8,7 +8,12 @@ together do not race.
 Two tables in every schema carry the delivery guarantees:
 
 - ``inbox``: the id of every event the service has handled, written in the same
-  transaction as the effect, so a redelivered event is recognised and skipped.
+  transaction as the effect, so a redelivered event is recognised and skipped. Ids
+  are pruned once older than the longest a record stays readable on its topic
+  (``ServiceSettings.inbox_retention_s``): by then nothing can deliver it again.
+  (A per-partition processed position would not do instead: the duplicates that
+  happen most, an outbox row re-sent after a lost confirmation, a producer's retry,
+  a dead letter replayed, arrive at new offsets, and only their ids match.)
 - ``outbox``: every event the service emits, written in that same transaction and
   published after commit; a relay re-publishes any row whose send was not confirmed.
   Confirmed rows are deleted (Kafka is the log; an UPDATE would rewrite each row,
@@ -56,6 +61,7 @@ BEGIN
     END IF;
 END $$;
 """
+
 
 # Errors worth waiting out (database restarting, network blip, lock conflicts) rather
 # than dead-lettering the event: the event is fine, the world is not.
@@ -105,6 +111,19 @@ async def create_pool(dsn: str, *, min_size: int = 2, max_size: int = 10) -> asy
     return pool
 
 
+async def _ensure_inbox_age_index(conn: asyncpg.Connection, schema: str) -> None:
+    """The index the inbox is pruned by. Built without blocking writes (on an existing,
+    large inbox that takes a while), hence outside the DDL's implicit transaction; a
+    build that was interrupted leaves an invalid index behind, which is built again."""
+    valid = await conn.fetchval("SELECT indisvalid FROM pg_index WHERE indexrelid = to_regclass($1)",
+                                f"{schema}.inbox_handled_at")
+    if valid:
+        return
+    if valid is not None:
+        await conn.execute(f"DROP INDEX CONCURRENTLY IF EXISTS {schema}.inbox_handled_at")
+    await conn.execute(f"CREATE INDEX CONCURRENTLY IF NOT EXISTS inbox_handled_at ON {schema}.inbox (handled_at)")
+
+
 async def migrate(pool: asyncpg.Pool, schema: str, migrations_dir: Path | None) -> list[str]:
     """Create the schema, the plumbing tables and apply the service's migrations.
 
@@ -120,6 +139,7 @@ async def migrate(pool: asyncpg.Pool, schema: str, migrations_dir: Path | None) 
                 f"CREATE TABLE IF NOT EXISTS {schema}.schema_migrations "
                 "(name text PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())")
             await conn.execute(PLUMBING_DDL.format(schema=schema))
+            await _ensure_inbox_age_index(conn, schema)
             done = {r["name"] for r in await conn.fetch(f"SELECT name FROM {schema}.schema_migrations")}
             files = sorted(migrations_dir.glob("*.sql")) if migrations_dir else []  # noqa: ASYNC240 - a few small files at start
             for path in files:
@@ -148,6 +168,23 @@ class Inbox:
             f"INSERT INTO {self._schema}.inbox(event_id, topic) SELECT unnest($1::text[]), $2 "
             "ON CONFLICT DO NOTHING RETURNING event_id", list(dict.fromkeys(event_ids)), topic)
         return {r["event_id"] for r in rows}
+
+    async def prune(self, pool: Any, older_than_s: float, *, chunk: int = 10_000) -> int:
+        """Forget the ids handled more than ``older_than_s`` ago, ``chunk`` rows per
+        statement (each its own short transaction, so neither locks nor WAL pile up and
+        consumers' claims go on between chunks); returns how many were forgotten. Rows
+        another replica is deleting at the same moment are skipped, not waited for."""
+        total = 0
+        while True:
+            status = await pool.execute(
+                f"DELETE FROM {self._schema}.inbox WHERE ctid = ANY(ARRAY("
+                f"SELECT ctid FROM {self._schema}.inbox WHERE handled_at < now() - make_interval(secs => $1) "
+                "LIMIT $2 FOR UPDATE SKIP LOCKED))", older_than_s, chunk)
+            deleted = int(status.split()[-1])
+            total += deleted
+            if deleted < chunk:
+                return total
+            await asyncio.sleep(0)  # let the service's own work in between chunks
 
 
 class OutboxRow:

@@ -177,6 +177,15 @@ class Runtime:
         metrics.OUTBOX_BACKLOG.labels(self._name).set(rows)
         metrics.OUTBOX_OLDEST_AGE.labels(self._name).set(age)
 
+    async def prune_inbox(self) -> int:
+        """Forget handled event ids older than the inbox's retention (a clocked job of
+        every service, see :func:`shared.service.create_app`)."""
+        pruned = await self.inbox.prune(self.pool, self.settings.inbox_retention_s,
+                                        chunk=self.settings.inbox_prune_chunk)
+        if pruned:
+            log.info("inbox pruned", extra={"pruned": pruned, "retention_s": self.settings.inbox_retention_s})
+        return pruned
+
     # ------------------------------------------------------------------ consuming
 
     async def consume_batch(self, subscription: Subscription[Any], records: Sequence[RawRecord]) -> None:

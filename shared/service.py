@@ -129,6 +129,7 @@ def create_app(definition: ServiceDefinition) -> FastAPI:
             jobs = [Periodic("outbox-relay", 1.0, lambda _: runtime.relay_outbox()),
                     Periodic("outbox-mark-published", 0.2, lambda _: runtime.flush_published()),
                     Periodic("outbox-gauges", 5.0, lambda _: runtime.refresh_outbox_gauges()),
+                    Periodic("inbox-prune", settings.inbox_prune_every_s, lambda _: runtime.prune_inbox()),
                     *definition.handlers.periodic]
             tasks = [asyncio.create_task(_run_periodic(runtime, job), name=job.name) for job in jobs]
             if definition.subscriptions:

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from shared import topics
+
 
 class ServiceSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="LEADBRIDGE_", extra="ignore")
@@ -25,6 +27,13 @@ class ServiceSettings(BaseSettings):
     consumer_commit_interval_s: float = 0.5
     # Outbox rows not confirmed published after this long are re-sent by the relay.
     outbox_relay_after_s: float = 5.0
+    # Handled event ids are forgotten this long (seconds) after they were handled. By
+    # default as long as a record can still be read from its topic (shared.topics), so a
+    # redelivery, however late, is still recognised. Pruned every inbox_prune_every_s
+    # in chunks of inbox_prune_chunk rows, each its own short transaction.
+    inbox_retention_s: float = topics.longest_readable_ms() / 1000
+    inbox_prune_every_s: float = 600.0
+    inbox_prune_chunk: int = 10_000
     # Allocations between young-generation collections (CPython's default is 700).
     gc_gen0_threshold: int = 10_000
     db_pool_min: int = 2

@@ -31,6 +31,13 @@ from shared.events import (
 
 DLQ_SUFFIX = ".dlq"
 DEFAULT_PARTITIONS = 4
+# How long the broker keeps a record (Kafka's default, set on every topic created here),
+# and how long a log segment stays open. A record is deleted with its segment, once the
+# segment's newest record is older than the retention, so it can still be read up to
+# retention + segment time after it was written: that is how long a consumer must
+# remember that it handled it (the inbox's retention, shared.settings).
+RETENTION_MS = 7 * 24 * 3600 * 1000
+SEGMENT_MS = 24 * 3600 * 1000
 
 
 @dataclass(frozen=True)
@@ -39,10 +46,20 @@ class TopicSpec:
     value_model: type[Event]
     key_field: str = "lead_id"
     partitions: int = DEFAULT_PARTITIONS
+    retention_ms: int = RETENTION_MS
 
     @property
     def dlq(self) -> str:
         return self.name + DLQ_SUFFIX
+
+    @property
+    def readable_ms(self) -> int:
+        """How long after it was written a record of this topic can still be read."""
+        return self.retention_ms + SEGMENT_MS
+
+    def configs(self) -> dict[str, str]:
+        """The broker-side settings of this topic (and of its dead-letter twin)."""
+        return {"retention.ms": str(self.retention_ms), "segment.ms": str(SEGMENT_MS)}
 
     def key_of(self, event: Event) -> bytes:
         return str(getattr(event, self.key_field)).encode()
@@ -89,21 +106,31 @@ def spec_for_model(model: type[Event]) -> TopicSpec:
         raise LookupError(f"no topic registered for {model.__name__}") from None
 
 
+def longest_readable_ms() -> int:
+    """How long after it was written a record of any registered topic can still be read."""
+    return max(spec.readable_ms for spec in ALL)
+
+
 def create_all(bootstrap: str, *, prefix: str = "", timeout_s: float = 30.0) -> list[str]:
-    """Create every registered topic and its dead-letter twin; existing ones are kept.
+    """Create every registered topic and its dead-letter twin, with their retention;
+    existing ones are kept, their retention set to the registry's.
 
     Returns the names created now."""
-    from kafka.admin import KafkaAdminClient, NewTopic  # kafka-python: fine for admin scripts
+    from kafka.admin import ConfigResource, ConfigResourceType, KafkaAdminClient, NewTopic
 
     admin = KafkaAdminClient(bootstrap_servers=bootstrap, client_id="leadbridge-topics",
                              request_timeout_ms=int(timeout_s * 1000))
     try:
         existing = set(admin.list_topics())
-        wanted = [NewTopic(prefix + s.name, s.partitions, 1) for s in ALL]
-        wanted += [NewTopic(prefix + s.dlq, 1, 1) for s in ALL]
+        wanted = [NewTopic(prefix + s.name, s.partitions, 1, topic_configs=s.configs()) for s in ALL]
+        wanted += [NewTopic(prefix + s.dlq, 1, 1, topic_configs=s.configs()) for s in ALL]
         missing = [t for t in wanted if t.name not in existing]
         if missing:
             admin.create_topics(missing, timeout_ms=int(timeout_s * 1000))
+        kept = [t for t in wanted if t.name in existing]
+        if kept:  # made before the registry set retention, or changed by hand
+            admin.alter_configs([ConfigResource(ConfigResourceType.TOPIC, t.name, configs=dict(t.topic_configs))
+                                 for t in kept], incremental=True)
         return [t.name for t in missing]
     finally:
         admin.close()
@@ -143,7 +170,7 @@ def main(argv: list[str] | None = None) -> int:
     else:
         for spec in ALL:
             print(f"{spec.name:22} key={spec.key_field:14} partitions={spec.partitions} "
-                  f"value={spec.value_model.__name__} dlq={spec.dlq}")
+                  f"retention={spec.retention_ms // 3_600_000}h value={spec.value_model.__name__} dlq={spec.dlq}")
     return 0
 
 

@@ -4,13 +4,21 @@ they are older than its retention while still dropping duplicates within it."""
 
 from __future__ import annotations
 
+import asyncio
+import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 
 import asyncpg
 import pytest
 
+from shared import codec, topics
 from shared.db import Outbox, OutboxRow, create_pool, migrate
+from shared.events import LeadCaptured, LeadProfile
+from shared.handling import RawRecord, Subscription, UnitOfWork
+from shared.runtime import Runtime
+from shared.service import ServiceDefinition, create_app
+from shared.settings import ServiceSettings
 from tests import harness
 
 pytestmark = pytest.mark.integration
@@ -67,3 +75,82 @@ async def test_an_old_outbox_loses_its_published_at_column_and_keeps_its_rows(po
     async with pool.acquire() as conn:
         await outbox.add(conn, [OutboxRow("e2", "t", b"k", b"v", [])])
         assert [r.event_id for r in await outbox.unpublished(conn, older_than_s=60)] == ["e1"]
+
+
+# ---------------------------------------------------------------------------- inbox retention
+
+
+def settings_for(ns: harness.Namespace, **kw: float) -> ServiceSettings:
+    return ServiceSettings(service_name=SCHEMA, kafka_bootstrap=ns.bootstrap, database_url=ns.database_url,
+                           topic_prefix=ns.topic_prefix, **kw)  # type: ignore[arg-type]
+
+
+@pytest.fixture
+async def runtime(private_namespace: harness.Namespace) -> AsyncIterator[Runtime]:
+    # an hour's retention, pruned two rows at a time: the chunks must add up
+    rt = await Runtime.open(settings_for(private_namespace, inbox_retention_s=3600, inbox_prune_chunk=2))
+    await migrate(rt.pool, rt.schema, None)
+    yield rt
+    await rt.close()
+
+
+def captured(lead_id: str) -> LeadCaptured:
+    return LeadCaptured(lead_id=lead_id, capture_id=f"c-{lead_id}", consent=True, source="web_form",
+                        profile=LeadProfile(email=f"{lead_id}@x.example", name=lead_id, company="X"))
+
+
+def records(events: Sequence[LeadCaptured]) -> list[RawRecord]:
+    return [RawRecord(topics.LEAD_CAPTURED.name, 0, i, e.lead_id.encode(), codec.encode(e), [], None)
+            for i, e in enumerate(events)]
+
+
+async def handled_ids(pool: asyncpg.Pool) -> set[str]:
+    return {r["event_id"] for r in await pool.fetch(f"SELECT event_id FROM {SCHEMA}.inbox")}
+
+
+async def age(pool: asyncpg.Pool, events: Sequence[LeadCaptured], minutes: float) -> None:
+    """As if these had been handled ``minutes`` ago."""
+    await pool.execute(f"UPDATE {SCHEMA}.inbox SET handled_at = now() - make_interval(mins => $2) "
+                       "WHERE event_id = ANY($1)", [e.event_id for e in events], minutes)
+
+
+async def test_the_inbox_forgets_ids_past_its_retention_and_still_drops_duplicates_within_it(
+        runtime: Runtime) -> None:
+    handled: list[str] = []
+
+    async def handle(events: Sequence[LeadCaptured], uow: UnitOfWork) -> None:
+        handled.extend(e.lead_id for e in events)
+
+    sub = Subscription(topics.LEAD_CAPTURED, batch_handler=handle)
+    old, recent, fresh = ([captured(f"{kind}{i}") for i in range(n)]
+                          for kind, n in (("old", 5), ("recent", 2), ("fresh", 2)))
+    await runtime.consume_batch(sub, records([*old, *recent, *fresh]))
+    await age(runtime.pool, old, 120)  # past the hour's retention
+    await age(runtime.pool, recent, 50)  # within it
+
+    assert await runtime.prune_inbox() == 5
+
+    assert await handled_ids(runtime.pool) == {e.event_id for e in [*recent, *fresh]}
+    handled.clear()
+    await runtime.consume_batch(sub, records([*recent, *fresh, old[0]]))
+    assert handled == ["old0"]  # duplicates within the retention dropped; a forgotten id is new again
+    assert await runtime.prune_inbox() == 0
+
+
+async def test_every_service_prunes_its_inbox_on_a_clock(private_namespace: harness.Namespace) -> None:
+    settings = settings_for(private_namespace, inbox_retention_s=3600, inbox_prune_every_s=0.2)
+    pool = await create_pool(settings.database_url, min_size=1, max_size=2)
+    try:
+        await migrate(pool, SCHEMA, None)
+        old, fresh = [captured("old")], [captured("fresh")]
+        await pool.execute(f"INSERT INTO {SCHEMA}.inbox(event_id, topic) SELECT unnest($1::text[]), 't'",
+                           [e.event_id for e in [*old, *fresh]])
+        await age(pool, old, 180)
+        app = create_app(ServiceDefinition(settings=settings, title="no handlers: plumbing only"))
+        async with app.router.lifespan_context(app):
+            deadline = time.monotonic() + 20
+            while await handled_ids(pool) != {fresh[0].event_id}:
+                assert time.monotonic() < deadline, f"inbox still holds {await handled_ids(pool)}"
+                await asyncio.sleep(0.2)
+    finally:
+        await pool.close()
