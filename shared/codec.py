@@ -52,6 +52,29 @@ def cloudevent_headers(event: Event | Encoded[Event], source: str) -> Headers:
     ]
 
 
+DEAD_LETTER_PREFIX = "dlq_"
+
+
+def dead_letter_headers(original: Iterable[tuple[str, bytes]], *, topic: str, partition: int, offset: int,
+                        reason: str, error: str, service: str) -> Headers:
+    """A dead letter's headers: the original record's own (its CloudEvents headers; any
+    ``dlq_*`` of an earlier dead-lettering dropped) plus where it came from and why it
+    failed. ``reason`` is ``decode`` (not a valid event) or ``handler`` (the handler raised)."""
+    return [h for h in original if not h[0].startswith(DEAD_LETTER_PREFIX)] + [
+        ("dlq_original_topic", topic.encode()),
+        ("dlq_original_partition", str(partition).encode()),
+        ("dlq_original_offset", str(offset).encode()),
+        ("dlq_reason", reason.encode()),
+        ("dlq_error", error.encode()),
+        ("dlq_service", service.encode()),
+    ]
+
+
+def without_dead_letter_headers(headers: Iterable[tuple[str, bytes]]) -> Headers:
+    """A dead letter's headers as the original record had them (what a replay sends)."""
+    return [h for h in headers if not h[0].startswith(DEAD_LETTER_PREFIX)]
+
+
 def header_map(headers: Iterable[tuple[str, bytes]] | Mapping[str, bytes] | None) -> dict[str, str]:
     """Headers as a str→str dict, whatever shape the client library handed us."""
     if not headers:

@@ -21,7 +21,7 @@ from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.consumer.fetcher import ConsumerRecord
 
 from shared import topics
-from shared.codec import header_map
+from shared.codec import header_map, without_dead_letter_headers
 from shared.settings import ServiceSettings
 
 
@@ -74,7 +74,7 @@ def replay(bootstrap: str, prefix: str, topic: str, service: str | None, dry_run
         if service and h.get("dlq_service") != service:
             skipped += 1
             continue
-        headers = [(k, v) for k, v in record.headers if not k.startswith("dlq_")]
+        headers = without_dead_letter_headers(record.headers)
         if producer is not None:
             producer.send(h.get("dlq_original_topic", prefix + spec.name), key=record.key, value=record.value,
                           headers=headers).get(timeout=30)

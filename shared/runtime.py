@@ -282,14 +282,8 @@ class Runtime:
         log.error("dead-lettering record", extra={"topic": record.topic, "partition": record.partition,
                                                    "offset": record.offset, "reason": reason, "error": error,
                                                    "trace": traceback.format_exception(exc)[-3:]})
-        headers = [h for h in record.headers if not h[0].startswith("dlq_")] + [
-            ("dlq_original_topic", record.topic.encode()),
-            ("dlq_original_partition", str(record.partition).encode()),
-            ("dlq_original_offset", str(record.offset).encode()),
-            ("dlq_reason", reason.encode()),
-            ("dlq_error", error.encode()),
-            ("dlq_service", self._name.encode()),
-        ]
+        headers = codec.dead_letter_headers(record.headers, topic=record.topic, partition=record.partition,
+                                            offset=record.offset, reason=reason, error=error, service=self._name)
         await self._with_retry("dead-letter", lambda: self.publisher.send_and_wait(
             record.topic + ".dlq", record.value, record.key, headers))
         topic = record.topic.removeprefix(self.settings.topic_prefix)  # labelled like every other metric

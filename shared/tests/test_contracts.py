@@ -203,3 +203,18 @@ def test_old_lead_assigned_records_decode_with_the_reason_nurture_used_to_infer(
 def test_one_grade_type_and_the_grades_sales_works() -> None:
     assert GRADES == get_args(Grade)
     assert [g for g in GRADES if is_sales_grade(g)] == sorted(SALES_GRADES) == ["A", "B"]
+
+
+def test_dead_letter_keeps_the_cloudevent_and_says_where_from_and_why() -> None:
+    event = captured()
+    original = codec.cloudevent_headers(event, "leadbridge/capture")
+    earlier = codec.dead_letter_headers(original, topic="lead-engaged", partition=1, offset=7, reason="decode",
+                                        error="old", service="scoring")
+    again = codec.dead_letter_headers(earlier, topic="lead-engaged", partition=2, offset=9, reason="handler",
+                                      error="RuntimeError: boom", service="nurture")
+    h = codec.header_map(again)
+    assert (h["dlq_original_partition"], h["dlq_original_offset"], h["dlq_reason"], h["dlq_service"]) == (
+        "2", "9", "handler", "nurture")
+    assert h["dlq_error"] == "RuntimeError: boom"
+    assert len(again) == len(original) + 6  # the earlier dead-lettering's headers are not stacked
+    assert codec.without_dead_letter_headers(again) == original
