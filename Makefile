@@ -5,7 +5,7 @@ SHELL := /bin/bash
 PY    := .venv/bin/python
 export PYTHONPATH := $(CURDIR)
 
-.PHONY: help venv infra topics run stop test unit lint typecheck contracts demo bench bench-scoring bench-routing clean
+.PHONY: help venv tools infra topics run stop test unit lint typecheck contracts asyncapi demo bench bench-scoring bench-routing clean
 
 help:
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | column -t -s $$'\t'
@@ -18,6 +18,12 @@ help:
 	@touch $@
 
 venv: .venv/.installed ## install the runtime and development requirements into .venv
+
+tools: ## install the checkers make test runs (AsyncAPI CLI, compose schema, Helm), once per machine
+	@tools/install.sh >/dev/null
+
+asyncapi: venv ## regenerate docs/asyncapi.yaml from the topic registry and the services' subscriptions
+	@$(PY) -m deploy.asyncapi
 
 infra: venv ## start Kafka (KRaft) and PostgreSQL if they are not running, and create the topics
 	@deploy/kafka/kafka.sh start
@@ -42,7 +48,7 @@ contracts: venv ## import-linter: the domain is pure, the handling core needs no
 unit: venv ## fast unit tests only (no broker, no database)
 	@$(PY) -m pytest -q shared services
 
-test: venv lint typecheck contracts ## every test, against the broker and database in LEADBRIDGE_* or the local ones it starts
+test: venv tools lint typecheck contracts ## every test, against the broker and database in LEADBRIDGE_* or the local ones it starts
 	@if [ -z "$$LEADBRIDGE_KAFKA_BOOTSTRAP$$LEADBRIDGE_DATABASE_URL" ]; then $(MAKE) --no-print-directory infra; fi
 	@deploy/prometheus/prometheus.sh install   # promtool for the metric, rule and dashboard checks
 	@$(PY) -m pytest -ra --durations=15 $(PYTEST_ARGS)

@@ -8,7 +8,7 @@ On the wire a record is ``key = lead id``, ``value = JSON of the event`` and hea
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from typing import TypeVar
+from typing import Literal, TypeVar
 
 from shared.events import Encoded, Event
 
@@ -23,7 +23,8 @@ class DecodeError(ValueError):
     """A record's bytes are not a valid event for its topic."""
 
 
-__all__ = ["DecodeError", "Encoded", "cloudevent_headers", "decode", "encode", "header_map"]
+__all__ = ["DeadLetterReason", "DecodeError", "Encoded", "cloudevent_headers", "dead_letter_headers", "decode",
+           "encode", "event_source", "header_map", "without_dead_letter_headers"]
 
 
 def encode(event: Event) -> bytes:
@@ -40,6 +41,11 @@ def decode(model: type[E], value: bytes | None) -> E:
         raise DecodeError(f"not a valid {model.__name__}: {exc}") from exc
 
 
+def event_source(service: str) -> str:
+    """The CloudEvents ``source`` of everything a service publishes."""
+    return f"leadbridge/{service}"
+
+
 def cloudevent_headers(event: Event | Encoded[Event], source: str) -> Headers:
     model = event.model if isinstance(event, Encoded) else type(event)
     return [
@@ -54,12 +60,16 @@ def cloudevent_headers(event: Event | Encoded[Event], source: str) -> Headers:
 
 DEAD_LETTER_PREFIX = "dlq_"
 
+# Why a record was dead-lettered: it was not a valid event for its topic, or its
+# handler raised.
+DeadLetterReason = Literal["decode", "handler"]
+
 
 def dead_letter_headers(original: Iterable[tuple[str, bytes]], *, topic: str, partition: int, offset: int,
-                        reason: str, error: str, service: str) -> Headers:
+                        reason: DeadLetterReason, error: str, service: str) -> Headers:
     """A dead letter's headers: the original record's own (its CloudEvents headers; any
     ``dlq_*`` of an earlier dead-lettering dropped) plus where it came from and why it
-    failed. ``reason`` is ``decode`` (not a valid event) or ``handler`` (the handler raised)."""
+    failed."""
     return [h for h in original if not h[0].startswith(DEAD_LETTER_PREFIX)] + [
         ("dlq_original_topic", topic.encode()),
         ("dlq_original_partition", str(partition).encode()),

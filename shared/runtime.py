@@ -65,7 +65,7 @@ class Runtime:
         self.schema = self.settings.schema
         self.inbox = Inbox(self.schema)
         self.outbox = Outbox(self.schema)
-        self.source = f"leadbridge/{self.settings.service_name}"
+        self.source = codec.event_source(self.settings.service_name)
         self._name = self.settings.service_name
         self._published: list[str] = []
         self._confirming: set[asyncio.Task[None]] = set()
@@ -274,7 +274,7 @@ class Runtime:
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 5.0)
 
-    async def dead_letter(self, record: RawRecord, exc: BaseException, *, reason: str) -> None:
+    async def dead_letter(self, record: RawRecord, exc: BaseException, *, reason: codec.DeadLetterReason) -> None:
         """Send a record, unchanged, to its topic's dead-letter twin with the error and
         its origin in headers. Retries until the broker confirms: the record's offset
         must not be committed before its dead letter is safe."""

@@ -89,6 +89,23 @@ ALL: tuple[TopicSpec, ...] = (
     ROUTING_CONFIG_CHANGED,
 )
 
+# Which services publish each topic. Consumers are read from each service's registry
+# (docs/asyncapi.yaml is generated from both); what a service emits is not declared
+# anywhere else, so this is the one hand-kept map. tests/deploy/test_asyncapi.py checks
+# it against the events each service's handlers construct.
+PUBLISHERS: dict[TopicSpec, tuple[str, ...]] = {
+    LEAD_CAPTURED: ("capture",),
+    LEAD_ENGAGED: ("capture",),
+    LEAD_SCORED: ("scoring",),
+    LEAD_ASSIGNED: ("routing",),
+    FOLLOW_UP_RECORDED: ("routing",),
+    FOLLOW_UP_MISSED: ("routing",),
+    RUBRIC_ACTIVATED: ("scoring",),
+    FOLLOW_UP_REMINDERS: ("routing",),
+    FOLLOW_UP_ESCALATED: ("routing",),
+    ROUTING_CONFIG_CHANGED: ("routing",),
+}
+
 BY_NAME: dict[str, TopicSpec] = {spec.name: spec for spec in ALL}
 BY_MODEL: dict[type[Event], TopicSpec] = {spec.value_model: spec for spec in ALL}
 

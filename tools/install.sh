@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# Installs the checkers `make test` runs, once per machine, and prints where they are.
+#
+#   tools/install.sh npm    -> the .bin folder of tools/package-lock.json's packages
+#                              (@asyncapi/cli; dclint, which ships the Compose Specification schema)
+#   tools/install.sh helm   -> the helm binary (tools/helm.sh: built once from the Go module)
+#   tools/install.sh        -> both
+#
+# npm packages go to a cache folder named after the lock file's hash
+# (LEADBRIDGE_TOOLS_CACHE, default ~/.cache/leadbridge/tools), so every checkout and CI
+# clone on the machine shares one `npm ci`, redone only when package-lock.json changes.
+set -euo pipefail
+HERE="$(cd "$(dirname "$0")" && pwd)"
+CACHE="${LEADBRIDGE_TOOLS_CACHE:-$HOME/.cache/leadbridge/tools}"
+
+npm_tools() {
+    local hash dir
+    hash="$(sha256sum "$HERE/package-lock.json" | cut -c1-16)"
+    dir="$CACHE/npm-$hash"
+    if [[ ! -f "$dir/.installed" ]]; then
+        command -v npm >/dev/null || { echo "[tools] needs Node.js and npm" >&2; exit 1; }
+        echo "[tools] npm ci into $dir (once per lock file; takes a few minutes)" >&2
+        rm -rf "$dir" && mkdir -p "$dir"
+        cp "$HERE/package.json" "$HERE/package-lock.json" "$dir/"
+        # --ignore-scripts: no install hook may touch the machine (the AsyncAPI CLI's would
+        # edit shell start-up files to add completion).
+        (cd "$dir" && npm ci --no-audit --no-fund --ignore-scripts --loglevel=error) >&2
+        touch "$dir/.installed"
+    fi
+    echo "$dir/node_modules/.bin"
+}
+
+case "${1:-all}" in
+    npm) npm_tools ;;
+    helm) "$HERE/helm.sh" ;;
+    all) npm_tools && "$HERE/helm.sh" ;;
+    *) echo "usage: tools/install.sh [npm|helm]" >&2; exit 2 ;;
+esac
