@@ -5,18 +5,19 @@ and translate; handlers decide. Answers are small JSON documents."""
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, HTTPException, Query
+from fastapi import APIRouter, Depends, HTTPException, Query
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
 from services.routing import handlers
-from services.routing.domain.config import ConfigInvalid, RoutingConfig
-from services.routing.domain.sla import time_left
-from services.routing.handlers import Routing
-from services.routing.repository import AssignmentRow
+from services.routing.domain.config import ConfigInvalid
+from services.routing.domain.followup import FollowUpRefused, NoteRequired, NotTheOwner
+from services.routing.domain.sla import seconds_left
+from services.routing.handlers import RoutingDeps
+from services.routing.repository import AssignmentRow, Row
 from shared.events import FollowUpOutcome
-from shared.service import RuntimeDep
+from shared.service import RuntimeDep, get_deps
 
 
 class FollowUpIn(BaseModel):
@@ -58,181 +59,181 @@ def _next(row: AssignmentRow | None) -> dict[str, Any] | None:
             "team": row.team, "due_at": _iso(row.due_at), "rule": row.rule, "reason": row.reason}
 
 
-def _seconds_left(config: RoutingConfig, rep_id: str | None, team: str | None, due: datetime | None,
-                  now: datetime) -> float | None:
-    if due is None:
-        return None
-    policy = config.teams[team].sla if team in config.teams else None
-    return round(time_left(policy, config.calendar_of(rep_id, team), now, due))
+DepsDep = Annotated[RoutingDeps, Depends(get_deps)]
+
+router = APIRouter(prefix="/v1", tags=["routing"])
 
 
-def build_router(routing: Routing) -> APIRouter:
-    """The routes, bound to the service's :class:`Routing`."""
-    router = APIRouter(prefix="/v1", tags=["routing"])
-
-    async def _change(runtime: RuntimeDep, kind: Literal["org", "rules"], document: dict[str, Any],
-                      expected_version: int | None, changed_by: str) -> dict[str, Any]:
-        try:
-            async with runtime.unit_of_work() as uow:
-                await handlers.change_config(uow, routing, kind, document, f"{kind} replaced over HTTP",
-                                             changed_by, expected_version)
-                versions = await routing.repo.config_versions(uow.conn)
-        except ConfigInvalid as exc:
-            raise _config_error(exc) from None
-        except handlers.Conflict as exc:
-            raise HTTPException(409, detail={"field": "expected_version", "reason": str(exc)}) from None
-        return {"kind": kind, "version": versions[kind]}
-
-    # ------------------------------------------------------------------ organisation and rules
-
-    @router.get("/org")
-    async def get_org(runtime: RuntimeDep) -> dict[str, Any]:
-        """The live sales organisation and its version."""
-        docs = await routing.repo.config_documents(runtime.pool)
-        version, document = docs["org"]
-        return {"version": version, "org": document}
-
-    @router.put("/org")
-    async def put_org(runtime: RuntimeDep, document: dict[str, Any],
-                      expected_version: int | None = Query(default=None),
-                      changed_by: str = Query(default="", max_length=100)) -> dict[str, Any]:
-        """Replace the organisation; 422 lists every problem and leaves the live one as it was."""
-        return await _change(runtime, "org", document, expected_version, changed_by)
-
-    @router.get("/rules")
-    async def get_rules(runtime: RuntimeDep) -> dict[str, Any]:
-        """The live routing rules, in evaluation order, and their version."""
-        docs = await routing.repo.config_documents(runtime.pool)
-        version, document = docs["rules"]
-        return {"version": version, "rules": document}
-
-    @router.put("/rules")
-    async def put_rules(runtime: RuntimeDep, document: dict[str, Any],
-                        expected_version: int | None = Query(default=None),
-                        changed_by: str = Query(default="", max_length=100)) -> dict[str, Any]:
-        """Replace the rules; validated against the live organisation."""
-        return await _change(runtime, "rules", document, expected_version, changed_by)
-
-    # ------------------------------------------------------------------ reps
-
-    @router.get("/reps")
-    async def list_reps(runtime: RuntimeDep) -> dict[str, Any]:
-        """Every rep with team, open leads against capacity and whether away now."""
-        async with runtime.pool.acquire() as conn:
-            config = (await routing.configs.router(conn)).config
-            load = await routing.repo.rep_loads(conn)
-        now = routing.clock()
-        return {"reps": [{"rep_id": r.id, "name": r.name, "team": r.team, "open": load.get(r.id, 0),
-                          "capacity": r.capacity, "weight": r.weight,
-                          "away": any(a.start <= now < a.end for a in r.away),
-                          "working": config.calendar_of(r.id, r.team).is_working(now)}
-                         for r in config.org.reps]}
-
-    @router.put("/reps/{rep_id}/availability")
-    async def put_availability(rep_id: str, body: AvailabilityIn, runtime: RuntimeDep) -> dict[str, Any]:
-        """Set a rep's away periods (``{"away": []}`` = available). Takes effect at once."""
-        away = [{"from": a.start.isoformat(), "to": a.end.isoformat(), "reason": a.reason} for a in body.away]
-        try:
-            async with runtime.unit_of_work() as uow:
-                await handlers.set_availability(uow, routing, rep_id, away, body.changed_by)
-        except handlers.NotFound as exc:
-            raise HTTPException(404, detail={"field": "rep_id", "reason": str(exc)}) from None
-        except ConfigInvalid as exc:
-            raise _config_error(exc) from None
-        return {"rep_id": rep_id, "away": away}
-
-    @router.get("/reps/{rep_id}/assignments")
-    async def rep_assignments(rep_id: str, runtime: RuntimeDep) -> dict[str, Any]:
-        """A rep's open leads, most urgent first, with the time left on each clock."""
-        async with runtime.pool.acquire() as conn:
-            config = (await routing.configs.router(conn)).config
-            if rep_id not in config.reps:
-                raise HTTPException(404, detail={"field": "rep_id", "reason": f"no rep '{rep_id}'"})
-            rows = await routing.repo.rep_assignments(conn, rep_id)
-        now = routing.clock()
-        items = []
-        for r in rows:
-            profile, facts = r["profile"], r["facts"]
-            left = _seconds_left(config, rep_id, r["team"], r["due_at"], now) if r["status"] == "open" else None
-            items.append({"assignment_id": r["assignment_id"], "lead_id": r["lead_id"], "status": r["status"],
-                          "name": profile.get("name"), "company": profile.get("company"),
-                          "phone": profile.get("phone"), "email": profile.get("email"),
-                          "grade": facts.get("grade"), "segment": facts.get("segment"),
-                          "due_at": _iso(r["due_at"]), "seconds_left": left,
-                          "overdue": left is not None and left <= 0, "rule": r["rule"]})
-        return {"rep_id": rep_id, "open": len(items), "assignments": items}
-
-    # ------------------------------------------------------------------ follow-ups
-
-    @router.post("/assignments/{assignment_id}/follow-ups", status_code=201)
-    async def post_follow_up(assignment_id: str, body: FollowUpIn, runtime: RuntimeDep) -> dict[str, Any]:
-        """Record a follow-up (one call from a phone). ``qualified`` from inside sales hands
-        the lead to a field rep; ``disqualified`` (note = reason) sends it to nurture."""
-        try:
-            async with runtime.unit_of_work() as uow:
-                result = await handlers.record_follow_up(uow, routing, assignment_id, body.rep_id, body.outcome,
-                                                         body.note)
-        except handlers.NotFound as exc:
-            raise HTTPException(404, detail={"field": "assignment_id", "reason": str(exc)}) from None
-        except handlers.Forbidden as exc:
-            raise HTTPException(403, detail={"field": "rep_id", "reason": str(exc)}) from None
-        except handlers.Conflict as exc:
-            raise HTTPException(409, detail={"field": "assignment_id", "reason": str(exc)}) from None
-        except handlers.Invalid as exc:
-            raise HTTPException(422, detail={"field": exc.field, "reason": exc.reason}) from None
-        return {"follow_up_id": result.follow_up_id, "on_time": result.on_time, "status": result.status,
-                "next": _next(result.next_assignment)}
-
-    @router.get("/assignments/{assignment_id}")
-    async def get_assignment(assignment_id: str, runtime: RuntimeDep) -> dict[str, Any]:
-        row = await routing.repo.assignment(runtime.pool, assignment_id)
-        if row is None:
-            raise HTTPException(404, detail={"field": "assignment_id", "reason": f"no assignment '{assignment_id}'"})
-        return _assignment_json(row)
-
-    # ------------------------------------------------------------------ leads and queues
-
-    @router.get("/leads/{lead_id}/routing")
-    async def lead_routing(lead_id: str, runtime: RuntimeDep) -> dict[str, Any]:
-        """Every routing decision for a lead (rule, candidates, skips, winner), its
-        assignments and follow-ups, and its current owner."""
-        async with runtime.pool.acquire() as conn:
-            assignments = await routing.repo.lead_assignments(conn, lead_id)
-            decisions = await routing.repo.lead_decisions(conn, lead_id)
-            follow_ups = await routing.repo.lead_follow_ups(conn, lead_id)
-        if not assignments:
-            raise HTTPException(404, detail={"field": "lead_id", "reason": f"routing has no lead '{lead_id}'"})
-        current = next((a for a in assignments if a["status"] in ("open", "followed_up", "nurture")), None)
-        return {
-            "lead_id": lead_id,
-            "owner": _assignment_json(current) if current else None,
-            "assignments": [_assignment_json(a) for a in assignments],
-            "decisions": [{"assignment_id": d["assignment_id"], "decided_at": _iso(d["decided_at"]),
-                           "trigger": d["trigger"], **d["detail"]} for d in decisions],
-            "follow_ups": [{"follow_up_id": f["follow_up_id"], "assignment_id": f["assignment_id"],
-                            "rep_id": f["rep_id"], "outcome": f["outcome"], "note": f["note"],
-                            "on_time": f["on_time"], "recorded_at": _iso(f["recorded_at"])} for f in follow_ups],
-        }
-
-    @router.get("/queues")
-    async def queues(runtime: RuntimeDep, per_team: int = Query(default=20, ge=1, le=500)) -> dict[str, Any]:
-        """Leads waiting in each team's queue because no rep could take them."""
-        async with runtime.pool.acquire() as conn:
-            config = (await routing.configs.router(conn)).config
-            rows = await routing.repo.queued(conn, per_team)
-        out: dict[str, dict[str, Any]] = {t.id: {"team": t.id, "queued": 0, "leads": []} for t in config.org.teams}
-        for r in rows:
-            q = out.setdefault(r["team"], {"team": r["team"], "queued": 0, "leads": []})
-            q["queued"] = r["queued"]
-            q["leads"].append({"assignment_id": r["assignment_id"], "lead_id": r["lead_id"],
-                               "queued_at": _iso(r["assigned_at"]), "due_at": _iso(r["due_at"]),
-                               "attempt": r["attempt"], "reason": r["reason"]})
-        return {"queues": list(out.values())}
-
-    return router
+async def _change(runtime: RuntimeDep, deps: RoutingDeps, kind: Literal["org", "rules"], document: dict[str, Any],
+                  expected_version: int | None, changed_by: str) -> dict[str, Any]:
+    try:
+        async with runtime.unit_of_work() as uow:
+            await handlers.change_config(deps, uow, kind, document, f"{kind} replaced over HTTP", changed_by,
+                                         expected_version)
+            version, _ = await handlers.live_document(deps, uow, kind)
+    except ConfigInvalid as exc:
+        raise _config_error(exc) from None
+    except handlers.Conflict as exc:
+        raise HTTPException(409, detail={"field": "expected_version", "reason": str(exc)}) from None
+    return {"kind": kind, "version": version}
 
 
-def _assignment_json(row: Any) -> dict[str, Any]:
+def _not_found(field_name: str, exc: handlers.NotFound) -> HTTPException:
+    return HTTPException(404, detail={"field": field_name, "reason": str(exc)})
+
+
+# ------------------------------------------------------------------ organisation and rules
+
+
+@router.get("/org")
+async def get_org(runtime: RuntimeDep, deps: DepsDep) -> dict[str, Any]:
+    """The live sales organisation and its version."""
+    async with runtime.unit_of_work() as uow:
+        version, document = await handlers.live_document(deps, uow, "org")
+    return {"version": version, "org": document}
+
+
+@router.put("/org")
+async def put_org(runtime: RuntimeDep, deps: DepsDep, document: dict[str, Any],
+                  expected_version: int | None = Query(default=None),
+                  changed_by: str = Query(default="", max_length=100)) -> dict[str, Any]:
+    """Replace the organisation; 422 lists every problem and leaves the live one as it was."""
+    return await _change(runtime, deps, "org", document, expected_version, changed_by)
+
+
+@router.get("/rules")
+async def get_rules(runtime: RuntimeDep, deps: DepsDep) -> dict[str, Any]:
+    """The live routing rules, in evaluation order, and their version."""
+    async with runtime.unit_of_work() as uow:
+        version, document = await handlers.live_document(deps, uow, "rules")
+    return {"version": version, "rules": document}
+
+
+@router.put("/rules")
+async def put_rules(runtime: RuntimeDep, deps: DepsDep, document: dict[str, Any],
+                    expected_version: int | None = Query(default=None),
+                    changed_by: str = Query(default="", max_length=100)) -> dict[str, Any]:
+    """Replace the rules; validated against the live organisation."""
+    return await _change(runtime, deps, "rules", document, expected_version, changed_by)
+
+
+# ------------------------------------------------------------------ reps
+
+
+@router.get("/reps")
+async def list_reps(runtime: RuntimeDep, deps: DepsDep) -> dict[str, Any]:
+    """Every rep with team, open leads against capacity and whether away now."""
+    async with runtime.unit_of_work() as uow:
+        reps = await handlers.rep_statuses(deps, uow)
+    return {"reps": [{"rep_id": r.rep_id, "name": r.name, "team": r.team, "open": r.open, "capacity": r.capacity,
+                      "weight": r.weight, "away": r.away, "working": r.working} for r in reps]}
+
+
+@router.put("/reps/{rep_id}/availability")
+async def put_availability(rep_id: str, body: AvailabilityIn, runtime: RuntimeDep, deps: DepsDep) -> dict[str, Any]:
+    """Set a rep's away periods (``{"away": []}`` = available). Takes effect at once."""
+    away = [{"from": a.start.isoformat(), "to": a.end.isoformat(), "reason": a.reason} for a in body.away]
+    try:
+        async with runtime.unit_of_work() as uow:
+            await handlers.set_availability(deps, uow, rep_id, away, body.changed_by)
+    except handlers.NotFound as exc:
+        raise _not_found("rep_id", exc) from None
+    except ConfigInvalid as exc:
+        raise _config_error(exc) from None
+    return {"rep_id": rep_id, "away": away}
+
+
+@router.get("/reps/{rep_id}/assignments")
+async def rep_assignments(rep_id: str, runtime: RuntimeDep, deps: DepsDep) -> dict[str, Any]:
+    """A rep's open leads, most urgent first, with the time left on each clock."""
+    try:
+        async with runtime.unit_of_work() as uow:
+            config, rows = await handlers.rep_open_assignments(deps, uow, rep_id)
+    except handlers.NotFound as exc:
+        raise _not_found("rep_id", exc) from None
+    now = deps.clock()
+    items = []
+    for r in rows:
+        profile, facts = r["profile"], r["facts"]
+        left = seconds_left(config, rep_id, r["team"], now, r["due_at"]) if r["status"] == "open" else None
+        items.append({"assignment_id": r["assignment_id"], "lead_id": r["lead_id"], "status": r["status"],
+                      "name": profile.get("name"), "company": profile.get("company"),
+                      "phone": profile.get("phone"), "email": profile.get("email"),
+                      "grade": facts.get("grade"), "segment": facts.get("segment"),
+                      "due_at": _iso(r["due_at"]), "seconds_left": left,
+                      "overdue": left is not None and left <= 0, "rule": r["rule"]})
+    return {"rep_id": rep_id, "open": len(items), "assignments": items}
+
+
+# ------------------------------------------------------------------ follow-ups
+
+
+@router.post("/assignments/{assignment_id}/follow-ups", status_code=201)
+async def post_follow_up(assignment_id: str, body: FollowUpIn, runtime: RuntimeDep, deps: DepsDep) -> dict[str, Any]:
+    """Record a follow-up (one call from a phone). ``qualified`` from inside sales hands
+    the lead to a field rep; ``disqualified`` (note = reason) sends it to nurture."""
+    try:
+        async with runtime.unit_of_work() as uow:
+            result = await handlers.record_follow_up(deps, uow, assignment_id, body.rep_id, body.outcome, body.note)
+    except handlers.NotFound as exc:
+        raise _not_found("assignment_id", exc) from None
+    except FollowUpRefused as exc:
+        status = 403 if isinstance(exc, NotTheOwner) else 422 if isinstance(exc, NoteRequired) else 409
+        raise HTTPException(status, detail={"field": exc.field, "reason": exc.reason}) from None
+    return {"follow_up_id": result.follow_up_id, "on_time": result.on_time, "status": result.status,
+            "next": _next(result.next_assignment)}
+
+
+@router.get("/assignments/{assignment_id}")
+async def get_assignment(assignment_id: str, runtime: RuntimeDep, deps: DepsDep) -> dict[str, Any]:
+    try:
+        async with runtime.unit_of_work() as uow:
+            row = await handlers.assignment(deps, uow, assignment_id)
+    except handlers.NotFound as exc:
+        raise _not_found("assignment_id", exc) from None
+    return _assignment_json(row)
+
+
+# ------------------------------------------------------------------ leads and queues
+
+
+@router.get("/leads/{lead_id}/routing")
+async def lead_routing(lead_id: str, runtime: RuntimeDep, deps: DepsDep) -> dict[str, Any]:
+    """Every routing decision for a lead (rule, candidates, skips, winner), its
+    assignments and follow-ups, and its current owner."""
+    try:
+        async with runtime.unit_of_work() as uow:
+            history = await handlers.lead_routing(deps, uow, lead_id)
+    except handlers.NotFound as exc:
+        raise _not_found("lead_id", exc) from None
+    return {
+        "lead_id": lead_id,
+        "owner": _assignment_json(history.owner) if history.owner else None,
+        "assignments": [_assignment_json(a) for a in history.assignments],
+        "decisions": [{"assignment_id": d["assignment_id"], "decided_at": _iso(d["decided_at"]),
+                       "trigger": d["trigger"], **d["detail"]} for d in history.decisions],
+        "follow_ups": [{"follow_up_id": f["follow_up_id"], "assignment_id": f["assignment_id"],
+                        "rep_id": f["rep_id"], "outcome": f["outcome"], "note": f["note"],
+                        "on_time": f["on_time"], "recorded_at": _iso(f["recorded_at"])} for f in history.follow_ups],
+    }
+
+
+@router.get("/queues")
+async def queues(runtime: RuntimeDep, deps: DepsDep, per_team: int = Query(default=20, ge=1, le=500)) -> dict[str, Any]:
+    """Leads waiting in each team's queue because no rep could take them."""
+    async with runtime.unit_of_work() as uow:
+        teams, rows = await handlers.queues(deps, uow, per_team)
+    out: dict[str, dict[str, Any]] = {t: {"team": t, "queued": 0, "leads": []} for t in teams}
+    for r in rows:
+        q = out.setdefault(r["team"], {"team": r["team"], "queued": 0, "leads": []})
+        q["queued"] = r["queued"]
+        q["leads"].append({"assignment_id": r["assignment_id"], "lead_id": r["lead_id"],
+                           "queued_at": _iso(r["assigned_at"]), "due_at": _iso(r["due_at"]),
+                           "attempt": r["attempt"], "reason": r["reason"]})
+    return {"queues": list(out.values())}
+
+
+def _assignment_json(row: Row) -> dict[str, Any]:
     return {"assignment_id": row["assignment_id"], "lead_id": row["lead_id"], "owner_kind": row["owner_kind"],
             "rep_id": row["rep_id"], "team": row["team"], "status": row["status"], "rule": row["rule"],
             "reason": row["reason"], "trigger": row["trigger"], "attempt": row["attempt"],

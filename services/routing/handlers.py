@@ -1,8 +1,12 @@
-"""Routing's handlers: a scored lead, the SLA clock, follow-ups and configuration changes.
+"""Routing's handlers: a scored lead, the SLA clock, follow-ups and configuration changes,
+and the reads its HTTP edge serves.
 
-Each takes a :class:`~shared.handling.UnitOfWork`, loads what it needs through the
-repository, lets the domain decide, saves and emits. Ids of everything made in response to
-an event are derived from that event's id, so a re-run makes the same rows and events.
+:func:`registry` is the service's one registry (``lead-scored`` → :func:`on_lead_scored`,
+the ``sla-timers`` job → :func:`run_timers`, the seeding of the organisation at start).
+Every handler takes the one :class:`RoutingDeps` first, then its events or arguments and a
+:class:`~shared.handling.UnitOfWork`; it loads what it needs through the repository, lets
+the domain decide, saves and emits. Ids of everything made in response to an event are
+derived from that event's id, so a re-run makes the same rows and events.
 """
 
 from __future__ import annotations
@@ -11,12 +15,13 @@ import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from pathlib import Path
 from typing import Any, Literal
 
-import asyncpg
-
 from services.routing import metrics
+from services.routing.documents import default_rules_path, read_org_file, read_rules_file
 from services.routing.domain.config import ConfigInvalid, RoutingConfig, company_key, compile_config
+from services.routing.domain.followup import AssignmentState, FollowUpRefused, decide_follow_up, is_active
 from services.routing.domain.lifecycle import (
     Plan,
     plan_for_breach,
@@ -25,9 +30,10 @@ from services.routing.domain.lifecycle import (
     plan_for_scored,
     team_manages,
 )
-from services.routing.domain.router import LeadFacts, Router
-from services.routing.repository import AssignmentRow, PendingWrites, RoutingRepository, active_from_row
+from services.routing.domain.router import LeadFacts, Router, is_away
+from services.routing.repository import AssignmentRow, PendingWrites, RoutingStore, Row, active_from_row
 from shared import metrics as shared_metrics
+from shared import topics
 from shared.events import (
     FollowUpEscalated,
     FollowUpMissed,
@@ -41,7 +47,7 @@ from shared.events import (
     new_event_id,
     utcnow,
 )
-from shared.handling import UnitOfWork
+from shared.handling import Periodic, Registry, Subscription, UnitOfWork, UnitOfWorkFactory, bind
 
 log = logging.getLogger(__name__)
 
@@ -49,17 +55,15 @@ log = logging.getLogger(__name__)
 _CLOSED_AS = {"returned_from_nurture": "returned", "escalation": "missed", "qualified": "qualified",
               "disqualified": "disqualified"}
 
+__all__ = ["Conflict", "FollowUpRefused", "Invalid", "NotFound", "RoutingDeps", "registry"]
+
 
 class NotFound(LookupError):
-    pass
-
-
-class Forbidden(PermissionError):
-    pass
+    """No such rep, assignment or lead."""
 
 
 class Conflict(RuntimeError):
-    pass
+    """The configuration changed since the caller read it."""
 
 
 class Invalid(ValueError):
@@ -74,11 +78,11 @@ class ConfigCache:
     with one cheap version query, so a change made through any replica takes effect on
     the next event everywhere, without a restart."""
 
-    def __init__(self, repo: RoutingRepository) -> None:
+    def __init__(self, repo: RoutingStore) -> None:
         self._repo = repo
         self._router: Router | None = None
 
-    async def router(self, conn: asyncpg.Connection, *, lock: bool = False) -> Router:
+    async def router(self, conn: Any, *, lock: bool = False) -> Router:
         """The live router; with ``lock``, also takes the routing-state lock in the same
         round trip."""
         versions = await (self._repo.lock_and_config_versions(conn) if lock else self._repo.config_versions(conn))
@@ -98,20 +102,29 @@ class ConfigCache:
 
 
 @dataclass
-class Routing:
-    """What routing's handlers share: the repository, the live configuration and a clock
-    (replaceable so tests can move time)."""
+class RoutingDeps:
+    """What routing's handlers and routes share: the repository, the live configuration
+    (compiled once per version), a clock (replaceable so tests can move time), how many
+    timers one transaction handles, and the files that seed an empty database."""
 
-    repo: RoutingRepository
-    configs: ConfigCache
+    repo: RoutingStore
     clock: Callable[[], datetime] = utcnow
     timer_batch: int = 200
-    extras: dict[str, Any] = field(default_factory=dict)
+    timer_interval_s: float = 0.5
+    org_file: Path | None = None
+    rules_file: Path | None = None
+    configs: ConfigCache = field(init=False)
 
-    @classmethod
-    def for_schema(cls, schema: str, timer_batch: int = 200) -> Routing:
-        repo = RoutingRepository(schema)
-        return cls(repo, ConfigCache(repo), timer_batch=timer_batch)
+    def __post_init__(self) -> None:
+        self.configs = ConfigCache(self.repo)
+
+
+def registry(deps: RoutingDeps) -> Registry:
+    """Routing's subscriptions, clocked jobs and startup, bound to ``deps``."""
+    return Registry(
+        subscriptions=[Subscription(topics.LEAD_SCORED, batch_handler=bind(on_lead_scored, deps))],
+        periodic=[Periodic("sla-timers", deps.timer_interval_s, bind(run_timers, deps))],
+        startup=[bind(seed_from_files, deps)] if deps.org_file is not None else [])
 
 
 # --------------------------------------------------------------------------- making assignments
@@ -153,14 +166,14 @@ def _record(uow: UnitOfWork, writes: PendingWrites, plan: Plan, lead: LeadFacts,
 # --------------------------------------------------------------------------- lead-scored
 
 
-async def on_lead_scored(events: Sequence[LeadScored], uow: UnitOfWork, routing: Routing) -> None:
+async def on_lead_scored(deps: RoutingDeps, events: Sequence[LeadScored], uow: UnitOfWork) -> None:
     """Route each scored lead that has no active owner, or that heated up in nurture.
 
     A batch is decided in order, in memory, and saved in a few statements: the same lead
     scored twice in one batch sees its first assignment and is not assigned again."""
-    conn, repo = uow.conn, routing.repo
-    router = await routing.configs.router(conn, lock=True)
-    now = routing.clock()
+    conn, repo = uow.conn, deps.repo
+    router = await deps.configs.router(conn, lock=True)
+    now = deps.clock()
     facts = [LeadFacts.from_scored(e) for e in events]
     await repo.save_scored(conn, [(e.event_id, f, e.profile.model_dump(mode="json"), e.occurred_at)
                                   for e, f in zip(events, facts, strict=True)])
@@ -181,17 +194,17 @@ async def on_lead_scored(events: Sequence[LeadScored], uow: UnitOfWork, routing:
 # --------------------------------------------------------------------------- the SLA clock
 
 
-async def fire_due(uow: UnitOfWork, routing: Routing) -> int:
+async def fire_due(deps: RoutingDeps, uow: UnitOfWork) -> int:
     """Handle open assignments whose clock ran out: mark missed, emit ``FollowUpMissed``,
     escalate. Rows are locked with SKIP LOCKED and changed in the caller's transaction
     with the emitted events, so each breach is handled exactly once, whoever runs the
     timer and whenever (timers that came due while routing was down fire on start)."""
-    conn, repo = uow.conn, routing.repo
-    now = routing.clock()
-    rows = await repo.due(conn, now, routing.timer_batch)
+    conn, repo = uow.conn, deps.repo
+    now = deps.clock()
+    rows = await repo.due(conn, now, deps.timer_batch)
     if not rows:
         return 0
-    router = await routing.configs.router(conn)
+    router = await deps.configs.router(conn)
     await repo.lock_routing_state(conn)
     facts = {r["assignment_id"]: LeadFacts.from_dict(r["facts"]) for r in rows}
     ctx = await repo.load_context(conn, [company_key(f.company) for f in facts.values()])
@@ -220,11 +233,11 @@ async def fire_due(uow: UnitOfWork, routing: Routing) -> int:
     return len(rows)
 
 
-async def fire_reminders(uow: UnitOfWork, routing: Routing) -> int:
+async def fire_reminders(deps: RoutingDeps, uow: UnitOfWork) -> int:
     """Remind owners whose clock is nearly out (once each, same guarantees as breaches)."""
-    conn, repo = uow.conn, routing.repo
-    now = routing.clock()
-    rows = await repo.reminders_due(conn, now, routing.timer_batch)
+    conn, repo = uow.conn, deps.repo
+    now = deps.clock()
+    rows = await repo.reminders_due(conn, now, deps.timer_batch)
     for r in rows:
         facts = LeadFacts.from_dict(r["facts"])
         uow.emit(FollowUpReminderIssued(
@@ -238,13 +251,34 @@ async def fire_reminders(uow: UnitOfWork, routing: Routing) -> int:
     return len(rows)
 
 
-async def report_timer_backlog(uow: UnitOfWork, routing: Routing) -> None:
+async def report_timer_backlog(deps: RoutingDeps, uow: UnitOfWork) -> None:
     """What the SLA clock left due (after a run, normally nothing): ``leadbridge_timers_due``
     and ``leadbridge_timers_oldest_overdue_seconds`` for breaches and reminders."""
-    now = routing.clock()
-    backlog = await routing.repo.timer_backlog(uow.conn, now)
+    now = deps.clock()
+    backlog = await deps.repo.timer_backlog(uow.conn, now)
     for timer, (due, oldest) in ((metrics.TIMER_DUE, backlog["due"]), (metrics.TIMER_REMINDER, backlog["reminder"])):
         shared_metrics.report_timer_backlog(metrics.SERVICE, timer, due, oldest, now)
+
+
+async def run_timers(deps: RoutingDeps, units: UnitOfWorkFactory) -> int:
+    """The ``sla-timers`` job: fire every due breach, then every due reminder, one
+    transaction per chunk of ``timer_batch``, until none is due; then report what is
+    left due. Returns the breaches."""
+    fired = 0
+    while True:
+        async with units() as uow:
+            n = await fire_due(deps, uow)
+        fired += n
+        if n < deps.timer_batch:
+            break
+    while True:
+        async with units() as uow:
+            n = await fire_reminders(deps, uow)
+        if n < deps.timer_batch:
+            break
+    async with units() as uow:
+        await report_timer_backlog(deps, uow)
+    return fired
 
 
 # --------------------------------------------------------------------------- follow-ups
@@ -258,45 +292,41 @@ class FollowUpResult:
     next_assignment: AssignmentRow | None
 
 
-async def record_follow_up(uow: UnitOfWork, routing: Routing, assignment_id: str, rep_id: str,
+def _state_of(row: Row) -> AssignmentState:
+    return AssignmentState(row["assignment_id"], row["owner_kind"], row["rep_id"], row["team"], row["status"],
+                           row["due_at"])
+
+
+async def record_follow_up(deps: RoutingDeps, uow: UnitOfWork, assignment_id: str, rep_id: str,
                            outcome: FollowUpOutcome, note: str) -> FollowUpResult:
-    """A rep followed up. ``qualified`` from a qualifying team hands the lead to the
-    ``stage: qualified`` rules (a field rep, on the field clock); ``disqualified`` (with a
-    reason) sends it to nurture; any other outcome stops the clock and the rep keeps it."""
-    conn, repo = uow.conn, routing.repo
+    """A rep followed up (the rules: :func:`~services.routing.domain.followup.decide_follow_up`).
+    Records it and emits ``FollowUpRecorded``; a hand-off makes the lead's next assignment
+    (a field rep for ``qualified``, nurture for ``disqualified``), otherwise the clock stops
+    and the rep keeps the lead. Raises :class:`NotFound` or a ``FollowUpRefused``."""
+    conn, repo = uow.conn, deps.repo
     row = await repo.assignment(conn, assignment_id, for_update=True)
     if row is None:
         raise NotFound(f"no assignment '{assignment_id}'")
-    if row["owner_kind"] != "rep" or row["rep_id"] != rep_id:
-        raise Forbidden(f"assignment '{assignment_id}' belongs to "
-                        f"{row['rep_id'] or 'the ' + str(row['team']) + ' queue'}, not to '{rep_id}'")
-    if row["status"] not in ("open", "followed_up"):
-        raise Conflict(f"assignment '{assignment_id}' is closed ({row['status']})")
-    if outcome == FollowUpOutcome.DISQUALIFIED and not note.strip():
-        raise Invalid("note", "say why the lead is disqualified")
-    now = routing.clock()
-    on_time = row["due_at"] is None or now <= row["due_at"] or row["status"] == "followed_up"
+    router = await deps.configs.router(conn)
+    now = deps.clock()
+    decision = decide_follow_up(router.config, _state_of(row), rep_id, outcome, note, now)
     follow_up_id = new_event_id()
     await repo.add_follow_up(conn, follow_up_id, assignment_id, row["lead_id"], rep_id, str(outcome), note,
-                             on_time, now)
+                             decision.on_time, now)
     uow.emit(FollowUpRecorded(event_id=follow_up_id, occurred_at=now, lead_id=row["lead_id"],
                               assignment_id=assignment_id, rep_id=rep_id, outcome=outcome, note=note,
-                              on_time=on_time))
-    metrics.FOLLOW_UPS.labels(row["team"] or "", str(outcome), str(on_time).lower()).inc()
-    router = await routing.configs.router(conn)
-    team = router.config.teams.get(row["team"] or "")
-    hands_off = outcome == FollowUpOutcome.DISQUALIFIED or (
-        outcome == FollowUpOutcome.QUALIFIED and team is not None and team.qualifies)
-    if not hands_off:
+                              on_time=decision.on_time))
+    metrics.FOLLOW_UPS.labels(row["team"] or "", str(outcome), str(decision.on_time).lower()).inc()
+    if decision.hand_off is None:
         if row["status"] == "open":
             await repo.mark_followed_up(conn, assignment_id, now)
-        return FollowUpResult(follow_up_id, on_time, "followed_up", None)
+        return FollowUpResult(follow_up_id, decision.on_time, "followed_up", None)
     lead_row = await repo.lead(conn, row["lead_id"])
     assert lead_row is not None, "an assignment always has its lead"
     lead = LeadFacts.from_dict(lead_row["facts"])
     await repo.lock_routing_state(conn)
     ctx = await repo.load_context(conn, [company_key(lead.company)])
-    if outcome == FollowUpOutcome.QUALIFIED:
+    if decision.hand_off == "qualified":
         plan = plan_for_qualified(router, lead, active_from_row(row), ctx, now)
     else:
         plan = plan_for_disqualified(router, active_from_row(row), ctx, now, note.strip())
@@ -304,19 +334,19 @@ async def record_follow_up(uow: UnitOfWork, routing: Routing, assignment_id: str
     new = _record(uow, writes, plan, lead, follow_up_id, now)
     await repo.flush(conn, writes)
     await repo.save_context(conn, ctx)
-    return FollowUpResult(follow_up_id, on_time, _CLOSED_AS[plan.trigger], new)
+    return FollowUpResult(follow_up_id, decision.on_time, _CLOSED_AS[plan.trigger], new)
 
 
 # --------------------------------------------------------------------------- configuration
 
 
-async def change_config(uow: UnitOfWork, routing: Routing, kind: Literal["org", "rules"],
+async def change_config(deps: RoutingDeps, uow: UnitOfWork, kind: Literal["org", "rules"],
                         document: dict[str, Any], change: str, changed_by: str = "",
                         expected_version: int | None = None) -> RoutingConfig:
     """Replace the organisation or the rules, only if the result validates together with
     the other document. Emits ``RoutingConfigChanged``; every replica picks it up on its
     next unit of work. Raises :class:`ConfigInvalid` or :class:`Conflict`."""
-    conn, repo = uow.conn, routing.repo
+    conn, repo = uow.conn, deps.repo
     docs = await repo.config_documents(conn, for_update=True)
     version = docs[kind][0] if kind in docs else 0
     if expected_version is not None and expected_version != version:
@@ -335,10 +365,10 @@ async def change_config(uow: UnitOfWork, routing: Routing, kind: Literal["org", 
     return config
 
 
-async def seed_config(uow: UnitOfWork, routing: Routing, org_doc: dict[str, Any], rules_doc: dict[str, Any],
+async def seed_config(deps: RoutingDeps, uow: UnitOfWork, org_doc: dict[str, Any], rules_doc: dict[str, Any],
                       source: str) -> bool:
     """Store the seed organisation and rules if routing has none yet (True if it did)."""
-    conn, repo = uow.conn, routing.repo
+    conn, repo = uow.conn, deps.repo
     await repo.lock_routing_state(conn)  # two replicas starting together seed once
     if await repo.config_versions(conn):
         return False
@@ -350,11 +380,11 @@ async def seed_config(uow: UnitOfWork, routing: Routing, org_doc: dict[str, Any]
     return True
 
 
-async def set_availability(uow: UnitOfWork, routing: Routing, rep_id: str, away: list[dict[str, Any]],
+async def set_availability(deps: RoutingDeps, uow: UnitOfWork, rep_id: str, away: list[dict[str, Any]],
                            changed_by: str = "") -> RoutingConfig:
     """Replace a rep's away periods (an empty list: available). An org change like any
     other: validated, versioned, announced."""
-    docs = await routing.repo.config_documents(uow.conn, for_update=True)
+    docs = await deps.repo.config_documents(uow.conn, for_update=True)
     org = dict(docs["org"][1])
     reps = [dict(r) for r in org.get("reps", [])]
     match = [r for r in reps if r.get("id") == rep_id]
@@ -364,4 +394,95 @@ async def set_availability(uow: UnitOfWork, routing: Routing, rep_id: str, away:
     org["reps"] = reps
     change = f"availability of {rep_id}: " + ("available" if not away else
                                               ", ".join(f"away {a['from']} to {a['to']}" for a in away))
-    return await change_config(uow, routing, "org", org, change, changed_by or rep_id)
+    return await change_config(deps, uow, "org", org, change, changed_by or rep_id)
+
+
+async def seed_from_files(deps: RoutingDeps, units: UnitOfWorkFactory) -> None:
+    """At start: seed the organisation and rules from ``deps.org_file`` (and its rules, or
+    ``deps.rules_file``) if routing has none yet."""
+    org_file = deps.org_file
+    assert org_file is not None, "registry() adds this job only with an org file"
+    org, rules = read_org_file(org_file)
+    if rules is None:
+        rules = read_rules_file(deps.rules_file or default_rules_path(org_file))
+    elif deps.rules_file is not None:
+        rules = read_rules_file(deps.rules_file)
+    async with units() as uow:
+        seeded = await seed_config(deps, uow, org, rules, str(org_file))
+    log.info("routing configuration " + ("seeded" if seeded else "already present"),
+             extra={"org_file": str(org_file)})
+
+
+# --------------------------------------------------------------------------- reads for the HTTP edge
+
+
+async def live_document(deps: RoutingDeps, uow: UnitOfWork,
+                        kind: Literal["org", "rules"]) -> tuple[int, dict[str, Any]]:
+    """The live organisation or rules document and its version."""
+    docs = await deps.repo.config_documents(uow.conn)
+    return docs[kind]
+
+
+@dataclass(frozen=True)
+class RepStatus:
+    rep_id: str
+    name: str
+    team: str
+    open: int
+    capacity: int
+    weight: float
+    away: bool
+    working: bool
+
+
+async def rep_statuses(deps: RoutingDeps, uow: UnitOfWork) -> list[RepStatus]:
+    """Every rep with team, open leads against capacity, and whether away or working now
+    (the router's own rules)."""
+    config = (await deps.configs.router(uow.conn)).config
+    load = await deps.repo.rep_loads(uow.conn)
+    now = deps.clock()
+    return [RepStatus(r.id, r.name, r.team, load.get(r.id, 0), r.capacity, r.weight, is_away(r, now),
+                      config.calendar_of(r.id, r.team).is_working(now)) for r in config.org.reps]
+
+
+async def rep_open_assignments(deps: RoutingDeps, uow: UnitOfWork, rep_id: str) -> tuple[RoutingConfig, list[Row]]:
+    """A rep's worked assignments, most urgent first, with the live configuration (for
+    the time left on each clock). Raises :class:`NotFound` for an unknown rep."""
+    config = (await deps.configs.router(uow.conn)).config
+    if rep_id not in config.reps:
+        raise NotFound(f"no rep '{rep_id}'")
+    return config, await deps.repo.rep_assignments(uow.conn, rep_id)
+
+
+async def assignment(deps: RoutingDeps, uow: UnitOfWork, assignment_id: str) -> Row:
+    """One assignment. Raises :class:`NotFound`."""
+    row = await deps.repo.assignment(uow.conn, assignment_id)
+    if row is None:
+        raise NotFound(f"no assignment '{assignment_id}'")
+    return row
+
+
+@dataclass(frozen=True)
+class LeadRouting:
+    owner: Row | None
+    assignments: list[Row]
+    decisions: list[Row]
+    follow_ups: list[Row]
+
+
+async def lead_routing(deps: RoutingDeps, uow: UnitOfWork, lead_id: str) -> LeadRouting:
+    """Every routing decision, assignment and follow-up of a lead, and its current owner.
+    Raises :class:`NotFound` if routing never saw the lead."""
+    conn, repo = uow.conn, deps.repo
+    assignments = await repo.lead_assignments(conn, lead_id)
+    if not assignments:
+        raise NotFound(f"routing has no lead '{lead_id}'")
+    current = next((a for a in assignments if is_active(a["status"])), None)
+    return LeadRouting(current, assignments, await repo.lead_decisions(conn, lead_id),
+                       await repo.lead_follow_ups(conn, lead_id))
+
+
+async def queues(deps: RoutingDeps, uow: UnitOfWork, per_team: int) -> tuple[list[str], list[Row]]:
+    """Every team's id, and the oldest ``per_team`` leads queued at each (no rep could take them)."""
+    config = (await deps.configs.router(uow.conn)).config
+    return [t.id for t in config.org.teams], await deps.repo.queued(uow.conn, per_team)

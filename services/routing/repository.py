@@ -1,21 +1,29 @@
-"""Routing's tables, through asyncpg. Every method takes the connection of the caller's
-unit of work, so reads, writes and emitted events commit together."""
+"""Routing's tables (schema ``routing``): the live configuration, the leads' latest
+facts, assignments with their decisions and follow-ups, and the routing state (rep load,
+rotation credits, learned account owners).
+
+:class:`RoutingStore` states what routing's handlers need of them; :class:`RoutingRepository`
+is the PostgreSQL one (``RoutingRepository(schema).method(conn, ...)``: every method takes
+the connection of the caller's unit of work, so reads, writes and emitted events commit
+together) and ``tests/fakes.py`` the in-memory twin."""
 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 import asyncpg
 import orjson
 
+from services.routing.domain.followup import ACTIVE_STATUSES, WORKED_STATUSES
 from services.routing.domain.lifecycle import ActiveAssignment
 from services.routing.domain.router import LeadFacts, RoutingContext
 
-ACTIVE = ("open", "followed_up", "nurture")
+Row = Mapping[str, Any]
+ScoredItem = tuple[str, LeadFacts, dict[str, Any], datetime]  # event id, facts, profile, occurred at
 
 _ASSIGNMENT_COLUMNS = ("assignment_id", "lead_id", "owner_kind", "rep_id", "team", "rule", "reason", "trigger",
                        "attempt", "chain", "previous_assignment_id", "status", "assigned_at", "due_at", "remind_at")
@@ -69,9 +77,91 @@ class PendingWrites:
             self.closes.append((assignment_id, status, reason, at))
 
 
-def active_from_row(row: asyncpg.Record) -> ActiveAssignment:
+def active_from_row(row: Row) -> ActiveAssignment:
     return ActiveAssignment(row["assignment_id"], row["lead_id"], row["owner_kind"], row["rep_id"], row["team"],
                             row["rule"], row["attempt"], tuple(row["chain"]), row["due_at"])
+
+
+class RoutingStore(Protocol):
+    """What routing's handlers need of its tables. Every method takes the caller's
+    connection (the unit of work's), so its reads and writes commit with the events."""
+
+    async def lock_routing_state(self, conn: Any) -> None:
+        """Serialise changes to rep load and rotation credits (consumer, timers, HTTP,
+        replicas) until the transaction ends."""
+
+    async def lock_and_config_versions(self, conn: Any) -> dict[str, int]:
+        """``lock_routing_state`` and ``config_versions`` together (the consumer's hot path)."""
+
+    async def config_versions(self, conn: Any) -> dict[str, int]:
+        """The live version of each configuration kind ("org", "rules") that exists."""
+
+    async def config_documents(self, conn: Any, for_update: bool = False) -> dict[str, tuple[int, dict[str, Any]]]:
+        """Kind → (version, document) of the live configuration; ``for_update`` locks it."""
+
+    async def save_config(self, conn: Any, kind: str, version: int, document: dict[str, Any], change: str,
+                          changed_by: str) -> None:
+        """Make ``document`` the live ``kind`` at ``version``, and keep it in the history."""
+
+    async def save_scored(self, conn: Any, items: Sequence[ScoredItem]) -> None:
+        """Remember each lead's latest facts and profile, and every scoring (the what-if's history)."""
+
+    async def lead(self, conn: Any, lead_id: str) -> Row | None:
+        """A lead's latest ``facts`` (a :class:`LeadFacts` document) and ``profile``, or None."""
+
+    async def load_context(self, conn: Any, companies: Iterable[str]) -> RoutingContext:
+        """Rep load, rotation credits and the learned owners of ``companies``."""
+
+    async def save_context(self, conn: Any, ctx: RoutingContext) -> None:
+        """Write what changed in ``ctx`` (and forget that it changed)."""
+
+    async def active_for(self, conn: Any, lead_ids: Sequence[str]) -> dict[str, ActiveAssignment]:
+        """Each lead's current assignment (status in ``ACTIVE_STATUSES``), by lead id."""
+
+    async def assignment(self, conn: Any, assignment_id: str, for_update: bool = False) -> Row | None:
+        """One assignment row, or None; ``for_update`` locks it."""
+
+    async def flush(self, conn: Any, writes: PendingWrites) -> None:
+        """Write collected closes, then new assignments and their decisions (and clear them)."""
+
+    async def due(self, conn: Any, now: datetime, limit: int) -> list[Row]:
+        """Open assignments whose clock ran out by ``now`` (earliest first, at most ``limit``),
+        each with its lead's ``facts``, locked; rows another worker holds are skipped."""
+
+    async def reminders_due(self, conn: Any, now: datetime, limit: int) -> list[Row]:
+        """Open assignments to remind now (not reminded yet, not due yet), with ``facts``, locked."""
+
+    async def timer_backlog(self, conn: Any, now: datetime) -> dict[str, tuple[int, datetime | None]]:
+        """Open assignments whose clock (``due``) or reminder (``reminder``) is due by ``now``
+        and not handled yet: how many, and the oldest due time."""
+
+    async def mark_reminded(self, conn: Any, ids: Sequence[str], at: datetime) -> None:
+        """Record that these assignments' owners were reminded."""
+
+    async def mark_followed_up(self, conn: Any, assignment_id: str, at: datetime) -> None:
+        """The rep acted: the assignment's clock stops, the lead stays theirs."""
+
+    async def add_follow_up(self, conn: Any, follow_up_id: str, assignment_id: str, lead_id: str, rep_id: str,
+                            outcome: str, note: str, on_time: bool, at: datetime) -> None:
+        """Record one follow-up."""
+
+    async def rep_loads(self, conn: Any) -> dict[str, int]:
+        """Open leads per rep."""
+
+    async def rep_assignments(self, conn: Any, rep_id: str) -> list[Row]:
+        """A rep's worked assignments (``WORKED_STATUSES``), with ``facts`` and ``profile``, most urgent first."""
+
+    async def lead_assignments(self, conn: Any, lead_id: str) -> list[Row]:
+        """Every assignment a lead had, oldest first."""
+
+    async def lead_decisions(self, conn: Any, lead_id: str) -> list[Row]:
+        """Every routing decision about a lead, in order."""
+
+    async def lead_follow_ups(self, conn: Any, lead_id: str) -> list[Row]:
+        """Every follow-up recorded on a lead, in order."""
+
+    async def queued(self, conn: Any, per_team: int) -> list[Row]:
+        """The oldest ``per_team`` queued assignments of each team, with each team's count (``queued``)."""
 
 
 class RoutingRepository:
@@ -120,9 +210,9 @@ class RoutingRepository:
     # ------------------------------------------------------------------ leads
 
     async def save_scored(self, conn: asyncpg.Connection,
-                          items: Sequence[tuple[str, LeadFacts, dict[str, Any], datetime]]) -> None:
+                          items: Sequence[ScoredItem]) -> None:
         """Remember the latest facts of each lead and every scoring (for the what-if)."""
-        latest: dict[str, tuple[str, LeadFacts, dict[str, Any], datetime]] = {}
+        latest: dict[str, ScoredItem] = {}
         for item in items:  # one row per lead: the batch's last scoring wins
             latest[item[1].lead_id] = item
         rows = list(latest.values())
@@ -140,7 +230,7 @@ class RoutingRepository:
             [r[1].lead_id for r in rows], [r[1].as_dict() for r in rows], [r[2] for r in rows],
             [r[0] for r in rows], [r[3] for r in rows])
 
-    async def lead(self, conn: asyncpg.Connection | asyncpg.Pool, lead_id: str) -> asyncpg.Record | None:
+    async def lead(self, conn: asyncpg.Connection | asyncpg.Pool, lead_id: str) -> Row | None:
         return await conn.fetchrow(f"SELECT * FROM {self.s}.leads WHERE lead_id = $1", lead_id)
 
     # ------------------------------------------------------------------ routing state
@@ -190,12 +280,12 @@ class RoutingRepository:
 
     async def active_for(self, conn: asyncpg.Connection, lead_ids: Sequence[str]) -> dict[str, ActiveAssignment]:
         rows = await conn.fetch(
-            f"SELECT * FROM {self.s}.assignments WHERE lead_id = ANY($1::text[]) "
-            "AND status IN ('open', 'followed_up', 'nurture')", list(lead_ids))
+            f"SELECT * FROM {self.s}.assignments WHERE lead_id = ANY($1::text[]) AND status = ANY($2::text[])",
+            list(lead_ids), list(ACTIVE_STATUSES))
         return {r["lead_id"]: active_from_row(r) for r in rows}
 
     async def assignment(self, conn: asyncpg.Connection | asyncpg.Pool, assignment_id: str,
-                         for_update: bool = False) -> asyncpg.Record | None:
+                         for_update: bool = False) -> Row | None:
         lock = " FOR UPDATE" if for_update else ""
         return await conn.fetchrow(f"SELECT * FROM {self.s}.assignments WHERE assignment_id = $1{lock}",
                                    assignment_id)
@@ -231,14 +321,14 @@ class RoutingRepository:
         writes.closes.clear()
         writes.decisions.clear()
 
-    async def due(self, conn: asyncpg.Connection, now: datetime, limit: int) -> list[asyncpg.Record]:
+    async def due(self, conn: asyncpg.Connection, now: datetime, limit: int) -> list[Row]:
         """Open assignments whose clock ran out, locked; rows another worker holds are skipped."""
         return await conn.fetch(
             f"SELECT a.*, l.facts FROM {self.s}.assignments a JOIN {self.s}.leads l USING (lead_id) "
             "WHERE a.status = 'open' AND a.due_at <= $1 ORDER BY a.due_at LIMIT $2 FOR UPDATE OF a SKIP LOCKED",
             now, limit)
 
-    async def reminders_due(self, conn: asyncpg.Connection, now: datetime, limit: int) -> list[asyncpg.Record]:
+    async def reminders_due(self, conn: asyncpg.Connection, now: datetime, limit: int) -> list[Row]:
         return await conn.fetch(
             f"SELECT a.*, l.facts FROM {self.s}.assignments a JOIN {self.s}.leads l USING (lead_id) "
             "WHERE a.status = 'open' AND a.reminded_at IS NULL AND a.remind_at <= $1 AND a.due_at > $1 "
@@ -272,36 +362,38 @@ class RoutingRepository:
 
     # ------------------------------------------------------------------ reads for HTTP
 
-    async def rep_assignments(self, conn: asyncpg.Connection | asyncpg.Pool, rep_id: str) -> list[asyncpg.Record]:
+    async def rep_assignments(self, conn: asyncpg.Connection | asyncpg.Pool, rep_id: str) -> list[Row]:
         return await conn.fetch(
             f"SELECT a.*, l.facts, l.profile FROM {self.s}.assignments a JOIN {self.s}.leads l USING (lead_id) "
-            "WHERE a.rep_id = $1 AND a.status IN ('open', 'followed_up') ORDER BY a.due_at NULLS LAST", rep_id)
+            "WHERE a.rep_id = $1 AND a.status = ANY($2::text[]) ORDER BY a.due_at NULLS LAST", rep_id,
+            list(WORKED_STATUSES))
 
-    async def lead_assignments(self, conn: asyncpg.Connection | asyncpg.Pool, lead_id: str) -> list[asyncpg.Record]:
+    async def lead_assignments(self, conn: asyncpg.Connection | asyncpg.Pool, lead_id: str) -> list[Row]:
         return await conn.fetch(f"SELECT * FROM {self.s}.assignments WHERE lead_id = $1 ORDER BY assigned_at, "
                                 "attempt", lead_id)
 
-    async def lead_decisions(self, conn: asyncpg.Connection | asyncpg.Pool, lead_id: str) -> list[asyncpg.Record]:
+    async def lead_decisions(self, conn: asyncpg.Connection | asyncpg.Pool, lead_id: str) -> list[Row]:
         return await conn.fetch(f"SELECT * FROM {self.s}.decisions WHERE lead_id = $1 ORDER BY id", lead_id)
 
-    async def lead_follow_ups(self, conn: asyncpg.Connection | asyncpg.Pool, lead_id: str) -> list[asyncpg.Record]:
+    async def lead_follow_ups(self, conn: asyncpg.Connection | asyncpg.Pool, lead_id: str) -> list[Row]:
         return await conn.fetch(f"SELECT * FROM {self.s}.follow_ups WHERE lead_id = $1 ORDER BY recorded_at", lead_id)
 
-    async def queued(self, conn: asyncpg.Connection | asyncpg.Pool, per_team: int) -> list[asyncpg.Record]:
+    async def queued(self, conn: asyncpg.Connection | asyncpg.Pool, per_team: int) -> list[Row]:
         return await conn.fetch(
             f"SELECT * FROM (SELECT a.team, a.assignment_id, a.lead_id, a.assigned_at, a.due_at, a.attempt, "
             "a.reason, count(*) OVER w AS queued, row_number() OVER (w ORDER BY a.assigned_at) AS n "
-            f"FROM {self.s}.assignments a WHERE a.owner_kind = 'queue' AND a.status IN ('open', 'followed_up') "
-            "WINDOW w AS (PARTITION BY a.team)) q WHERE n <= $1 ORDER BY team, assigned_at", per_team)
+            f"FROM {self.s}.assignments a WHERE a.owner_kind = 'queue' AND a.status = ANY($2::text[]) "
+            "WINDOW w AS (PARTITION BY a.team)) q WHERE n <= $1 ORDER BY team, assigned_at", per_team,
+            list(WORKED_STATUSES))
 
     # ------------------------------------------------------------------ what-if
 
-    async def scored_between(self, conn: asyncpg.Connection, since: datetime, until: datetime) -> list[asyncpg.Record]:
+    async def scored_between(self, conn: asyncpg.Connection, since: datetime, until: datetime) -> list[Row]:
         return await conn.fetch(f"SELECT event_id, lead_id, occurred_at, facts FROM {self.s}.scored_history "
                                 "WHERE occurred_at >= $1 AND occurred_at < $2 ORDER BY occurred_at, event_id",
                                 since, until)
 
     async def assignments_between(self, conn: asyncpg.Connection, since: datetime,
-                                  until: datetime) -> list[asyncpg.Record]:
+                                  until: datetime) -> list[Row]:
         return await conn.fetch(f"SELECT * FROM {self.s}.assignments WHERE assigned_at >= $1 AND assigned_at < $2 "
                                 "ORDER BY assigned_at", since, until)

@@ -156,11 +156,17 @@ def _rule_matches(rule: Rule, lead: LeadFacts, stage: Stage) -> bool:
     return not (w.campaigns is not None and (lead.campaign or "") not in w.campaigns)
 
 
-def _is_away(rep: Rep, now: datetime) -> str | None:
+def away_reason(rep: Rep, now: datetime) -> str | None:
+    """Why ``rep`` is away at ``now`` ("until ... (reason)"), or None if they are not."""
     for period in rep.away:
         if period.start <= now < period.end:
             return f"until {period.end.isoformat()}" + (f" ({period.reason})" if period.reason else "")
     return None
+
+
+def is_away(rep: Rep, now: datetime) -> bool:
+    """Whether ``rep`` is inside one of their away periods at ``now`` (the router skips them)."""
+    return away_reason(rep, now) is not None
 
 
 class Router:
@@ -238,7 +244,7 @@ class Router:
                 return SKIP_SEGMENT, f"lead segment '{lead.segment}'"
             if rule.by_channel and rep.channels and lead.source not in {str(c) for c in rep.channels}:
                 return SKIP_CHANNEL, f"lead source '{lead.source}'"
-        away = _is_away(rep, now)
+        away = away_reason(rep, now)
         if away:
             return SKIP_AWAY, away
         if rule.respect_working_hours and not self.config.calendar_of(rep.id, rep.team).is_working(now):

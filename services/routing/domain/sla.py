@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from services.routing.domain.calendar import WorkingCalendar
-from services.routing.domain.config import SlaPolicy
+from services.routing.domain.config import RoutingConfig, SlaPolicy
 
 
 @dataclass(frozen=True)
@@ -48,3 +48,13 @@ def time_left(policy: SlaPolicy | None, calendar: WorkingCalendar, now: datetime
     if policy is None or policy.seconds is not None:
         return (due - now).total_seconds()
     return calendar.business_seconds_between(now, due)
+
+
+def seconds_left(config: RoutingConfig, rep_id: str | None, team: str | None, now: datetime,
+                 due: datetime | None) -> float | None:
+    """Whole seconds left on an assignment's clock as its owner experiences it (their
+    working calendar under their team's policy), or None if it has no clock."""
+    if due is None:
+        return None
+    policy = config.teams[team].sla if team is not None and team in config.teams else None
+    return round(time_left(policy, config.calendar_of(rep_id, team), now, due))

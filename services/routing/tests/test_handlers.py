@@ -1,0 +1,321 @@
+"""Routing's handlers on the fake unit of work and the in-memory tables, driven through
+the registry the service runs (``lead-scored`` subscription, ``sla-timers`` job, the
+seeding at start): the demo organisation, no broker, no database."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+import pytest
+
+from services.routing import handlers
+from services.routing.domain.followup import AssignmentClosed, NoteRequired, NotTheOwner
+from services.routing.handlers import RoutingDeps, registry
+from services.routing.tests.factory import DEMO_ORG, WEDNESDAY
+from services.routing.tests.fakes import InMemoryRouting
+from shared import topics
+from shared.events import (
+    FollowUpEscalated,
+    FollowUpMissed,
+    FollowUpOutcome,
+    FollowUpRecorded,
+    FollowUpReminderIssued,
+    LeadAssigned,
+    LeadProfile,
+    LeadScored,
+    NurtureReason,
+    RoutingConfigChanged,
+    derive_event_id,
+)
+from shared.testing import FakeUnitOfWork, FakeUnits
+
+INSIDE = {"is-1", "is-2", "is-3"}
+US_FIELD = {"us-am-1", "us-am-2", "us-am-3", "us-am-4"}
+
+
+def scored(lead_id: str = "L1", grade: str = "B", *, event_id: str | None = None, country: str = "US",
+           company: str | None = None, segment_parts: tuple[str, ...] = ("mid", "tech", "na"), hot: bool = False,
+           disqualified: bool = False) -> LeadScored:
+    return LeadScored(
+        event_id=event_id or f"s-{lead_id}-{grade}", occurred_at=WEDNESDAY, lead_id=lead_id, cause_event_id="c",
+        profile=LeadProfile(email=f"{lead_id.lower()}@acme.example", name="Ann", company=company or f"Co {lead_id}",
+                            country=country),
+        source="web_form", score=50, fit_score=30, engagement_score=20, grade=grade,  # type: ignore[arg-type]
+        segment="-".join(segment_parts), segment_parts=segment_parts, hot=hot, disqualified=disqualified,
+        rubric_version="v1")
+
+
+class Routing:
+    """The service's registry over in-memory tables, with a clock the test moves."""
+
+    def __init__(self) -> None:
+        self.repo = InMemoryRouting()
+        self.now = WEDNESDAY
+        self.deps = RoutingDeps(repo=self.repo, clock=lambda: self.now, org_file=DEMO_ORG)
+        self.registry = registry(self.deps)
+
+    async def start(self) -> FakeUnits:
+        units = FakeUnits()
+        for job in self.registry.startup:
+            await job(units)
+        return units
+
+    async def deliver(self, *events: LeadScored) -> FakeUnitOfWork:
+        (subscription,) = [s for s in self.registry.subscriptions if s.spec is topics.LEAD_SCORED]
+        uow = FakeUnitOfWork()
+        await subscription(list(events), uow)
+        return uow
+
+    async def timers(self) -> FakeUnits:
+        (job,) = [p for p in self.registry.periodic if p.name == "sla-timers"]
+        units = FakeUnits()
+        await job.run(units)
+        return units
+
+    async def follow_up(self, assignment_id: str, rep_id: str, outcome: FollowUpOutcome,
+                        note: str = "") -> tuple[handlers.FollowUpResult, FakeUnitOfWork]:
+        uow = FakeUnitOfWork()
+        result = await handlers.record_follow_up(self.deps, uow, assignment_id, rep_id, outcome, note)
+        return result, uow
+
+    def row(self, assignment_id: str) -> dict[str, Any]:
+        return self.repo.assignments[assignment_id]
+
+
+@pytest.fixture
+async def routing() -> Routing:
+    r = Routing()
+    await r.start()
+    return r
+
+
+async def assign(routing: Routing, event: LeadScored) -> LeadAssigned:
+    (assigned,) = (await routing.deliver(event)).of(LeadAssigned)
+    return assigned
+
+
+# --------------------------------------------------------------------------- start, assign, queue, nurture
+
+
+async def test_start_seeds_the_organisation_once() -> None:
+    r = Routing()
+    first = await r.start()
+    assert {e.kind for e in first.events() if isinstance(e, RoutingConfigChanged)} == {"org", "rules"}
+    assert await r.repo.config_versions(None) == {"org": 1, "rules": 1}
+    again = await r.start()
+    assert again.events() == [] and await r.repo.config_versions(None) == {"org": 1, "rules": 1}
+
+
+async def test_a_b_lead_goes_to_an_inside_sales_rep_on_the_teams_clock(routing: Routing) -> None:
+    assigned = await assign(routing, scored(grade="B"))
+    assert (assigned.owner_kind, assigned.team, assigned.rule) == ("rep", "inside_sales", "b-to-inside-sales")
+    assert assigned.rep_id in INSIDE and assigned.nurture_reason is None
+    assert assigned.due_at is not None and assigned.due_at > WEDNESDAY
+    assert assigned.event_id == derive_event_id("s-L1-B", "lead-assigned")
+    row = routing.row(assigned.assignment_id)
+    assert (row["status"], row["rep_id"], row["due_at"]) == ("open", assigned.rep_id, assigned.due_at)
+    assert routing.repo.load[assigned.rep_id] == 1
+    (decision,) = routing.repo.decisions
+    assert decision["trigger"] == "scored" and decision["detail"]["rule"] == "b-to-inside-sales"
+
+
+async def test_a_lead_scored_again_keeps_its_owner_even_in_the_same_batch(routing: Routing) -> None:
+    uow = await routing.deliver(scored(grade="B", event_id="s1"), scored(grade="A", event_id="s2"))
+    assert len(uow.of(LeadAssigned)) == 1
+    assert (await routing.deliver(scored(grade="A", event_id="s3"))).of(LeadAssigned) == []
+    assert len(routing.repo.assignments) == 1
+
+
+async def test_an_a_lead_no_field_rep_covers_is_queued_at_the_field_team(routing: Routing) -> None:
+    assigned = await assign(routing, scored(grade="A", country="DE"))
+    assert (assigned.owner_kind, assigned.team, assigned.rep_id) == ("queue", "field", None)
+    assert assigned.due_at is not None  # a queued lead's clock runs in its team's calendar
+    uow = FakeUnitOfWork()
+    teams, rows = await handlers.queues(routing.deps, uow, per_team=10)
+    assert "field" in teams and [(r["team"], r["lead_id"], r["queued"]) for r in rows] == [("field", "L1", 1)]
+
+
+async def test_low_grades_and_disqualified_leads_go_to_nurture_saying_why(routing: Routing) -> None:
+    low = await assign(routing, scored("L1", grade="C"))
+    assert (low.owner_kind, low.rule, low.nurture_reason, low.due_at) == (
+        "nurture", "cd-to-nurture", NurtureReason.LOW_GRADE, None)
+    out = await assign(routing, scored("L2", grade="D", disqualified=True))
+    assert (out.rule, out.nurture_reason) == ("disqualified-to-nurture", NurtureReason.DISQUALIFIED)
+    assert routing.row(low.assignment_id)["status"] == "nurture"
+
+
+async def test_a_nurtured_lead_that_heats_up_to_a_sales_grade_returns_to_sales(routing: Routing) -> None:
+    nurtured = await assign(routing, scored(grade="C", event_id="s1"))
+    back = await assign(routing, scored(grade="B", event_id="s2"))
+    assert (back.owner_kind, back.team, back.previous_assignment_id) == ("rep", "inside_sales",
+                                                                        nurtured.assignment_id)
+    assert routing.row(nurtured.assignment_id)["status"] == "returned"
+
+
+# --------------------------------------------------------------------------- follow-ups
+
+
+async def test_a_follow_up_before_the_due_time_is_on_time_and_stops_the_clock(routing: Routing) -> None:
+    assigned = await assign(routing, scored(grade="B"))
+    assert assigned.rep_id is not None and assigned.due_at is not None
+    routing.now = assigned.due_at - timedelta(minutes=1)
+    result, uow = await routing.follow_up(assigned.assignment_id, assigned.rep_id, FollowUpOutcome.CONTACTED)
+    assert (result.on_time, result.status, result.next_assignment) == (True, "followed_up", None)
+    (recorded,) = uow.of(FollowUpRecorded)
+    assert (recorded.assignment_id, recorded.outcome, recorded.on_time) == (
+        assigned.assignment_id, FollowUpOutcome.CONTACTED, True)
+    assert routing.row(assigned.assignment_id)["status"] == "followed_up"
+    assert [f["on_time"] for f in routing.repo.follow_ups] == [True]
+    # The clock stopped: its due time passing later is no miss.
+    routing.now = assigned.due_at + timedelta(days=3)
+    assert (await routing.timers()).events() == []
+
+
+async def test_a_follow_up_after_the_due_time_is_late(routing: Routing) -> None:
+    assigned = await assign(routing, scored(grade="B"))
+    assert assigned.rep_id is not None and assigned.due_at is not None
+    routing.now = assigned.due_at + timedelta(seconds=1)
+    result, uow = await routing.follow_up(assigned.assignment_id, assigned.rep_id, FollowUpOutcome.LEFT_MESSAGE)
+    assert (result.on_time, result.status) == (False, "followed_up")
+    assert [e.on_time for e in uow.of(FollowUpRecorded)] == [False]
+    # A second follow-up on an assignment already followed up counts as on time (its clock stopped).
+    again, _ = await routing.follow_up(assigned.assignment_id, assigned.rep_id, FollowUpOutcome.MEETING_BOOKED)
+    assert again.on_time is True
+
+
+async def test_only_the_rep_holding_the_assignment_records_on_it(routing: Routing) -> None:
+    assigned = await assign(routing, scored(grade="B"))
+    other = next(iter(INSIDE - {assigned.rep_id}))
+    with pytest.raises(NotTheOwner) as refused:
+        await routing.follow_up(assigned.assignment_id, other, FollowUpOutcome.CONTACTED)
+    assert refused.value.field == "rep_id" and str(assigned.rep_id) in refused.value.reason
+    with pytest.raises(handlers.NotFound):
+        await routing.follow_up("nope", other, FollowUpOutcome.CONTACTED)
+    assert routing.repo.follow_ups == []
+
+
+async def test_disqualifying_needs_a_note_saying_why(routing: Routing) -> None:
+    assigned = await assign(routing, scored(grade="B"))
+    assert assigned.rep_id is not None
+    with pytest.raises(NoteRequired) as refused:
+        await routing.follow_up(assigned.assignment_id, assigned.rep_id, FollowUpOutcome.DISQUALIFIED, "  ")
+    assert refused.value.field == "note"
+    assert routing.repo.follow_ups == [] and routing.row(assigned.assignment_id)["status"] == "open"
+
+
+async def test_qualified_by_inside_sales_hands_the_lead_to_a_field_rep(routing: Routing) -> None:
+    inside = await assign(routing, scored(grade="B", company="Big Co"))
+    assert inside.rep_id is not None
+    result, uow = await routing.follow_up(inside.assignment_id, inside.rep_id, FollowUpOutcome.QUALIFIED)
+    assert result.status == "qualified" and result.next_assignment is not None
+    (field,) = uow.of(LeadAssigned)
+    assert (field.owner_kind, field.team, field.rule) == ("rep", "field", "qualified-to-field")
+    assert field.rep_id in US_FIELD and field.previous_assignment_id == inside.assignment_id
+    assert field.assignment_id == result.next_assignment.assignment_id
+    assert routing.row(inside.assignment_id)["status"] == "qualified"
+    assert routing.repo.load[inside.rep_id] == 0 and routing.repo.load[field.rep_id] == 1
+    # The closed assignment takes no more follow-ups.
+    with pytest.raises(AssignmentClosed) as refused:
+        await routing.follow_up(inside.assignment_id, inside.rep_id, FollowUpOutcome.CONTACTED)
+    assert refused.value.field == "assignment_id" and "qualified" in refused.value.reason
+
+
+async def test_qualified_from_a_field_rep_keeps_the_lead_with_them(routing: Routing) -> None:
+    field = await assign(routing, scored(grade="A", segment_parts=("smb", "tech", "na")))
+    assert field.team == "field" and field.rep_id is not None
+    result, uow = await routing.follow_up(field.assignment_id, field.rep_id, FollowUpOutcome.QUALIFIED)
+    assert (result.status, result.next_assignment, uow.of(LeadAssigned)) == ("followed_up", None, [])
+
+
+async def test_disqualified_by_the_rep_goes_to_nurture_with_the_reason(routing: Routing) -> None:
+    inside = await assign(routing, scored(grade="B"))
+    assert inside.rep_id is not None
+    result, uow = await routing.follow_up(inside.assignment_id, inside.rep_id, FollowUpOutcome.DISQUALIFIED,
+                                          "student project, no budget")
+    (out,) = uow.of(LeadAssigned)
+    assert (out.owner_kind, out.nurture_reason) == ("nurture", NurtureReason.DISQUALIFIED)
+    assert "no budget" in out.reason and result.status == "disqualified"
+    assert routing.row(inside.assignment_id)["status"] == "disqualified"
+
+
+# --------------------------------------------------------------------------- the SLA timer job
+
+
+async def test_the_timer_job_reminds_then_fires_a_missed_follow_up_and_reassigns(routing: Routing) -> None:
+    first = await assign(routing, scored(grade="B"))
+    row = routing.row(first.assignment_id)
+    assert row["remind_at"] is not None and first.due_at is not None
+
+    routing.now = row["remind_at"]
+    (reminder,) = (await routing.timers()).events()
+    assert isinstance(reminder, FollowUpReminderIssued) and reminder.rep_id == first.rep_id
+    assert (await routing.timers()).events() == []  # once
+
+    routing.now = first.due_at + timedelta(seconds=5)
+    fired = await routing.timers()
+    (missed,) = [e for e in fired.events() if isinstance(e, FollowUpMissed)]
+    assert (missed.assignment_id, missed.rep_id, missed.escalation, missed.next_action) == (
+        first.assignment_id, first.rep_id, 1, "reassign")
+    (escalated,) = [e for e in fired.events() if isinstance(e, FollowUpEscalated)]
+    (second,) = [e for e in fired.events() if isinstance(e, LeadAssigned)]
+    assert second.rep_id in INSIDE - {first.rep_id} and second.attempt == 1
+    assert second.previous_assignment_id == first.assignment_id
+    assert (escalated.assignment_id, escalated.manager_name) == (second.assignment_id, "Priya Shah")
+    assert routing.row(first.assignment_id)["status"] == "missed"
+    assert (await routing.timers()).events() == []  # each breach fires once
+
+
+async def test_escalations_run_out_into_nurture_as_a_missed_follow_up(routing: Routing) -> None:
+    current = await assign(routing, scored(grade="B"))
+    holders = {current.rep_id}
+    last: list[Any] = []
+    for _ in range(3):  # inside sales allows two escalations; the third miss hands it to nurture
+        assert current.due_at is not None
+        routing.now = current.due_at + timedelta(seconds=1)
+        last = (await routing.timers()).events()
+        current = next(e for e in last if isinstance(e, LeadAssigned))
+        holders.add(current.rep_id)
+    (missed,) = [e for e in last if isinstance(e, FollowUpMissed)]
+    assert (missed.escalation, missed.next_action) == (3, "nurture")
+    assert (current.owner_kind, current.nurture_reason) == ("nurture", NurtureReason.MISSED_FOLLOW_UP)
+    assert holders - {None} == INSIDE
+    assert all(routing.repo.load.get(r, 0) == 0 for r in INSIDE)
+
+
+# --------------------------------------------------------------------------- configuration and reads
+
+
+async def test_an_away_rep_gets_no_lead_and_reads_as_away(routing: Routing) -> None:
+    away = [{"from": (WEDNESDAY - timedelta(days=1)).isoformat(), "to": (WEDNESDAY + timedelta(days=1)).isoformat()}]
+    uow = FakeUnitOfWork()
+    for rep in ("is-1", "is-2"):
+        await handlers.set_availability(routing.deps, uow, rep, away, "manager")
+    assert [e.version for e in uow.of(RoutingConfigChanged)] == [2, 3]
+    for i in range(3):
+        assert (await assign(routing, scored(f"L{i}", grade="B"))).rep_id == "is-3"
+    statuses = {s.rep_id: s for s in await handlers.rep_statuses(routing.deps, FakeUnitOfWork())}
+    assert (statuses["is-1"].away, statuses["is-3"].away, statuses["is-3"].open) == (True, False, 3)
+    with pytest.raises(handlers.NotFound):
+        await handlers.set_availability(routing.deps, FakeUnitOfWork(), "nobody", [], "manager")
+
+
+async def test_a_stale_configuration_change_is_refused(routing: Routing) -> None:
+    version, org = await handlers.live_document(routing.deps, FakeUnitOfWork(), "org")
+    with pytest.raises(handlers.Conflict):
+        await handlers.change_config(routing.deps, FakeUnitOfWork(), "org", org, "edit", "m", version + 5)
+
+
+async def test_a_leads_routing_history_names_its_current_owner(routing: Routing) -> None:
+    inside = await assign(routing, scored(grade="B"))
+    assert inside.rep_id is not None
+    result, _ = await routing.follow_up(inside.assignment_id, inside.rep_id, FollowUpOutcome.QUALIFIED)
+    history = await handlers.lead_routing(routing.deps, FakeUnitOfWork(), "L1")
+    assert result.next_assignment is not None and history.owner is not None
+    assert history.owner["assignment_id"] == result.next_assignment.assignment_id
+    assert [a["status"] for a in history.assignments] == ["qualified", "open"]
+    assert [f["outcome"] for f in history.follow_ups] == ["qualified"]
+    assert [d["trigger"] for d in history.decisions] == ["scored", "qualified"]
+    with pytest.raises(handlers.NotFound):
+        await handlers.lead_routing(routing.deps, FakeUnitOfWork(), "unknown")
+
