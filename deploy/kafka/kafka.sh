@@ -50,6 +50,8 @@ BOOTSTRAP="127.0.0.1:$KAFKA_PORT"
 log() { echo "[kafka] $*"; }
 err() { echo "[kafka] $*" >&2; }
 die() { err "error: $*"; exit 1; }
+# shellcheck source=../lib/daemon.sh
+source "$HERE/../lib/daemon.sh"
 
 need() { command -v "$1" >/dev/null 2>&1 || die "'$1' not found on PATH${2:+ ($2)}"; }
 
@@ -65,33 +67,10 @@ check_java() {
 
 # Serialise start/stop/fetch between concurrent invocations. The lock fd is
 # closed for the broker process so the lock is not held while it runs.
-take_lock() {
-  mkdir -p "$KDATA"
-  exec 9>"$LOCKFILE"
-  flock -w 300 9 || die "could not lock $LOCKFILE"
-}
-
-pid_alive() {
-  local pid="$1" state
-  [[ "$pid" =~ ^[0-9]+$ ]] || return 1
-  kill -0 "$pid" 2>/dev/null || return 1
-  state="$(awk '{print $3}' "/proc/$pid/stat" 2>/dev/null || true)"
-  [[ "$state" != "Z" ]]
-}
+take_lock() { take_lock_file "$LOCKFILE" 300; }
 
 # Prints the broker pid if the pid file names a live kafka.Kafka process.
-running_pid() {
-  [[ -s "$PIDFILE" ]] || return 1
-  local pid
-  pid="$(tr -dc '0-9' <"$PIDFILE")"
-  pid_alive "$pid" || return 1
-  tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -q 'kafka\.Kafka' || return 1
-  echo "$pid"
-}
-
-port_open() {
-  timeout 2 bash -c "exec 3<>/dev/tcp/127.0.0.1/$1" 2>/dev/null
-}
+running_pid() { pidfile_pid "$PIDFILE" 'kafka\.Kafka'; }
 
 tail_log() {
   if [[ -f "$LOGFILE" ]]; then
@@ -261,30 +240,13 @@ do_start() {
 # ---------------------------------------------------------------- stop
 do_stop() {
   take_lock
-  local pid i
+  local pid
   if ! pid="$(running_pid)"; then
     rm -f "$PIDFILE"
     log "not running"
     return 0
   fi
-  log "stopping broker (pid $pid)"
-  kill -TERM "$pid" 2>/dev/null || true
-  for i in $(seq 1 30); do
-    if ! pid_alive "$pid"; then
-      rm -f "$PIDFILE"
-      log "stopped after ${i}s"
-      return 0
-    fi
-    sleep 1
-  done
-  err "broker did not stop within 30s, sending SIGKILL"
-  kill -KILL "$pid" 2>/dev/null || true
-  for i in $(seq 1 10); do
-    pid_alive "$pid" || break
-    sleep 0.5
-  done
-  rm -f "$PIDFILE"
-  log "killed"
+  stop_pid "$pid" "$PIDFILE" broker
 }
 
 # ---------------------------------------------------------------- status

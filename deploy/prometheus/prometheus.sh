@@ -48,6 +48,8 @@ LOCAL_TARGETS=(capture:8001 scoring:8002 routing:8003 nurture:8004 content:8005 
 log() { echo "[prometheus] $*"; }
 err() { echo "[prometheus] $*" >&2; }
 die() { err "error: $*"; exit 1; }
+# shellcheck source=../lib/daemon.sh
+source "$HERE/../lib/daemon.sh"
 
 as_root() {
   if [[ $EUID -eq 0 ]]; then "$@"; else sudo "$@"; fi
@@ -66,31 +68,10 @@ do_install() {
   log "installed $(prometheus --version 2>&1 | head -n1)"
 }
 
-take_lock() {
-  mkdir -p "$PDATA"
-  exec 9>"$LOCKFILE"
-  flock -w 60 9 || die "could not lock $LOCKFILE"
-}
-
-pid_alive() {
-  local pid="$1" state
-  [[ "$pid" =~ ^[0-9]+$ ]] || return 1
-  kill -0 "$pid" 2>/dev/null || return 1
-  state="$(awk '{print $3}' "/proc/$pid/stat" 2>/dev/null || true)"
-  [[ "$state" != "Z" ]]
-}
+take_lock() { take_lock_file "$LOCKFILE" 60; }
 
 # Prints the pid if the pid file names a live prometheus process of this instance.
-running_pid() {
-  [[ -s "$PIDFILE" ]] || return 1
-  local pid
-  pid="$(tr -dc '0-9' <"$PIDFILE")"
-  pid_alive "$pid" || return 1
-  tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -q "prometheus.*--storage.tsdb.path=$TSDB" || return 1
-  echo "$pid"
-}
-
-port_open() { timeout 2 bash -c "exec 3<>/dev/tcp/127.0.0.1/$1" 2>/dev/null; }
+running_pid() { pidfile_pid "$PIDFILE" "prometheus.*--storage.tsdb.path=$TSDB"; }
 
 ready() { curl -fsS --max-time 2 "$URL/-/ready" >/dev/null 2>&1; }
 
@@ -182,25 +163,13 @@ do_start() {
 
 do_stop() {
   take_lock
-  local pid i
+  local pid
   if ! pid="$(running_pid)"; then
     rm -f "$PIDFILE"
     log "not running"
     return 0
   fi
-  log "stopping (pid $pid)"
-  kill -TERM "$pid" 2>/dev/null || true
-  for i in $(seq 1 30); do
-    if ! pid_alive "$pid"; then
-      rm -f "$PIDFILE"
-      log "stopped"
-      return 0
-    fi
-    sleep 1
-  done
-  err "did not stop within 30s, sending SIGKILL"
-  kill -KILL "$pid" 2>/dev/null || true
-  rm -f "$PIDFILE"
+  stop_pid "$pid" "$PIDFILE" prometheus
 }
 
 do_status() {

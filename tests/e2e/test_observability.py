@@ -109,6 +109,8 @@ def test_consumer_lag_has_a_series_for_every_service(stack: harness.Stack,
                        timeout_s=30, what="committed lag series (lagwatch) for every service")
     harness.eventually(lambda: services_with("max by (service) (leadbridge_outbox_backlog_rows)") == everyone,
                        timeout_s=30, what="outbox backlog from every service")
+    timers = {(s["metric"]["service"], s["metric"]["timer"]) for s in prometheus.query("leadbridge_timers_due")}
+    assert {("routing", "follow-up-due"), ("routing", "follow-up-reminder")} <= timers
 
 
 def recording_rules() -> set[str]:
