@@ -38,6 +38,11 @@ def _out(row: Row) -> dict[str, Any]:
             "updated_at": row["updated_at"].isoformat()}
 
 
+def _known_stage(stage: str | None) -> None:
+    if stage is not None and stage not in get_args(Stage):
+        raise HTTPException(422, detail={"field": "stage", "reason": f"one of {list(get_args(Stage))}"})
+
+
 @router.post("/collateral", status_code=201)
 async def create_item(item: ItemIn, runtime: RuntimeDep, deps: DepsDep) -> dict[str, Any]:
     new = handlers.NewItem(title=item.title, kind=item.kind, url=str(item.url), summary=item.summary,
@@ -52,6 +57,7 @@ async def list_items(runtime: RuntimeDep, deps: DepsDep, status: str | None = No
                      stage: str | None = None) -> dict[str, Any]:
     if status is not None and status not in get_args(Status):
         raise HTTPException(422, detail={"field": "status", "reason": f"one of {list(get_args(Status))}"})
+    _known_stage(stage)
     async with runtime.pool.acquire() as conn:
         rows = await deps.collateral.list_items(conn, status, segment, stage)
     return {"items": [_out(r) for r in rows]}
@@ -69,6 +75,7 @@ async def get_item(item_id: str, runtime: RuntimeDep, deps: DepsDep) -> dict[str
 @router.get("/leads/{lead_id}/collateral")
 async def for_lead(lead_id: str, runtime: RuntimeDep, deps: DepsDep, stage: str | None = None) -> dict[str, Any]:
     """Published, current collateral for the lead's segment: what a rep opens on a phone."""
+    _known_stage(stage)
     async with runtime.unit_of_work() as uow:
         found = await handlers.collateral_for(deps, uow, lead_id, stage)
     if found is None:

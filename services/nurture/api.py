@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, get_args
 
 from fastapi import APIRouter, Depends, HTTPException, Query
 
-from services.nurture.domain.tracks import TRACKS
+from services.nurture.domain.tracks import TRACKS, PoolStatus
 from services.nurture.handlers import NurtureDeps
 from services.nurture.repository import Row
 from shared.service import RuntimeDep, get_deps
@@ -27,6 +27,8 @@ def _row(r: Row) -> dict[str, Any]:
 async def list_pool(runtime: RuntimeDep, deps: DepsDep, status: str | None = None, track: str | None = None,
                     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
                     offset: Annotated[int, Query(ge=0)] = 0) -> dict[str, Any]:
+    if status is not None and status not in get_args(PoolStatus):
+        raise HTTPException(422, detail={"field": "status", "reason": f"one of {list(get_args(PoolStatus))}"})
     if track is not None and track not in TRACKS:
         raise HTTPException(422, detail={"field": "track", "reason": f"unknown track; one of {sorted(TRACKS)}"})
     async with runtime.pool.acquire() as conn:
