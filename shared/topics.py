@@ -128,9 +128,12 @@ def longest_readable_ms() -> int:
     return max(spec.readable_ms for spec in ALL)
 
 
-def create_all(bootstrap: str, *, prefix: str = "", timeout_s: float = 30.0) -> list[str]:
+def create_all(bootstrap: str, *, prefix: str = "", replication_factor: int = 1,
+               timeout_s: float = 30.0) -> list[str]:
     """Create every registered topic and its dead-letter twin, with their retention;
-    existing ones are kept, their retention set to the registry's.
+    existing ones are kept, their retention set to the registry's. ``replication_factor``
+    is 1 for the single local broker; a cluster's deployment passes its own (the Helm
+    chart's topics job: 3).
 
     Returns the names created now."""
     from kafka.admin import ConfigResource, ConfigResourceType, KafkaAdminClient, NewTopic
@@ -139,8 +142,9 @@ def create_all(bootstrap: str, *, prefix: str = "", timeout_s: float = 30.0) -> 
                              request_timeout_ms=int(timeout_s * 1000))
     try:
         existing = set(admin.list_topics())
-        wanted = [NewTopic(prefix + s.name, s.partitions, 1, topic_configs=s.configs()) for s in ALL]
-        wanted += [NewTopic(prefix + s.dlq, 1, 1, topic_configs=s.configs()) for s in ALL]
+        rf = replication_factor
+        wanted = [NewTopic(prefix + s.name, s.partitions, rf, topic_configs=s.configs()) for s in ALL]
+        wanted += [NewTopic(prefix + s.dlq, 1, rf, topic_configs=s.configs()) for s in ALL]
         missing = [t for t in wanted if t.name not in existing]
         if missing:
             admin.create_topics(missing, timeout_ms=int(timeout_s * 1000))
@@ -172,17 +176,25 @@ def delete_with_prefix(bootstrap: str, prefix: str, *, timeout_s: float = 30.0) 
         admin.close()
 
 
+def parser() -> argparse.ArgumentParser:
+    """The command line of ``python -m shared.topics`` (the Helm chart's topics job runs it)."""
+    p = argparse.ArgumentParser(prog="python -m shared.topics", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("command", choices=["create", "list"])
+    p.add_argument("--bootstrap", default=None, help="defaults to LEADBRIDGE_KAFKA_BOOTSTRAP")
+    p.add_argument("--replication-factor", type=int, default=1,
+                   help="for topics created now (default 1: the single local broker)")
+    return p
+
+
 def main(argv: list[str] | None = None) -> int:
     from shared.settings import ServiceSettings
 
-    parser = argparse.ArgumentParser(prog="python -m shared.topics", description=__doc__)
-    parser.add_argument("command", choices=["create", "list"])
-    parser.add_argument("--bootstrap", default=None, help="defaults to LEADBRIDGE_KAFKA_BOOTSTRAP")
-    args = parser.parse_args(argv)
+    args = parser().parse_args(argv)
     settings = ServiceSettings()
     bootstrap = args.bootstrap or settings.kafka_bootstrap
     if args.command == "create":
-        created = create_all(bootstrap, prefix=settings.topic_prefix)
+        created = create_all(bootstrap, prefix=settings.topic_prefix, replication_factor=args.replication_factor)
         print(f"[topics] created {len(created)}: {', '.join(created) or '(all existed)'}")
     else:
         for spec in ALL:

@@ -1,0 +1,191 @@
+"""The Helm chart (deploy/helm/leadbridge): `helm lint`, `helm template`, every rendered
+manifest against its schema (Kubernetes' own from kubernetes-validate; KEDA's
+ScaledObject against deploy/helm/schemas), and the chart agreeing with the code it
+deploys: ports, settings, probes, topics, consumer groups and partition bounds."""
+
+from __future__ import annotations
+
+import copy
+import json
+import uuid
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import kubernetes_validate
+import pytest
+import yaml
+
+from deploy import asyncapi
+from shared import topics
+from shared.consumer import group_id
+from shared.service import create_app
+from tests.deploy import tools
+
+ROOT = Path(__file__).resolve().parents[2]
+CHART = ROOT / "deploy" / "helm" / "leadbridge"
+# The Kubernetes version the manifests are rendered for and checked against.
+KUBE_VERSION = "1.33.0"
+# Kinds Kubernetes' schemas do not cover, each with the schema it is checked against.
+CUSTOM_SCHEMAS = {("keda.sh/v1alpha1", "ScaledObject"): ROOT / "deploy/helm/schemas/scaledobject-keda.sh-v1alpha1.json"}
+SERVICES = {s.name: s for s in asyncapi.discover_services()}
+
+
+def helm(*argv: str) -> Any:
+    return tools.run(tools.helm(), *argv, timeout=120)
+
+
+def render(*sets: str) -> list[dict[str, Any]]:
+    args = [a for s in sets for a in ("--set", s)]
+    done = helm("template", "lb", str(CHART), "--kube-version", KUBE_VERSION, *args)
+    assert done.returncode == 0, done.stderr
+    return [d for d in yaml.safe_load_all(done.stdout) if d]
+
+
+def schema_error(manifest: dict[str, Any]) -> str | None:
+    """Why a manifest does not match its kind's schema (strict: no unknown fields), or None."""
+    custom = CUSTOM_SCHEMAS.get((manifest.get("apiVersion"), manifest.get("kind")))
+    try:
+        if custom is not None:
+            jsonschema.Draft202012Validator(json.loads(custom.read_text())).validate(manifest)
+        else:
+            kubernetes_validate.validate(manifest, KUBE_VERSION, strict=True)
+    except jsonschema.ValidationError as exc:
+        return f"{manifest['kind']}/{manifest['metadata']['name']}: {'.'.join(map(str, exc.path))}: {exc.message}"
+    except kubernetes_validate.SchemaNotFoundError as exc:  # a kind with no schema is an error, not a pass
+        return exc.message
+    return None
+
+
+def of_kind(manifests: Sequence[dict[str, Any]], kind: str) -> dict[str, dict[str, Any]]:
+    return {m["metadata"]["labels"]["app.kubernetes.io/component"]: m for m in manifests if m["kind"] == kind}
+
+
+@pytest.fixture(scope="module")
+def default() -> list[dict[str, Any]]:
+    return render()
+
+
+@pytest.fixture(scope="module")
+def autoscaled() -> list[dict[str, Any]]:
+    return render("autoscaling.enabled=true", "topicPrefix=stage-")
+
+
+@pytest.mark.parametrize("values", [[], ["autoscaling.enabled=true"],
+                                    ["topics.job.enabled=false", "lagwatch.enabled=false"]])
+def test_helm_lint_strict(values: list[str]) -> None:
+    done = helm("lint", "--strict", str(CHART), *[a for v in values for a in ("--set", v)])
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "0 chart(s) failed" in done.stdout
+
+
+def test_values_are_checked_against_the_chart_schema() -> None:
+    done = helm("template", "lb", str(CHART), "--kube-version", KUBE_VERSION, "--set", "services.capture.port=http")
+    assert done.returncode != 0 and "/services/capture/port" in done.stderr
+
+
+def test_every_rendered_manifest_matches_its_schema(default: list[dict[str, Any]],
+                                                     autoscaled: list[dict[str, Any]]) -> None:
+    kinds = {m["kind"] for m in default + autoscaled}
+    assert kinds == {"Deployment", "Service", "Job", "ScaledObject"}
+    errors = [e for m in default + autoscaled if (e := schema_error(m))]
+    assert errors == []
+
+
+def test_the_schema_check_catches_wrong_manifests(autoscaled: list[dict[str, Any]]) -> None:
+    deployment = copy.deepcopy(of_kind(autoscaled, "Deployment")["scoring"])
+    deployment["spec"]["template"]["spec"]["containers"][0]["ports"][0]["containerPort"] = "8002"
+    assert "containerPort" in (schema_error(deployment) or "")
+    deployment = copy.deepcopy(of_kind(autoscaled, "Deployment")["scoring"])
+    deployment["spec"]["template"]["spec"]["containers"][0]["livenessprobe"] = {}  # strict: unknown field
+    assert "livenessprobe" in (schema_error(deployment) or "")
+    scaled = copy.deepcopy(of_kind(autoscaled, "ScaledObject")["scoring"])
+    scaled["spec"]["triggers"][0]["metadata"]["lagThreshold"] = 500  # KEDA wants strings
+    assert "lagThreshold" in (schema_error(scaled) or "")
+    assert schema_error({"apiVersion": "example.com/v1", "kind": "Widget", "metadata": {"name": "w"}})
+
+
+def test_one_deployment_and_service_per_service_as_its_code_runs(default: list[dict[str, Any]]) -> None:
+    deployments, services = of_kind(default, "Deployment"), of_kind(default, "Service")
+    assert set(SERVICES) <= set(deployments) and set(SERVICES) <= set(services)
+    for name, svc in SERVICES.items():
+        settings = svc.settings_class.model_construct()
+        pod = deployments[name]["spec"]["template"]["spec"]
+        [container] = pod["containers"]
+        assert container["image"].split("/")[-1].split(":")[0] == f"leadbridge-{name}"  # deploy/Dockerfile's tag
+        [port] = container["ports"]
+        assert port["containerPort"] == settings.http_port
+        env = {e["name"]: e for e in container["env"]}
+        assert env["LEADBRIDGE_HTTP_PORT"]["value"] == str(settings.http_port)
+        prefix = svc.settings_class.model_config["env_prefix"]
+        fields = {prefix + f.upper() for f in svc.settings_class.model_fields}
+        assert set(env) <= fields, f"{name}: {set(env) - fields} are not settings of {svc.settings_class.__name__}"
+        for secret in ("LEADBRIDGE_DATABASE_URL", "LEADBRIDGE_KAFKA_BOOTSTRAP"):
+            assert "secretKeyRef" in env[secret]["valueFrom"]  # from the cluster, never from values
+        assert svc.definition is not None
+        routes = {getattr(r, "path", None) for r in create_app(svc.definition).routes}
+        for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
+            assert container[probe]["httpGet"]["path"] in routes
+            assert container[probe]["httpGet"]["path"] == "/healthz"
+        assert container["resources"]["requests"] and container["resources"]["limits"]
+        assert services[name]["spec"]["ports"][0]["port"] == settings.http_port
+
+
+def test_values_know_the_registry(default: list[dict[str, Any]]) -> None:
+    values = yaml.safe_load((CHART / "values.yaml").read_text())
+    assert values["topics"]["partitions"] == {s.name: s.partitions for s in topics.ALL}
+    for name, svc in SERVICES.items():
+        assert values["services"][name]["consumes"] == [s.name for s in svc.consumes]
+
+
+def test_autoscaling_follows_each_service_consumer_group_and_topics(autoscaled: list[dict[str, Any]]) -> None:
+    scaled, deployments = of_kind(autoscaled, "ScaledObject"), of_kind(autoscaled, "Deployment")
+    for name, svc in SERVICES.items():
+        settings = svc.settings_class.model_construct(topic_prefix="stage-")
+        spec = scaled[name]["spec"]
+        assert spec["scaleTargetRef"]["name"] == deployments[name]["metadata"]["name"]
+        assert "replicas" not in deployments[name]["spec"]  # KEDA owns the count
+        triggers = spec["triggers"]
+        assert {t["type"] for t in triggers} == {"kafka"}
+        assert [t["metadata"]["topic"] for t in triggers] == [f"stage-{s.name}" for s in svc.consumes]
+        assert {t["metadata"]["consumerGroup"] for t in triggers} == {group_id(settings)}
+        env = {e["name"] for e in deployments[name]["spec"]["template"]["spec"]["containers"][0]["env"]}
+        assert {t["metadata"]["bootstrapServersFromEnv"] for t in triggers} <= env
+        assert 1 <= spec["minReplicaCount"] <= spec["maxReplicaCount"] <= max(s.partitions for s in svc.consumes)
+
+
+def test_max_replicas_never_exceed_the_partitions() -> None:
+    scaled = of_kind(render("autoscaling.enabled=true", "services.scoring.autoscaling.maxReplicas=50"), "ScaledObject")
+    assert scaled["scoring"]["spec"]["maxReplicaCount"] == max(s.partitions for s in SERVICES["scoring"].consumes)
+
+
+def test_a_consumed_topic_without_partitions_is_refused() -> None:
+    done = helm("template", "lb", str(CHART), "--kube-version", KUBE_VERSION,
+                "--set", "autoscaling.enabled=true", "--set", "services.content.consumes={lead-parked}")
+    assert done.returncode != 0 and "lead-parked" in done.stderr
+
+
+def test_topics_job_runs_the_registry_command(default: list[dict[str, Any]]) -> None:
+    [job] = of_kind(default, "Job").values()
+    annotations = job["metadata"]["annotations"]
+    assert set(annotations["helm.sh/hook"].split(",")) == {"pre-install", "pre-upgrade"}
+    [container] = job["spec"]["template"]["spec"]["containers"]
+    assert container["command"][:3] == ["python", "-m", "shared.topics"]
+    args = topics.parser().parse_args(container["command"][3:])
+    assert (args.command, args.replication_factor) == ("create", 3)
+    assert {e["name"] for e in container["env"]} == {"LEADBRIDGE_KAFKA_BOOTSTRAP", "LEADBRIDGE_TOPIC_PREFIX"}
+
+
+@pytest.mark.integration
+def test_the_jobs_replication_factor_reaches_the_broker(infra: Any) -> None:
+    """The local broker is a single node: a replication factor of 2 must be refused by
+    it, which shows the job's value is what the topics are created with."""
+    prefix = f"rf-{uuid.uuid4().hex[:8]}-"
+    done = tools.run(ROOT / ".venv/bin/python", "-m", "shared.topics", "create", "--replication-factor", "2",
+                     timeout=120, LEADBRIDGE_KAFKA_BOOTSTRAP=infra.bootstrap, LEADBRIDGE_TOPIC_PREFIX=prefix)
+    try:
+        assert done.returncode != 0
+        assert "InvalidReplicationFactor" in done.stderr, done.stderr[-2000:]
+    finally:
+        topics.delete_with_prefix(infra.bootstrap, prefix)
