@@ -5,7 +5,7 @@ SHELL := /bin/bash
 PY    := .venv/bin/python
 export PYTHONPATH := $(CURDIR)
 
-.PHONY: help venv tools infra topics run stop test unit lint typecheck contracts asyncapi demo bench bench-scoring bench-routing clean
+.PHONY: help venv tools infra topics run stop test unit lint typecheck contracts asyncapi demo bench bench-scoring bench-routing bench-inbox clean
 
 help:
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | column -t -s $$'\t'
@@ -67,6 +67,10 @@ bench-scoring: venv ## scoring throughput on one worker
 bench-routing: venv ## lead-scored→lead-assigned latency at 500 leads/s
 	@if [ -z "$$LEADBRIDGE_KAFKA_BOOTSTRAP$$LEADBRIDGE_DATABASE_URL" ]; then $(MAKE) --no-print-directory infra; fi
 	@$(PY) -m bench.routing $(BENCH_ARGS)
+
+bench-inbox: venv ## inbox retention: claim 1,000,000 ids, prune the old ones; table size, prune time, claim latency
+	@if [ -z "$$LEADBRIDGE_KAFKA_BOOTSTRAP$$LEADBRIDGE_DATABASE_URL" ]; then $(MAKE) --no-print-directory infra; fi
+	@$(PY) -m bench.inbox $(BENCH_ARGS)
 
 stop: ## stop the local Kafka and Prometheus (PostgreSQL only if make run/infra started it)
 	@deploy/prometheus/prometheus.sh stop || true
