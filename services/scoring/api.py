@@ -14,16 +14,17 @@ from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
 import orjson
-from fastapi import APIRouter, HTTPException, Query, Request
+from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
+from services.scoring import handlers
 from services.scoring.domain.lifecycle import LifecycleError, NotApproved, RubricVersion
 from services.scoring.domain.rubric import Problem, RubricDocument, RubricError, parse_rubric, parse_rubric_data
-from services.scoring.handlers import ScoringHandlers, UnknownRubric
+from services.scoring.handlers import ScoringDeps
 from services.scoring.repository import StoredRubric, VersionExists
 from shared.events import GRADES
-from shared.service import RuntimeDep
+from shared.service import RuntimeDep, get_deps
 
 
 class ApprovalIn(BaseModel):
@@ -64,139 +65,145 @@ def rubric_view(meta: RubricVersion, stored: StoredRubric | None = None, documen
     return view
 
 
-def build_router(handlers: ScoringHandlers) -> APIRouter:
-    """The routes, bound to the service's handlers."""
-    router = APIRouter(prefix="/v1", tags=["scoring"])
+DepsDep = Annotated[ScoringDeps, Depends(get_deps)]
 
-    @router.get("/leads/{lead_id}/score")
-    async def lead_score(lead_id: str, runtime: RuntimeDep) -> dict[str, Any]:
-        """The lead's latest grade with its ledger: every contribution (rule, points,
-        evidence event, rubric version, decay) — they sum to the score."""
-        async with runtime.pool.acquire() as conn:
-            row = await handlers.leads.score_view(conn, lead_id)
-            if row is None:
-                pending = await handlers.leads.has_evidence(conn, lead_id)
-        if row is None:
-            reason = "engagement recorded, but the lead has not been captured yet" if pending else "unknown lead"
-            raise HTTPException(404, detail={"field": "lead_id", "reason": reason})
-        ledger = orjson.loads(row["ledger"])
-        for line in ledger:
-            if line["occurred_at"] is not None:
-                line["occurred_at"] = datetime.fromtimestamp(line["occurred_at"], UTC).isoformat()
-        return {
-            "lead_id": row["lead_id"], "score": row["score"], "fit_score": row["fit_score"],
-            "engagement_score": row["engagement_score"], "grade": row["grade"], "hot": row["hot"],
-            "disqualified": row["disqualified"], "segment": row["segment"], "rubric_version": row["rubric_version"],
-            "as_of": _iso(row["as_of"]), "scored_at": _iso(row["scored_at"]), "cause_event_id": row["cause_event_id"],
-            "campaign": row["campaign"], "source": row["source"], "overrides": orjson.loads(row["overrides"]),
-            "ledger": ledger, "ledger_total": math.fsum(c["points"] for c in ledger),
-        }
+router = APIRouter(prefix="/v1", tags=["scoring"])
 
-    @router.get("/grades")
-    async def grade_distribution(
-            runtime: RuntimeDep,
-            by: Annotated[Literal["campaign", "source", "segment", "rubric_version"] | None,
-                          Query(description="break the counts down by this")] = None,
-            campaign: Annotated[str | None, Query(max_length=200)] = None,
-            source: Annotated[str | None, Query(max_length=200)] = None,
-            segment: Annotated[str | None, Query(max_length=200)] = None) -> dict[str, Any]:
-        """How many leads hold each grade now, overall and (with ``by``) per campaign,
-        source, segment or rubric version; filters narrow it to one campaign (say, a
-        trade show), source or segment."""
-        async with runtime.pool.acquire() as conn:
-            groups = await handlers.leads.grade_counts(conn, by, campaign=campaign, source=source, segment=segment)
-        overall = {g: sum(counts[g] for counts in groups.values()) for g in GRADES}
-        return {
-            "by": by, "filters": {"campaign": campaign, "source": source, "segment": segment},
-            "total": sum(overall.values()), "grades": overall,
-            "groups": [] if by is None else [{"key": key, "total": sum(g.values()), "grades": g}
-                                            for key, g in groups.items()],
-        }
 
-    @router.post("/rubrics", status_code=201, openapi_extra={"requestBody": {"content": {
-        "application/yaml": {"schema": {"type": "string"}},
-        "application/json": {"schema": {"type": "object"}}}, "required": True}})
-    async def create_rubric(request: Request, runtime: RuntimeDep, created_by: str = "") -> Any:
-        """Create a draft rubric version from a YAML document (any non-JSON content type)
-        or the same document as a JSON object. 422 names each bad place; 409 if the
-        version exists."""
-        body = await request.body()
-        try:
-            document: RubricDocument
-            if request.headers.get("content-type", "").split(";")[0].strip().endswith("json"):
-                try:
-                    raw = orjson.loads(body)
-                except orjson.JSONDecodeError as exc:
-                    return _invalid_rubric([Problem(field="document", reason=f"not valid JSON: {exc}")])
-                document, text = parse_rubric_data(raw), body.decode()
-            else:
-                text = body.decode(errors="replace")
-                document = parse_rubric(text)
-        except RubricError as exc:
-            return _invalid_rubric(exc.problems)
-        try:
-            async with runtime.unit_of_work() as uow:
-                stored = await handlers.create_draft(uow, document, text, created_by)
-        except VersionExists:
-            raise HTTPException(409, detail={"field": "version", "reason": f"rubric version {document.version} "
-                                              "already exists; give the draft a new version"}) from None
-        return rubric_view(stored.meta, stored)
+@router.get("/leads/{lead_id}/score")
+async def lead_score(lead_id: str, runtime: RuntimeDep, deps: DepsDep) -> dict[str, Any]:
+    """The lead's latest grade with its ledger: every contribution (rule, points,
+    evidence event, rubric version, decay) — they sum to the score."""
+    try:
+        async with runtime.unit_of_work() as uow:
+            row = await handlers.score_view(deps, uow, lead_id)
+    except handlers.UnknownLead as exc:
+        reason = "engagement recorded, but the lead has not been captured yet" if exc.pending else "unknown lead"
+        raise HTTPException(404, detail={"field": "lead_id", "reason": reason}) from None
+    ledger = orjson.loads(row["ledger"])
+    for line in ledger:
+        if line["occurred_at"] is not None:
+            line["occurred_at"] = datetime.fromtimestamp(line["occurred_at"], UTC).isoformat()
+    return {
+        "lead_id": row["lead_id"], "score": row["score"], "fit_score": row["fit_score"],
+        "engagement_score": row["engagement_score"], "grade": row["grade"], "hot": row["hot"],
+        "disqualified": row["disqualified"], "segment": row["segment"], "rubric_version": row["rubric_version"],
+        "as_of": _iso(row["as_of"]), "scored_at": _iso(row["scored_at"]), "cause_event_id": row["cause_event_id"],
+        "campaign": row["campaign"], "source": row["source"], "overrides": orjson.loads(row["overrides"]),
+        "ledger": ledger, "ledger_total": math.fsum(c["points"] for c in ledger),
+    }
 
-    @router.get("/rubrics")
-    async def rubric_history(runtime: RuntimeDep) -> dict[str, Any]:
-        """Every version with its status, approvers and times, and every activation."""
-        async with runtime.pool.acquire() as conn:
-            history = await handlers.rubrics.history(conn)
-            activations = await handlers.rubrics.activations(conn)
-        return {"versions": [rubric_view(s.meta, s) for s in history],
-                "activations": [{"version": a["version"], "previous_version": a["previous_version"],
-                                 "activated_by": a["activated_by"], "activated_at": _iso(a["activated_at"])}
-                                for a in activations]}
 
-    @router.get("/rubrics/active")
-    async def active_rubric(runtime: RuntimeDep) -> dict[str, Any]:
-        """The version grading live traffic, with its document."""
-        async with runtime.pool.acquire() as conn:
-            stored = await handlers.rubrics.active(conn)
-        if stored is None:
-            raise HTTPException(404, detail={"field": "version", "reason": "no rubric is active"})
-        return rubric_view(stored.meta, stored, document=True)
+@router.get("/grades")
+async def grade_distribution(
+        runtime: RuntimeDep, deps: DepsDep,
+        by: Annotated[Literal["campaign", "source", "segment", "rubric_version"] | None,
+                      Query(description="break the counts down by this")] = None,
+        campaign: Annotated[str | None, Query(max_length=200)] = None,
+        source: Annotated[str | None, Query(max_length=200)] = None,
+        segment: Annotated[str | None, Query(max_length=200)] = None) -> dict[str, Any]:
+    """How many leads hold each grade now, overall and (with ``by``) per campaign,
+    source, segment or rubric version; filters narrow it to one campaign (say, a
+    trade show), source or segment."""
+    async with runtime.unit_of_work() as uow:
+        groups = await handlers.grade_counts(deps, uow, by, campaign=campaign, source=source, segment=segment)
+    overall = {g: sum(counts[g] for counts in groups.values()) for g in GRADES}
+    return {
+        "by": by, "filters": {"campaign": campaign, "source": source, "segment": segment},
+        "total": sum(overall.values()), "grades": overall,
+        "groups": [] if by is None else [{"key": key, "total": sum(g.values()), "grades": g}
+                                        for key, g in groups.items()],
+    }
 
-    @router.get("/rubrics/{version}")
-    async def get_rubric(version: str, runtime: RuntimeDep) -> dict[str, Any]:
-        async with runtime.pool.acquire() as conn:
-            stored = await handlers.rubrics.get(conn, version)
-        if stored is None:
-            raise HTTPException(404, detail={"field": "version", "reason": "unknown rubric version"})
-        return rubric_view(stored.meta, stored, document=True)
 
-    @router.post("/rubrics/{version}/approvals", status_code=201)
-    async def approve_rubric(version: str, body: ApprovalIn, runtime: RuntimeDep) -> dict[str, Any]:
-        """One approver signs off for marketing or for sales."""
-        try:
-            async with runtime.unit_of_work() as uow:
-                meta = await handlers.approve(uow, version, body.approver, body.side)
-        except UnknownRubric:
-            raise HTTPException(404, detail={"field": "version", "reason": "unknown rubric version"}) from None
-        except LifecycleError as exc:
-            raise HTTPException(409, detail={"field": "approver", "reason": str(exc)}) from None
-        return rubric_view(meta)
+@router.post("/rubrics", status_code=201, openapi_extra={"requestBody": {"content": {
+    "application/yaml": {"schema": {"type": "string"}},
+    "application/json": {"schema": {"type": "object"}}}, "required": True}})
+async def create_rubric(request: Request, runtime: RuntimeDep, deps: DepsDep, created_by: str = "") -> Any:
+    """Create a draft rubric version from a YAML document (any non-JSON content type)
+    or the same document as a JSON object. 422 names each bad place; 409 if the
+    version exists."""
+    body = await request.body()
+    try:
+        document: RubricDocument
+        if request.headers.get("content-type", "").split(";")[0].strip().endswith("json"):
+            try:
+                raw = orjson.loads(body)
+            except orjson.JSONDecodeError as exc:
+                return _invalid_rubric([Problem(field="document", reason=f"not valid JSON: {exc}")])
+            document, text = parse_rubric_data(raw), body.decode()
+        else:
+            text = body.decode(errors="replace")
+            document = parse_rubric(text)
+    except RubricError as exc:
+        return _invalid_rubric(exc.problems)
+    try:
+        async with runtime.unit_of_work() as uow:
+            stored = await handlers.create_draft(deps, uow, document, text, created_by)
+    except VersionExists:
+        raise HTTPException(409, detail={"field": "version", "reason": f"rubric version {document.version} "
+                                          "already exists; give the draft a new version"}) from None
+    return rubric_view(stored.meta, stored)
 
-    @router.post("/rubrics/{version}/activation")
-    async def activate_rubric(version: str, runtime: RuntimeDep, body: ActivationIn | None = None) -> Any:
-        """Make an approved version grade live traffic (409 unless both sides approved)."""
-        try:
-            async with runtime.unit_of_work() as uow:
-                meta = await handlers.activate(uow, version, body.activated_by if body else "")
-        except UnknownRubric:
-            raise HTTPException(404, detail={"field": "version", "reason": "unknown rubric version"}) from None
-        except NotApproved as exc:
-            raise HTTPException(409, detail={"field": "approvals", "reason": str(exc),
-                                             "missing": exc.missing}) from None
-        except LifecycleError as exc:
-            raise HTTPException(409, detail={"field": "version", "reason": str(exc)}) from None
-        except RubricError as exc:  # stored before a rule changed; never let it grade
-            return _invalid_rubric(exc.problems)
-        return rubric_view(meta)
 
-    return router
+@router.get("/rubrics")
+async def rubric_history(runtime: RuntimeDep, deps: DepsDep) -> dict[str, Any]:
+    """Every version with its status, approvers and times, and every activation."""
+    async with runtime.unit_of_work() as uow:
+        history, activations = await handlers.rubric_history(deps, uow)
+    return {"versions": [rubric_view(s.meta, s) for s in history],
+            "activations": [{"version": a["version"], "previous_version": a["previous_version"],
+                             "activated_by": a["activated_by"], "activated_at": _iso(a["activated_at"])}
+                            for a in activations]}
+
+
+@router.get("/rubrics/active")
+async def active_rubric(runtime: RuntimeDep, deps: DepsDep) -> dict[str, Any]:
+    """The version grading live traffic, with its document."""
+    try:
+        async with runtime.unit_of_work() as uow:
+            stored = await handlers.rubric(deps, uow, None)
+    except handlers.UnknownRubric:
+        raise HTTPException(404, detail={"field": "version", "reason": "no rubric is active"}) from None
+    return rubric_view(stored.meta, stored, document=True)
+
+
+@router.get("/rubrics/{version}")
+async def get_rubric(version: str, runtime: RuntimeDep, deps: DepsDep) -> dict[str, Any]:
+    try:
+        async with runtime.unit_of_work() as uow:
+            stored = await handlers.rubric(deps, uow, version)
+    except handlers.UnknownRubric:
+        raise HTTPException(404, detail={"field": "version", "reason": "unknown rubric version"}) from None
+    return rubric_view(stored.meta, stored, document=True)
+
+
+@router.post("/rubrics/{version}/approvals", status_code=201)
+async def approve_rubric(version: str, body: ApprovalIn, runtime: RuntimeDep, deps: DepsDep) -> dict[str, Any]:
+    """One approver signs off for marketing or for sales."""
+    try:
+        async with runtime.unit_of_work() as uow:
+            meta = await handlers.approve(deps, uow, version, body.approver, body.side)
+    except handlers.UnknownRubric:
+        raise HTTPException(404, detail={"field": "version", "reason": "unknown rubric version"}) from None
+    except LifecycleError as exc:
+        raise HTTPException(409, detail={"field": "approver", "reason": str(exc)}) from None
+    return rubric_view(meta)
+
+
+@router.post("/rubrics/{version}/activation")
+async def activate_rubric(version: str, runtime: RuntimeDep, deps: DepsDep, body: ActivationIn | None = None) -> Any:
+    """Make an approved version grade live traffic (409 unless both sides approved)."""
+    try:
+        async with runtime.unit_of_work() as uow:
+            meta = await handlers.activate(deps, uow, version, body.activated_by if body else "")
+    except handlers.UnknownRubric:
+        raise HTTPException(404, detail={"field": "version", "reason": "unknown rubric version"}) from None
+    except NotApproved as exc:
+        raise HTTPException(409, detail={"field": "approvals", "reason": str(exc),
+                                         "missing": exc.missing}) from None
+    except LifecycleError as exc:
+        raise HTTPException(409, detail={"field": "version", "reason": str(exc)}) from None
+    except RubricError as exc:  # stored before a rule changed; never let it grade
+        return _invalid_rubric(exc.problems)
+    return rubric_view(meta)

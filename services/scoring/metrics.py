@@ -8,18 +8,16 @@ instead."""
 
 from __future__ import annotations
 
-from prometheus_client import Gauge
+from collections.abc import Mapping
 
-from services.scoring.repository import Leads
-from shared.handling import UnitOfWorkFactory
+from prometheus_client import Gauge
 
 LEADS_BY_GRADE = Gauge("leadbridge_scoring_leads", "Leads holding each grade now, by capture source",
                        ["grade", "source"])
 
 
-async def refresh_grade_gauge(leads: Leads, units: UnitOfWorkFactory) -> None:
-    async with units() as uow:
-        counts = await leads.grade_counts(uow.conn, "source")
+def set_grade_counts(counts: Mapping[str | None, Mapping[str, int]]) -> None:
+    """Report ``source → grade → leads`` (the repository's ``grade_counts(conn, "source")``)."""
     for source, by_grade in counts.items():
         for grade, n in by_grade.items():
-            LEADS_BY_GRADE.labels(grade, source).set(n)
+            LEADS_BY_GRADE.labels(grade, source or "").set(n)

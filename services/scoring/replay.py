@@ -95,16 +95,16 @@ async def load_from_db(database_url: str, schema: str, progress: ProgressFn | No
                        chunk: int = 5000) -> tuple[dict[str, LeadState], str | None]:
     """Every lead's facts and evidence from scoring's tables, and the active rubric
     document; read-only, so live state cannot change."""
-    from services.scoring.repository import Leads, Rubrics
+    from services.scoring.repository import GradedLeadRepository, RubricRepository
     from shared.db import create_pool
 
     pool = await create_pool(database_url, min_size=1, max_size=2)
     try:
         async with pool.acquire() as conn, conn.transaction(readonly=True, isolation="repeatable_read"):
-            active = await Rubrics(schema).active(conn)
+            active = await RubricRepository(schema).active(conn)
             ids = [r["lead_id"] for r in await conn.fetch(f"SELECT lead_id FROM {schema}.leads ORDER BY lead_id")]
             leads: dict[str, LeadState] = {}
-            repo = Leads(schema)
+            repo = GradedLeadRepository(schema)
             for i in range(0, len(ids), chunk):
                 leads.update(await repo.load(conn, ids[i:i + chunk]))
                 if progress is not None:

@@ -1,6 +1,11 @@
-"""Scoring's tables, through asyncpg. Every function takes a connection (inside the
-caller's transaction) and works on whole batches: a consumed batch of 500 events costs
-a handful of round trips, not 500.
+"""Scoring's tables (schema ``scoring``): leads with their facts, evidence and latest
+grade, and the rubric versions with their approvals and activations.
+
+:class:`GradedLeadStore` and :class:`RubricStore` state what scoring's handlers need of
+them; :class:`GradedLeadRepository` and :class:`RubricRepository` are the PostgreSQL ones
+(``XRepository(schema).method(conn, ...)``) and ``tests/fakes.py`` has the in-memory twins.
+Every method takes a connection (inside the caller's transaction) and works on whole
+batches: a consumed batch of 500 events costs a handful of round trips, not 500.
 
 Two event streams (captures and engagements) can touch the same lead at the same time
 in different transactions, possibly on different replicas. ``lock_leads`` takes
@@ -13,10 +18,10 @@ capture, and no grade is lost to a concurrent update.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 
 import asyncpg
 import orjson
@@ -43,8 +48,81 @@ def _ts(epoch: float) -> datetime:  # (evidence rows)
 # What a grade distribution can be broken down by (columns of ``leads``).
 GRADE_GROUPINGS = ("campaign", "source", "segment", "rubric_version")
 
+Row = Mapping[str, Any]
+LatestGrade = tuple[LeadState, ScoreResult, str]  # a lead's state, its latest grade, the event that caused it
 
-class Leads:
+
+class VersionExists(Exception):
+    """A rubric version with that name was already created."""
+
+
+@dataclass(frozen=True)
+class StoredRubric:
+    meta: RubricVersion
+    document: str
+    description: str
+
+
+class GradedLeadStore(Protocol):
+    """What scoring's handlers need of its leads: each with the facts of its captures, its
+    engagement evidence and its latest grade."""
+
+    async def lock(self, conn: Any, lead_ids: Iterable[str]) -> None:
+        """Lock these leads until the transaction ends (a concurrent capture and engagement
+        of one lead are graded one after the other, never from the same stale state)."""
+
+    async def load(self, conn: Any, lead_ids: Sequence[str]) -> dict[str, LeadState]:
+        """The stored state of these leads (captured or only engaged), with all their evidence."""
+
+    async def add_evidence(self, conn: Any, rows: Sequence[tuple[str, Evidence, str | None]]) -> None:
+        """Store engagements (lead id, evidence, campaign); one already stored is kept as it was."""
+
+    async def save(self, conn: Any, graded: Sequence[LatestGrade], *, facts_changed: bool = True) -> None:
+        """Store each lead's latest grade (and, with ``facts_changed``, its facts and profile)."""
+
+    async def grade_counts(self, conn: Any, by: str | None = None, *, campaign: str | None = None,
+                           source: str | None = None, segment: str | None = None) -> dict[str | None, dict[str, int]]:
+        """``{key: {grade: leads}}`` per value of the ``by`` column (the one key None without it)."""
+
+    async def score_view(self, conn: Any, lead_id: str) -> Row | None:
+        """A lead's latest grade with its ledger and overrides (JSON text), or None."""
+
+    async def has_evidence(self, conn: Any, lead_id: str) -> bool:
+        """Whether engagement was stored for this lead (captured or not)."""
+
+
+class RubricStore(Protocol):
+    """What scoring's handlers need of its rubric versions, approvals and activations."""
+
+    async def lock(self, conn: Any) -> None:
+        """Serialise workflow changes (approve, activate, bootstrap) until the transaction ends."""
+
+    async def active_version(self, conn: Any) -> str | None:
+        """The version grading live traffic, or None."""
+
+    async def get(self, conn: Any, version: str) -> StoredRubric | None:
+        """One version with its document, or None."""
+
+    async def active(self, conn: Any) -> StoredRubric | None:
+        """The active version with its document, or None."""
+
+    async def history(self, conn: Any) -> list[StoredRubric]:
+        """Every version, oldest first."""
+
+    async def activations(self, conn: Any) -> list[Row]:
+        """Every activation (version, previous_version, activated_by, activated_at), in order."""
+
+    async def insert(self, conn: Any, meta: RubricVersion, document: str, description: str) -> None:
+        """Store a new version; raises :class:`VersionExists` if its name is taken."""
+
+    async def save_state(self, conn: Any, meta: RubricVersion) -> None:
+        """Persist a version's status, times and any approvals not stored yet."""
+
+    async def record_activation(self, conn: Any, meta: RubricVersion, previous: str | None) -> None:
+        """Record that ``meta`` was activated, retiring ``previous``."""
+
+
+class GradedLeadRepository:
     """Lead facts, evidence and latest grades in ``<schema>.leads`` / ``<schema>.evidence``."""
 
     def __init__(self, schema: str) -> None:
@@ -98,7 +176,7 @@ class Leads:
             [r[0] for r in rows], [r[1].event_id for r in rows], [r[1].behaviour for r in rows],
             [_ts(r[1].ts) for r in rows], [r[2] for r in rows])
 
-    async def save(self, conn: asyncpg.Connection, graded: Sequence[tuple[LeadState, ScoreResult, str]],
+    async def save(self, conn: asyncpg.Connection, graded: Sequence[LatestGrade],
                    *, facts_changed: bool = True) -> None:
         """Store each lead's latest grade (lead, result, cause event id). With
         ``facts_changed`` (a capture), its merged facts are upserted too; otherwise
@@ -194,7 +272,7 @@ class Leads:
             table.setdefault(r["key"], dict.fromkeys(GRADES, 0))[r["grade"]] = r["n"]
         return table
 
-    async def score_view(self, conn: asyncpg.Connection, lead_id: str) -> asyncpg.Record | None:
+    async def score_view(self, conn: asyncpg.Connection, lead_id: str) -> Row | None:
         return await conn.fetchrow(
             f"SELECT lead_id, score, fit_score, engagement_score, grade, hot, disqualified, segment, rubric_version, "
             f"as_of, ledger::text, overrides::text, cause_event_id, scored_at, campaign, source FROM {self.s}.leads "
@@ -205,18 +283,7 @@ class Leads:
                                         lead_id))
 
 
-class VersionExists(Exception):
-    """A rubric version with that name was already created."""
-
-
-@dataclass(frozen=True)
-class StoredRubric:
-    meta: RubricVersion
-    document: str
-    description: str
-
-
-class Rubrics:
+class RubricRepository:
     """Rubric versions, approvals and activations."""
 
     def __init__(self, schema: str) -> None:
@@ -242,7 +309,7 @@ class Rubrics:
     async def history(self, conn: asyncpg.Connection) -> list[StoredRubric]:
         return await self._fetch(conn, "")
 
-    async def activations(self, conn: asyncpg.Connection) -> list[asyncpg.Record]:
+    async def activations(self, conn: asyncpg.Connection) -> list[Row]:
         return await conn.fetch(f"SELECT version, previous_version, activated_by, activated_at "
                                 f"FROM {self.s}.rubric_activations ORDER BY id")
 

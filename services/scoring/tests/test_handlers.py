@@ -1,25 +1,27 @@
-"""The handlers and rubric commands against in-memory fakes of the repositories."""
+"""Scoring's handlers and rubric commands on the fake unit of work and the in-memory
+repositories, driven through the registry the service runs (``lead-captured`` and
+``lead-engaged`` subscriptions, the rubric file at start, the grade gauge)."""
 
 from __future__ import annotations
 
-import copy
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any, cast
 
 import pytest
 
-from services.scoring.domain.lead import LeadState
-from services.scoring.domain.lifecycle import NotApproved, RubricVersion
-from services.scoring.domain.scoring import Evidence, ScoreResult
-from services.scoring.handlers import ScoringHandlers
-from services.scoring.repository import Leads, Rubrics, StoredRubric, VersionExists
+from services.scoring import handlers
+from services.scoring.domain.lifecycle import NotApproved
+from services.scoring.domain.rubric import parse_rubric_data
+from services.scoring.handlers import ScoringDeps, registry
+from services.scoring.metrics import LEADS_BY_GRADE
+from services.scoring.repository import VersionExists
+from services.scoring.tests.fakes import InMemoryGradedLeads, InMemoryRubrics
 from services.scoring.tests.helpers import rubric_dict, rubric_yaml
-from shared import codec
-from shared.codec import Encoded
+from shared import topics
 from shared.events import (
     Behaviour,
+    Encoded,
     LeadCaptured,
     LeadEngaged,
     LeadProfile,
@@ -28,88 +30,55 @@ from shared.events import (
     RubricActivated,
     derive_event_id,
 )
-from shared.handling import UnitOfWork
+from shared.testing import FakeUnitOfWork, FakeUnits
+from shared.topics import TopicSpec
 
 T = datetime(2025, 3, 1, tzinfo=UTC)
 
 
-class FakeLeads:
-    """Keeps copies, as a database would: what a handler holds is not what is stored."""
+class Scoring:
+    """The service's registry over in-memory repositories."""
 
-    def __init__(self) -> None:
-        self.rows: dict[str, LeadState] = {}
-        self.evidence: dict[str, dict[str, Evidence]] = {}
-        self.saved: list[tuple[str, ScoreResult, str]] = []
+    def __init__(self, rubric_file: Path) -> None:
+        self.leads, self.rubrics = InMemoryGradedLeads(), InMemoryRubrics()
+        self.deps = ScoringDeps(leads=self.leads, rubrics=self.rubrics, reasons=3, rubric_file=rubric_file)
+        self.registry = registry(self.deps)
 
-    async def lock(self, conn: Any, lead_ids: Iterable[str]) -> None:
-        pass
+    async def start(self) -> FakeUnits:
+        units = FakeUnits()
+        for job in self.registry.startup:
+            await job(units)
+        return units
 
-    async def load(self, conn: Any, lead_ids: Sequence[str]) -> dict[str, LeadState]:
-        out = {}
-        for lead_id in set(lead_ids):
-            state = copy.deepcopy(self.rows.get(lead_id)) or LeadState(lead_id)
-            state.evidence = dict(self.evidence.get(lead_id, {}))
-            if state.facts is not None or state.evidence:
-                out[lead_id] = state
-        return out
+    async def deliver(self, spec: TopicSpec, events: Sequence[LeadCaptured | LeadEngaged]) -> FakeUnitOfWork:
+        (subscription,) = [s for s in self.registry.subscriptions if s.spec is spec]
+        uow = FakeUnitOfWork()
+        await subscription(list(events), uow)
+        return uow
 
-    async def add_evidence(self, conn: Any, rows: Sequence[tuple[str, Evidence, str | None]]) -> None:
-        for lead_id, e, _ in rows:
-            self.evidence.setdefault(lead_id, {}).setdefault(e.event_id, e)
+    async def captured(self, *events: LeadCaptured) -> FakeUnitOfWork:
+        return await self.deliver(topics.LEAD_CAPTURED, events)
 
-    async def save(self, conn: Any, graded: Sequence[tuple[LeadState, ScoreResult, str]], *,
-                   facts_changed: bool = True) -> None:
-        for state, result, cause in graded:
-            stored = copy.deepcopy(state)
-            stored.evidence = {}
-            self.rows[state.lead_id] = stored
-            self.saved.append((state.lead_id, result, cause))
-
-
-class FakeRubrics:
-    def __init__(self) -> None:
-        self.versions: dict[str, StoredRubric] = {}
-        self.activations: list[tuple[str, str | None]] = []
-
-    async def lock(self, conn: Any) -> None:
-        pass
-
-    async def active_version(self, conn: Any) -> str | None:
-        active = await self.active(conn)
-        return active.meta.version if active else None
-
-    async def get(self, conn: Any, version: str) -> StoredRubric | None:
-        return self.versions.get(version)
-
-    async def active(self, conn: Any) -> StoredRubric | None:
-        return next((s for s in self.versions.values() if s.meta.status == "active"), None)
-
-    async def insert(self, conn: Any, meta: RubricVersion, document: str, description: str) -> None:
-        if meta.version in self.versions:
-            raise VersionExists(meta.version)
-        self.versions[meta.version] = StoredRubric(meta, document, description)
-
-    async def save_state(self, conn: Any, meta: RubricVersion) -> None:
-        old = self.versions[meta.version]
-        if meta.status == "active":
-            assert all(s.meta.status != "active" for v, s in self.versions.items() if v != meta.version)
-        self.versions[meta.version] = StoredRubric(meta, old.document, old.description)
-
-    async def record_activation(self, conn: Any, meta: RubricVersion, previous: str | None) -> None:
-        self.activations.append((meta.version, previous))
+    async def engaged(self, *events: LeadEngaged) -> FakeUnitOfWork:
+        return await self.deliver(topics.LEAD_ENGAGED, events)
 
 
 @pytest.fixture
-def fakes(tmp_path: Path) -> tuple[ScoringHandlers, FakeLeads, FakeRubrics, Path]:
-    leads, rubrics = FakeLeads(), FakeRubrics()
-    handlers = ScoringHandlers(cast(Leads, leads), cast(Rubrics, rubrics), reasons=3)
+def rubric_file(tmp_path: Path) -> Path:
     path = tmp_path / "rubric.yaml"
     path.write_text(rubric_yaml(rubric_dict()))
-    return handlers, leads, rubrics, path
+    return path
 
 
-def uow() -> UnitOfWork:
-    return UnitOfWork(cast(Any, object()))
+@pytest.fixture
+async def scoring(rubric_file: Path) -> Scoring:
+    s = Scoring(rubric_file)
+    await s.start()
+    return s
+
+
+def uow() -> FakeUnitOfWork:
+    return FakeUnitOfWork()
 
 
 def capture(lead_id: str = "L1", title: str = "CTO", event_id: str = "c1") -> LeadCaptured:
@@ -124,92 +93,95 @@ def engage(event_id: str, lead_id: str = "L1", behaviour: Behaviour = Behaviour.
                        activity_id=event_id, behaviour=behaviour)
 
 
-async def test_a_capture_emits_a_valid_lead_scored(fakes: Any) -> None:
-    handlers, leads, _, path = fakes
-    await handlers.bootstrap(uow(), path)
-    u = uow()
-    await handlers.on_lead_captured([capture()], u)
+async def test_a_capture_emits_a_valid_lead_scored(scoring: Scoring) -> None:
+    u = await scoring.captured(capture())
     (encoded,) = u.emitted
-    assert isinstance(encoded, Encoded) and encoded.key == b"L1"
-    event = encoded.decode()  # fully validated on the way back
+    assert isinstance(encoded, Encoded) and encoded.key == b"L1"  # the model's own fast bytes
+    event = encoded.decode()  # fully validated on the way back (byte equality: shared/tests)
     assert isinstance(event, LeadScored) and event.event_id == encoded.event_id
-    # Byte for byte what pydantic itself writes for the same event.
-    assert encoded.value == codec.encode(event)
     assert event.event_id == derive_event_id("c1", "scored") and event.cause_event_id == "c1"
     assert (event.score, event.grade, event.previous_grade) == (26.0, "C", None)  # CTO 20 + referral 6
     assert event.segment == "unknown-other-row" and event.rubric_version == "t-1"
+    assert event.segment_parts == ("unknown", "other", "row")
     assert event.profile.email == "ann@acme.example" and event.campaign == "webinar-q1"
     assert [r.rule for r in event.reasons] == ["fit.title.seniority.exec", "fit.source.referral"]
-    assert leads.saved[-1][0] == "L1"
+    assert scoring.leads.saved[-1][0] == "L1" and scoring.leads.locked[-1] == ["L1"]
 
 
-async def test_engagement_re_scores_with_the_previous_grade(fakes: Any) -> None:
-    handlers, _, _, path = fakes
-    await handlers.bootstrap(uow(), path)
-    await handlers.on_lead_captured([capture()], uow())
-    u = uow()
-    await handlers.on_lead_engaged([engage("e1", behaviour=Behaviour.WEBINAR_ATTENDED)], u)
-    (event,) = u.events()
-    assert isinstance(event, LeadScored)
+async def test_engagement_re_scores_with_the_previous_grade(scoring: Scoring) -> None:
+    await scoring.captured(capture())
+    u = await scoring.engaged(engage("e1", behaviour=Behaviour.WEBINAR_ATTENDED))
+    (event,) = u.of(LeadScored)
     assert (event.previous_grade, event.grade) == ("C", "B") and event.cause_event_id == "e1"
 
 
-async def test_an_engagement_before_capture_is_stored_then_counted(fakes: Any) -> None:
-    handlers, _, _, path = fakes
-    await handlers.bootstrap(uow(), path)
-    early = uow()
-    await handlers.on_lead_engaged([engage("e0", behaviour=Behaviour.WEBINAR_ATTENDED, hours=-1)], early)
+async def test_an_engagement_before_capture_is_stored_then_counted(scoring: Scoring) -> None:
+    early = await scoring.engaged(engage("e0", behaviour=Behaviour.WEBINAR_ATTENDED, hours=-1))
     assert early.emitted == []
-    u = uow()
-    await handlers.on_lead_captured([capture()], u)
-    (event,) = u.events()
+    (event,) = (await scoring.captured(capture())).of(LeadScored)
     # It happened an hour before the capture, which is the "as of" time: a touch of decay.
-    assert isinstance(event, LeadScored) and event.engagement_score == pytest.approx(20, abs=0.05)
+    assert event.engagement_score == pytest.approx(20, abs=0.05)
 
 
-async def test_one_batch_grades_each_event_in_order(fakes: Any) -> None:
-    handlers, leads, _, path = fakes
-    await handlers.bootstrap(uow(), path)
-    await handlers.on_lead_captured([capture()], uow())
-    u = uow()
-    await handlers.on_lead_engaged([engage(f"e{i}", hours=i + 1) for i in range(4)], u)
-    grades = [(e.previous_grade, e.grade) for e in u.events() if isinstance(e, LeadScored)]
+async def test_one_batch_grades_each_event_in_order(scoring: Scoring) -> None:
+    await scoring.captured(capture())
+    u = await scoring.engaged(*[engage(f"e{i}", hours=i + 1) for i in range(4)])
+    grades = [(e.previous_grade, e.grade) for e in u.of(LeadScored)]
     assert grades == [("C", "C"), ("C", "C"), ("C", "B"), ("B", "B")]
-    assert len(leads.evidence["L1"]) == 4
+    assert len(scoring.leads.evidence["L1"]) == 4
 
 
-async def test_bootstrap_activates_the_file_only_when_nothing_is_active(fakes: Any) -> None:
-    handlers, _, rubrics, path = fakes
-    u = uow()
-    assert await handlers.bootstrap(u, path) == "t-1"
-    assert isinstance(u.emitted[0], RubricActivated) and u.emitted[0].version == "t-1"
-    path.write_text(rubric_yaml(rubric_dict(version="t-9")))
-    assert await handlers.bootstrap(uow(), path) is None
-    assert await rubrics.active_version(None) == "t-1"
+async def test_start_activates_the_file_only_when_nothing_is_active(rubric_file: Path) -> None:
+    s = Scoring(rubric_file)
+    (activated,) = (await s.start()).events()
+    assert isinstance(activated, RubricActivated) and activated.version == "t-1"
+    rubric_file.write_text(rubric_yaml(rubric_dict(version="t-9")))  # noqa: ASYNC240 - a small test file
+    assert (await s.start()).events() == []
+    assert await s.rubrics.active_version(None) == "t-1"
+    assert await handlers.bootstrap(s.deps, uow(), rubric_file) is None
 
 
-async def test_activation_needs_both_sides_then_grades_new_leads(fakes: Any) -> None:
-    handlers, _, rubrics, path = fakes
-    await handlers.bootstrap(uow(), path)
+async def test_activation_needs_both_sides_then_grades_new_leads(scoring: Scoring) -> None:
+    deps, rubrics = scoring.deps, scoring.rubrics
     doc = rubric_dict(version="t-2", thresholds={"A": 25, "B": 15, "C": 5})
-    from services.scoring.domain.rubric import parse_rubric_data
-
-    await handlers.create_draft(uow(), parse_rubric_data(doc), rubric_yaml(doc), "mia")
+    await handlers.create_draft(deps, uow(), parse_rubric_data(doc), rubric_yaml(doc), "mia")
     with pytest.raises(VersionExists):
-        await handlers.create_draft(uow(), parse_rubric_data(doc), rubric_yaml(doc), "mia")
-    await handlers.approve(uow(), "t-2", "mia", "marketing")
+        await handlers.create_draft(deps, uow(), parse_rubric_data(doc), rubric_yaml(doc), "mia")
+    await handlers.approve(deps, uow(), "t-2", "mia", "marketing")
     with pytest.raises(NotApproved):
-        await handlers.activate(uow(), "t-2")
+        await handlers.activate(deps, uow(), "t-2")
     assert await rubrics.active_version(None) == "t-1"
-    await handlers.approve(uow(), "t-2", "sam", "sales")
+    await handlers.approve(deps, uow(), "t-2", "sam", "sales")
     u = uow()
-    meta = await handlers.activate(uow=u, version="t-2", by="lead")
+    meta = await handlers.activate(deps, uow=u, version="t-2", by="lead")
     assert meta.status == "active" and rubrics.versions["t-1"].meta.status == "retired"
     (activated,) = u.emitted
     assert isinstance(activated, RubricActivated)
     assert (activated.version, activated.previous_version) == ("t-2", "t-1")
     assert {(a.approver, a.side) for a in activated.approvals} == {("mia", "marketing"), ("sam", "sales")}
-    graded = uow()
-    await handlers.on_lead_captured([capture("L2", event_id="c2")], graded)
-    (event,) = graded.events()
-    assert isinstance(event, LeadScored) and event.rubric_version == "t-2" and event.grade == "A"
+    (event,) = (await scoring.captured(capture("L2", event_id="c2"))).of(LeadScored)
+    assert event.rubric_version == "t-2" and event.grade == "A"
+    history, activations = await handlers.rubric_history(deps, uow())
+    assert [s.meta.version for s in history] == ["t-1", "t-2"]
+    assert [(a["version"], a["previous_version"]) for a in activations] == [("t-1", None), ("t-2", "t-1")]
+
+
+async def test_unknown_rubrics_and_leads_are_refused_by_name(scoring: Scoring) -> None:
+    with pytest.raises(handlers.UnknownRubric):
+        await handlers.approve(scoring.deps, uow(), "nope", "mia", "marketing")
+    with pytest.raises(handlers.UnknownRubric):
+        await handlers.rubric(scoring.deps, uow(), "nope")
+    assert (await handlers.rubric(scoring.deps, uow(), None)).meta.version == "t-1"
+    await scoring.engaged(engage("e0", lead_id="L9"))
+    with pytest.raises(handlers.UnknownLead) as unknown:
+        await handlers.score_view(scoring.deps, uow(), "L9")
+    assert unknown.value.pending is True
+
+
+async def test_the_grade_gauge_job_counts_leads_per_grade_and_source(scoring: Scoring) -> None:
+    await scoring.captured(capture("L1", event_id="c1"), capture("L2", event_id="c2"),
+                           capture("L3", title="Intern", event_id="c3"))
+    (job,) = [p for p in scoring.registry.periodic if p.name == "grade-gauge"]
+    await job.run(FakeUnits())
+    assert LEADS_BY_GRADE.labels("C", "referral")._value.get() == 2
+    assert LEADS_BY_GRADE.labels("D", "referral")._value.get() == 1
