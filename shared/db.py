@@ -121,7 +121,9 @@ async def _ensure_inbox_age_index(conn: asyncpg.Connection, schema: str) -> None
         return
     if valid is not None:
         await conn.execute(f"DROP INDEX CONCURRENTLY IF EXISTS {schema}.inbox_handled_at")
-    await conn.execute(f"CREATE INDEX CONCURRENTLY IF NOT EXISTS inbox_handled_at ON {schema}.inbox (handled_at)")
+    # the pool's 30 s command timeout would abort the build on a large inbox at every start
+    await conn.execute(f"CREATE INDEX CONCURRENTLY IF NOT EXISTS inbox_handled_at ON {schema}.inbox (handled_at)",
+                       timeout=3600)
 
 
 async def migrate(pool: asyncpg.Pool, schema: str, migrations_dir: Path | None) -> list[str]:

@@ -77,6 +77,20 @@ async def test_an_old_outbox_loses_its_published_at_column_and_keeps_its_rows(po
         assert [r.event_id for r in await outbox.unpublished(conn, older_than_s=60)] == ["e1"]
 
 
+async def test_an_old_inbox_gets_the_index_it_is_pruned_by(pool: asyncpg.Pool) -> None:
+    await pool.execute(f"CREATE SCHEMA {SCHEMA}; CREATE TABLE {SCHEMA}.inbox (event_id text PRIMARY KEY, "
+                       "topic text NOT NULL, handled_at timestamptz NOT NULL DEFAULT now())")
+    await pool.execute(f"INSERT INTO {SCHEMA}.inbox(event_id, topic) "
+                       "SELECT 'e' || i, 't' FROM generate_series(1, 1000) i")
+
+    await migrate(pool, SCHEMA, None)
+
+    valid = await pool.fetchval("SELECT indisvalid FROM pg_index WHERE indexrelid = to_regclass($1)",
+                                f"{SCHEMA}.inbox_handled_at")
+    assert valid is True
+    assert await pool.fetchval(f"SELECT count(*) FROM {SCHEMA}.inbox") == 1000
+
+
 # ---------------------------------------------------------------------------- inbox retention
 
 
