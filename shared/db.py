@@ -50,6 +50,14 @@ CREATE TABLE IF NOT EXISTS {schema}.outbox (
     headers      jsonb NOT NULL,
     created_at   timestamptz NOT NULL DEFAULT now()
 );
+-- Inbound webhooks' replay cache (shared.webhooks): every delivery's id, per sender.
+CREATE TABLE IF NOT EXISTS {schema}.webhook_receipts (
+    source      text NOT NULL,
+    webhook_id  text NOT NULL,
+    received_at timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (source, webhook_id)
+);
+CREATE INDEX IF NOT EXISTS webhook_receipts_by_age ON {schema}.webhook_receipts (received_at);
 -- Schemas made before confirmed rows were deleted have a published_at column (with a
 -- partial index on it) that nothing reads or writes any more: dropped once, here,
 -- so the check costs no lock on later starts.

@@ -15,7 +15,7 @@ from __future__ import annotations
 import hashlib
 import uuid
 from collections.abc import Mapping, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from enum import StrEnum
 from typing import Any, ClassVar, Generic, Literal, Self, TypeVar
 
@@ -404,3 +404,157 @@ class RoutingConfigChanged(Event):
     change: str
     changed_by: str = ""
     document: dict[str, Any]
+
+
+# --------------------------------------------------------------------------- campaigns
+
+
+class CampaignType(StrEnum):
+    """What kind of programme a campaign is; it decides the campaign's member steps
+    (a webinar has invited → registered → attended | no_show, an event visited/scanned)."""
+
+    WEBINAR = "webinar"
+    TRADE_SHOW = "trade_show"
+    EVENT = "event"
+    AD = "ad"
+    EMAIL = "email"
+    CONTENT = "content"
+    INTENT_WATCH = "intent_watch"
+    LIST_IMPORT = "list_import"
+    REFERRAL = "referral"
+    PARTNER = "partner"
+
+
+class CampaignDefined(Event):
+    """Marketing defined a campaign, or changed it: the whole current definition, once
+    per change (``version`` counts them, 1 first). Nurture owns campaigns and publishes
+    this; every other service learns campaigns from it, never from nurture's tables
+    (capture refuses a lead or activity naming a campaign it has not seen here).
+
+    ``campaign_id`` is the slug leads carry in their ``campaign`` field. Money is in
+    minor units of ``currency`` (ISO 4217: cents for USD/EUR). For an event (webinar,
+    trade show, event) ``event_starts_at``/``event_ends_at`` are UTC instants and
+    ``time_zone`` the IANA zone the event is held in (what its invitations show);
+    ``registration_url`` where people register. Keyed by ``campaign_id``."""
+
+    TYPE: ClassVar[str] = "io.leadbridge.campaign.defined.v1"
+
+    campaign_id: str
+    version: int = Field(ge=1)
+    name: str
+    type: CampaignType
+    owner: str
+    starts_at: AwareDatetime
+    ends_at: AwareDatetime | None = None
+    cost_minor: int = Field(default=0, ge=0)
+    currency: str = Field(default="USD", pattern=r"^[A-Z]{3}$")
+    goal: str = ""
+    event_starts_at: AwareDatetime | None = None
+    event_ends_at: AwareDatetime | None = None
+    time_zone: str | None = None
+    registration_url: str | None = None
+
+
+class MemberStatus(StrEnum):
+    """A lead's step in a campaign's funnel. Steps only move forward (nurture's domain
+    says which follow which for each campaign type); ``joined`` is where a lead that
+    entered by any other way (a capture or an activity naming the campaign) starts."""
+
+    JOINED = "joined"
+    INVITED = "invited"
+    REGISTERED = "registered"
+    ATTENDED = "attended"
+    NO_SHOW = "no_show"
+    VISITED = "visited"
+    SCANNED = "scanned"
+    FOLLOWED_UP = "followed_up"
+    OPPORTUNITY = "opportunity"
+    WON = "won"
+    LOST = "lost"
+
+
+class CampaignMemberChanged(Event):
+    """A lead joined a campaign or moved forward in its funnel (nurture owns
+    membership): ``status`` is the step reached now, at ``occurred_at``;
+    ``previous_status`` is None when the lead just joined. A late correction (an
+    attendance report after the no-show timer) is a change from ``no_show`` to
+    ``attended``. ``followed_up_on_time`` is set on ``followed_up``: whether the rep's
+    follow-up met its SLA. Keyed by ``lead_id``."""
+
+    TYPE: ClassVar[str] = "io.leadbridge.campaign.member.changed.v1"
+
+    lead_id: str
+    campaign_id: str
+    campaign_type: CampaignType
+    status: MemberStatus
+    previous_status: MemberStatus | None = None
+    followed_up_on_time: bool | None = None
+
+
+# --------------------------------------------------------------------------- deal outcomes
+
+
+class DealOutcomeKind(StrEnum):
+    """What the sales pipeline (CRM) says happened to an opportunity."""
+
+    OPPORTUNITY_CREATED = "opportunity_created"
+    STAGE_CHANGED = "stage_changed"
+    WON = "won"
+    LOST = "lost"
+
+
+class _DealFacts(Event):
+    """The facts of a CRM outcome both outcome events carry."""
+
+    source: str = Field(description="which CRM (or connector) reported it, e.g. 'salesforce'")
+    opportunity_id: str
+    kind: DealOutcomeKind
+    stage: str | None = None
+    amount_minor: int | None = Field(default=None, ge=0, description="in minor units of currency (cents)")
+    currency: str | None = Field(default=None, pattern=r"^[A-Z]{3}$")
+    close_date: date | None = None
+
+    @model_validator(mode="after")
+    def _closed_deals_have_their_amount(self) -> Self:
+        if self.kind is DealOutcomeKind.WON and (self.amount_minor is None or self.currency is None
+                                                 or self.close_date is None):
+            raise ValueError("a won deal needs amount_minor, currency and close_date")
+        if (self.amount_minor is None) != (self.currency is None):
+            raise ValueError("amount_minor and currency go together")
+        return self
+
+
+class CrmOutcomeReported(_DealFacts):
+    """An outcome as the CRM reports it, not yet matched to a lead: by ``lead_id`` (when
+    the CRM kept Leadbridge's id), else the person's ``email``, else the account's
+    ``account_domain`` (at least one is given). CRM connectors may publish it straight
+    to Kafka; capture publishes it for each verified CRM webhook, so both ways in are
+    matched by one consumer (capture's, which owns identity). Keyed by ``opportunity_id``."""
+
+    TYPE: ClassVar[str] = "io.leadbridge.crm.outcome.reported.v1"
+
+    lead_id: str | None = None
+    email: str | None = Field(default=None, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$", max_length=320)
+    account_domain: str | None = Field(default=None, max_length=253)
+
+    @model_validator(mode="after")
+    def _names_someone(self) -> Self:
+        if self.lead_id is None and self.email is None and self.account_domain is None:
+            raise ValueError("an outcome names its lead by lead_id, email or account_domain")
+        return self
+
+
+class DealOutcomeRecorded(_DealFacts):
+    """Capture matched a CRM outcome to a lead: the opportunity's ``kind`` (created,
+    stage changed, won or lost with its amount, currency and close date), with
+    ``matched_by`` saying how. Published only once matched: an outcome that matches no
+    lead is kept by capture (``GET /v1/outcomes?matched=false``), never dropped, and
+    published when the person is captured later. ``outcome_id`` is capture's id of the
+    reported outcome (the event id derives from it, so a re-match is deduplicated);
+    ``occurred_at`` is when the CRM said it happened. Keyed by ``lead_id``."""
+
+    TYPE: ClassVar[str] = "io.leadbridge.deal.outcome.recorded.v1"
+
+    lead_id: str
+    outcome_id: str
+    matched_by: Literal["lead_id", "email", "account_domain"]

@@ -36,6 +36,9 @@ class ServiceSettings(BaseSettings):
     inbox_prune_chunk: int = 10_000
     # Allocations between young-generation collections (CPython's default is 700).
     gc_gen0_threshold: int = 10_000
+    # Inbound webhooks (shared.webhooks): each sender's Standard Webhooks secret, "whsec_...",
+    # by the source name in its URL; as JSON in LEADBRIDGE_WEBHOOK_SECRETS.
+    webhook_secrets: dict[str, str] = {}
     db_pool_min: int = 2
     db_pool_max: int = 10
 

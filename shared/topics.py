@@ -16,6 +16,10 @@ import sys
 from dataclasses import dataclass
 
 from shared.events import (
+    CampaignDefined,
+    CampaignMemberChanged,
+    CrmOutcomeReported,
+    DealOutcomeRecorded,
     Event,
     FollowUpEscalated,
     FollowUpMissed,
@@ -75,6 +79,10 @@ RUBRIC_ACTIVATED = TopicSpec("rubric-activated", RubricActivated, key_field="ver
 FOLLOW_UP_REMINDERS = TopicSpec("follow-up-reminders", FollowUpReminderIssued)
 FOLLOW_UP_ESCALATED = TopicSpec("follow-up-escalated", FollowUpEscalated)
 ROUTING_CONFIG_CHANGED = TopicSpec("routing-config-changed", RoutingConfigChanged, key_field="kind", partitions=1)
+CAMPAIGN_DEFINED = TopicSpec("campaign-defined", CampaignDefined, key_field="campaign_id", partitions=1)
+CAMPAIGN_MEMBER_CHANGED = TopicSpec("campaign-member-changed", CampaignMemberChanged)
+CRM_OUTCOMES = TopicSpec("crm-outcomes", CrmOutcomeReported, key_field="opportunity_id")
+DEAL_OUTCOME_RECORDED = TopicSpec("deal-outcome-recorded", DealOutcomeRecorded)
 
 ALL: tuple[TopicSpec, ...] = (
     LEAD_CAPTURED,
@@ -87,6 +95,10 @@ ALL: tuple[TopicSpec, ...] = (
     FOLLOW_UP_REMINDERS,
     FOLLOW_UP_ESCALATED,
     ROUTING_CONFIG_CHANGED,
+    CAMPAIGN_DEFINED,
+    CAMPAIGN_MEMBER_CHANGED,
+    CRM_OUTCOMES,
+    DEAL_OUTCOME_RECORDED,
 )
 
 # Which services publish each topic. Consumers are read from each service's registry
@@ -104,6 +116,11 @@ PUBLISHERS: dict[TopicSpec, tuple[str, ...]] = {
     FOLLOW_UP_REMINDERS: ("routing",),
     FOLLOW_UP_ESCALATED: ("routing",),
     ROUTING_CONFIG_CHANGED: ("routing",),
+    CAMPAIGN_DEFINED: ("nurture",),
+    CAMPAIGN_MEMBER_CHANGED: ("nurture",),
+    # CRM connectors may also write crm-outcomes straight to Kafka (not a service here)
+    CRM_OUTCOMES: ("capture",),
+    DEAL_OUTCOME_RECORDED: ("capture",),
 }
 
 BY_NAME: dict[str, TopicSpec] = {spec.name: spec for spec in ALL}

@@ -218,3 +218,34 @@ def test_dead_letter_keeps_the_cloudevent_and_says_where_from_and_why() -> None:
     assert h["dlq_error"] == "RuntimeError: boom"
     assert len(again) == len(original) + 6  # the earlier dead-lettering's headers are not stacked
     assert codec.without_dead_letter_headers(again) == original
+
+
+def test_campaign_and_outcome_contracts_round_trip() -> None:
+    from datetime import date
+
+    from shared.events import CampaignDefined, CampaignMemberChanged, CrmOutcomeReported, DealOutcomeRecorded
+
+    at = datetime(2026, 12, 10, 15, tzinfo=UTC)
+    events: list[Event] = [
+        CampaignDefined(campaign_id="webinar-q4", version=1, name="Q4 webinar", type="webinar", owner="mo",
+                        starts_at=at, cost_minor=500_000, event_starts_at=at, event_ends_at=at + timedelta(hours=1),
+                        time_zone="Europe/Berlin", registration_url="https://example.com/r"),
+        CampaignMemberChanged(lead_id="L1", campaign_id="webinar-q4", campaign_type="webinar", status="attended",
+                              previous_status="no_show"),
+        CrmOutcomeReported(source="crm", opportunity_id="O1", kind="won", email="ann@acme.example",
+                           amount_minor=1_250_000, currency="EUR", close_date=date(2026, 12, 20)),
+        DealOutcomeRecorded(lead_id="L1", outcome_id="X1", matched_by="email", source="crm", opportunity_id="O1",
+                            kind="opportunity_created"),
+    ]
+    for event in events:
+        assert codec.decode(type(event), codec.encode(event)) == event
+        assert topics.spec_for(event).key_of(event)
+
+
+def test_a_won_deal_carries_its_amount_and_an_outcome_names_someone() -> None:
+    from shared.events import CrmOutcomeReported
+
+    with pytest.raises(ValueError, match="won deal needs"):
+        CrmOutcomeReported(source="crm", opportunity_id="O1", kind="won", email="ann@acme.example")
+    with pytest.raises(ValueError, match="lead_id, email or account_domain"):
+        CrmOutcomeReported(source="crm", opportunity_id="O1", kind="opportunity_created")
