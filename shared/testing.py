@@ -8,12 +8,13 @@ on what was emitted and what the fake repositories hold.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any, TypeVar
 
 from shared.events import Event
-from shared.handling import UnitOfWork
+from shared.handling import Registry, UnitOfWork
+from shared.topics import TopicSpec
 
 E = TypeVar("E", bound=Event)
 
@@ -66,3 +67,28 @@ class FakeUnits:
 
 
 __all__ = ["FakeUnitOfWork", "FakeUnits"]
+
+
+async def deliver(registry: Registry, spec: TopicSpec, events: Sequence[Event]) -> FakeUnitOfWork:
+    """Hand ``events`` to the registry's subscription to ``spec`` as one consumed batch,
+    in a fresh :class:`FakeUnitOfWork` (returned, to assert on what was emitted)."""
+    (subscription,) = [s for s in registry.subscriptions if s.spec is spec]
+    uow = FakeUnitOfWork()
+    await subscription(list(events), uow)
+    return uow
+
+
+async def start(registry: Registry) -> FakeUnits:
+    """Run the registry's startup jobs, as the service does before it consumes."""
+    units = FakeUnits()
+    for job in registry.startup:
+        await job(units)
+    return units
+
+
+async def run_job(registry: Registry, name: str) -> FakeUnits:
+    """Run the registry's clocked job ``name`` once."""
+    (job,) = [p for p in registry.periodic if p.name == name]
+    units = FakeUnits()
+    await job.run(units)
+    return units

@@ -157,25 +157,26 @@ async def rubric_history(runtime: RuntimeDep, deps: DepsDep) -> dict[str, Any]:
                             for a in activations]}
 
 
-@router.get("/rubrics/active")
-async def active_rubric(runtime: RuntimeDep, deps: DepsDep) -> dict[str, Any]:
-    """The version grading live traffic, with its document."""
-    try:
-        async with runtime.unit_of_work() as uow:
-            stored = await handlers.rubric(deps, uow, None)
-    except handlers.UnknownRubric:
-        raise HTTPException(404, detail={"field": "version", "reason": "no rubric is active"}) from None
-    return rubric_view(stored.meta, stored, document=True)
-
-
-@router.get("/rubrics/{version}")
-async def get_rubric(version: str, runtime: RuntimeDep, deps: DepsDep) -> dict[str, Any]:
+async def _rubric_document(runtime: RuntimeDep, deps: ScoringDeps, version: str | None,
+                           missing: str) -> dict[str, Any]:
     try:
         async with runtime.unit_of_work() as uow:
             stored = await handlers.rubric(deps, uow, version)
     except handlers.UnknownRubric:
-        raise HTTPException(404, detail={"field": "version", "reason": "unknown rubric version"}) from None
+        raise HTTPException(404, detail={"field": "version", "reason": missing}) from None
     return rubric_view(stored.meta, stored, document=True)
+
+
+@router.get("/rubrics/active")
+async def active_rubric(runtime: RuntimeDep, deps: DepsDep) -> dict[str, Any]:
+    """The version grading live traffic, with its document."""
+    return await _rubric_document(runtime, deps, None, "no rubric is active")
+
+
+@router.get("/rubrics/{version}")
+async def get_rubric(version: str, runtime: RuntimeDep, deps: DepsDep) -> dict[str, Any]:
+    """One version, with its document."""
+    return await _rubric_document(runtime, deps, version, "unknown rubric version")
 
 
 @router.post("/rubrics/{version}/approvals", status_code=201)

@@ -9,6 +9,7 @@ configuration is only ever replaced by one that compiled.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date
 from functools import cached_property
@@ -306,14 +307,22 @@ def compile_config(org_doc: dict[str, Any], rules_doc: dict[str, Any], *, org_ve
     return config
 
 
+def _defined_twice(names: Iterable[str], where: str, what: str, key: str) -> list[ConfigError]:
+    """An error for each name already used by an earlier entry of the list at ``where``."""
+    seen: set[str] = set()
+    errors = []
+    for i, name in enumerate(names):
+        if name in seen:
+            errors.append(ConfigError(f"{where}[{i}].{key}", f"{what} '{name}' is defined twice"))
+        seen.add(name)
+    return errors
+
+
 def _check_org(org: Org, team_cals: dict[str, WorkingCalendar],
                rep_cals: dict[str, WorkingCalendar]) -> list[ConfigError]:
-    errors: list[ConfigError] = []
-    seen_teams: set[str] = set()
+    errors = _defined_twice((t.id for t in org.teams), "org.teams", "team", "id")
+    errors += _defined_twice((r.id for r in org.reps), "org.reps", "rep", "id")
     for i, team in enumerate(org.teams):
-        if team.id in seen_teams:
-            errors.append(ConfigError(f"org.teams[{i}].id", f"team '{team.id}' is defined twice"))
-        seen_teams.add(team.id)
         try:
             team_cals[team.id] = WorkingCalendar.parse(team.hours, team.timezone)
         except CalendarError as exc:
@@ -321,12 +330,8 @@ def _check_org(org: Org, team_cals: dict[str, WorkingCalendar],
     for region, countries in org.regions.items():
         if not countries:
             errors.append(ConfigError(f"org.regions.{region}", "a region needs at least one country"))
-    seen_reps: set[str] = set()
     for i, rep in enumerate(org.reps):
         where = f"org.reps[{i}]"
-        if rep.id in seen_reps:
-            errors.append(ConfigError(f"{where}.id", f"rep '{rep.id}' is defined twice"))
-        seen_reps.add(rep.id)
         rep_team = next((t for t in org.teams if t.id == rep.team), None)
         if rep_team is None:
             errors.append(ConfigError(f"{where}.team", f"unknown team '{rep.team}' (teams: "
@@ -355,7 +360,7 @@ def _check_org(org: Org, team_cals: dict[str, WorkingCalendar],
             if away.end <= away.start:
                 errors.append(ConfigError(f"{where}.away[{j}]", "'to' must be after 'from'"))
     for company, rep_id in org.accounts.items():
-        if rep_id not in seen_reps:
+        if rep_id not in {r.id for r in org.reps}:
             errors.append(ConfigError(f"org.accounts.{company}", f"unknown rep '{rep_id}'"))
     return errors
 
@@ -365,12 +370,9 @@ def _check_rules(config: RoutingConfig) -> list[ConfigError]:
     teams, rules = config.teams, config.rules
     if rules.fallback_team not in teams:
         errors.append(ConfigError("rules.fallback_team", f"unknown team '{rules.fallback_team}'"))
-    names: set[str] = set()
+    errors += _defined_twice((r.name for r in rules.rules), "rules.rules", "rule", "name")
     for i, rule in enumerate(rules.rules):
         where = f"rules.rules[{i}]"
-        if rule.name in names:
-            errors.append(ConfigError(f"{where}.name", f"rule '{rule.name}' is defined twice"))
-        names.add(rule.name)
         for cond in ("grades", "sources", "segments", "countries", "campaigns"):
             if getattr(rule.when, cond) == ():
                 errors.append(ConfigError(f"{where}.when.{cond}", f"rule '{rule.name}' can never match: "

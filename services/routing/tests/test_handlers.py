@@ -14,7 +14,7 @@ from services.routing.domain.followup import AssignmentClosed, NoteRequired, Not
 from services.routing.handlers import RoutingDeps, registry
 from services.routing.tests.factory import DEMO_ORG, WEDNESDAY
 from services.routing.tests.fakes import InMemoryRouting
-from shared import topics
+from shared import testing, topics
 from shared.events import (
     FollowUpEscalated,
     FollowUpMissed,
@@ -56,22 +56,13 @@ class Routing:
         self.registry = registry(self.deps)
 
     async def start(self) -> FakeUnits:
-        units = FakeUnits()
-        for job in self.registry.startup:
-            await job(units)
-        return units
+        return await testing.start(self.registry)
 
     async def deliver(self, *events: LeadScored) -> FakeUnitOfWork:
-        (subscription,) = [s for s in self.registry.subscriptions if s.spec is topics.LEAD_SCORED]
-        uow = FakeUnitOfWork()
-        await subscription(list(events), uow)
-        return uow
+        return await testing.deliver(self.registry, topics.LEAD_SCORED, events)
 
     async def timers(self) -> FakeUnits:
-        (job,) = [p for p in self.registry.periodic if p.name == "sla-timers"]
-        units = FakeUnits()
-        await job.run(units)
-        return units
+        return await testing.run_job(self.registry, "sla-timers")
 
     async def follow_up(self, assignment_id: str, rep_id: str, outcome: FollowUpOutcome,
                         note: str = "") -> tuple[handlers.FollowUpResult, FakeUnitOfWork]:

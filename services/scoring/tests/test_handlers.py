@@ -18,7 +18,7 @@ from services.scoring.metrics import LEADS_BY_GRADE
 from services.scoring.repository import VersionExists
 from services.scoring.tests.fakes import InMemoryGradedLeads, InMemoryRubrics
 from services.scoring.tests.helpers import rubric_dict, rubric_yaml
-from shared import topics
+from shared import testing, topics
 from shared.events import (
     Behaviour,
     Encoded,
@@ -45,16 +45,10 @@ class Scoring:
         self.registry = registry(self.deps)
 
     async def start(self) -> FakeUnits:
-        units = FakeUnits()
-        for job in self.registry.startup:
-            await job(units)
-        return units
+        return await testing.start(self.registry)
 
     async def deliver(self, spec: TopicSpec, events: Sequence[LeadCaptured | LeadEngaged]) -> FakeUnitOfWork:
-        (subscription,) = [s for s in self.registry.subscriptions if s.spec is spec]
-        uow = FakeUnitOfWork()
-        await subscription(list(events), uow)
-        return uow
+        return await testing.deliver(self.registry, spec, events)
 
     async def captured(self, *events: LeadCaptured) -> FakeUnitOfWork:
         return await self.deliver(topics.LEAD_CAPTURED, events)
@@ -181,7 +175,6 @@ async def test_unknown_rubrics_and_leads_are_refused_by_name(scoring: Scoring) -
 async def test_the_grade_gauge_job_counts_leads_per_grade_and_source(scoring: Scoring) -> None:
     await scoring.captured(capture("L1", event_id="c1"), capture("L2", event_id="c2"),
                            capture("L3", title="Intern", event_id="c3"))
-    (job,) = [p for p in scoring.registry.periodic if p.name == "grade-gauge"]
-    await job.run(FakeUnits())
+    await testing.run_job(scoring.registry, "grade-gauge")
     assert LEADS_BY_GRADE.labels("C", "referral")._value.get() == 2
     assert LEADS_BY_GRADE.labels("D", "referral")._value.get() == 1
