@@ -1,14 +1,52 @@
-"""The one codec: an event's JSON body plus CloudEvents binary-mode headers.
+"""The one codec: events to Kafka records and back, per the CloudEvents Kafka
+protocol binding (version 1.0).
 
-On the wire a record is ``key = lead id``, ``value = JSON of the event`` and headers
-``ce_id``, ``ce_source``, ``ce_type``, ``ce_specversion``, ``ce_time`` and
-``content-type`` (CloudEvents Kafka protocol binding, binary content mode).
+The services write **binary content mode**: ``key = lead id``, ``value = JSON of the
+event`` and headers ``ce_specversion``, ``ce_id``, ``ce_source``, ``ce_type``,
+``ce_time`` and ``content-type: application/json``.
+
+Every consumer reads records through :func:`decode_record`, which also accepts what
+producers other than the services send (docs/PRODUCERS.md is the producer's guide):
+
+- **structured content mode**: ``content-type: application/cloudevents+json`` and the
+  value a JSON envelope (``specversion``, ``id``, ``source``, ``type``, optional
+  ``time``) whose ``data`` (or ``data_base64``) is the event body;
+- **binary content mode**: ``ce_specversion`` present, so ``ce_id``, ``ce_source`` and
+  ``ce_type`` are required, as the CloudEvents spec says;
+- a **plain record** (no ``ce_specversion``): the value is the whole event; any
+  ``ce_id``/``ce_type``/``ce_time`` headers present are used as below.
+
+Rules, the same for every service because they live here only:
+
+- the event's type (``ce_type`` or the envelope's ``type``) must be the topic's
+  (``Event.TYPE``); another type is refused;
+- the event id is the body's ``event_id``, else the CloudEvents id: a record sent twice
+  has one id, so the inboxes drop the second copy. A body without ``event_id`` and
+  without a CloudEvents id is refused (a fresh id on every read would handle a
+  redelivered record again). A body ``event_id`` that differs from the CloudEvents id
+  is refused: one event has one id, and picking either could silently drop distinct
+  events as duplicates of one another;
+- ``occurred_at``, when the body has none, is the CloudEvents ``time``, else the
+  record's Kafka timestamp (the same on every read and in every service);
+- whatever else follows from the body is filled by the model (``Event.fill_omitted``:
+  a ``lead-captured`` without ``lead_id`` gets the person's, from the email).
+
+A refused record raises :class:`DecodeError`; the runtime dead-letters it with that
+message in ``dlq_error``. The official CloudEvents SDK is not used on this path: it
+invents a random id when ``ce_id`` is missing (the very bug above) and costs a JSON
+parse and an attribute object per record on every hop, while the services' own
+records take one pydantic validation here.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 from collections.abc import Iterable, Mapping
-from typing import Literal, TypeVar
+from datetime import UTC, datetime
+from typing import Any, Literal, TypeVar
+
+import pydantic_core
 
 from shared.events import Encoded, Event
 
@@ -17,6 +55,9 @@ E = TypeVar("E", bound=Event)
 Headers = list[tuple[str, bytes]]
 
 CONTENT_TYPE = b"application/json"
+SPECVERSION = "1.0"
+STRUCTURED_PREFIX = "application/cloudevents"
+STRUCTURED_JSON = "application/cloudevents+json"
 
 
 class DecodeError(ValueError):
@@ -24,7 +65,7 @@ class DecodeError(ValueError):
 
 
 __all__ = ["DeadLetterReason", "DecodeError", "Encoded", "cloudevent_headers", "dead_letter_headers", "decode",
-           "encode", "event_source", "header_map", "without_dead_letter_headers"]
+           "decode_record", "encode", "event_source", "header_map", "without_dead_letter_headers"]
 
 
 def encode(event: Event) -> bytes:
@@ -38,6 +79,135 @@ def decode(model: type[E], value: bytes | None) -> E:
     try:
         return model.model_validate_json(value)
     except ValueError as exc:  # pydantic.ValidationError is a ValueError
+        raise DecodeError(f"not a valid {model.__name__}: {exc}") from exc
+
+
+def decode_record(model: type[E], value: bytes | None, headers: Iterable[tuple[str, bytes]] = (),
+                  timestamp_ms: int | None = None) -> E:
+    """A consumed record as an event of ``model``, by the rules in the module docstring."""
+    attrs = _cloudevent_headers(headers)
+    content_type = attrs.get("content-type", "")
+    if content_type[:len(STRUCTURED_PREFIX)].lower() == STRUCTURED_PREFIX:
+        return _decode_structured(model, value, content_type, timestamp_ms)
+    if "specversion" in attrs:
+        _require_attributes(attrs, "ce_")
+    if not _is_json(content_type):
+        raise DecodeError(f"content-type {content_type!r} is not JSON; the value must be the event as JSON")
+    _check_type(model, attrs.get("type"), "ce_type")
+    ce_id = attrs.get("id")
+    event: E | None = None
+    first_error: ValueError | None = None
+    try:
+        event = model.model_validate_json(value) if value is not None else None
+    except ValueError as exc:  # perhaps only what an outside producer may omit: see below
+        first_error = exc
+    if event is not None and _COMPLETE <= event.model_fields_set:
+        # The services' own records: a whole event, one validation.
+        if ce_id is not None and ce_id != event.event_id:
+            raise DecodeError(_id_conflict(event.event_id, ce_id, "ce_id"))
+        return event
+    if value is None:
+        raise DecodeError(f"empty record where a {model.__name__} was expected")
+    try:
+        data = pydantic_core.from_json(value)
+    except ValueError:
+        raise DecodeError(f"not a valid {model.__name__}: {first_error}") from first_error
+    return _complete(model, data, ce_id, "ce_id", attrs.get("time"), timestamp_ms)
+
+
+_COMPLETE = frozenset({"event_id", "occurred_at"})
+_REQUIRED = ("id", "source", "type")
+_HEADER_ATTRS = {"ce_id": "id", "ce_type": "type", "ce_source": "source", "ce_specversion": "specversion",
+                 "ce_time": "time", "content-type": "content-type"}
+
+
+def _cloudevent_headers(headers: Iterable[tuple[str, bytes]]) -> dict[str, str]:
+    """The CloudEvents attributes this codec reads, from a record's headers (the first
+    of each; header names matched case-insensitively)."""
+    found: dict[str, str] = {}
+    for name, raw in headers:
+        attr = _HEADER_ATTRS.get(name) or _HEADER_ATTRS.get(name.lower())
+        if attr is None or attr in found:
+            continue
+        try:
+            found[attr] = raw.decode() if isinstance(raw, bytes | bytearray) else str(raw)
+        except UnicodeDecodeError:
+            raise DecodeError(f"header {name} is not UTF-8") from None
+    return found
+
+
+def _require_attributes(attrs: Mapping[str, Any], prefix: str) -> None:
+    if attrs.get("specversion") != SPECVERSION:
+        raise DecodeError(f"{prefix}specversion {attrs.get('specversion')!r} is not supported; use {SPECVERSION!r}")
+    missing = [prefix + a for a in _REQUIRED if not (isinstance(attrs.get(a), str) and attrs[a])]
+    if missing:
+        raise DecodeError(f"a CloudEvent needs {', '.join(missing)} (required by the CloudEvents spec)")
+
+
+def _check_type(model: type[Event], ce_type: str | None, where: str) -> None:
+    if ce_type is not None and ce_type != model.TYPE:
+        raise DecodeError(f"{where} {ce_type!r} is not this topic's event type {model.TYPE!r} ({model.__name__})")
+
+
+def _is_json(content_type: str) -> bool:
+    media = content_type.split(";", 1)[0].strip().lower()
+    return media in ("", "application/json", "text/json") or media.endswith("+json")
+
+
+def _id_conflict(body_id: str, ce_id: str, where: str) -> str:
+    return (f"the body's event_id {body_id!r} differs from {where} {ce_id!r}; one event has one id "
+            "(send the same id in both, or only one of them)")
+
+
+def _decode_structured(model: type[E], value: bytes | None, content_type: str, timestamp_ms: int | None) -> E:
+    if content_type.split(";", 1)[0].strip().lower() != STRUCTURED_JSON:
+        raise DecodeError(f"content-type {content_type!r}: only the JSON event format ({STRUCTURED_JSON}) is "
+                          "accepted in structured mode")
+    try:
+        envelope = pydantic_core.from_json(value or b"")
+    except ValueError as exc:
+        raise DecodeError(f"structured-mode value is not JSON: {exc}") from exc
+    if not isinstance(envelope, dict):
+        raise DecodeError("structured-mode value must be a JSON object (a CloudEvent)")
+    _require_attributes(envelope, "")
+    _check_type(model, envelope["type"], "type")
+    if not _is_json(str(envelope.get("datacontenttype") or "")):
+        raise DecodeError(f"datacontenttype {envelope['datacontenttype']!r} is not JSON; data must be the event")
+    if "data" in envelope:
+        data = envelope["data"]
+    elif "data_base64" in envelope:
+        try:
+            data = pydantic_core.from_json(base64.b64decode(envelope["data_base64"], validate=True))
+        except (ValueError, TypeError, binascii.Error) as exc:
+            raise DecodeError(f"data_base64 is not base64 of a JSON event: {exc}") from exc
+    else:
+        raise DecodeError(f"a structured-mode {model.__name__} needs data (the event body)")
+    time = envelope.get("time")
+    return _complete(model, data, envelope["id"], "id", time if isinstance(time, str) else None, timestamp_ms)
+
+
+def _complete(model: type[E], data: Any, ce_id: str | None, where: str, ce_time: str | None,
+              timestamp_ms: int | None) -> E:
+    """Validate a body an outside producer wrote, filling what it may omit."""
+    if not isinstance(data, dict):
+        raise DecodeError(f"not a valid {model.__name__}: the event must be a JSON object")
+    if "event_id" in data:
+        if ce_id is not None and data["event_id"] != ce_id:
+            raise DecodeError(_id_conflict(str(data["event_id"]), ce_id, where))
+    elif ce_id is not None:
+        data["event_id"] = ce_id
+    else:
+        raise DecodeError(f"a {model.__name__} needs an id: event_id in the body, or a CloudEvents id "
+                          "(ce_id header)")
+    if "occurred_at" not in data:
+        if ce_time is not None:
+            data["occurred_at"] = ce_time
+        elif timestamp_ms is not None and timestamp_ms > 0:
+            data["occurred_at"] = datetime.fromtimestamp(timestamp_ms / 1000, UTC)
+    model.fill_omitted(data)
+    try:
+        return model.model_validate(data)
+    except ValueError as exc:
         raise DecodeError(f"not a valid {model.__name__}: {exc}") from exc
 
 

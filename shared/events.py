@@ -43,6 +43,20 @@ def derive_event_id(*parts: str) -> str:
     return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
+def normalise_email(email: str) -> str:
+    """One person, one key: case and surrounding space never make a second lead."""
+    return email.strip().lower()
+
+
+def lead_id_for_email(email: str) -> str:
+    """The lead id of the person with this email, the same for every producer: capture
+    gives it to a new person, and the codec fills it into a ``lead-captured`` an outside
+    producer sent without one. It is ``uuid5(6f1c1a52-3c59-4b7e-9a9b-0d5c1e0b1e7a,
+    "lead/" + normalised email)``, so a producer in any language can compute the record
+    key (see docs/PRODUCERS.md)."""
+    return derive_event_id("lead", normalise_email(email))
+
+
 def utcnow() -> datetime:
     return datetime.now(UTC)
 
@@ -63,6 +77,13 @@ class Event(Frozen):
     @classmethod
     def _to_utc(cls, value: datetime) -> datetime:
         return value.astimezone(UTC)
+
+    @classmethod
+    def fill_omitted(cls, data: dict[str, Any]) -> None:
+        """Fill, in place, fields of a decoded body that an outside producer may leave
+        out because they follow from others (``event_id`` and ``occurred_at`` are
+        already filled from the CloudEvents attributes). The codec calls it; the
+        services' own events never need it."""
 
 
 E = TypeVar("E", bound="Event")
@@ -165,6 +186,16 @@ class LeadCaptured(Event):
     consent: bool
     is_repeat: bool = False
     attributes: dict[str, str] = Field(default_factory=dict)
+
+    @classmethod
+    def fill_omitted(cls, data: dict[str, Any]) -> None:
+        """A scanner may not know the lead id: it is the person's (:func:`lead_id_for_email`).
+        The capture id of an outside capture is derived from its event id."""
+        profile = data.get("profile")
+        if "lead_id" not in data and isinstance(profile, dict) and isinstance(profile.get("email"), str):
+            data["lead_id"] = lead_id_for_email(profile["email"])
+        if "capture_id" not in data and isinstance(data.get("event_id"), str):
+            data["capture_id"] = derive_event_id(data["event_id"], "capture")
 
 
 class LeadEngaged(Event):

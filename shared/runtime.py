@@ -12,7 +12,9 @@ Delivery contract (at-least-once on the wire, exactly-once in effect):
    outage between commit and confirmation).
 3. Only then does the consumer let the batch's offsets be committed: everything the
    batch caused is durable in the database by then.
-4. A record that cannot be decoded, or whose handler raises, goes to ``<topic>.dlq``
+4. Records are decoded by :func:`shared.codec.decode_record` (CloudEvents binary or
+   structured mode, from any producer; its id is the event's, so a record sent twice
+   is handled once). A record that cannot be decoded, or whose handler raises, goes to ``<topic>.dlq``
    with the error and its origin in headers; the rest of the batch still commits.
    A transient failure (database or broker down) is retried, never dead-lettered.
 """
@@ -202,7 +204,8 @@ class Runtime:
         decoded: list[tuple[RawRecord, Event]] = []
         for record in records:
             try:
-                decoded.append((record, codec.decode(spec.value_model, record.value)))
+                decoded.append((record, codec.decode_record(spec.value_model, record.value, record.headers,
+                                                            record.timestamp_ms)))
             except codec.DecodeError as exc:
                 await self.dead_letter(record, exc, reason="decode")
         if decoded:

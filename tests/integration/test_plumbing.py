@@ -44,7 +44,8 @@ TOPIC: list[str] = []  # the namespace's lead-captured topic, set by the runtime
 
 def record(event: LeadCaptured | None, offset: int, raw: bytes | None = None) -> RawRecord:
     value = raw if event is None else codec.encode(event)
-    return RawRecord(TOPIC[0], 0, offset, b"k", value, [("ce_id", b"x")], None)
+    ce_id = b"x" if event is None else event.event_id.encode()  # the codec refuses two ids for one event
+    return RawRecord(TOPIC[0], 0, offset, b"k", value, [("ce_id", ce_id), ("origin", b"plumbing-test")], None)
 
 
 async def count_things(rt: Runtime) -> dict[str, int]:
@@ -97,7 +98,7 @@ async def test_undecodable_and_failing_records_are_dead_lettered_and_the_rest_co
     _, headers = by_offset["12"]
     assert headers["dlq_reason"] == "handler"
     assert "cannot handle L-bad" in headers["dlq_error"]
-    assert headers["ce_id"] == "x"  # the original headers travel with the letter
+    assert headers["origin"] == "plumbing-test"  # the original headers travel with the letter
 
 
 async def test_emitted_events_are_published_after_commit(runtime: Runtime,
