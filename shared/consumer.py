@@ -80,6 +80,7 @@ class BatchConsumer:
                  sink: BatchSink) -> None:
         self.settings = settings
         self.by_topic = {settings.topic_prefix + s.spec.name: s for s in subscriptions}
+        self._order = {topic: i for i, topic in enumerate(self.by_topic)}
         self.sink = sink
         self.handling = asyncio.Lock()
         self.pending: dict[TopicPartition, int] = {}  # next offset to commit, per partition
@@ -165,7 +166,9 @@ class BatchConsumer:
             for m in messages:
                 records.append(RawRecord(m.topic, m.partition, m.offset, m.key, m.value, list(m.headers),
                                          m.timestamp))
-        for topic, records in by_topic.items():
+        # Topics in the order the service subscribed to them: a projection that declares
+        # lead-captured first meets a lead before the events about it fetched alongside.
+        for topic, records in sorted(by_topic.items(), key=lambda item: self._order[item[0]]):
             try:
                 await self.sink(self.by_topic[topic], records)
             except asyncio.CancelledError:  # stopping: the batch stays uncommitted

@@ -13,9 +13,11 @@ from services.capture.domain.leads import (
     ActivityPerson,
     AttachToLead,
     MissingDetails,
+    adopt_capture,
     implicit_idempotency_key,
     lead_for_activity,
     merge_profile,
+    new_lead_id,
     normalise_email,
     timeline_entry,
     view_changes,
@@ -101,7 +103,7 @@ async def capture_lead(deps: CaptureDeps, uow: UnitOfWork, sub: Submission) -> A
     # idempotency check below sees whatever the first one committed.
     row = await repo.lock_by_email(uow.conn, email_norm)
     if row is None:
-        lead_id = str(uuid.uuid4())
+        lead_id = new_lead_id(email_norm)
         if not await repo.insert_lead(uow.conn, lead_id, email_norm, sub.profile, sub.consent, sub.source,
                                       sub.campaign, sub.occurred_at):
             row = await repo.lock_by_email(uow.conn, email_norm)
@@ -193,7 +195,8 @@ async def _engage(deps: CaptureDeps, uow: UnitOfWork, lead_id: str, activity: Ac
 
 async def on_lead_events(deps: CaptureDeps, events: Sequence[Event], uow: UnitOfWork) -> None:
     """Keep the projection: every lead event goes on its lead's timeline, and changes
-    the lead's current view as ``domain.leads.view_changes`` says."""
+    the lead's current view as ``domain.leads.view_changes`` says. A capture another
+    producer sent straight to Kafka becomes capture's own lead (:func:`adopt`)."""
     repo = deps.leads
     await repo.add_timeline(uow.conn, [(e.event_id, e.lead_id, timeline_entry(e), e.occurred_at)  # type: ignore[attr-defined]
                                        for e in events])
@@ -205,7 +208,32 @@ async def on_lead_events(deps: CaptureDeps, events: Sequence[Event], uow: UnitOf
                 await repo.update_view(uow.conn, lead_id, changes, assigned_at=event.occurred_at)
             case FollowUpRecorded() | FollowUpMissed():
                 await repo.update_view(uow.conn, lead_id, changes, assignment_id=event.assignment_id)
-            case LeadCaptured() | LeadEngaged():
-                pass  # the row was written when the submission was accepted
+            case LeadCaptured():
+                await adopt(deps, uow, event)
+            case LeadEngaged():
+                pass  # an activity shows on the timeline only
             case _:
                 await repo.update_view(uow.conn, lead_id, changes)
+
+
+async def adopt(deps: CaptureDeps, uow: UnitOfWork, event: LeadCaptured) -> None:
+    """Record a capture another producer sent straight to Kafka as capture's own
+    (``domain.leads.adopt_capture`` decides how). One accepted over HTTP is recorded
+    already, and so is one adopted before. Raises ``LeadConflict`` for a known person
+    under another lead id (the record is dead-lettered with that reason)."""
+    repo = deps.leads
+    if await repo.capture_exists(uow.conn, event.capture_id):
+        return
+    email_norm = normalise_email(event.profile.email)
+    row = await repo.lock_by_email(uow.conn, email_norm)
+    if row is None:
+        plan = adopt_capture(None, None, event)
+        if not await repo.insert_lead(uow.conn, plan.lead_id, email_norm, plan.profile, event.consent, event.source,
+                                      event.campaign, event.occurred_at):
+            row = await repo.lock_by_email(uow.conn, email_norm)  # captured over HTTP meanwhile
+    if row is not None:
+        plan = adopt_capture(row["lead_id"], LeadProfile.model_validate(row["profile"]), event)
+        await repo.record_repeat(uow.conn, plan.lead_id, plan.profile, event.consent, event.source, event.campaign,
+                                 event.occurred_at)
+    await repo.insert_capture(uow.conn, event.capture_id, None, plan.lead_id, event.source, event.campaign,
+                              event.occurred_at)

@@ -44,6 +44,9 @@ class LeadStore(Protocol):
                              campaign: str | None, occurred_at: datetime) -> None:
         """Record an accepted submission."""
 
+    async def capture_exists(self, conn: Any, capture_id: str) -> bool:
+        """Whether this capture is recorded (accepted here, or adopted from Kafka)."""
+
     async def activity_by_key(self, conn: Any, key: str) -> Row | None:
         """The activity accepted under this idempotency key, or None."""
 
@@ -112,6 +115,9 @@ class LeadRepository:
         await conn.execute(
             f"INSERT INTO {self.s}.captures(capture_id, idempotency_key, lead_id, source, campaign, occurred_at) "
             "VALUES ($1, $2, $3, $4, $5, $6)", capture_id, key, lead_id, source, campaign, occurred_at)
+
+    async def capture_exists(self, conn: Connection, capture_id: str) -> bool:
+        return bool(await conn.fetchval(f"SELECT 1 FROM {self.s}.captures WHERE capture_id = $1", capture_id))
 
     async def activity_by_key(self, conn: Connection, key: str) -> Row | None:
         return await conn.fetchrow(f"SELECT * FROM {self.s}.activities WHERE idempotency_key = $1", key)

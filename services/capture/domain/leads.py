@@ -6,7 +6,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, Literal
 
 from shared.events import (
     Event,
@@ -17,12 +17,16 @@ from shared.events import (
     LeadEngaged,
     LeadProfile,
     LeadScored,
+    lead_id_for_email,
 )
+from shared.events import normalise_email as normalise_email  # one rule for every producer (shared.events)
 
 
-def normalise_email(email: str) -> str:
-    """One person, one key: case and surrounding space never make a second lead."""
-    return email.strip().lower()
+def new_lead_id(email_norm: str) -> str:
+    """A person new to capture gets the lead id every producer would compute for them
+    (:func:`shared.events.lead_id_for_email`): a scanner that sent the same person
+    straight to Kafka, before or after, names the same lead."""
+    return lead_id_for_email(email_norm)
 
 
 class InTheFuture(ValueError):
@@ -58,6 +62,35 @@ def merge_profile(known: LeadProfile | None, submitted: LeadProfile) -> LeadProf
         if value not in (None, ""):
             merged[key] = value
     return LeadProfile.model_validate(merged)
+
+
+class LeadConflict(ValueError):
+    """A capture names a known person under another lead id."""
+
+
+@dataclass(frozen=True)
+class Adoption:
+    """What capture records for a capture it did not accept itself: a ``new`` lead
+    under the event's lead id, or a ``repeat`` of a known lead, with its profile."""
+
+    kind: Literal["new", "repeat"]
+    lead_id: str
+    profile: LeadProfile
+
+
+def adopt_capture(known_lead_id: str | None, known_profile: LeadProfile | None, event: LeadCaptured) -> Adoption:
+    """Capture owns every lead however it arrived: a capture produced straight to Kafka
+    (a scanner, an import job) becomes capture's own. A person capture does not know
+    becomes a lead under the event's lead id; a known person keeps their lead and the
+    capture counts as a repeat, merged as an HTTP repeat is. A known person named by
+    another lead id is refused (:class:`LeadConflict`, so the record is dead-lettered
+    with that reason): one person must not hold two leads."""
+    if known_lead_id is None:
+        return Adoption("new", event.lead_id, event.profile)
+    if known_lead_id != event.lead_id:
+        raise LeadConflict(f"lead_id {event.lead_id!r} names a person capture knows as lead {known_lead_id!r}; "
+                           "send the person's lead id (shared.events.lead_id_for_email) or none")
+    return Adoption("repeat", known_lead_id, merge_profile(known_profile, event.profile))
 
 
 @dataclass(frozen=True)

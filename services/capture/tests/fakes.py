@@ -58,6 +58,9 @@ class InMemoryLeads:
         self.captures.append({"capture_id": capture_id, "idempotency_key": key, "lead_id": lead_id,
                               "source": source, "campaign": campaign, "occurred_at": occurred_at})
 
+    async def capture_exists(self, conn: Any, capture_id: str) -> bool:
+        return any(c["capture_id"] == capture_id for c in self.captures)
+
     async def activity_by_key(self, conn: Any, key: str) -> Row | None:
         return next((a for a in self.activities if a["idempotency_key"] == key), None)
 

@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from services.capture import handlers
-from services.capture.domain.leads import ActivityPerson
+from services.capture.domain.leads import ActivityPerson, LeadConflict
 from services.capture.handlers import Activity, CaptureDeps, Newcomer, Submission, registry
 from services.capture.tests.fakes import InMemoryLeads
 from shared import topics
@@ -23,6 +23,7 @@ from shared.events import (
     LeadProfile,
     LeadScored,
     LeadSource,
+    lead_id_for_email,
 )
 from shared.testing import FakeUnitOfWork
 from shared.topics import TopicSpec
@@ -220,3 +221,54 @@ async def test_an_older_assignment_or_a_follow_up_of_another_assignment_does_not
     await deliver(deps, topics.FOLLOW_UP_RECORDED, FollowUpRecorded(
         lead_id=LEAD, assignment_id="A2", rep_id="r2", outcome="contacted", on_time=True))
     assert (leads.leads[LEAD]["status"], leads.leads[LEAD]["due_at"]) == ("followed-up", None)
+
+
+# ---------------------------------------------------------------- captures produced straight to Kafka
+
+def scanned(email: str = "ann.lee@acme.com", lead_id: str | None = None, capture_id: str = "scan-1",
+            **profile: object) -> LeadCaptured:
+    fields: dict[str, object] = {"email": email, "name": "Ann Lee", "company": "Acme", **profile}
+    return LeadCaptured(lead_id=lead_id or lead_id_for_email(email), capture_id=capture_id, consent=True,
+                        source="badge_scan", campaign="expo", profile=LeadProfile.model_validate(fields),
+                        occurred_at=T0)
+
+
+async def test_a_capture_from_kafka_of_a_new_person_becomes_capture_s_lead_once() -> None:
+    deps, leads = capture()
+    event = scanned()
+    await deliver(deps, topics.LEAD_CAPTURED, event)
+    await deliver(deps, topics.LEAD_CAPTURED, event)  # redelivered past the inbox: still one capture
+    lead = await leads.get(None, event.lead_id)
+    assert lead is not None and (lead["first_source"], lead["capture_count"]) == ("badge_scan", 1)
+    assert await leads.find_by_email(None, "ann.lee@acme.com") == lead
+    assert [c["capture_id"] for c in leads.captures] == ["scan-1"]
+
+
+async def test_the_same_person_posted_over_http_after_a_scan_keeps_the_scanned_lead() -> None:
+    deps, leads = capture()
+    event = scanned(email="Ann.Lee@Acme.com")
+    await deliver(deps, topics.LEAD_CAPTURED, event)
+    accepted = await handlers.capture_lead(deps, FakeUnitOfWork(), submission())
+    assert (accepted.lead_id, accepted.is_repeat) == (event.lead_id, True)
+    assert leads.leads[event.lead_id]["capture_count"] == 2
+
+
+async def test_a_scan_of_a_person_posted_over_http_first_is_a_repeat_of_their_lead() -> None:
+    deps, leads = capture()
+    uow = FakeUnitOfWork()
+    accepted = await handlers.capture_lead(deps, uow, submission())
+    [own] = uow.of(LeadCaptured)
+    await deliver(deps, topics.LEAD_CAPTURED, own)  # capture's own event: already recorded
+    assert leads.leads[accepted.lead_id]["capture_count"] == 1
+    await deliver(deps, topics.LEAD_CAPTURED, scanned(title="CMO"))
+    lead = leads.leads[accepted.lead_id]
+    assert (lead["capture_count"], lead["profile"]["title"], lead["profile"]["company_size"]) == (2, "CMO", 500)
+    assert lead["sources"] == ["web_form", "badge_scan"]
+
+
+async def test_a_scan_naming_a_known_person_by_another_lead_id_is_refused() -> None:
+    deps, leads = capture()
+    await deliver(deps, topics.LEAD_CAPTURED, scanned())
+    with pytest.raises(LeadConflict):
+        await deliver(deps, topics.LEAD_CAPTURED, scanned(lead_id="crm-42", capture_id="scan-2"))
+    assert [c["capture_id"] for c in leads.captures] == ["scan-1"]

@@ -7,16 +7,27 @@ from services.capture.domain.leads import (
     AttachToLead,
     CreateLead,
     InTheFuture,
+    LeadConflict,
     MissingDetails,
+    adopt_capture,
     implicit_idempotency_key,
     lead_for_activity,
     merge_profile,
+    new_lead_id,
     normalise_email,
     timeline_entry,
     view_changes,
     when_it_happened,
 )
-from shared.events import FollowUpMissed, LeadAssigned, LeadProfile, LeadScored, ScoreReason
+from shared.events import (
+    FollowUpMissed,
+    LeadAssigned,
+    LeadCaptured,
+    LeadProfile,
+    LeadScored,
+    ScoreReason,
+    lead_id_for_email,
+)
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 
@@ -103,3 +114,35 @@ def test_a_submission_happened_now_or_when_it_says_unless_that_is_beyond_the_clo
     assert when_it_happened(in_paris, T0, 300).tzinfo is UTC
     with pytest.raises(InTheFuture):
         when_it_happened(T0 + timedelta(seconds=301), T0, 300)
+
+
+# ------------------------------------------------------------------ captures produced straight to Kafka
+
+
+def outside_capture(lead_id: str, **profile: str) -> LeadCaptured:
+    return LeadCaptured(lead_id=lead_id, capture_id="scan-1", consent=True, source="badge_scan",
+                        profile=LeadProfile(**{"email": "ann@acme.com", "name": "Ann Lee", "company": "Acme",
+                                               **profile}))
+
+
+def test_a_new_person_gets_the_lead_id_any_producer_computes_from_the_email() -> None:
+    assert new_lead_id(normalise_email(" Ann@Acme.com")) == lead_id_for_email("ann@acme.com")
+    assert new_lead_id("ann@acme.com") != new_lead_id("bob@acme.com")
+
+
+def test_a_capture_of_an_unknown_person_becomes_a_new_lead_under_its_id() -> None:
+    plan = adopt_capture(None, None, outside_capture("L-scan"))
+    assert (plan.kind, plan.lead_id, plan.profile.name) == ("new", "L-scan", "Ann Lee")
+
+
+def test_a_capture_of_a_known_person_is_a_repeat_that_keeps_what_was_known() -> None:
+    known = LeadProfile(email="ann@acme.com", name="Ann Lee", company="Acme", title="CMO", company_size=900)
+    plan = adopt_capture("L1", known, outside_capture("L1", title="", country="GB"))
+    assert (plan.kind, plan.lead_id) == ("repeat", "L1")
+    assert (plan.profile.title, plan.profile.company_size, plan.profile.country) == ("CMO", 900, "GB")
+
+
+def test_a_known_person_under_another_lead_id_is_refused_naming_both() -> None:
+    known = LeadProfile(email="ann@acme.com", name="Ann Lee", company="Acme")
+    with pytest.raises(LeadConflict, match=r"'L-other'.*'L1'"):
+        adopt_capture("L1", known, outside_capture("L-other"))
