@@ -15,10 +15,10 @@ from typing import Any
 import pytest
 from kafka.partitioner import murmur2
 
+from bench.leads import grade_a, grade_b
 from shared import codec, topics
 from shared.events import LeadAssigned, LeadEngaged, LeadScored, lead_id_for_email
 from tests import harness
-from tests.e2e.leads import grade_a, grade_b
 from tests.e2e.test_pipeline import events_on, post_lead
 
 pytestmark = pytest.mark.e2e
