@@ -3,6 +3,7 @@ dead letters for undecodable and failing records, the outbox relay, migrations."
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 
@@ -72,6 +73,22 @@ async def test_redelivered_events_take_effect_once(runtime: Runtime) -> None:
     await runtime.consume_batch(sub, batch)  # the whole batch again, as after a crash before commit
     await runtime.consume_batch(sub, [batch[2], batch[2]])  # and a duplicate inside one batch
     assert await count_things(runtime) == {f"L{i}": 1 for i in range(5)}
+
+
+async def test_a_record_whose_id_is_only_in_ce_id_takes_effect_once(runtime: Runtime) -> None:
+    """An outside producer's record: no event_id in the body, the id in ce_id. Read
+    twice (a redelivery), it is one event."""
+    body = json.loads(codec.encode(captured("L-outside")))
+    del body["event_id"]
+    value = json.dumps(body).encode()
+    headers = [("ce_specversion", b"1.0"), ("ce_id", b"scan-1"), ("ce_source", b"/scanner"),
+               ("ce_type", LeadCaptured.TYPE.encode())]
+    copy = RawRecord(TOPIC[0], 0, 20, b"L-outside", value, headers, None)
+    again = RawRecord(TOPIC[0], 0, 21, b"L-outside", value, headers, None)
+    sub = counting_handler()
+    await runtime.consume_batch(sub, [copy])
+    await runtime.consume_batch(sub, [again])
+    assert await count_things(runtime) == {"L-outside": 1}
 
 
 def dead_letters(ns: harness.Namespace) -> list[tuple[bytes | None, dict[str, str]]]:
