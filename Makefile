@@ -19,7 +19,7 @@ help:
 
 venv: .venv/.installed ## install the runtime and development requirements into .venv
 
-tools: ## install the checkers make test runs (AsyncAPI CLI, compose schema, Helm), once per machine
+tools: ## install the checkers and clients make test runs (AsyncAPI CLI, compose schema, Helm, kcat), once per machine
 	@tools/install.sh >/dev/null
 
 asyncapi: venv ## regenerate docs/asyncapi.yaml from the topic registry and the services' subscriptions

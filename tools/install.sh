@@ -4,7 +4,8 @@
 #   tools/install.sh npm    -> the .bin folder of tools/package-lock.json's packages
 #                              (@asyncapi/cli; dclint, which ships the Compose Specification schema)
 #   tools/install.sh helm   -> the helm binary (tools/helm.sh: built once from the Go module)
-#   tools/install.sh        -> both
+#   tools/install.sh kcat   -> kcat, the librdkafka client the outside-producer tests use (tools/kcat.sh)
+#   tools/install.sh        -> all three
 #
 # npm packages go to a cache folder named after the lock file's hash
 # (LEADBRIDGE_TOOLS_CACHE, default ~/.cache/leadbridge/tools), so every checkout and CI
@@ -33,6 +34,7 @@ npm_tools() {
 case "${1:-all}" in
     npm) npm_tools ;;
     helm) "$HERE/helm.sh" ;;
-    all) npm_tools && "$HERE/helm.sh" ;;
-    *) echo "usage: tools/install.sh [npm|helm]" >&2; exit 2 ;;
+    kcat) "$HERE/kcat.sh" ;;
+    all) npm_tools && "$HERE/helm.sh" && "$HERE/kcat.sh" ;;
+    *) echo "usage: tools/install.sh [npm|helm|kcat]" >&2; exit 2 ;;
 esac

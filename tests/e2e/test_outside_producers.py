@@ -27,7 +27,7 @@ pytestmark = pytest.mark.e2e
 def kcat() -> str:
     path = shutil.which("kcat")
     if path is None:
-        pytest.fail("kcat is not installed; `make tools` (deploy/tools.sh) installs it")
+        pytest.fail("kcat is not installed; `make tools` (tools/kcat.sh) installs it")
     return path
 
 
