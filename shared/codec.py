@@ -46,7 +46,7 @@ from collections.abc import Iterable, Mapping
 from datetime import UTC, datetime
 from typing import Any, Literal, TypeVar
 
-import pydantic_core
+import orjson
 
 from shared.events import Encoded, Event
 
@@ -109,7 +109,7 @@ def decode_record(model: type[E], value: bytes | None, headers: Iterable[tuple[s
     if value is None:
         raise DecodeError(f"empty record where a {model.__name__} was expected")
     try:
-        data = pydantic_core.from_json(value)
+        data = orjson.loads(value)
     except ValueError:
         raise DecodeError(f"not a valid {model.__name__}: {first_error}") from first_error
     return _complete(model, data, ce_id, "ce_id", attrs.get("time"), timestamp_ms)
@@ -164,7 +164,7 @@ def _decode_structured(model: type[E], value: bytes | None, content_type: str, t
         raise DecodeError(f"content-type {content_type!r}: only the JSON event format ({STRUCTURED_JSON}) is "
                           "accepted in structured mode")
     try:
-        envelope = pydantic_core.from_json(value or b"")
+        envelope = orjson.loads(value or b"")
     except ValueError as exc:
         raise DecodeError(f"structured-mode value is not JSON: {exc}") from exc
     if not isinstance(envelope, dict):
@@ -177,7 +177,7 @@ def _decode_structured(model: type[E], value: bytes | None, content_type: str, t
         data = envelope["data"]
     elif "data_base64" in envelope:
         try:
-            data = pydantic_core.from_json(base64.b64decode(envelope["data_base64"], validate=True))
+            data = orjson.loads(base64.b64decode(envelope["data_base64"], validate=True))
         except (ValueError, TypeError, binascii.Error) as exc:
             raise DecodeError(f"data_base64 is not base64 of a JSON event: {exc}") from exc
     else:
