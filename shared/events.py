@@ -17,7 +17,7 @@ import uuid
 from collections.abc import Mapping, Sequence
 from datetime import UTC, date, datetime
 from enum import StrEnum
-from typing import Any, ClassVar, Generic, Literal, Self, TypeVar
+from typing import Any, ClassVar, Generic, Literal, Self, TypeVar, get_args
 
 import orjson
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -143,7 +143,7 @@ class Behaviour(StrEnum):
 Grade = Literal["A", "B", "C", "D"]
 """The one grade type: every service's grades are these letters, best first."""
 
-GRADES: tuple[Grade, ...] = ("A", "B", "C", "D")
+GRADES: tuple[Grade, ...] = get_args(Grade)
 
 SALES_GRADES: frozenset[Grade] = frozenset({"A", "B"})
 """The grades sales works, stated once for both sides: a lead graded A or B is sales's

@@ -2,7 +2,7 @@
 
 import uuid
 from datetime import UTC, datetime, timedelta, timezone
-from typing import Any, get_args
+from typing import Any
 
 import orjson
 import pytest
@@ -201,7 +201,7 @@ def test_old_lead_assigned_records_decode_with_the_reason_nurture_used_to_infer(
 
 
 def test_one_grade_type_and_the_grades_sales_works() -> None:
-    assert GRADES == get_args(Grade)
+    assert GRADES == ("A", "B", "C", "D")  # best first: reports and tables list them in this order
     assert [g for g in GRADES if is_sales_grade(g)] == sorted(SALES_GRADES) == ["A", "B"]
 
 
