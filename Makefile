@@ -5,7 +5,7 @@ SHELL := /bin/bash
 PY    := .venv/bin/python
 export PYTHONPATH := $(CURDIR)
 
-.PHONY: help venv tools infra topics run stop test unit lint typecheck contracts asyncapi demo bench bench-scoring bench-routing bench-inbox clean
+.PHONY: help venv tools infra topics run stop test unit lint typecheck contracts generate demo bench bench-scoring bench-routing bench-inbox clean
 
 help:
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | column -t -s $$'\t'
@@ -22,8 +22,8 @@ venv: .venv/.installed ## install the runtime and development requirements into 
 tools: ## install the checkers and clients make test runs (AsyncAPI CLI, compose schema, Helm, kcat), once per machine
 	@tools/install.sh >/dev/null
 
-asyncapi: venv ## regenerate docs/asyncapi.yaml from the topic registry and the services' subscriptions
-	@$(PY) -m deploy.asyncapi
+generate: venv ## regenerate what derives from the topic registry and the services: docs/asyncapi.yaml, the chart's registry.yaml
+	@$(PY) -m deploy.generate
 
 infra: venv ## start Kafka (KRaft) and PostgreSQL if they are not running, and create the topics
 	@deploy/kafka/kafka.sh start

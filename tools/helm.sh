@@ -13,6 +13,10 @@ BIN_DIR="$CACHE/helm-$HELM_VERSION"
 HELM="$BIN_DIR/helm"
 
 if [[ ! -x "$HELM" ]]; then
+    # One build at a time per machine (two test runs may start together).
+    mkdir -p "$CACHE" && exec 9>"$CACHE/.helm.lock" && flock 9
+fi
+if [[ ! -x "$HELM" ]]; then
     command -v go >/dev/null || { echo "[helm] needs Go (go install helm.sh/helm/v3/cmd/helm@$HELM_VERSION)" >&2; exit 1; }
     echo "[helm] building helm $HELM_VERSION into $BIN_DIR (once; takes a few minutes)" >&2
     mkdir -p "$BIN_DIR"

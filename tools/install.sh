@@ -19,6 +19,10 @@ npm_tools() {
     hash="$(sha256sum "$HERE/package-lock.json" | cut -c1-16)"
     dir="$CACHE/npm-$hash"
     if [[ ! -f "$dir/.installed" ]]; then
+        # One install at a time per machine (two test runs may start together).
+        mkdir -p "$CACHE" && exec 9>"$CACHE/.npm.lock" && flock 9
+    fi
+    if [[ ! -f "$dir/.installed" ]]; then
         command -v npm >/dev/null || { echo "[tools] needs Node.js and npm" >&2; exit 1; }
         echo "[tools] npm ci into $dir (once per lock file; takes a few minutes)" >&2
         rm -rf "$dir" && mkdir -p "$dir"

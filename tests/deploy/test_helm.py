@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import copy
 import json
+import shutil
 import uuid
 from collections.abc import Sequence
 from pathlib import Path
@@ -17,7 +18,7 @@ import kubernetes_validate
 import pytest
 import yaml
 
-from deploy import asyncapi
+from deploy import asyncapi, generate
 from shared import topics
 from shared.consumer import group_id
 from shared.service import create_app
@@ -132,11 +133,11 @@ def test_one_deployment_and_service_per_service_as_its_code_runs(default: list[d
         assert services[name]["spec"]["ports"][0]["port"] == settings.http_port
 
 
-def test_values_know_the_registry(default: list[dict[str, Any]]) -> None:
+def test_chart_registry_is_what_the_code_says() -> None:
+    assert generate.CHART_REGISTRY.read_text() == generate.render_chart_registry(), (
+        "deploy/helm/leadbridge/registry.yaml is stale: a topic or subscription changed. Run `make generate`.")
     values = yaml.safe_load((CHART / "values.yaml").read_text())
-    assert values["topics"]["partitions"] == {s.name: s.partitions for s in topics.ALL}
-    for name, svc in SERVICES.items():
-        assert values["services"][name]["consumes"] == [s.name for s in svc.consumes]
+    assert set(values["services"]) == set(SERVICES)
 
 
 def test_autoscaling_follows_each_service_consumer_group_and_topics(autoscaled: list[dict[str, Any]]) -> None:
@@ -160,9 +161,13 @@ def test_max_replicas_never_exceed_the_partitions() -> None:
     assert scaled["scoring"]["spec"]["maxReplicaCount"] == max(s.partitions for s in SERVICES["scoring"].consumes)
 
 
-def test_a_consumed_topic_without_partitions_is_refused() -> None:
-    done = helm("template", "lb", str(CHART), "--kube-version", KUBE_VERSION,
-                "--set", "autoscaling.enabled=true", "--set", "services.content.consumes={lead-parked}")
+def test_a_consumed_topic_the_registry_does_not_list_is_refused(tmp_path: Path) -> None:
+    chart = tmp_path / "leadbridge"
+    shutil.copytree(CHART, chart)
+    registry = yaml.safe_load((chart / "registry.yaml").read_text())
+    registry["services"]["content"]["consumes"].append("lead-parked")
+    (chart / "registry.yaml").write_text(yaml.safe_dump(registry))
+    done = helm("template", "lb", str(chart), "--kube-version", KUBE_VERSION, "--set", "autoscaling.enabled=true")
     assert done.returncode != 0 and "lead-parked" in done.stderr
 
 

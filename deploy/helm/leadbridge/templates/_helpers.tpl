@@ -47,20 +47,39 @@ helm.sh/chart: {{ printf "%s-%s" .root.Chart.Name .root.Chart.Version }}
       key: {{ .Values.connection.databaseUrlKey }}
 {{- end -}}
 
-{{/* The consumer group of a service: shared.consumer.group_id (a test holds them equal). */}}
+{{/* registry.yaml (generated from the code by `make generate`): topics with their
+partitions, each service's consumed topics and consumer group. */}}
+{{- define "leadbridge.registry" -}}
+{{- .Files.Get "registry.yaml" | fromYaml | toJson -}}
+{{- end -}}
+
+{{/* What a service consumes, from the registry: (dict "root" $ "service" "capture") -> a list, as JSON. */}}
+{{- define "leadbridge.consumes" -}}
+{{- $registry := include "leadbridge.registry" .root | fromJson -}}
+{{- $entry := index $registry.services .service | default dict -}}
+{{- $entry.consumes | default list | toJson -}}
+{{- end -}}
+
+{{/* The consumer group of a service: shared.consumer.group_id, with the release's prefix. */}}
 {{- define "leadbridge.consumerGroup" -}}
-{{- printf "%sleadbridge-%s" .root.Values.topicPrefix .service -}}
+{{- $registry := include "leadbridge.registry" .root | fromJson -}}
+{{- $entry := index $registry.services .service | default dict -}}
+{{- if not $entry.consumerGroup -}}
+{{- fail (printf "registry.yaml has no consumer group for %q: run make generate" .service) -}}
+{{- end -}}
+{{- printf "%s%s" .root.Values.topicPrefix $entry.consumerGroup -}}
 {{- end -}}
 
 {{/* How many replicas can share a service's work: its largest topic's partition count. */}}
 {{- define "leadbridge.partitionBound" -}}
+{{- $registry := include "leadbridge.registry" .root | fromJson -}}
 {{- $bound := 0 -}}
-{{- range .svc.consumes -}}
-{{- $partitions := index $.root.Values.topics.partitions . | default 0 | int -}}
-{{- if not $partitions -}}
-{{- fail (printf "services.%s.consumes names %q, which has no entry in topics.partitions" $.service .) -}}
+{{- range (include "leadbridge.consumes" . | fromJsonArray) -}}
+{{- $topic := index $registry.topics . | default dict -}}
+{{- if not $topic.partitions -}}
+{{- fail (printf "%s consumes %q, which registry.yaml does not list: run make generate" $.service .) -}}
 {{- end -}}
-{{- $bound = max $bound $partitions -}}
+{{- $bound = max $bound ($topic.partitions | int) -}}
 {{- end -}}
 {{- $bound -}}
 {{- end -}}
