@@ -7,9 +7,10 @@ from __future__ import annotations
 import json
 import os
 import subprocess
+import sys
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +33,8 @@ from bench.stack import (
     with_database,
 )
 
-__all__ = ["ROOT", "SERVICES", "Infra", "Namespace", "Prometheus", "ServiceProcess", "Stack", "close_namespace",
+__all__ = ["ROOT", "SERVICES", "Infra", "Namespace", "PrivateKafka", "Prometheus", "ServiceProcess", "Stack",
+           "close_namespace",
            "create_database", "drop_database", "eventually", "free_port", "open_namespace", "read_topic",
            "start_infra", "start_lagwatch", "start_prometheus", "start_stack", "with_database"]
 
@@ -78,6 +80,38 @@ def start_lagwatch(ns: Namespace, log_dir: Path) -> ServiceProcess:
                            health_path="/metrics")
     watch.start()
     return watch
+
+
+@dataclass
+class PrivateKafka:
+    """A broker of the test's own (deploy/kafka/kafka.sh with its own ports and data
+    directory), for a test that stops and starts Kafka: the shared broker on 9092 serves
+    everyone else's runs and is never stopped."""
+
+    data_dir: Path
+    port: int = field(default_factory=free_port)
+    controller_port: int = field(default_factory=free_port)
+
+    @property
+    def bootstrap(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    def _script(self, command: str, timeout_s: float = 150) -> None:
+        env = {**os.environ, "LEADBRIDGE_DATA": str(self.data_dir), "KAFKA_PORT": str(self.port),
+               "KAFKA_CONTROLLER_PORT": str(self.controller_port),
+               "KAFKA_HEAP_OPTS": "-Xmx384m -Xms128m", "LEADBRIDGE_PYTHON": sys.executable}
+        done = subprocess.run([str(ROOT / "deploy" / "kafka" / "kafka.sh"), command], env=env,
+                              capture_output=True, text=True, timeout=timeout_s)
+        if done.returncode != 0:
+            raise RuntimeError(f"kafka.sh {command} failed ({done.returncode}):\n{done.stdout}\n{done.stderr}")
+
+    def start(self) -> None:
+        """Start (formatting the data directory the first time) and wait until it answers."""
+        self._script("start")
+
+    def stop(self) -> None:
+        """Stop the broker cleanly (SIGTERM, as an operator's restart does)."""
+        self._script("stop")
 
 
 @dataclass

@@ -16,6 +16,11 @@
 #   KAFKA_WAIT_TIMEOUT     seconds for `wait`  (default: 90)
 #   LEADBRIDGE_PYTHON      python with kafka-python for the metadata check
 #                          (default: <repo>/.venv/bin/python, else TCP check only)
+#
+# A second broker runs beside the first with its own LEADBRIDGE_DATA, KAFKA_PORT and
+# KAFKA_CONTROLLER_PORT: pid file, lock, log and storage all live under
+# LEADBRIDGE_DATA/kafka, and `stop` stops only the broker its own pid file names.
+# The jar cache is shared; fetching holds the cache's own lock.
 set -euo pipefail
 
 HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -80,7 +85,19 @@ tail_log() {
 }
 
 # ---------------------------------------------------------------- fetch
+take_cache_lock() {
+  mkdir -p "$CACHE_ROOT"
+  exec 8>"$CACHE_ROOT/kafka-$KAFKA_VERSION.lock"
+  flock -w 600 8 || die "could not lock the jar cache $CACHE_ROOT"
+}
+
 do_fetch() {
+  take_cache_lock
+  fetch_jars
+  exec 8>&-  # (released at once: another instance's start need not wait for this one's)
+}
+
+fetch_jars() {
   local want
   want="$(sha256sum "$POM" | cut -d' ' -f1)"
   if [[ -d "$LIBS" && -f "$FETCH_STAMP" && "$(cat "$FETCH_STAMP")" == "$want" ]]; then
