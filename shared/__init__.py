@@ -12,5 +12,6 @@ Public surface:
 - :mod:`shared.testing`  – the shipped fake unit of work, for handlers' unit tests
 - :mod:`shared.runtime`  – idempotent, batched, dead-lettering event handling over the pool and the publisher
 - :mod:`shared.publisher` – the Kafka producer (the only module that sends)
+- :mod:`shared.kafka_pacing` – backoff for the Kafka clients' metadata refreshes (no reconnect storms)
 - :mod:`shared.db`       – PostgreSQL pool, per-service schema migrations, inbox and outbox
 """

@@ -31,6 +31,7 @@ from aiokafka.errors import CommitFailedError, IllegalStateError, KafkaError
 
 from shared import metrics
 from shared.handling import RawRecord, Subscription
+from shared.kafka_pacing import pace_metadata_refreshes
 from shared.settings import ServiceSettings
 
 log = logging.getLogger(__name__)
@@ -95,7 +96,11 @@ class BatchConsumer:
         self._consumer = AIOKafkaConsumer(
             bootstrap_servers=s.kafka_bootstrap, group_id=group_id(s), client_id=s.service_name,
             enable_auto_commit=False, auto_offset_reset="earliest", max_poll_records=s.consumer_batch_max,
-            session_timeout_ms=10_000, heartbeat_interval_ms=1_000, fetch_max_wait_ms=100)
+            session_timeout_ms=10_000, heartbeat_interval_ms=1_000, fetch_max_wait_ms=100,
+            retry_backoff_ms=s.kafka_retry_backoff_ms)
+        # (the consumer's client is private in aiokafka; the pacing is the same as the publisher's)
+        pace_metadata_refreshes(self._consumer._client, s.kafka_retry_backoff_ms / 1000,
+                                s.kafka_retry_backoff_max_ms / 1000)
         await self._consumer.start()
         self._consumer.subscribe(list(self.by_topic), listener=_Listener(self))
         self._task = asyncio.create_task(self._run(), name=f"{s.service_name}-consumer")

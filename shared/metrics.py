@@ -83,3 +83,6 @@ def initialise_subscription(service: str, topic: str, handler: str) -> None:
     HANDLER_ERRORS.labels(service, topic, handler)
     for reason in DEAD_LETTER_REASONS:
         EVENTS_DEAD_LETTERED.labels(service, topic, reason)
+PRODUCER_REPLACED = Counter("leadbridge_producer_replaced_total",
+                            "Kafka producers retired after a failed or unconfirmed send and started afresh",
+                            ["service"])

@@ -9,7 +9,8 @@ Delivery contract (at-least-once on the wire, exactly-once in effect):
 2. After commit, emitted events are handed to the producer in order; the broker's
    confirmation is awaited in the background and confirmed rows are marked
    published. The relay re-publishes any row left unconfirmed (a crash or a broker
-   outage between commit and confirmation).
+   outage between commit and confirmation). An HTTP command does not even wait for
+   the hand-over: its answer depends on the database alone (see ``unit_of_work``).
 3. Only then does the consumer let the batch's offsets be committed: everything the
    batch caused is durable in the database by then.
 4. Records are decoded by :func:`shared.codec.decode_record` (CloudEvents binary or
@@ -22,10 +23,11 @@ Delivery contract (at-least-once on the wire, exactly-once in effect):
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 import traceback
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
@@ -38,13 +40,17 @@ from shared import codec, metrics
 from shared.db import TRANSIENT_DB_ERRORS, Inbox, Outbox, OutboxRow, create_pool
 from shared.events import Event
 from shared.handling import RawRecord, Subscription, UnitOfWork
-from shared.publisher import Publisher
+from shared.publisher import InFlight, Publisher
 from shared.settings import ServiceSettings
 from shared.topics import TopicSpec, spec_for, spec_for_model
 
 log = logging.getLogger(__name__)
 
 TRANSIENT: tuple[type[BaseException], ...] = (*TRANSIENT_DB_ERRORS, KafkaError)
+
+# Rows of HTTP commands and clocked jobs waiting to be handed to the producer. Beyond
+# this (the producer is stalled) further rows are left to the outbox relay.
+HANDOFF_MAX_ROWS = 10_000
 
 
 def handler_name(subscription: Subscription[Any]) -> str:
@@ -71,12 +77,19 @@ class Runtime:
         self._name = self.settings.service_name
         self._published: list[str] = []
         self._confirming: set[asyncio.Task[None]] = set()
+        self._handoff: deque[Sequence[OutboxRow]] = deque()
+        self._handoff_rows = 0
+        self._handoff_ready = asyncio.Event()
+        self._handoff_task: asyncio.Task[None] | None = None
 
     @classmethod
     async def open(cls, settings: ServiceSettings) -> Runtime:
         pool = await create_pool(settings.database_url, min_size=settings.db_pool_min,
                                  max_size=settings.db_pool_max)
-        publisher = Publisher(settings.kafka_bootstrap, settings.service_name)
+        publisher = Publisher(settings.kafka_bootstrap, settings.service_name,
+                              retry_backoff_ms=settings.kafka_retry_backoff_ms,
+                              retry_backoff_max_ms=settings.kafka_retry_backoff_max_ms,
+                              confirm_timeout_s=settings.publish_confirm_timeout_s)
         try:
             await publisher.start()
         except BaseException:
@@ -85,6 +98,7 @@ class Runtime:
         return cls(settings=settings, pool=pool, publisher=publisher)
 
     async def close(self) -> None:
+        await self._drain_handoff(timeout_s=10)
         await self.settle()
         await self.flush_published()
         await self.publisher.stop()
@@ -116,11 +130,11 @@ class Runtime:
         if not rows:
             return
         try:
-            futures = await self.publisher.enqueue(rows)
+            inflight = await self.publisher.enqueue(rows)
         except TRANSIENT as exc:
             log.warning("publish failed; the outbox relay will resend", extra={"error": repr(exc)})
             return
-        task = asyncio.create_task(self._confirm(rows, futures))
+        task = asyncio.create_task(self._confirm(rows, inflight))
         self._confirming.add(task)
         task.add_done_callback(self._confirming.discard)
         if wait:
@@ -131,8 +145,47 @@ class Runtime:
         while self._confirming:
             await asyncio.gather(*list(self._confirming), return_exceptions=True)
 
-    async def _confirm(self, rows: Sequence[OutboxRow], futures: Sequence[asyncio.Future[Any]]) -> None:
-        confirmed = await self.publisher.confirmed(rows, futures)
+    def hand_off(self, rows: Sequence[OutboxRow]) -> None:
+        """Queue committed rows for the producer and return at once: they are handed
+        over in commit order by one background task. While the producer is being
+        replaced, or too much waits already, the rows are simply left to the outbox
+        relay: they are durable, and a caller never waits on the broker."""
+        if not rows:
+            return
+        if not self.publisher.available or self._handoff_rows + len(rows) > HANDOFF_MAX_ROWS:
+            return
+        self._handoff.append(rows)
+        self._handoff_rows += len(rows)
+        self._handoff_ready.set()
+        if self._handoff_task is None or self._handoff_task.done():
+            self._handoff_task = asyncio.create_task(self._hand_over(), name=f"{self._name}-handoff")
+
+    async def _hand_over(self) -> None:
+        while True:
+            await self._handoff_ready.wait()
+            self._handoff_ready.clear()
+            while self._handoff:
+                rows = self._handoff.popleft()
+                try:
+                    await self.publish(rows)
+                except Exception:  # the rows are in the outbox; the relay sends them
+                    log.exception("handing rows to the producer failed", extra={"rows": len(rows)})
+                finally:
+                    self._handoff_rows -= len(rows)
+
+    async def _drain_handoff(self, timeout_s: float) -> None:
+        """Let the queued hand-overs finish (at most ``timeout_s``), then stop the task."""
+        deadline = time.monotonic() + timeout_s
+        while self._handoff_rows and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+        if self._handoff_task is not None:
+            self._handoff_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._handoff_task
+            self._handoff_task = None
+
+    async def _confirm(self, rows: Sequence[OutboxRow], inflight: InFlight) -> None:
+        confirmed = await self.publisher.confirmed(rows, inflight)
         done = set(confirmed)
         per_topic = Counter(row.topic for row in rows if row.event_id in done)
         for topic, n in per_topic.items():
@@ -154,14 +207,19 @@ class Runtime:
 
     @asynccontextmanager
     async def unit_of_work(self) -> AsyncIterator[UnitOfWork]:
-        """A transaction for an HTTP command; its emitted events are published after commit."""
+        """A transaction for an HTTP command (or a clocked job); its emitted events are
+        published after commit.
+
+        The caller goes on as soon as the commit is done: the events are durable in the
+        outbox by then, and they are handed to the producer in the background
+        (:meth:`hand_off`). A broker outage therefore never holds an HTTP answer."""
         async with self.pool.acquire() as conn:
             async with conn.transaction():
                 uow = UnitOfWork(conn)
                 yield uow
                 rows = self.to_rows(uow.emitted)
                 await self.outbox.add(conn, rows)
-        await self.publish(rows)
+        self.hand_off(rows)
 
     async def relay_outbox(self) -> int:
         """Re-send outbox rows whose publication was never confirmed."""
@@ -295,13 +353,21 @@ class Runtime:
     # ------------------------------------------------------------------ health
 
     async def check(self) -> dict[str, str]:
+        """Each check's state, "ok" when healthy: the database answers, the broker
+        answers, and the outbox drains (no row has waited ``outbox_stuck_after_s`` to be
+        published: events are getting out, whatever the other checks say)."""
         checks: dict[str, str] = {}
         try:
             async with self.pool.acquire(timeout=3) as conn:
                 await conn.fetchval("SELECT 1")
-            checks["database"] = "ok"
+                checks["database"] = "ok"
+                waiting, oldest_s = await self.outbox.backlog(conn)
+            limit = self.settings.outbox_stuck_after_s
+            checks["outbox"] = "ok" if oldest_s <= limit else (
+                f"stuck: {waiting} unpublished, the oldest waiting {oldest_s:.0f} s (limit {limit:g} s)")
         except Exception as exc:
-            checks["database"] = f"down: {exc!r}"
+            checks.setdefault("database", f"down: {exc!r}")
+            checks.setdefault("outbox", "unknown: the database does not answer")
         try:
             await self.publisher.check()
             checks["broker"] = "ok"

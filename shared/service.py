@@ -7,7 +7,8 @@ the database pool and the producer, migrates the service's schema, starts the
 consumer (:mod:`shared.consumer`) and the clocks, and stops all of it in reverse
 order. Nothing connects at import time.
 
-Every service gets ``GET /healthz`` (200 only when broker and database answer) and
+Every service gets ``GET /healthz`` (200 only when broker and database answer and the
+outbox drains, see :meth:`Runtime.check`) and
 ``GET /metrics`` (Prometheus), structured JSON logs, and 422 answers that name each
 bad field and the reason.
 """

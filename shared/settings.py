@@ -34,6 +34,16 @@ class ServiceSettings(BaseSettings):
     inbox_retention_s: float = topics.longest_readable_ms() / 1000
     inbox_prune_every_s: float = 600.0
     inbox_prune_chunk: int = 10_000
+    # /healthz fails its "outbox" check once a row has waited this long to be published:
+    # the service accepts work but its events are not getting out.
+    outbox_stuck_after_s: float = 30.0
+    # A send not confirmed by the broker within this long counts as failed: the producer
+    # is replaced and the relay re-sends (see shared/publisher.py).
+    publish_confirm_timeout_s: float = 30.0
+    # Kafka clients' pause before retrying a failed request; a failed metadata refresh
+    # waits this long, doubling up to the max, so a broker outage is not a reconnect storm.
+    kafka_retry_backoff_ms: int = 500
+    kafka_retry_backoff_max_ms: int = 2000
     # Allocations between young-generation collections (CPython's default is 700).
     gc_gen0_threshold: int = 10_000
     # Inbound webhooks (shared.webhooks): each sender's Standard Webhooks secret, "whsec_...",

@@ -152,6 +152,18 @@ async def test_relay_publishes_rows_whose_send_was_never_confirmed(runtime: Runt
     assert event in on_topic
 
 
+async def test_health_names_an_outbox_that_does_not_drain(runtime: Runtime) -> None:
+    assert (await runtime.check())["outbox"] == "ok"
+    row = runtime.to_rows([captured("L-stuck")])[0]
+    async with runtime.pool.acquire() as conn:  # committed an hour ago, never published
+        await runtime.outbox.add(conn, [row])
+        await conn.execute("UPDATE plumbing.outbox SET created_at = now() - interval '1 hour'")
+    state = (await runtime.check())["outbox"]
+    assert state.startswith("stuck: 1 unpublished, the oldest waiting 3600 s"), state
+    assert await runtime.relay_outbox() == 1
+    assert (await runtime.check())["outbox"] == "ok"
+
+
 async def test_published_events_land_on_the_partition_any_kafka_client_would_choose(
         runtime: Runtime, private_namespace: harness.Namespace) -> None:
     from kafka.partitioner import murmur2  # kafka-python's, the Java client's hash
