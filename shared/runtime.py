@@ -141,9 +141,13 @@ class Runtime:
             await task
 
     async def settle(self) -> None:
-        """Wait for every publish handed to the producer to be confirmed (or to fail)."""
-        while self._confirming:
-            await asyncio.gather(*list(self._confirming), return_exceptions=True)
+        """Wait for every publish queued or handed to the producer to be confirmed (or to fail)."""
+        while self._confirming or (self._handoff_rows and self._handoff_task is not None
+                                   and not self._handoff_task.done()):
+            if self._confirming:
+                await asyncio.gather(*list(self._confirming), return_exceptions=True)
+            else:
+                await asyncio.sleep(0.01)
 
     def hand_off(self, rows: Sequence[OutboxRow]) -> None:
         """Queue committed rows for the producer and return at once: they are handed

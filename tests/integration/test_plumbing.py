@@ -139,6 +139,20 @@ async def test_emitted_events_are_published_after_commit(runtime: Runtime,
     assert await runtime.pool.fetchval("SELECT count(*) FROM plumbing.outbox") == 0  # confirmed rows are gone
 
 
+async def test_a_commands_events_are_handed_over_in_the_background_and_published(
+        runtime: Runtime, private_namespace: harness.Namespace) -> None:
+    async with runtime.unit_of_work() as uow:
+        uow.emit(captured("L-command"))
+    # The command is done; its event is durable in the outbox and goes out in the background.
+    assert await runtime.pool.fetchval("SELECT count(*) FROM plumbing.outbox") == 1
+    await runtime.settle()
+    on_topic = [codec.decode(LeadCaptured, m.value).lead_id for m in
+                harness.read_topic(private_namespace.bootstrap, private_namespace.topic(topics.LEAD_CAPTURED))]
+    assert on_topic == ["L-command"]
+    assert await runtime.flush_published() == 1
+    assert await runtime.pool.fetchval("SELECT count(*) FROM plumbing.outbox") == 0
+
+
 async def test_relay_publishes_rows_whose_send_was_never_confirmed(runtime: Runtime,
                                                                     private_namespace: harness.Namespace) -> None:
     event = captured("L-relay")
