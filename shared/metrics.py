@@ -18,6 +18,8 @@ EVENTS_PUBLISHED = Counter("leadbridge_events_published_total", "Events publishe
                            ["service", "topic"])
 OUTBOX_RELAYED = Counter("leadbridge_outbox_relayed_total",
                          "Outbox rows re-sent by the relay after an unconfirmed publish", ["service"])
+INBOX_PRUNED = Counter("leadbridge_inbox_pruned_total",
+                       "Handled event ids forgotten once past the inbox's retention", ["service"])
 TRANSIENT_RETRIES = Counter("leadbridge_transient_retries_total",
                             "Batches retried after a transient database or broker error", ["service", "where"])
 BATCH_SECONDS = Histogram("leadbridge_batch_seconds", "Time to handle one consumed batch",

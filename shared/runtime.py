@@ -247,6 +247,7 @@ class Runtime:
         pruned = await self.inbox.prune(self.pool, self.settings.inbox_retention_s,
                                         chunk=self.settings.inbox_prune_chunk)
         if pruned:
+            metrics.INBOX_PRUNED.labels(self._name).inc(pruned)
             log.info("inbox pruned", extra={"pruned": pruned, "retention_s": self.settings.inbox_retention_s})
         return pruned
 

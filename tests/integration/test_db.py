@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator, Sequence
 
 import asyncpg
 import pytest
+from prometheus_client import REGISTRY
 
 from shared import codec, topics
 from shared.db import Outbox, OutboxRow, create_pool, migrate
@@ -122,6 +123,10 @@ async def handled_ids(pool: asyncpg.Pool) -> set[str]:
     return {r["event_id"] for r in await pool.fetch(f"SELECT event_id FROM {SCHEMA}.inbox")}
 
 
+def pruned_total() -> float:
+    return REGISTRY.get_sample_value("leadbridge_inbox_pruned_total", {"service": SCHEMA}) or 0.0
+
+
 async def age(pool: asyncpg.Pool, events: Sequence[LeadCaptured], minutes: float) -> None:
     """As if these had been handled ``minutes`` ago."""
     await pool.execute(f"UPDATE {SCHEMA}.inbox SET handled_at = now() - make_interval(mins => $2) "
@@ -142,7 +147,9 @@ async def test_the_inbox_forgets_ids_past_its_retention_and_still_drops_duplicat
     await age(runtime.pool, old, 120)  # past the hour's retention
     await age(runtime.pool, recent, 50)  # within it
 
+    pruned_before = pruned_total()
     assert await runtime.prune_inbox() == 5
+    assert pruned_total() - pruned_before == 5
 
     assert await handled_ids(runtime.pool) == {e.event_id for e in [*recent, *fresh]}
     handled.clear()
