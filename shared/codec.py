@@ -123,14 +123,18 @@ _HEADER_ATTRS = {"ce_id": "id", "ce_type": "type", "ce_source": "source", "ce_sp
 
 def _cloudevent_headers(headers: Iterable[tuple[str, bytes]]) -> dict[str, str]:
     """The CloudEvents attributes this codec reads, from a record's headers (the first
-    of each; header names matched case-insensitively)."""
+    of each; header names matched case-insensitively). On every record of every hop:
+    kept to a dictionary lookup per header."""
     found: dict[str, str] = {}
+    attr_of = _HEADER_ATTRS.get
     for name, raw in headers:
-        attr = _HEADER_ATTRS.get(name) or _HEADER_ATTRS.get(name.lower())
+        attr = attr_of(name) or attr_of(name.lower())
         if attr is None or attr in found:
             continue
         try:
-            found[attr] = raw.decode() if isinstance(raw, bytes | bytearray) else str(raw)
+            found[attr] = raw.decode()
+        except AttributeError:  # a client that hands headers over as text
+            found[attr] = str(raw)
         except UnicodeDecodeError:
             raise DecodeError(f"header {name} is not UTF-8") from None
     return found
@@ -139,6 +143,8 @@ def _cloudevent_headers(headers: Iterable[tuple[str, bytes]]) -> dict[str, str]:
 def _require_attributes(attrs: Mapping[str, Any], prefix: str) -> None:
     if attrs.get("specversion") != SPECVERSION:
         raise DecodeError(f"{prefix}specversion {attrs.get('specversion')!r} is not supported; use {SPECVERSION!r}")
+    if attrs.get("id") and attrs.get("source") and attrs.get("type"):
+        return
     missing = [prefix + a for a in _REQUIRED if not (isinstance(attrs.get(a), str) and attrs[a])]
     if missing:
         raise DecodeError(f"a CloudEvent needs {', '.join(missing)} (required by the CloudEvents spec)")
