@@ -209,6 +209,12 @@ class LeadEngaged(Event):
     campaign: str | None = None
     detail: dict[str, str] = Field(default_factory=dict)
 
+    @classmethod
+    def fill_omitted(cls, data: dict[str, Any]) -> None:
+        """The activity id of an outside engagement is derived from its event id."""
+        if "activity_id" not in data and isinstance(data.get("event_id"), str):
+            data["activity_id"] = derive_event_id(data["event_id"], "activity")
+
 
 class ScoreReason(Frozen):
     """One contribution to a score, with the rule that made it and the evidence."""

@@ -203,3 +203,11 @@ def test_structured_mode_refusals_name_the_attribute() -> None:
                                         STRUCTURED)
     assert "JSON event format" in refused(b"\x00", [("content-type", b"application/cloudevents+avro")])
     assert "not JSON" in refused(b"{oops", STRUCTURED)
+
+
+def test_an_engagement_without_an_activity_id_gets_one_from_its_event_id() -> None:
+    value = json.dumps({"lead_id": "L1", "behaviour": "pricing_visit"}).encode()
+    headers = binary_headers(ce_type=LeadEngaged.TYPE)
+    event = codec.decode_record(LeadEngaged, value, headers, KAFKA_TS)
+    assert event.event_id == "scan-1" and event.activity_id
+    assert codec.decode_record(LeadEngaged, value, headers, KAFKA_TS).activity_id == event.activity_id
