@@ -205,7 +205,7 @@ def build_document(registry: Iterable[TopicSpec] = topics.ALL,
                                 "value and headers unchanged, plus `dlq_*` headers saying where it came from and "
                                 f"why. `python -m shared.dlq replay --topic {spec.name}` sends them back."),
                 "messages": {"DeadLetter": {"$ref": "#/components/messages/DeadLetter"}},
-                "bindings": {"kafka": {"topic": spec.dlq, "partitions": 1, "replicas": 1,
+                "bindings": {"kafka": {"topic": spec.dlq, "partitions": topics.DLQ_PARTITIONS, "replicas": 1,
                                        "bindingVersion": KAFKA_BINDING_VERSION}},
             }
         for receiver in receivers:

@@ -31,7 +31,9 @@ CHART_REGISTRY = ROOT / "deploy" / "helm" / "leadbridge" / "registry.yaml"
 def chart_registry(services: Sequence[asyncapi.Service] | None = None) -> dict[str, Any]:
     services = asyncapi.discover_services() if services is None else services
     return {
-        "topics": {spec.name: {"partitions": spec.partitions} for spec in topics.ALL},
+        "topics": {spec.name: {"partitions": spec.partitions, "config": spec.configs(),
+                               "deadLetter": {"name": spec.dlq, "partitions": topics.DLQ_PARTITIONS}}
+                   for spec in topics.ALL},
         "services": {s.name: {"consumes": [spec.name for spec in s.consumes], "consumerGroup": s.group_id}
                      for s in services},
     }

@@ -34,6 +34,8 @@ from shared.events import (
 )
 
 DLQ_SUFFIX = ".dlq"
+# Dead letters are few and replayed in order: one partition.
+DLQ_PARTITIONS = 1
 DEFAULT_PARTITIONS = 4
 # How long the broker keeps a record (Kafka's default, set on every topic created here),
 # and how long a log segment stays open. A record is deleted with its segment, once the
@@ -161,7 +163,7 @@ def create_all(bootstrap: str, *, prefix: str = "", replication_factor: int = 1,
         existing = set(admin.list_topics())
         rf = replication_factor
         wanted = [NewTopic(prefix + s.name, s.partitions, rf, topic_configs=s.configs()) for s in ALL]
-        wanted += [NewTopic(prefix + s.dlq, 1, rf, topic_configs=s.configs()) for s in ALL]
+        wanted += [NewTopic(prefix + s.dlq, DLQ_PARTITIONS, rf, topic_configs=s.configs()) for s in ALL]
         missing = [t for t in wanted if t.name not in existing]
         if missing:
             admin.create_topics(missing, timeout_ms=int(timeout_s * 1000))

@@ -29,7 +29,10 @@ CHART = ROOT / "deploy" / "helm" / "leadbridge"
 # The Kubernetes version the manifests are rendered for and checked against.
 KUBE_VERSION = "1.33.0"
 # Kinds Kubernetes' schemas do not cover, each with the schema it is checked against.
-CUSTOM_SCHEMAS = {("keda.sh/v1alpha1", "ScaledObject"): ROOT / "deploy/helm/schemas/scaledobject-keda.sh-v1alpha1.json"}
+CUSTOM_SCHEMAS = {
+    ("keda.sh/v1alpha1", "ScaledObject"): ROOT / "deploy/helm/schemas/scaledobject-keda.sh-v1alpha1.json",
+    ("kafka.strimzi.io/v1beta2", "KafkaTopic"): ROOT / "deploy/helm/schemas/kafkatopic-kafka.strimzi.io-v1beta2.json",
+}
 SERVICES = {s.name: s for s in asyncapi.discover_services()}
 
 
@@ -73,6 +76,11 @@ def autoscaled() -> list[dict[str, Any]]:
     return render("autoscaling.enabled=true", "topicPrefix=stage-")
 
 
+@pytest.fixture(scope="module")
+def strimzi() -> list[dict[str, Any]]:
+    return render("topics.strimzi.enabled=true", "topics.job.enabled=false", "topicPrefix=stage-")
+
+
 @pytest.mark.parametrize("values", [[], ["autoscaling.enabled=true"],
                                     ["topics.job.enabled=false", "lagwatch.enabled=false"]])
 def test_helm_lint_strict(values: list[str]) -> None:
@@ -86,11 +94,11 @@ def test_values_are_checked_against_the_chart_schema() -> None:
     assert done.returncode != 0 and "/services/capture/port" in done.stderr
 
 
-def test_every_rendered_manifest_matches_its_schema(default: list[dict[str, Any]],
-                                                     autoscaled: list[dict[str, Any]]) -> None:
-    kinds = {m["kind"] for m in default + autoscaled}
-    assert kinds == {"Deployment", "Service", "Job", "ScaledObject"}
-    errors = [e for m in default + autoscaled if (e := schema_error(m))]
+def test_every_rendered_manifest_matches_its_schema(default: list[dict[str, Any]], autoscaled: list[dict[str, Any]],
+                                                     strimzi: list[dict[str, Any]]) -> None:
+    kinds = {m["kind"] for m in default + autoscaled + strimzi}
+    assert kinds == {"Deployment", "Service", "Job", "ScaledObject", "KafkaTopic"}
+    errors = [e for m in default + autoscaled + strimzi if (e := schema_error(m))]
     assert errors == []
 
 
@@ -105,6 +113,9 @@ def test_the_schema_check_catches_wrong_manifests(autoscaled: list[dict[str, Any
     scaled["spec"]["triggers"][0]["metadata"]["lagThreshold"] = 500  # KEDA wants strings
     assert "lagThreshold" in (schema_error(scaled) or "")
     assert schema_error({"apiVersion": "example.com/v1", "kind": "Widget", "metadata": {"name": "w"}})
+    topic = copy.deepcopy(next(m for m in render("topics.strimzi.enabled=true") if m["kind"] == "KafkaTopic"))
+    del topic["metadata"]["labels"]["strimzi.io/cluster"]  # the Topic Operator would ignore it
+    assert "strimzi.io/cluster" in (schema_error(topic) or "")
 
 
 def test_one_deployment_and_service_per_service_as_its_code_runs(default: list[dict[str, Any]]) -> None:
@@ -194,3 +205,16 @@ def test_the_jobs_replication_factor_reaches_the_broker(infra: Any) -> None:
         assert "InvalidReplicationFactor" in done.stderr, done.stderr[-2000:]
     finally:
         topics.delete_with_prefix(infra.bootstrap, prefix)
+
+
+def test_strimzi_topics_are_the_registry(strimzi: list[dict[str, Any]]) -> None:
+    rendered = {m["spec"]["topicName"]: m for m in strimzi if m["kind"] == "KafkaTopic"}
+    expected = {f"stage-{s.name}": s.partitions for s in topics.ALL}
+    expected |= {f"stage-{s.dlq}": topics.DLQ_PARTITIONS for s in topics.ALL}
+    assert {name: m["spec"]["partitions"] for name, m in rendered.items()} == expected
+    for spec in topics.ALL:
+        for name in (spec.name, spec.dlq):
+            topic = rendered[f"stage-{name}"]
+            assert {k: str(v) for k, v in topic["spec"]["config"].items()} == spec.configs()
+            assert topic["metadata"]["annotations"]["helm.sh/resource-policy"] == "keep"
+    assert not [m for m in strimzi if m["kind"] == "Job"]
