@@ -13,14 +13,16 @@ import hashlib
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
-import asyncpg
 import orjson
 
 from services.routing.domain.followup import ACTIVE_STATUSES, WORKED_STATUSES
 from services.routing.domain.lifecycle import ActiveAssignment
 from services.routing.domain.router import LeadFacts, RoutingContext
+
+if TYPE_CHECKING:  # the driver is needed to run queries, not to name their types
+    import asyncpg
 
 Row = Mapping[str, Any]
 ScoredItem = tuple[str, LeadFacts, dict[str, Any], datetime]  # event id, facts, profile, occurred at

@@ -21,15 +21,17 @@ import hashlib
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
-import asyncpg
 import orjson
 
 from services.scoring.domain.lead import LeadState
 from services.scoring.domain.lifecycle import Approval, RubricVersion
 from services.scoring.domain.scoring import CapturedFacts, Evidence, ScoreResult
 from shared.events import GRADES, LeadSource
+
+if TYPE_CHECKING:  # the driver is needed to run queries, not to name their types
+    import asyncpg
 
 # First key of the two-int advisory lock: scoring's lead locks do not collide with
 # other services' advisory locks in the same database.
@@ -330,14 +332,14 @@ class RubricRepository:
         return out
 
     async def insert(self, conn: asyncpg.Connection, meta: RubricVersion, document: str, description: str) -> None:
-        try:
-            await conn.execute(
-                f"INSERT INTO {self.s}.rubric_versions(version, document, description, status, created_by, "
-                "created_at, activated_at, activated_by) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-                meta.version, document, description, meta.status, meta.created_by, meta.created_at,
-                meta.activated_at, meta.activated_by)
-        except asyncpg.UniqueViolationError:
-            raise VersionExists(meta.version) from None
+        status = await conn.execute(
+            f"INSERT INTO {self.s}.rubric_versions(version, document, description, status, created_by, "
+            "created_at, activated_at, activated_by) VALUES ($1, $2, $3, $4, $5, $6, $7, $8) "
+            "ON CONFLICT (version) DO NOTHING",
+            meta.version, document, description, meta.status, meta.created_by, meta.created_at,
+            meta.activated_at, meta.activated_by)
+        if status == "INSERT 0 0":
+            raise VersionExists(meta.version)
 
     async def save_state(self, conn: asyncpg.Connection, meta: RubricVersion) -> None:
         """Persist status, times and any approvals not stored yet."""
