@@ -4,6 +4,8 @@ seeding at start): the demo organisation, no broker, no database."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from datetime import timedelta
 from typing import Any
 
@@ -310,3 +312,11 @@ async def test_a_leads_routing_history_names_its_current_owner(routing: Routing)
     with pytest.raises(handlers.NotFound):
         await handlers.lead_routing(routing.deps, FakeUnitOfWork(), "unknown")
 
+
+
+def test_the_handlers_load_without_a_broker_or_database_client() -> None:
+    # A fresh interpreter: this test process may have imported the drivers for other tests.
+    code = ("import sys, services.routing.handlers; "
+            "print(sorted(m for m in ('aiokafka', 'asyncpg', 'fastapi') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"

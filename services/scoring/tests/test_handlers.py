@@ -4,6 +4,8 @@ repositories, driven through the registry the service runs (``lead-captured`` an
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -178,3 +180,11 @@ async def test_the_grade_gauge_job_counts_leads_per_grade_and_source(scoring: Sc
     await testing.run_job(scoring.registry, "grade-gauge")
     assert LEADS_BY_GRADE.labels("C", "referral")._value.get() == 2
     assert LEADS_BY_GRADE.labels("D", "referral")._value.get() == 1
+
+
+def test_the_handlers_load_without_a_broker_or_database_client() -> None:
+    # A fresh interpreter: this test process may have imported the drivers for other tests.
+    code = ("import sys, services.scoring.handlers; "
+            "print(sorted(m for m in ('aiokafka', 'asyncpg', 'fastapi') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
