@@ -21,7 +21,7 @@ from typing import Any, Literal
 from services.routing import metrics
 from services.routing.documents import default_rules_path, read_org_file, read_rules_file
 from services.routing.domain.config import ConfigInvalid, RoutingConfig, company_key, compile_config
-from services.routing.domain.followup import AssignmentState, FollowUpRefused, decide_follow_up, is_active
+from services.routing.domain.followup import AssignmentState, decide_follow_up, is_active
 from services.routing.domain.lifecycle import (
     Plan,
     plan_for_breach,
@@ -55,22 +55,12 @@ log = logging.getLogger(__name__)
 _CLOSED_AS = {"returned_from_nurture": "returned", "escalation": "missed", "qualified": "qualified",
               "disqualified": "disqualified"}
 
-__all__ = ["Conflict", "FollowUpRefused", "Invalid", "NotFound", "RoutingDeps", "registry"]
-
-
 class NotFound(LookupError):
     """No such rep, assignment or lead."""
 
 
 class Conflict(RuntimeError):
     """The configuration changed since the caller read it."""
-
-
-class Invalid(ValueError):
-    def __init__(self, field_name: str, reason: str) -> None:
-        super().__init__(f"{field_name}: {reason}")
-        self.field = field_name
-        self.reason = reason
 
 
 class ConfigCache:
