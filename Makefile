@@ -51,6 +51,7 @@ unit: venv ## fast unit tests only (no broker, no database)
 test: venv tools lint typecheck contracts ## every test, against the broker and database in LEADBRIDGE_* or the local ones it starts
 	@if [ -z "$$LEADBRIDGE_KAFKA_BOOTSTRAP$$LEADBRIDGE_DATABASE_URL" ]; then $(MAKE) --no-print-directory infra; fi
 	@deploy/prometheus/prometheus.sh install   # promtool for the metric, rule and dashboard checks
+	@deploy/mailpit/mailpit.sh install         # the mail catcher nurture's tests read (built once)
 	@$(PY) -m pytest -ra --durations=15 $(PYTEST_ARGS)
 
 demo: venv ## post a handful of leads to the running stack (make run) and show where each went
@@ -72,8 +73,9 @@ bench-inbox: venv ## inbox retention: claim 1,000,000 ids, prune the old ones; t
 	@if [ -z "$$LEADBRIDGE_KAFKA_BOOTSTRAP$$LEADBRIDGE_DATABASE_URL" ]; then $(MAKE) --no-print-directory infra; fi
 	@$(PY) -m bench.inbox $(BENCH_ARGS)
 
-stop: ## stop the local Kafka and Prometheus (PostgreSQL only if make run/infra started it)
+stop: ## stop the local Kafka, Prometheus and Mailpit (PostgreSQL only if make run/infra started it)
 	@deploy/prometheus/prometheus.sh stop || true
+	@deploy/mailpit/mailpit.sh stop || true
 	@deploy/kafka/kafka.sh stop || true
 	@deploy/postgres/postgres.sh stop --if-started || true
 

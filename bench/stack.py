@@ -228,7 +228,10 @@ def start_stack(ns: Namespace, log_dir: Path, extra_env: dict[str, dict[str, str
                 names: tuple[str, ...] = SERVICES) -> Stack:
     log_dir.mkdir(parents=True, exist_ok=True)
     services = {name: ServiceProcess(name, free_port(), ns.env(), log_dir / f"{name}.log",
-                                     extra_env=(extra_env or {}).get(name, {})) for name in names}
+                                     extra_env=dict((extra_env or {}).get(name, {}))) for name in names}
+    if "nurture" in services:  # the links in its email lead back to this process
+        nurture = services["nurture"]
+        nurture.extra_env.setdefault("LEADBRIDGE_NURTURE_PUBLIC_URL", nurture.url)
     for svc in services.values():
         svc.start(wait=False)
     for svc in services.values():

@@ -16,6 +16,7 @@ mkdir -p "$LOGS"
 started_kafka=0
 started_postgres=0
 started_prometheus=0
+started_mailpit=0
 stopping=0
 pids=()
 names=()
@@ -28,6 +29,7 @@ cleanup() {
   for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
   for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
   if [ "$started_prometheus" = 1 ]; then deploy/prometheus/prometheus.sh stop || true; fi
+  if [ "$started_mailpit" = 1 ]; then deploy/mailpit/mailpit.sh stop || true; fi
   if [ "$started_kafka" = 1 ]; then deploy/kafka/kafka.sh stop || true; fi
   # Only what this run started: a broker or database that was already up (for `make test`,
   # another shell, or the system's own PostgreSQL) stays up.
@@ -40,8 +42,11 @@ trap 'exit 0' INT TERM
 if ! deploy/kafka/kafka.sh status >/dev/null 2>&1; then started_kafka=1; fi
 if ! deploy/postgres/postgres.sh status >/dev/null 2>&1; then started_postgres=1; fi
 if ! deploy/prometheus/prometheus.sh status >/dev/null 2>&1; then started_prometheus=1; fi
+if ! deploy/mailpit/mailpit.sh status >/dev/null 2>&1; then started_mailpit=1; fi
 deploy/kafka/kafka.sh start
 deploy/postgres/postgres.sh start
+deploy/mailpit/mailpit.sh start   # nurture's SMTP server (its default, 127.0.0.1:1025)
+MAILPIT_URL="$(deploy/mailpit/mailpit.sh url)"
 "$PY" -m shared.topics create
 
 declare -A PORTS=([capture]=8001 [scoring]=8002 [routing]=8003 [nurture]=8004 [content]=8005)
@@ -88,7 +93,8 @@ Leadbridge is running.
   capture   http://127.0.0.1:8001/docs   POST /v1/leads, GET /v1/leads/{id}
   scoring   http://127.0.0.1:8002/docs   rubrics, GET /v1/leads/{id}/score
   routing   http://127.0.0.1:8003/docs   org, rules, follow-ups, GET /v1/reps/{id}/assignments
-  nurture   http://127.0.0.1:8004/docs   GET /v1/nurture/leads
+  nurture   http://127.0.0.1:8004/docs   pool, tracks (PUT /v1/nurture/tracks/{name}), tasks, messages
+  mailpit   $MAILPIT_URL   every email nurture sent (web UI; API under /api/v1)
   content   http://127.0.0.1:8005/docs   GET /v1/collateral
   metrics   http://127.0.0.1:800N/metrics on each service; health on /healthz
   lagwatch  http://127.0.0.1:$LAGWATCH_PORT/metrics   committed consumer-group lag, read from the broker

@@ -32,11 +32,21 @@ def log_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def stack(namespace: harness.Namespace, log_dir: Path) -> Iterator[harness.Stack]:
+def mailpit(tmp_path_factory: pytest.TempPathFactory) -> Iterator[harness.Mailpit]:
+    """A private Mailpit for the session: the shared stack's nurture sends to it."""
+    mail = harness.start_mailpit(tmp_path_factory.mktemp("mailpit"))
+    yield mail
+    mail.stop()
+
+
+@pytest.fixture(scope="session")
+def stack(namespace: harness.Namespace, log_dir: Path, mailpit: harness.Mailpit) -> Iterator[harness.Stack]:
     """All five services, started once for the end-to-end tests that share them.
-    Routing runs the test organisation with short SLAs (tests/e2e/org.yaml)."""
+    Routing runs the test organisation with short SLAs (tests/e2e/org.yaml); nurture
+    sends to the session's Mailpit."""
     org = Path(__file__).parent / "e2e" / "org.yaml"
     extra = {"routing": {"LEADBRIDGE_ROUTING_ORG_FILE": str(org)}} if org.exists() else {}
+    extra["nurture"] = mailpit.nurture_env()
     stack = harness.start_stack(namespace, log_dir / "stack", extra)
     yield stack
     stack.stop()

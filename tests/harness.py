@@ -33,10 +33,10 @@ from bench.stack import (
     with_database,
 )
 
-__all__ = ["ROOT", "SERVICES", "Infra", "Namespace", "PrivateKafka", "Prometheus", "ServiceProcess", "Stack",
-           "close_namespace",
-           "create_database", "drop_database", "eventually", "free_port", "open_namespace", "read_topic",
-           "start_infra", "start_lagwatch", "start_prometheus", "start_stack", "with_database"]
+__all__ = ["ROOT", "SERVICES", "Infra", "Mailpit", "Namespace", "PrivateKafka", "Prometheus", "ServiceProcess",
+           "Stack", "close_namespace", "create_database", "drop_database", "eventually", "free_port", "open_namespace",
+           "produce", "read_topic", "start_infra", "start_lagwatch", "start_mailpit", "start_prometheus",
+           "start_stack", "with_database"]
 
 
 def eventually(check: Callable[[], Any], timeout_s: float = 20, interval_s: float = 0.2,
@@ -53,6 +53,23 @@ def eventually(check: Callable[[], Any], timeout_s: float = 20, interval_s: floa
             last = exc
         time.sleep(interval_s)
     raise AssertionError(f"timed out after {timeout_s}s waiting for {what}; last: {last!r}")
+
+
+def produce(ns: Namespace, *events: Any) -> None:
+    """Put events on their topics in ``ns`` as a service would (codec, key, CloudEvents headers)."""
+    from kafka import KafkaProducer
+
+    from shared import codec, topics
+
+    producer = KafkaProducer(bootstrap_servers=ns.bootstrap, linger_ms=5)
+    try:
+        for event in events:
+            spec = topics.spec_for(event)
+            producer.send(ns.topic(spec), codec.encode(event), key=spec.key_of(event),
+                          headers=codec.cloudevent_headers(event, "test"))
+        producer.flush()
+    finally:
+        producer.close()
 
 
 def read_topic(bootstrap: str, topic: str, *, timeout_s: float = 5.0) -> Iterator[Any]:
@@ -156,3 +173,66 @@ def start_prometheus(targets: dict[str, str], data_dir: Path, scrape_interval: s
     eventually(lambda: len(prom.query("up == 1")) == len(groups), timeout_s=30,
                what="Prometheus scraping every target")
     return prom
+
+
+# --------------------------------------------------------------------------- mail
+
+MAILPIT_SH = ROOT / "deploy" / "mailpit" / "mailpit.sh"
+
+
+@dataclass
+class Mailpit:
+    """A private Mailpit (deploy/mailpit/mailpit.sh with its own ports and data
+    directory): nurture sends to ``smtp_port``; tests read what arrived through its API."""
+
+    smtp_port: int
+    http_port: int
+    data_dir: Path
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.http_port}"
+
+    def env(self) -> dict[str, str]:
+        return {**os.environ, "MAILPIT_DATA": str(self.data_dir), "MAILPIT_SMTP_PORT": str(self.smtp_port),
+                "MAILPIT_HTTP_PORT": str(self.http_port)}
+
+    def nurture_env(self) -> dict[str, str]:
+        """What points nurture at this Mailpit."""
+        return {"LEADBRIDGE_NURTURE_SMTP_HOST": "127.0.0.1", "LEADBRIDGE_NURTURE_SMTP_PORT": str(self.smtp_port)}
+
+    def search(self, query: str, limit: int = 1000) -> list[dict[str, Any]]:
+        """Message summaries matching a Mailpit search (``to:ada@x.example``, ``subject:...``)."""
+        found: list[dict[str, Any]] = []
+        while True:
+            r = httpx.get(self.url + "/api/v1/search", params={"query": query, "limit": 250, "start": len(found)},
+                          timeout=10)
+            r.raise_for_status()
+            page = r.json()["messages"]
+            found.extend(page)
+            if len(page) < 250 or len(found) >= limit:
+                return found
+
+    def message(self, mailpit_id: str) -> dict[str, Any]:
+        """One message in full (Text, HTML, From, To, Subject, MessageID, ...)."""
+        r = httpx.get(self.url + f"/api/v1/message/{mailpit_id}", timeout=10)
+        r.raise_for_status()
+        body: dict[str, Any] = r.json()
+        return body
+
+    def headers(self, mailpit_id: str) -> dict[str, list[str]]:
+        r = httpx.get(self.url + f"/api/v1/message/{mailpit_id}/headers", timeout=10)
+        r.raise_for_status()
+        headers: dict[str, list[str]] = r.json()
+        return headers
+
+    def stop(self) -> None:
+        subprocess.run([str(MAILPIT_SH), "stop"], env=self.env(), check=False, capture_output=True)
+
+
+def start_mailpit(data_dir: Path) -> Mailpit:
+    """Start a private Mailpit on free ports (building it once if needed) and wait for its API."""
+    data_dir.mkdir(parents=True, exist_ok=True)
+    mail = Mailpit(free_port(), free_port(), data_dir)
+    subprocess.run([str(MAILPIT_SH), "start"], env=mail.env(), check=True, capture_output=True, timeout=900)
+    return mail

@@ -19,11 +19,10 @@ from typing import Any
 import httpx
 import orjson
 import pytest
-from kafka import KafkaProducer
 
 from services.scoring.settings import DEMO_RUBRIC
-from shared import codec, topics
-from shared.events import Behaviour, Event, LeadCaptured, LeadEngaged, LeadProfile, LeadSource
+from shared import topics
+from shared.events import Behaviour, LeadCaptured, LeadEngaged, LeadProfile, LeadSource
 from tests import harness
 
 pytestmark = pytest.mark.integration
@@ -35,18 +34,6 @@ def scoring(private_namespace: harness.Namespace, tmp_path: Path) -> Iterator[ha
     svc.start()
     yield svc
     svc.stop()
-
-
-def produce(ns: harness.Namespace, *events: Event) -> None:
-    producer = KafkaProducer(bootstrap_servers=ns.bootstrap)
-    try:
-        for event in events:
-            spec = topics.spec_for(event)
-            producer.send(ns.topic(spec), codec.encode(event), key=spec.key_of(event),
-                          headers=codec.cloudevent_headers(event, "test"))
-        producer.flush()
-    finally:
-        producer.close()
 
 
 def records(ns: harness.Namespace, spec: topics.TopicSpec) -> list[dict[str, Any]]:
@@ -71,7 +58,7 @@ def test_rubric_workflow_grading_and_ledger(scoring: harness.ServiceProcess,
     assert http.get("/v1/rubrics/active").json()["version"] == "demo-1"
 
     first = capture("lead-a")
-    produce(ns, first)
+    harness.produce(ns, first)
     a0 = harness.eventually(lambda: scored_for(ns, first.event_id), what="lead-a scored")
     assert a0["rubric_version"] == "demo-1" and a0["previous_grade"] is None and a0["segment"] == "smb-tech-na"
 
@@ -107,13 +94,13 @@ def test_rubric_workflow_grading_and_ledger(scoring: harness.ServiceProcess,
 
     # New leads are graded by the new version.
     second = capture("lead-b")
-    produce(ns, second)
+    harness.produce(ns, second)
     b0 = harness.eventually(lambda: scored_for(ns, second.event_id), what="lead-b scored")
     assert b0["rubric_version"] == "demo-2"
 
     # Webinar attendance raises lead-a's grade; the event carries the previous grade.
     attended = LeadEngaged(lead_id="lead-a", activity_id="w1", behaviour=Behaviour.WEBINAR_ATTENDED)
-    produce(ns, attended)
+    harness.produce(ns, attended)
     a1 = harness.eventually(lambda: scored_for(ns, attended.event_id), what="lead-a re-scored")
     assert a1["previous_grade"] == a0["grade"] and a1["score"] > a0["score"]
     assert "ABCD".index(a1["grade"]) < "ABCD".index(a0["grade"])
@@ -164,7 +151,7 @@ def test_grade_distribution_per_campaign_over_http_and_metrics(private_namespace
                 for i, t in enumerate(["Chief Executive Officer", "Marketing Manager", "Student", "VP Sales",
                                        "Analyst"])]
         leads = [*expo, capture("web-0", campaign="webinar-q1")]
-        produce(ns, *leads)
+        harness.produce(ns, *leads)
 
         def all_scored() -> dict[str, dict[str, Any]] | None:
             latest = {r["lead_id"]: r for r in records(ns, topics.LEAD_SCORED)}
