@@ -595,3 +595,52 @@ class DealOutcomeRecorded(_DealFacts):
     lead_id: str
     outcome_id: str
     matched_by: Literal["lead_id", "email", "account_domain"]
+# --------------------------------------------------------------------------- nurture's programs
+
+
+class NurtureMessageSent(Event):
+    """Nurture sent one email of a track to a lead (keyed by ``lead_id``; ``message_id`` is
+    also the message's ``Message-ID``). Sent only with the lead's consent, not unsubscribed,
+    within the per-person limit, all checked at the moment of sending."""
+
+    TYPE: ClassVar[str] = "io.leadbridge.nurture.message.sent.v1"
+
+    lead_id: str
+    message_id: str
+    enrollment_id: str | None = None
+    track: str | None = None
+    track_version: int | None = None
+    step_id: str | None = None
+    campaign: str | None = None
+    to: str
+    subject: str
+
+
+class NurtureMessageEngaged(Event):
+    """A lead opened a nurture email or clicked one of its tracked links. Capture turns it
+    into the lead's activity (``lead-engaged``, which capture alone produces), so scoring
+    re-scores the lead as for any other engagement."""
+
+    TYPE: ClassVar[str] = "io.leadbridge.nurture.message.engaged.v1"
+
+    lead_id: str
+    message_id: str
+    behaviour: Literal["email_open", "email_click"]
+    url: str | None = None
+    campaign: str | None = None
+
+
+class RepTaskCreated(Event):
+    """Nurture asked a rep (or, with no owning rep, a team's queue) to act on a lead by
+    ``due_at``: a track's call, or a call before a campaign's event."""
+
+    TYPE: ClassVar[str] = "io.leadbridge.nurture.task.created.v1"
+
+    lead_id: str
+    task_id: str
+    kind: Literal["track", "pre-event"]
+    title: str
+    rep_id: str | None = None
+    team: str | None = None
+    due_at: AwareDatetime
+    campaign: str | None = None

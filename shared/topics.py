@@ -29,6 +29,9 @@ from shared.events import (
     LeadCaptured,
     LeadEngaged,
     LeadScored,
+    NurtureMessageEngaged,
+    NurtureMessageSent,
+    RepTaskCreated,
     RoutingConfigChanged,
     RubricActivated,
 )
@@ -85,6 +88,9 @@ CAMPAIGN_DEFINED = TopicSpec("campaign-defined", CampaignDefined, key_field="cam
 CAMPAIGN_MEMBER_CHANGED = TopicSpec("campaign-member-changed", CampaignMemberChanged)
 CRM_OUTCOMES = TopicSpec("crm-outcomes", CrmOutcomeReported, key_field="opportunity_id")
 DEAL_OUTCOME_RECORDED = TopicSpec("deal-outcome-recorded", DealOutcomeRecorded)
+NURTURE_MESSAGE_SENT = TopicSpec("nurture-message-sent", NurtureMessageSent)
+NURTURE_MESSAGE_ENGAGED = TopicSpec("nurture-message-engaged", NurtureMessageEngaged)
+REP_TASK_CREATED = TopicSpec("rep-task-created", RepTaskCreated)
 
 ALL: tuple[TopicSpec, ...] = (
     LEAD_CAPTURED,
@@ -101,6 +107,9 @@ ALL: tuple[TopicSpec, ...] = (
     CAMPAIGN_MEMBER_CHANGED,
     CRM_OUTCOMES,
     DEAL_OUTCOME_RECORDED,
+    NURTURE_MESSAGE_SENT,
+    NURTURE_MESSAGE_ENGAGED,
+    REP_TASK_CREATED,
 )
 
 # Which services publish each topic. Consumers are read from each service's registry
@@ -123,6 +132,9 @@ PUBLISHERS: dict[TopicSpec, tuple[str, ...]] = {
     # CRM connectors may also write crm-outcomes straight to Kafka (not a service here)
     CRM_OUTCOMES: ("capture",),
     DEAL_OUTCOME_RECORDED: ("capture",),
+    NURTURE_MESSAGE_SENT: ("nurture",),
+    NURTURE_MESSAGE_ENGAGED: ("nurture",),
+    REP_TASK_CREATED: ("nurture",),
 }
 
 BY_NAME: dict[str, TopicSpec] = {spec.name: spec for spec in ALL}

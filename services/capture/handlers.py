@@ -34,6 +34,7 @@ from shared.events import (
     LeadEngaged,
     LeadProfile,
     LeadSource,
+    NurtureMessageEngaged,
     utcnow,
 )
 from shared.handling import Registry, Subscription, UnitOfWork, bind
@@ -56,7 +57,9 @@ PROJECTED = (topics.LEAD_CAPTURED, topics.LEAD_ENGAGED, topics.LEAD_SCORED, topi
 
 def registry(deps: CaptureDeps) -> Registry:
     project = bind(on_lead_events, deps)
-    return Registry(subscriptions=[Subscription(spec, batch_handler=project) for spec in PROJECTED])
+    return Registry(subscriptions=[
+        *(Subscription(spec, batch_handler=project) for spec in PROJECTED),
+        Subscription(topics.NURTURE_MESSAGE_ENGAGED, handler=bind(on_message_engaged, deps))])
 
 
 class UnknownLead(LookupError):
@@ -191,6 +194,17 @@ async def _engage(deps: CaptureDeps, uow: UnitOfWork, lead_id: str, activity: Ac
     uow.emit(LeadEngaged(lead_id=lead_id, activity_id=activity_id, behaviour=activity.behaviour,
                          campaign=activity.campaign, detail=activity.detail, occurred_at=activity.occurred_at))
     return ActivityAccepted(lead_id, activity_id, duplicate=False)
+
+
+async def on_message_engaged(deps: CaptureDeps, event: NurtureMessageEngaged, uow: UnitOfWork) -> None:
+    """A lead opened a nurture email, or clicked a link in it (and so visited the page):
+    the lead's activity, like any other, so that ``lead-engaged`` has one producer and
+    scoring re-scores the lead. Once per event (its id is the idempotency key)."""
+    behaviour = Behaviour.EMAIL_OPEN if event.behaviour == "email_open" else Behaviour.PAGE_VISIT
+    detail = {"via": "nurture-email", "message_id": event.message_id, **({"url": event.url} if event.url else {})}
+    if await deps.leads.exists(uow.conn, event.lead_id):
+        await _engage(deps, uow, event.lead_id, Activity(behaviour, event.campaign, event.occurred_at,
+                                                         f"nurture-engaged:{event.event_id}", detail))
 
 
 async def on_lead_events(deps: CaptureDeps, events: Sequence[Event], uow: UnitOfWork) -> None:

@@ -1,44 +1,242 @@
-"""Nurture's handlers: take in what sales is not working, follow its grade, and let
-it go back to sales when it heats up. The rules are in ``domain.tracks``; each handler
-loads, asks the domain, and saves."""
+"""Nurture's handlers: take in what sales is not working, run it through marketing's
+tracks, send their email, and let the lead go back to sales when it heats up.
+
+:func:`registry` is the one registry: ``lead-captured`` (who the lead is, its consent),
+``lead-assigned`` (nurture's hand-offs, and who owns the lead), ``follow-up-missed``,
+``lead-scored`` (its grade), ``lead-engaged`` (engagement and replies, for branches and
+exits); the clocked jobs ``nurture-steps`` (each enrolment's step timer) and
+``nurture-mail`` (the queue of email); the seeding of tracks at start.
+
+Exactly once: a due step timer is locked (``FOR UPDATE SKIP LOCKED``) and its firing, the
+messages and tasks it makes and the events it emits are one transaction, so however many
+replicas run and whenever one dies, each step fires once. Email is queued by the step and
+sent by ``nurture-mail``, which checks consent, unsubscribes and the per-person limit at
+the moment of sending, and marks the message sent in the transaction that holds its lock:
+a crash between the SMTP server's acceptance and that commit resends the message with the
+same ``Message-ID`` (at least once, never silently lost).
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
 
-from services.nurture.domain.tracks import status_after_scored, track_for
-from services.nurture.repository import PoolStore
+import yaml
+from pydantic import ValidationError
+
+from services.nurture import metrics
+from services.nurture.domain.calendar import BusinessCalendar
+from services.nurture.domain.mail import WEEK, Limits, Recipient, compose, decide_send, track_links
+from services.nurture.domain.programs import (
+    CreateTask,
+    EmailTemplate,
+    Entry,
+    LeadFacts,
+    SendEmail,
+    TrackDefinition,
+    check_references,
+    choose_track,
+    render,
+    run_from,
+)
+from services.nurture.domain.tracks import status_after_scored
+from services.nurture.mailer import Mailer, MessageRejected
+from services.nurture.repository import PoolStore, ProgramStore, Row
+from shared import metrics as shared_metrics
 from shared import topics
-from shared.events import FollowUpMissed, LeadAssigned, LeadScored, NurtureReason
-from shared.handling import Registry, Subscription, UnitOfWork, bind
+from shared.events import (
+    Behaviour,
+    FollowUpMissed,
+    Grade,
+    LeadAssigned,
+    LeadCaptured,
+    LeadEngaged,
+    LeadScored,
+    NurtureMessageEngaged,
+    NurtureMessageSent,
+    NurtureReason,
+    RepTaskCreated,
+    derive_event_id,
+    is_sales_grade,
+    new_event_id,
+    utcnow,
+)
+from shared.handling import Periodic, Registry, Subscription, UnitOfWork, UnitOfWorkFactory, bind
+
+log = logging.getLogger(__name__)
+
+
+class NotFound(LookupError):
+    """No such track, message or task."""
+
+
+class Invalid(ValueError):
+    def __init__(self, field_name: str, reason: str) -> None:
+        super().__init__(f"{field_name}: {reason}")
+        self.field = field_name
+        self.reason = reason
 
 
 @dataclass(frozen=True)
+class MailSettings:
+    sender: str
+    public_url: str
+    message_id_domain: str
+    limits: Limits
+
+
+class TrackCache:
+    """Track definitions by (name, version): versions never change once stored."""
+
+    def __init__(self) -> None:
+        self._by_version: dict[tuple[str, int], TrackDefinition] = {}
+
+    def parse(self, name: str, version: int, document: dict[str, Any]) -> TrackDefinition:
+        key = (name, version)
+        track = self._by_version.get(key)
+        if track is None:
+            track = self._by_version[key] = TrackDefinition.model_validate(document)
+        return track
+
+
+@dataclass
 class NurtureDeps:
-    """What nurture's handlers and routes share."""
+    """What nurture's handlers, jobs and routes share."""
 
     pool: PoolStore
+    programs: ProgramStore
+    mailer: Mailer
+    mail: MailSettings
+    calendar: BusinessCalendar = field(default_factory=BusinessCalendar)
+    clock: Callable[[], datetime] = utcnow
+    timer_batch: int = 200
+    mail_batch: int = 1
+    timer_interval_s: float = 0.5
+    tracks_file: Path | None = None
+    tracks: TrackCache = field(default_factory=TrackCache)
 
 
 def registry(deps: NurtureDeps) -> Registry:
-    return Registry(subscriptions=[
-        Subscription(topics.LEAD_ASSIGNED, handler=bind(on_lead_assigned, deps)),
-        Subscription(topics.FOLLOW_UP_MISSED, handler=bind(on_follow_up_missed, deps)),
-        Subscription(topics.LEAD_SCORED, handler=bind(on_lead_scored, deps)),
-    ])
+    return Registry(
+        subscriptions=[
+            Subscription(topics.LEAD_CAPTURED, handler=bind(on_lead_captured, deps)),
+            Subscription(topics.LEAD_ASSIGNED, handler=bind(on_lead_assigned, deps)),
+            Subscription(topics.FOLLOW_UP_MISSED, handler=bind(on_follow_up_missed, deps)),
+            Subscription(topics.LEAD_SCORED, handler=bind(on_lead_scored, deps)),
+            Subscription(topics.LEAD_ENGAGED, handler=bind(on_lead_engaged, deps)),
+        ],
+        periodic=[Periodic("nurture-steps", deps.timer_interval_s, bind(run_steps, deps)),
+                  Periodic("nurture-mail", deps.timer_interval_s, bind(send_mail, deps))],
+        startup=[bind(seed_tracks, deps)] if deps.tracks_file is not None else [])
+
+
+# --------------------------------------------------------------------------- tracks
+
+
+def parse_track(name: str, document: dict[str, Any]) -> TrackDefinition:
+    """A track document as marketing sent it, validated; raises :class:`Invalid` naming
+    the first bad field."""
+    try:
+        return TrackDefinition.model_validate({**document, "name": name})
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        raise Invalid(".".join(str(p) for p in first["loc"]) or "track", first["msg"]) from None
+
+
+async def live_tracks(deps: NurtureDeps, conn: Any) -> list[tuple[TrackDefinition, int]]:
+    """The newest version of every track, with its version."""
+    rows = await deps.programs.latest_tracks(conn)
+    return [(deps.tracks.parse(r["name"], r["version"], r["document"]), r["version"]) for r in rows]
+
+
+async def define_track(deps: NurtureDeps, uow: UnitOfWork, name: str, document: dict[str, Any],
+                       by: str = "") -> tuple[TrackDefinition, int]:
+    """Store a new version of track ``name`` (leads already on it keep their version)."""
+    track = parse_track(name, document)
+    existing = [t for t, _ in await live_tracks(deps, uow.conn) if t.name != name]
+    problems = check_references([*existing, track])
+    if problems:
+        where, _, why = problems[0].partition(": ")
+        raise Invalid(where, why)
+    version = await deps.programs.add_track(uow.conn, name, track.model_dump(mode="json"), deps.clock(), by)
+    metrics.TRACK_VERSIONS.labels(name).set(version)
+    return track, version
+
+
+async def seed_tracks(deps: NurtureDeps, units: UnitOfWorkFactory) -> None:
+    """At start: store the tracks of ``deps.tracks_file`` if nurture has none yet."""
+    assert deps.tracks_file is not None
+    data = yaml.safe_load(deps.tracks_file.read_text())
+    async with units() as uow:
+        await deps.programs.lock_tracks(uow.conn)  # two replicas starting together seed once
+        if await deps.programs.latest_tracks(uow.conn):
+            return
+        tracks = [parse_track(d["name"], d) for d in data["tracks"]]
+        problems = check_references(tracks)
+        if problems:
+            raise ValueError(f"{deps.tracks_file}: {problems}")
+        for t in tracks:
+            await deps.programs.add_track(uow.conn, t.name, t.model_dump(mode="json"), deps.clock(), "seed")
+    log.info("nurture tracks seeded", extra={"tracks_file": str(deps.tracks_file), "tracks": len(tracks)})
+
+
+async def enroll(deps: NurtureDeps, uow: UnitOfWork, lead_id: str, entry: Entry, cause_id: str,
+                 at: datetime) -> str | None:
+    """Put a lead on the track its ``entry`` calls for, its first step due now; a lead on
+    another track leaves it (``re-tracked``). Returns the track's name, or None when no
+    track admits the lead (it stays in the pool, on no track)."""
+    tracks = await live_tracks(deps, uow.conn)
+    chosen = choose_track([t for t, _ in tracks], entry)
+    if chosen is None:
+        return None
+    version = next(v for t, v in tracks if t is chosen)
+    active = await deps.programs.active_enrollment(uow.conn, lead_id)
+    if active is not None:
+        if active["track"] == chosen.name:
+            return chosen.name
+        await deps.programs.end_enrollment(uow.conn, active["enrollment_id"], "exited", "re-tracked", at)
+    if await deps.programs.enroll(uow.conn, derive_event_id(cause_id, "enrollment"), lead_id, chosen.name, version,
+                                  entry.campaign, at, at):
+        metrics.ENROLLED.labels(chosen.name).inc()
+    return chosen.name
+
+
+async def leave_tracks(deps: NurtureDeps, uow: UnitOfWork, lead_id: str, reason: str, at: datetime) -> None:
+    active = await deps.programs.active_enrollment(uow.conn, lead_id)
+    if active is not None:
+        await deps.programs.end_enrollment(uow.conn, active["enrollment_id"], "exited", reason, at)
+        metrics.EXITED.labels(active["track"], reason).inc()
+
+
+# --------------------------------------------------------------------------- events
+
+
+async def on_lead_captured(deps: NurtureDeps, event: LeadCaptured, uow: UnitOfWork) -> None:
+    """Who the lead is and whether they consented to email (as of their latest capture)."""
+    p = event.profile
+    await deps.programs.upsert_contact(uow.conn, event.lead_id, p.email, p.name, p.company, event.consent,
+                                       event.occurred_at)
 
 
 async def on_lead_assigned(deps: NurtureDeps, event: LeadAssigned, uow: UnitOfWork) -> None:
-    """A lead handed to nurture joins the track its reason (routing's ``nurture_reason``,
-    set exactly when the owner is nurture) and grade call for; a lead that sales owns
-    again (re-graded up, or qualified) is let go."""
+    """A lead handed to nurture joins the pool and the track its reason (routing's
+    ``nurture_reason``, set exactly when the owner is nurture), grade, segment and
+    campaign call for; a lead that sales owns again (re-graded up, or qualified) is let
+    go and leaves its track. The owner is kept: a track's task goes to the lead's rep."""
+    await deps.programs.set_owner(uow.conn, event.lead_id, event.rep_id, event.team, event.occurred_at)
     if event.nurture_reason is not None:
-        track = track_for(event.nurture_reason, event.grade)
-        await deps.pool.enter(uow.conn, event.lead_id, track.name, event.nurture_reason, event.grade,
+        entry = Entry(event.nurture_reason, event.grade, event.segment, (), event.campaign)
+        track = await enroll(deps, uow, event.lead_id, entry, event.event_id, event.occurred_at)
+        await deps.pool.enter(uow.conn, event.lead_id, track or "none", event.nurture_reason, event.grade,
                               event.segment, event.campaign, event.occurred_at, None)
     else:
-        await deps.pool.set_status(uow.conn, event.lead_id, "returned-to-sales", event.occurred_at,
-                                   last_rep_id=event.rep_id)
+        if await deps.pool.set_status(uow.conn, event.lead_id, "returned-to-sales", event.occurred_at,
+                                      last_rep_id=event.rep_id):
+            await leave_tracks(deps, uow, event.lead_id, "returned-to-sales", event.occurred_at)
 
 
 async def on_follow_up_missed(deps: NurtureDeps, event: FollowUpMissed, uow: UnitOfWork) -> None:
@@ -47,12 +245,15 @@ async def on_follow_up_missed(deps: NurtureDeps, event: FollowUpMissed, uow: Uni
     if event.next_action != "nurture":
         return
     reason = NurtureReason.MISSED_FOLLOW_UP
-    await deps.pool.enter(uow.conn, event.lead_id, track_for(reason, event.grade).name, reason, event.grade,
+    entry = Entry(reason, event.grade, event.segment, (), event.campaign)
+    track = await enroll(deps, uow, event.lead_id, entry, event.event_id, event.occurred_at)
+    await deps.pool.enter(uow.conn, event.lead_id, track or "none", reason, event.grade,
                           event.segment, event.campaign, event.occurred_at, event.rep_id)
 
 
 async def on_lead_scored(deps: NurtureDeps, event: LeadScored, uow: UnitOfWork) -> None:
-    """A pooled lead's grading is kept; one that now grades for sales is marked ready."""
+    """A pooled lead's grading is kept; one that now grades for sales is marked ready and
+    leaves its track at once (its next step would find the same)."""
     entry = await deps.pool.get(uow.conn, event.lead_id)
     if entry is None:
         return
@@ -60,3 +261,254 @@ async def on_lead_scored(deps: NurtureDeps, event: LeadScored, uow: UnitOfWork) 
     status = status_after_scored(entry["status"], event.grade)
     if status is not None:
         await deps.pool.set_status(uow.conn, event.lead_id, status, event.occurred_at, grade=event.grade)
+        await leave_tracks(deps, uow, event.lead_id, "sales-grade", event.occurred_at)
+
+
+async def on_lead_engaged(deps: NurtureDeps, event: LeadEngaged, uow: UnitOfWork) -> None:
+    """Engagement for a track's branches; a reply to an email ends the track (exit rule)."""
+    replied = event.behaviour is Behaviour.EMAIL_REPLY
+    await deps.programs.mark_engaged(uow.conn, event.lead_id, event.occurred_at, replied)
+
+
+async def enroll_by_member_status(deps: NurtureDeps, uow: UnitOfWork, lead_id: str, campaign: str,
+                                  member_status: str, grade: Grade, cause_id: str, at: datetime) -> str | None:
+    """A campaign moved a lead to ``member_status`` (e.g. ``no_show``): the track whose
+    entry rule names that status takes it, in the caller's transaction. Returns the track."""
+    entry = Entry(None, grade, None, (), campaign, member_status)
+    track = await enroll(deps, uow, lead_id, entry, cause_id, at)
+    if track is not None:
+        await deps.pool.enter(uow.conn, lead_id, track, f"campaign-{member_status}", grade, None, campaign, at, None)
+    return track
+
+
+# --------------------------------------------------------------------------- step timers
+
+
+def _facts(row: Row) -> LeadFacts:
+    grade: Grade = row["pool_grade"] or "C"
+    engaged_at, replied_at = row["engaged_at"], row["replied_at"]
+    return LeadFacts(grade=grade, engaged=engaged_at is not None and engaged_at >= row["entered_at"],
+                     replied=replied_at is not None and replied_at >= row["entered_at"],
+                     unsubscribed=bool(row["unsubscribed"]))
+
+
+def _merge_values(row: Row, track: str, campaign: str | None) -> dict[str, str]:
+    name = row["name"] or ""
+    return {"first_name": name.split(" ")[0] if name else "there", "name": name, "company": row["company"] or "",
+            "email": row["email"] or "", "campaign": campaign or "", "track": track, "rep_name": row["rep_id"] or ""}
+
+
+async def fire_due_steps(deps: NurtureDeps, uow: UnitOfWork) -> int:
+    """Fire every due step timer (up to ``timer_batch``) in this transaction: ask the step
+    machine what each does, queue its emails, create its tasks, move its timer on."""
+    conn, programs = uow.conn, deps.programs
+    now = deps.clock()
+    rows = await programs.due_enrollments(conn, now, deps.timer_batch)
+    for r in rows:
+        track = await _track_of(deps, conn, r["track"], r["version"])
+        progress = run_from(track, r["step_index"], _facts(r), now, deps.calendar)
+        fired_id = derive_event_id(r["enrollment_id"], str(r["pass"]), str(r["step_index"]), str(r["fired"]))
+        for action in progress.actions:
+            if isinstance(action, SendEmail):
+                await programs.queue_message(conn, derive_event_id(fired_id, action.step_id, "message"), r["lead_id"],
+                                             r["enrollment_id"], r["track"], r["version"], action.step_id,
+                                             r["campaign"], action.template.model_dump(mode="json"), now)
+                metrics.STEPS_FIRED.labels(r["track"], "email").inc()
+            elif isinstance(action, CreateTask):
+                title = render(EmailTemplate(subject=action.title, text=".", html="."),
+                               _merge_values(r, r["track"], r["campaign"])).subject
+                await create_task(deps, uow, task_id=derive_event_id(fired_id, action.step_id, "task"),
+                                  lead_id=r["lead_id"], kind="track", title=title, rep_id=r["rep_id"],
+                                  team=action.team, due_at=action.due_at, campaign=r["campaign"],
+                                  enrollment_id=r["enrollment_id"])
+                metrics.STEPS_FIRED.labels(r["track"], "task").inc()
+        if progress.outcome == "waiting":
+            await programs.save_progress(conn, r["enrollment_id"], "active", progress.next_index or 0, r["pass"],
+                                         progress.due_at, None, now)
+        elif progress.outcome == "exited":
+            await programs.save_progress(conn, r["enrollment_id"], "exited", r["step_index"], r["pass"], None,
+                                         progress.exit_reason, now)
+            metrics.EXITED.labels(r["track"], progress.exit_reason or "").inc()
+        else:
+            then = progress.then
+            assert then is not None
+            if then.action == "recycle":
+                await programs.save_progress(conn, r["enrollment_id"], "active", 0, r["pass"] + 1,
+                                             deps.calendar.add_business_days(now, then.after_business_days), None, now)
+            else:
+                await programs.save_progress(conn, r["enrollment_id"], "completed", len(track.steps), r["pass"],
+                                             None, None, now)
+                if then.action == "next" and then.track is not None:
+                    await _enroll_next(deps, uow, r, then.track, fired_id, now)
+            metrics.COMPLETED.labels(r["track"]).inc()
+        shared_metrics.observe_timer_fired(metrics.SERVICE, metrics.TIMER_STEPS, r["due_at"], now)
+    return len(rows)
+
+
+async def _enroll_next(deps: NurtureDeps, uow: UnitOfWork, r: Row, name: str, cause_id: str, now: datetime) -> None:
+    tracks = {t.name: v for t, v in await live_tracks(deps, uow.conn)}
+    if name not in tracks:
+        log.warning("next track does not exist; the lead stays in the pool", extra={"track": name})
+        return
+    await deps.programs.enroll(uow.conn, derive_event_id(cause_id, "next"), r["lead_id"], name, tracks[name],
+                               r["campaign"], now, now)
+    await deps.pool.set_status(uow.conn, r["lead_id"], "nurturing", now, track=name)
+    metrics.ENROLLED.labels(name).inc()
+
+
+async def _track_of(deps: NurtureDeps, conn: Any, name: str, version: int) -> TrackDefinition:
+    row = await deps.programs.track_version(conn, name, version)
+    assert row is not None, "an enrolment's track version is kept"
+    return deps.tracks.parse(name, version, row["document"])
+
+
+async def run_steps(deps: NurtureDeps, units: UnitOfWorkFactory) -> int:
+    """The ``nurture-steps`` job: fire due step timers, a transaction per ``timer_batch``,
+    until none is due; then report what is left due."""
+    fired = 0
+    while True:
+        async with units() as uow:
+            n = await fire_due_steps(deps, uow)
+        fired += n
+        if n < deps.timer_batch:
+            break
+    async with units() as uow:
+        now = deps.clock()
+        due, oldest = await deps.programs.step_backlog(uow.conn, now)
+        shared_metrics.report_timer_backlog(metrics.SERVICE, metrics.TIMER_STEPS, due, oldest, now)
+    return fired
+
+
+# --------------------------------------------------------------------------- tasks
+
+
+async def create_task(deps: NurtureDeps, uow: UnitOfWork, *, task_id: str, lead_id: str, kind: str, title: str,
+                      rep_id: str | None, team: str | None, due_at: datetime, campaign: str | None,
+                      enrollment_id: str | None = None) -> bool:
+    """A task for the lead's rep (or ``team``'s queue when no rep owns it); emits
+    ``RepTaskCreated``. False if it exists (a re-run)."""
+    task = {"task_id": task_id, "lead_id": lead_id, "kind": kind, "title": title, "rep_id": rep_id,
+            "team": None if rep_id else team, "due_at": due_at, "campaign": campaign,
+            "enrollment_id": enrollment_id, "created_at": deps.clock()}
+    if not await deps.programs.add_task(uow.conn, task):
+        return False
+    uow.emit(RepTaskCreated(event_id=derive_event_id(task_id, "created"), lead_id=lead_id, task_id=task_id,
+                            kind=kind, title=title, rep_id=rep_id, team=task["team"], due_at=due_at,  # type: ignore[arg-type]
+                            campaign=campaign))
+    metrics.TASKS.labels(kind).inc()
+    return True
+
+
+async def update_task(deps: NurtureDeps, uow: UnitOfWork, task_id: str, interests: str | None,
+                      status: str | None) -> Row:
+    """A rep records the prospect's interests on a task, or marks it done."""
+    row = await deps.programs.update_task(uow.conn, task_id, interests, status, deps.clock())
+    if row is None:
+        raise NotFound(f"no task '{task_id}'")
+    return row
+
+
+# --------------------------------------------------------------------------- email
+
+
+def unsubscribe_url(deps: NurtureDeps, message_id: str) -> str:
+    return f"{deps.mail.public_url.rstrip('/')}/v1/nurture/unsubscribe/{message_id}"
+
+
+async def send_queued(deps: NurtureDeps, uow: UnitOfWork) -> int:
+    """Send (or defer, or suppress) up to ``mail_batch`` queued messages, deciding for each
+    at this moment (:func:`~services.nurture.domain.mail.decide_send`). Each message sent
+    is marked sent and announced (``NurtureMessageSent``) in this transaction, which holds
+    its lock while the SMTP server accepts it."""
+    conn, programs = uow.conn, deps.programs
+    now = deps.clock()
+    rows = await programs.queued_messages(conn, now, deps.mail_batch)
+    if not rows:
+        return 0
+    emails = [r["email"] for r in rows if r["email"]]
+    history = await programs.sent_since(conn, emails, now - WEEK) if emails else {}
+    base = deps.mail.public_url.rstrip("/")
+    for r in rows:
+        recipient = None if r["known"] is None else Recipient(r["email"], r["consent"], bool(r["unsubscribed"]))
+        sent_to = history.setdefault((r["email"] or "").lower(), [])
+        decision = decide_send(recipient, sent_to, deps.mail.limits, r["created_at"], now)
+        if decision.action == "suppress":
+            await programs.set_message_status(conn, r["message_id"], "suppressed", decision.reason, None)
+            metrics.MESSAGES.labels(r["track"] or "", "suppressed", decision.reason).inc()
+            continue
+        if decision.action == "defer":
+            await programs.set_message_status(conn, r["message_id"], "queued", decision.reason, decision.until)
+            metrics.MESSAGES.labels(r["track"] or "", "deferred", decision.reason).inc()
+            continue
+        unsubscribe = unsubscribe_url(deps, r["message_id"])
+        rendered = render(EmailTemplate.model_validate(r["template"]),
+                          {**_merge_values(r, r["track"] or "", r["campaign"]), "unsubscribe_url": unsubscribe})
+        tracked = track_links(rendered, f"{base}/v1/nurture/r/{r['message_id']}",
+                              f"{base}/v1/nurture/o/{r['message_id']}.gif", keep={unsubscribe})
+        message = compose(message_id=r["message_id"], sender=deps.mail.sender, to=r["email"],
+                          subject=rendered.subject, text=tracked.text, html=tracked.html,
+                          unsubscribe_url=unsubscribe, domain=deps.mail.message_id_domain, at=now)
+        try:
+            await deps.mailer.send(message)
+        except MessageRejected as rejected:
+            await programs.set_message_status(conn, r["message_id"], "suppressed", f"rejected: {rejected}"[:500], None)
+            metrics.MESSAGES.labels(r["track"] or "", "suppressed", "rejected").inc()
+            continue
+        await programs.mark_sent(conn, r["message_id"], r["email"], rendered.subject, tracked.links, now)
+        sent_to.append(now)
+        uow.emit(NurtureMessageSent(event_id=derive_event_id(r["message_id"], "sent"), occurred_at=now,
+                                    lead_id=r["lead_id"], message_id=r["message_id"],
+                                    enrollment_id=r["enrollment_id"], track=r["track"], track_version=r["version"],
+                                    step_id=r["step_id"], campaign=r["campaign"], to=r["email"],
+                                    subject=rendered.subject))
+        metrics.MESSAGES.labels(r["track"] or "", "sent", "").inc()
+    return len(rows)
+
+
+async def send_mail(deps: NurtureDeps, units: UnitOfWorkFactory) -> int:
+    """The ``nurture-mail`` job: work through the due queue, ``mail_batch`` per transaction."""
+    handled = 0
+    while True:
+        async with units() as uow:
+            n = await send_queued(deps, uow)
+        handled += n
+        if n < deps.mail_batch:
+            return handled
+
+
+async def engaged(deps: NurtureDeps, uow: UnitOfWork, message_id: str, behaviour: str,
+                  link: int | None = None) -> str | None:
+    """A recipient opened a message (``email_open``) or clicked its link number ``link``
+    (``email_click``): counted, and announced as ``NurtureMessageEngaged`` (capture makes it
+    the lead's activity, which re-scores the lead). Returns the link's target; raises
+    :class:`NotFound` for an unknown message or link."""
+    row = await deps.programs.message(uow.conn, message_id)
+    if row is None or row["status"] != "sent":
+        raise NotFound(f"no sent message '{message_id}'")
+    url = None
+    if behaviour == "email_click":
+        links = row["links"] or []
+        if link is None or not 0 <= link < len(links):
+            raise NotFound(f"message '{message_id}' has no link {link}")
+        url = links[link]
+    await deps.programs.count_engagement(uow.conn, message_id, behaviour)
+    uow.emit(NurtureMessageEngaged(event_id=new_event_id(), lead_id=row["lead_id"], message_id=message_id,
+                                   behaviour=behaviour, url=url, campaign=row["campaign"]))  # type: ignore[arg-type]
+    metrics.ENGAGEMENT.labels(behaviour).inc()
+    return url
+
+
+async def unsubscribe(deps: NurtureDeps, uow: UnitOfWork, message_id: str) -> str:
+    """The recipient of ``message_id`` unsubscribes: no email goes to the address again
+    (checked at sending time), and the lead leaves its track. Idempotent. Returns the address."""
+    row = await deps.programs.message(uow.conn, message_id)
+    if row is None or row["to_email"] is None:
+        raise NotFound(f"no sent message '{message_id}'")
+    now = deps.clock()
+    if await deps.programs.unsubscribe(uow.conn, row["to_email"], row["lead_id"], message_id, now):
+        metrics.UNSUBSCRIBED.inc()
+    await leave_tracks(deps, uow, row["lead_id"], "unsubscribed", now)
+    return str(row["to_email"])
+
+
+__all__ = ["Invalid", "NotFound", "NurtureDeps", "is_sales_grade", "registry"]

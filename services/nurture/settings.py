@@ -1,8 +1,40 @@
+"""Nurture's settings (environment, prefix ``LEADBRIDGE_``)."""
+
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Literal
+
 from shared.settings import ServiceSettings
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
 class NurtureSettings(ServiceSettings):
     service_name: str = "nurture"
     http_port: int = 8004
+    # The tracks stored when nurture has none yet; afterwards they are managed over HTTP.
+    nurture_tracks_file: Path | None = REPO_ROOT / "deploy" / "demo" / "tracks.yaml"
+    # How often the step timers and the mail queue are looked at, and how many per transaction.
+    nurture_timer_interval_s: float = 0.5
+    nurture_timer_batch: int = 200
+    # Messages per transaction. A message is marked sent when its transaction commits, after
+    # the SMTP server accepted it; a crash in between resends what the transaction held
+    # (same Message-ID). One per transaction keeps that to the one message in flight.
+    nurture_mail_batch: int = 1
+    # A compressed calendar for demos and tests: a business day lasts this many seconds
+    # (no weekends). Unset in production: waits count real Monday-to-Friday days.
+    nurture_business_day_s: float | None = None
+    # The per-person communication limit, counted over every track's emails at sending time.
+    nurture_max_emails_per_day: int = 1
+    nurture_max_emails_per_week: int = 3
+    # Where recipients reach nurture's tracking and unsubscribe endpoints (its public URL).
+    nurture_public_url: str = "http://127.0.0.1:8004"
+    # SMTP: Mailpit locally (deploy/mailpit/mailpit.sh), any relay in production.
+    nurture_smtp_host: str = "127.0.0.1"
+    nurture_smtp_port: int = 1025
+    nurture_smtp_username: str | None = None
+    nurture_smtp_password: str | None = None
+    nurture_smtp_security: Literal["none", "starttls", "tls"] = "none"
+    nurture_mail_from: str = "Leadbridge Marketing <marketing@leadbridge.example>"
+    nurture_message_id_domain: str = "leadbridge.example"

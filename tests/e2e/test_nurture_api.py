@@ -11,11 +11,25 @@ from tests import harness
 pytestmark = pytest.mark.e2e
 
 
-def test_tracks_are_listed_with_their_cadences(stack: harness.Stack) -> None:
+def test_tracks_are_data_seeded_then_versioned_over_http(stack: harness.Stack) -> None:
     with stack.client("nurture") as c:
-        tracks = {t["name"]: t["cadence_days"] for t in c.get("/v1/nurture/tracks").json()}
-    assert set(tracks) == {"long-term", "re-engage", "recycle", "cold"}
-    assert tracks["re-engage"] < tracks["long-term"]
+        tracks = {t["name"]: t for t in c.get("/v1/nurture/tracks").json()}
+        assert set(tracks) >= {"long-term", "re-engage", "recycle", "cold", "no-show"}
+        assert [s["kind"] for s in tracks["no-show"]["steps"]] == ["email", "wait", "task"]
+        doc = {k: v for k, v in tracks["cold"].items() if k not in ("name", "version")}
+        doc["description"] = "Poor fit: newsletter only (v2)"
+        r = c.put("/v1/nurture/tracks/cold", json=doc, params={"changed_by": "marketing-ops"})
+        assert (r.status_code, r.json()["version"]) == (201, tracks["cold"]["version"] + 1)
+        again = c.get("/v1/nurture/tracks/cold").json()
+        assert (again["description"], again["created_by"]) == ("Poor fit: newsletter only (v2)", "marketing-ops")
+        assert c.get("/v1/nurture/tracks/cold", params={"version": 1}).json()["description"] == tracks["cold"][
+            "description"]
+        bad = {**doc, "steps": [{"id": "w", "kind": "wait", "business_days": 0}]}
+        r = c.put("/v1/nurture/tracks/cold", json=bad)
+        assert (r.status_code, r.json()["detail"]["field"]) == (422, "steps.0.wait.business_days")
+        r = c.put("/v1/nurture/tracks/cold", json={**doc, "then": {"action": "next", "track": "nowhere"}})
+        assert (r.status_code, r.json()["detail"]["field"]) == (422, "cold.then.track")
+        assert c.get("/v1/nurture/tracks/nowhere").status_code == 404
 
 
 def test_unknown_filters_are_422_naming_the_field_and_unknown_leads_404(stack: harness.Stack) -> None:

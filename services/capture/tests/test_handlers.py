@@ -23,6 +23,7 @@ from shared.events import (
     LeadProfile,
     LeadScored,
     LeadSource,
+    NurtureMessageEngaged,
     lead_id_for_email,
 )
 from shared.testing import FakeUnitOfWork
@@ -191,7 +192,7 @@ async def test_capture_projects_every_lead_topic() -> None:
     deps, _ = capture()
     assert {s.spec for s in registry(deps).subscriptions} == {
         topics.LEAD_CAPTURED, topics.LEAD_ENGAGED, topics.LEAD_SCORED, topics.LEAD_ASSIGNED,
-        topics.FOLLOW_UP_RECORDED, topics.FOLLOW_UP_MISSED}
+        topics.FOLLOW_UP_RECORDED, topics.FOLLOW_UP_MISSED, topics.NURTURE_MESSAGE_ENGAGED}
 
 
 async def test_a_score_and_an_assignment_show_on_the_view_and_the_timeline() -> None:
@@ -272,3 +273,17 @@ async def test_a_scan_naming_a_known_person_by_another_lead_id_is_refused() -> N
     with pytest.raises(LeadConflict):
         await deliver(deps, topics.LEAD_CAPTURED, scanned(lead_id="crm-42", capture_id="scan-2"))
     assert [c["capture_id"] for c in leads.captures] == ["scan-1"]
+async def test_opens_and_clicks_of_nurture_email_become_the_leads_activities_once() -> None:
+    deps, leads = capture()
+    lead_id = (await handlers.capture_lead(deps, FakeUnitOfWork(), submission())).lead_id
+    subscription = next(s for s in registry(deps).subscriptions if s.spec is topics.NURTURE_MESSAGE_ENGAGED)
+    click = NurtureMessageEngaged(lead_id=lead_id, message_id="m1", behaviour="email_click",
+                                  url="https://x.example/a", campaign="webinar-q2", occurred_at=T0)
+    opened = NurtureMessageEngaged(lead_id=lead_id, message_id="m1", behaviour="email_open", occurred_at=T0)
+    unknown = NurtureMessageEngaged(lead_id="nobody", message_id="m9", behaviour="email_open", occurred_at=T0)
+    uow = FakeUnitOfWork()
+    await subscription([click, opened, click, unknown], uow)
+    assert [(e.lead_id, e.behaviour, e.campaign) for e in uow.of(LeadEngaged)] == [
+        (lead_id, Behaviour.PAGE_VISIT, "webinar-q2"), (lead_id, Behaviour.EMAIL_OPEN, None)]
+    assert uow.of(LeadEngaged)[0].detail == {"via": "nurture-email", "message_id": "m1", "url": "https://x.example/a"}
+    assert len(leads.activities) == 2
