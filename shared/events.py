@@ -44,7 +44,8 @@ def derive_event_id(*parts: str) -> str:
 
 
 def normalise_email(email: str) -> str:
-    """One person, one key: case and surrounding space never make a second lead."""
+    """One person, one key: case and surrounding space never make a second lead (capture
+    recognises people by it; nurture finds marketing's list members by it)."""
     return email.strip().lower()
 
 

@@ -12,10 +12,10 @@ from fastapi.responses import JSONResponse
 from pydantic import AwareDatetime, BaseModel, ConfigDict, EmailStr, Field, field_validator
 
 from services.capture import handlers
-from services.capture.domain.leads import ActivityPerson, InTheFuture, normalise_email, when_it_happened
+from services.capture.domain.leads import ActivityPerson, InTheFuture, when_it_happened
 from services.capture.handlers import CaptureDeps
 from services.capture.repository import Row
-from shared.events import Behaviour, LeadProfile, LeadSource
+from shared.events import Behaviour, LeadProfile, LeadSource, normalise_email
 from shared.service import RuntimeDep, get_deps
 
 router = APIRouter(prefix="/v1", tags=["leads"])

@@ -6,16 +6,24 @@ from __future__ import annotations
 
 import base64
 import html
+from datetime import datetime
+from decimal import Decimal
 from typing import Annotated, Any, Literal, get_args
 
 from fastapi import APIRouter, Body, Depends, HTTPException, Query
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, EmailStr, Field, HttpUrl
 
 from services.nurture import handlers
+from services.nurture.domain.attribution import MODELS, Model
+from services.nurture.domain.campaigns import CampaignDraft, EventDetails, InvalidCampaign
+from services.nurture.domain.funnel import BackwardMove, StepNotInCampaign
+from services.nurture.domain.report import funnel_svg, report_csv
 from services.nurture.domain.tracks import PoolStatus
 from services.nurture.handlers import NurtureDeps
 from services.nurture.repository import Row
+from shared.events import CampaignType, MemberStatus
+from shared.money import from_minor
 from shared.service import RuntimeDep, get_deps
 
 router = APIRouter(prefix="/v1/nurture", tags=["nurture"])
@@ -208,3 +216,228 @@ async def unsubscribe(message_id: str, runtime: RuntimeDep, deps: DepsDep) -> HT
         raise _not_found("message_id", missing) from None
     return HTMLResponse(_PAGE.format(title="Unsubscribed",
                                      body=f"<p>{html.escape(email)} will get no more marketing email from us.</p>"))
+
+
+# --------------------------------------------------------------------------- campaigns
+
+campaigns = APIRouter(prefix="/v1", tags=["campaigns"])
+
+Slug = Annotated[str, Field(min_length=1, max_length=80)]
+
+
+class EventIn(BaseModel):
+    """When and where an event (webinar, trade show, event) is held: its start and end
+    as wall-clock times in ``time_zone`` (or with an offset), and its registration page."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    starts_at: datetime
+    ends_at: datetime
+    time_zone: str = Field(min_length=1, max_length=64, description="IANA time zone, e.g. Europe/Berlin")
+    registration_url: HttpUrl | None = None
+
+
+class CampaignIn(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    name: str = Field(min_length=1, max_length=200)
+    type: CampaignType
+    owner: str = Field(min_length=1, max_length=200)
+    starts_at: AwareDatetime
+    ends_at: AwareDatetime | None = None
+    cost: Decimal = Field(default=Decimal(0), ge=0, max_digits=14, allow_inf_nan=False)
+    currency: str = Field(default="USD", pattern=r"^[A-Z]{3}$", description="ISO 4217")
+    goal: str = Field(default="", max_length=1000)
+    event: EventIn | None = None
+
+
+class NewCampaignIn(CampaignIn):
+    campaign_id: Slug = Field(description="the slug leads carry in their campaign field, e.g. webinar-q4")
+
+
+class MembersIn(BaseModel):
+    """Marketing's own list: leads by id, or by the email they were captured with."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    lead_ids: list[Annotated[str, Field(min_length=1, max_length=100)]] = Field(default_factory=list,
+                                                                                 max_length=10_000)
+    emails: list[EmailStr] = Field(default_factory=list, max_length=10_000)
+    status: MemberStatus = MemberStatus.INVITED
+
+
+class StatusIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    status: MemberStatus
+    occurred_at: AwareDatetime | None = None
+
+
+def _campaign_view(c: Row) -> dict[str, Any]:
+    def iso(v: datetime | None) -> str | None:
+        return v.isoformat() if v else None
+
+    return {"campaign_id": c["campaign_id"], "version": c["version"], "name": c["name"], "type": c["type"],
+            "owner": c["owner"], "starts_at": iso(c["starts_at"]), "ends_at": iso(c["ends_at"]),
+            "cost": str(from_minor(c["cost_minor"], c["currency"])), "currency": c["currency"], "goal": c["goal"],
+            "event": None if c["event_starts_at"] is None else {
+                "starts_at": iso(c["event_starts_at"]), "ends_at": iso(c["event_ends_at"]),
+                "time_zone": c["time_zone"], "registration_url": c["registration_url"]},
+            "links": {"report": f"/v1/campaigns/{c['campaign_id']}/report",
+                      "members": f"/v1/campaigns/{c['campaign_id']}/members"}}
+
+
+def _refused(field: str, reason: str, status: int = 422) -> HTTPException:
+    return HTTPException(status, detail={"field": field, "reason": reason})
+
+
+def _no_campaign(campaign_id: str) -> HTTPException:
+    return _refused("campaign_id", f"no campaign {campaign_id!r}", 404)
+
+
+def _draft(campaign_id: str, body: CampaignIn) -> CampaignDraft:
+    event = None if body.event is None else EventDetails(
+        body.event.starts_at, body.event.ends_at, body.event.time_zone,
+        None if body.event.registration_url is None else str(body.event.registration_url))
+    return CampaignDraft(campaign_id, body.name, body.type, body.owner, body.starts_at, body.ends_at, body.cost,
+                         body.currency, body.goal, event)
+
+
+async def _define(runtime: RuntimeDep, deps: NurtureDeps, draft: CampaignDraft, new: bool) -> dict[str, Any]:
+    try:
+        async with runtime.unit_of_work() as uow:
+            await handlers.define_campaign(deps, uow, draft, new=new)
+            row = await deps.campaigns.get_campaign(uow.conn, draft.campaign_id)
+    except InvalidCampaign as bad:
+        raise _refused(bad.field, bad.reason) from None
+    except handlers.CampaignExists:
+        raise _refused("campaign_id", f"campaign {draft.campaign_id!r} exists; PUT changes it", 409) from None
+    except handlers.UnknownCampaign:
+        raise _no_campaign(draft.campaign_id) from None
+    assert row is not None
+    return _campaign_view(row)
+
+
+@campaigns.post("/campaigns", status_code=201)
+async def create_campaign(body: NewCampaignIn, runtime: RuntimeDep, deps: DepsDep) -> dict[str, Any]:
+    return await _define(runtime, deps, _draft(body.campaign_id, body), new=True)
+
+
+@campaigns.put("/campaigns/{campaign_id}")
+async def change_campaign(campaign_id: str, body: CampaignIn, runtime: RuntimeDep, deps: DepsDep) -> dict[str, Any]:
+    return await _define(runtime, deps, _draft(campaign_id, body), new=False)
+
+
+@campaigns.get("/campaigns")
+async def list_campaigns(runtime: RuntimeDep, deps: DepsDep) -> list[dict[str, Any]]:
+    async with runtime.pool.acquire() as conn:
+        return [_campaign_view(c) for c in await deps.campaigns.list_campaigns(conn)]
+
+
+@campaigns.get("/campaigns/{campaign_id}")
+async def get_campaign(campaign_id: str, runtime: RuntimeDep, deps: DepsDep) -> dict[str, Any]:
+    async with runtime.pool.acquire() as conn:
+        row = await deps.campaigns.get_campaign(conn, campaign_id)
+    if row is None:
+        raise _no_campaign(campaign_id)
+    return _campaign_view(row)
+
+
+@campaigns.post("/campaigns/{campaign_id}/members", status_code=202)
+async def add_members(campaign_id: str, body: MembersIn, runtime: RuntimeDep, deps: DepsDep) -> dict[str, Any]:
+    if not body.lead_ids and not body.emails:
+        raise _refused("lead_ids", "name at least one member, by lead_ids or emails")
+    try:
+        async with runtime.unit_of_work() as uow:
+            members = await handlers.add_members(deps, uow, campaign_id, body.lead_ids,
+                                                 [str(e) for e in body.emails], body.status)
+    except handlers.UnknownCampaign:
+        raise _no_campaign(campaign_id) from None
+    except StepNotInCampaign as bad:
+        raise _refused("status", str(bad)) from None
+    except handlers.UnknownMembers as unknown:
+        raise HTTPException(422, detail={"error": "unknown members: capture them first (capture's POST /v1/leads)",
+                                         "fields": [{"field": f"lead_ids.{i}", "reason": "no such lead"}
+                                                    for i in unknown.lead_ids]
+                                         + [{"field": f"emails.{e}", "reason": "no lead has this email"}
+                                            for e in unknown.emails]}) from None
+    return {"campaign_id": campaign_id, "status": body.status.value, "members": len(members), "lead_ids": members}
+
+
+def _member_view(m: Row) -> dict[str, Any]:
+    return {k: (v.isoformat() if isinstance(v, datetime) else v) for k, v in dict(m).items()}
+
+
+@campaigns.get("/campaigns/{campaign_id}/members")
+async def list_members(campaign_id: str, runtime: RuntimeDep, deps: DepsDep, status: MemberStatus | None = None,
+                       limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+                       offset: Annotated[int, Query(ge=0)] = 0) -> dict[str, Any]:
+    async with runtime.pool.acquire() as conn:
+        if await deps.campaigns.get_campaign(conn, campaign_id) is None:
+            raise _no_campaign(campaign_id)
+        rows = await deps.campaigns.list_members(conn, campaign_id, None if status is None else status.value,
+                                                 limit, offset)
+    return {"campaign_id": campaign_id, "members": [_member_view(m) for m in rows]}
+
+
+@campaigns.put("/campaigns/{campaign_id}/members/{lead_id}/status")
+async def set_status(campaign_id: str, lead_id: str, body: StatusIn, runtime: RuntimeDep,
+                     deps: DepsDep) -> dict[str, Any]:
+    try:
+        async with runtime.unit_of_work() as uow:
+            await handlers.set_member_status(deps, uow, campaign_id, lead_id, body.status, body.occurred_at)
+            row = await deps.campaigns.member(uow.conn, campaign_id, lead_id)
+    except handlers.UnknownCampaign:
+        raise _no_campaign(campaign_id) from None
+    except handlers.NotAMember:
+        raise _refused("lead_id", f"lead {lead_id} is not a member of {campaign_id}", 404) from None
+    except StepNotInCampaign as bad:
+        raise _refused("status", str(bad)) from None
+    except BackwardMove as back:
+        raise _refused("status", f"{back}: a member's steps only move forward", 409) from None
+    assert row is not None
+    return _member_view(row)
+
+
+ModelQuery = Annotated[Model, Query(description=f"attribution model for ROI, one of {list(MODELS)}")]
+
+
+@campaigns.get("/campaigns/{campaign_id}/report", response_model=None)
+async def report(campaign_id: str, runtime: RuntimeDep, deps: DepsDep, model: ModelQuery = "linear",
+                 format: Literal["json", "csv"] = "json") -> dict[str, Any] | Response:
+    async with runtime.pool.acquire() as conn:
+        try:
+            body = await handlers.campaign_report(deps, conn, campaign_id, model)
+        except handlers.UnknownCampaign:
+            raise _no_campaign(campaign_id) from None
+    if format == "csv":
+        return Response(report_csv(body), media_type="text/csv",
+                        headers={"content-disposition": f'attachment; filename="{campaign_id}-report.csv"'})
+    return body
+
+
+@campaigns.get("/campaigns/{campaign_id}/report/funnel.svg")
+async def funnel_chart(campaign_id: str, runtime: RuntimeDep, deps: DepsDep) -> Response:
+    async with runtime.pool.acquire() as conn:
+        try:
+            body = await handlers.campaign_report(deps, conn, campaign_id, "linear")
+        except handlers.UnknownCampaign:
+            raise _no_campaign(campaign_id) from None
+    return Response(funnel_svg(body), media_type="image/svg+xml")
+
+
+@campaigns.get("/reports/period")
+async def period(runtime: RuntimeDep, deps: DepsDep, since: AwareDatetime, until: AwareDatetime,
+                 model: ModelQuery = "linear") -> dict[str, Any]:
+    if until <= since:
+        raise _refused("until", "is not after since")
+    async with runtime.pool.acquire() as conn:
+        rows = await handlers.period_figures(deps, conn, since, until, model)
+    return {"since": since.isoformat(), "until": until.isoformat(), "model": model, "revenue": rows}
+
+
+@campaigns.post("/attribution/recompute")
+async def recompute(runtime: RuntimeDep, deps: DepsDep) -> dict[str, Any]:
+    async with runtime.unit_of_work() as uow:
+        deals = await handlers.recompute_attribution(deps, uow)
+    return {"deals": deals, "models": list(MODELS), "half_life_days": deps.half_life_days}

@@ -19,9 +19,10 @@ same ``Message-ID`` (at least once, never silently lost).
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+import uuid
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime, time
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +30,10 @@ import yaml
 from pydantic import ValidationError
 
 from services.nurture import metrics
+from services.nurture.domain.attribution import DEFAULT_HALF_LIFE_DAYS, Deal, Model, credit_all
 from services.nurture.domain.calendar import BusinessCalendar
+from services.nurture.domain.campaigns import CampaignDraft, define
+from services.nurture.domain.funnel import STEP_COLUMNS, requested, step, step_for_activity, step_for_capture
 from services.nurture.domain.mail import WEEK, Limits, Recipient, compose, decide_send, track_links
 from services.nurture.domain.programs import (
     CreateTask,
@@ -43,19 +47,30 @@ from services.nurture.domain.programs import (
     render,
     run_from,
 )
+from services.nurture.domain.report import Figures, period_report
+from services.nurture.domain.report import campaign_report as report_of
 from services.nurture.domain.tracks import status_after_scored
 from services.nurture.mailer import Mailer, MessageRejected
-from services.nurture.repository import PoolStore, ProgramStore, Row
+from services.nurture.metrics import CAMPAIGN_CLOSED_REVENUE, CAMPAIGN_MEMBERS
+from services.nurture.repository import CampaignStore, DealRow, MemberChange, PoolStore, ProgramStore, Row, TouchRow
 from shared import metrics as shared_metrics
 from shared import topics
 from shared.events import (
+    GRADES,
     Behaviour,
+    CampaignDefined,
+    CampaignMemberChanged,
+    CampaignType,
+    DealOutcomeKind,
+    DealOutcomeRecorded,
     FollowUpMissed,
+    FollowUpRecorded,
     Grade,
     LeadAssigned,
     LeadCaptured,
     LeadEngaged,
     LeadScored,
+    MemberStatus,
     NurtureMessageEngaged,
     NurtureMessageSent,
     NurtureReason,
@@ -63,9 +78,11 @@ from shared.events import (
     derive_event_id,
     is_sales_grade,
     new_event_id,
+    normalise_email,
     utcnow,
 )
 from shared.handling import Periodic, Registry, Subscription, UnitOfWork, UnitOfWorkFactory, bind
+from shared.money import from_minor
 
 log = logging.getLogger(__name__)
 
@@ -111,6 +128,7 @@ class NurtureDeps:
     programs: ProgramStore
     mailer: Mailer
     mail: MailSettings
+    campaigns: CampaignStore
     calendar: BusinessCalendar = field(default_factory=BusinessCalendar)
     clock: Callable[[], datetime] = utcnow
     timer_batch: int = 200
@@ -118,6 +136,8 @@ class NurtureDeps:
     timer_interval_s: float = 0.5
     tracks_file: Path | None = None
     tracks: TrackCache = field(default_factory=TrackCache)
+    # Time-decay attribution: a touch's credit halves for every this many days before the close.
+    half_life_days: float = DEFAULT_HALF_LIFE_DAYS
 
 
 def registry(deps: NurtureDeps) -> Registry:
@@ -128,9 +148,12 @@ def registry(deps: NurtureDeps) -> Registry:
             Subscription(topics.FOLLOW_UP_MISSED, handler=bind(on_follow_up_missed, deps)),
             Subscription(topics.LEAD_SCORED, handler=bind(on_lead_scored, deps)),
             Subscription(topics.LEAD_ENGAGED, handler=bind(on_lead_engaged, deps)),
+            Subscription(topics.FOLLOW_UP_RECORDED, handler=bind(on_follow_up_recorded, deps)),
+            Subscription(topics.DEAL_OUTCOME_RECORDED, handler=bind(on_deal_outcome, deps)),
         ],
         periodic=[Periodic("nurture-steps", deps.timer_interval_s, bind(run_steps, deps)),
-                  Periodic("nurture-mail", deps.timer_interval_s, bind(send_mail, deps))],
+                  Periodic("nurture-mail", deps.timer_interval_s, bind(send_mail, deps)),
+                  Periodic("campaign-gauges", 15.0, bind(refresh_campaign_gauges, deps))],
         startup=[bind(seed_tracks, deps)] if deps.tracks_file is not None else [])
 
 
@@ -220,6 +243,7 @@ async def on_lead_captured(deps: NurtureDeps, event: LeadCaptured, uow: UnitOfWo
     p = event.profile
     await deps.programs.upsert_contact(uow.conn, event.lead_id, p.email, p.name, p.company, event.consent,
                                        event.occurred_at)
+    await _capture_joins_campaign(deps, event, uow)
 
 
 async def on_lead_assigned(deps: NurtureDeps, event: LeadAssigned, uow: UnitOfWork) -> None:
@@ -253,7 +277,9 @@ async def on_follow_up_missed(deps: NurtureDeps, event: FollowUpMissed, uow: Uni
 
 async def on_lead_scored(deps: NurtureDeps, event: LeadScored, uow: UnitOfWork) -> None:
     """A pooled lead's grading is kept; one that now grades for sales is marked ready and
-    leaves its track at once (its next step would find the same)."""
+    leaves its track at once (its next step would find the same). Every lead's latest
+    grade is kept for the campaign reports."""
+    await deps.campaigns.set_grades(uow.conn, [(event.lead_id, event.grade)])
     entry = await deps.pool.get(uow.conn, event.lead_id)
     if entry is None:
         return
@@ -268,6 +294,7 @@ async def on_lead_engaged(deps: NurtureDeps, event: LeadEngaged, uow: UnitOfWork
     """Engagement for a track's branches; a reply to an email ends the track (exit rule)."""
     replied = event.behaviour is Behaviour.EMAIL_REPLY
     await deps.programs.mark_engaged(uow.conn, event.lead_id, event.occurred_at, replied)
+    await _activity_joins_campaign(deps, event, uow)
 
 
 async def enroll_by_member_status(deps: NurtureDeps, uow: UnitOfWork, lead_id: str, campaign: str,
@@ -512,3 +539,249 @@ async def unsubscribe(deps: NurtureDeps, uow: UnitOfWork, message_id: str) -> st
 
 
 __all__ = ["Invalid", "NotFound", "NurtureDeps", "is_sales_grade", "registry"]
+
+
+# --------------------------------------------------------------------------- campaigns
+
+
+class CampaignExists(ValueError):
+    """A campaign with this id is already defined."""
+
+
+class UnknownCampaign(LookupError):
+    """No campaign with this id."""
+
+
+class UnknownMembers(LookupError):
+    """Members named that nurture has never heard of (capture them first)."""
+
+    def __init__(self, lead_ids: Sequence[str], emails: Sequence[str]) -> None:
+        super().__init__(f"unknown lead ids {list(lead_ids)}, unknown emails {list(emails)}")
+        self.lead_ids = tuple(lead_ids)
+        self.emails = tuple(emails)
+
+
+class NotAMember(LookupError):
+    """The lead is not a member of the campaign."""
+
+
+async def define_campaign(deps: NurtureDeps, uow: UnitOfWork, draft: CampaignDraft, *, new: bool) -> CampaignDefined:
+    """Define a campaign (``new``) or redefine one, and publish ``campaign-defined``.
+    Raises :class:`InvalidCampaign` (naming the field), :class:`CampaignExists` or
+    :class:`UnknownCampaign`."""
+    previous = await deps.campaigns.get_campaign(uow.conn, draft.campaign_id)
+    if new and previous is not None:
+        raise CampaignExists(draft.campaign_id)
+    if not new and previous is None:
+        raise UnknownCampaign(draft.campaign_id)
+    defined = define(draft, None if previous is None else previous["version"], deps.clock())
+    await deps.campaigns.save_campaign(uow.conn, defined)
+    uow.emit(defined)
+    return defined
+
+
+async def _campaign(deps: NurtureDeps, conn: Any, campaign_id: str) -> Row:
+    campaign = await deps.campaigns.get_campaign(conn, campaign_id)
+    if campaign is None:
+        raise UnknownCampaign(campaign_id)
+    return campaign
+
+
+async def _reach(deps: NurtureDeps, uow: UnitOfWork, campaign: Row, lead_id: str, reached: MemberStatus,
+                 at: datetime, cause: str, *, by_request: bool = False, new_lead: bool = False,
+                 channel: str | None = None, on_time: bool | None = None) -> MemberStatus | None:
+    """Move one member (or make it one) as the funnel's rules say; emits
+    ``campaign-member-changed`` when its status changed. Returns the new status."""
+    ctype = CampaignType(campaign["type"])
+    row = await deps.campaigns.member(uow.conn, campaign["campaign_id"], lead_id)
+    current = None if row is None else MemberStatus(row["status"])
+    decided = (requested if by_request else step)(ctype, current, reached)
+    if row is not None and not decided.stamps and not decided.changed and not (new_lead and not row["new_lead"]):
+        return None
+    await deps.campaigns.apply(uow.conn, MemberChange(
+        campaign["campaign_id"], lead_id, at, decided.status.value if decided.status else None,
+        tuple(STEP_COLUMNS[s] for s in decided.stamps), STEP_COLUMNS[decided.clear] if decided.clear else None,
+        new_lead=new_lead, channel=channel, on_time=on_time))
+    if decided.status is None:
+        return None
+    member = await deps.campaigns.member(uow.conn, campaign["campaign_id"], lead_id)
+    grade: Grade = (member or {}).get("grade") or "C"
+    await enroll_by_member_status(deps, uow, lead_id, campaign["campaign_id"], decided.status.value, grade, cause, at)
+    uow.emit(CampaignMemberChanged(
+        event_id=derive_event_id(cause, campaign["campaign_id"], "member", decided.status.value), lead_id=lead_id,
+        campaign_id=campaign["campaign_id"], campaign_type=ctype, status=decided.status, previous_status=current,
+        followed_up_on_time=on_time if decided.status is MemberStatus.FOLLOWED_UP else None, occurred_at=at))
+    return decided.status
+
+
+async def add_members(deps: NurtureDeps, uow: UnitOfWork, campaign_id: str, lead_ids: Sequence[str],
+                      emails: Sequence[str], status: MemberStatus) -> list[str]:
+    """Marketing's own list (an invitation list, say): each lead, named by id or by the
+    email it was captured with, joins the campaign at ``status`` (or moves forward to
+    it). All or nothing: names nurture never heard of are :class:`UnknownMembers`.
+    Returns the lead ids."""
+    campaign = await _campaign(deps, uow.conn, campaign_id)
+    step(CampaignType(campaign["type"]), None, status)  # StepNotInCampaign before anything is written
+    by_email = await deps.campaigns.lead_ids_by_email(uow.conn, [normalise_email(e) for e in emails])
+    known = await deps.campaigns.known_leads(uow.conn, lead_ids)
+    missing_ids = [i for i in lead_ids if i not in known]
+    missing_emails = [e for e in emails if normalise_email(e) not in by_email]
+    if missing_ids or missing_emails:
+        raise UnknownMembers(missing_ids, missing_emails)
+    members = list(dict.fromkeys([*lead_ids, *(by_email[normalise_email(e)] for e in emails)]))
+    cause, at = str(uuid.uuid4()), deps.clock()
+    for lead_id in members:
+        await _reach(deps, uow, campaign, lead_id, status, at, cause, channel="list")
+    return members
+
+
+async def set_member_status(deps: NurtureDeps, uow: UnitOfWork, campaign_id: str, lead_id: str,
+                            status: MemberStatus, at: datetime | None) -> MemberStatus:
+    """A person sets a member's step (a platform's attendance correction, marketing's
+    fix): forward only (:class:`services.nurture.domain.funnel.BackwardMove`)."""
+    campaign = await _campaign(deps, uow.conn, campaign_id)
+    row = await deps.campaigns.member(uow.conn, campaign_id, lead_id)
+    if row is None:
+        raise NotAMember(lead_id)
+    await _reach(deps, uow, campaign, lead_id, status, at or deps.clock(), str(uuid.uuid4()), by_request=True)
+    return status
+
+
+async def _capture_joins_campaign(deps: NurtureDeps, e: LeadCaptured, uow: UnitOfWork) -> None:
+    """Nurture hears of every lead (its normalised email, for marketing's lists); a
+    capture naming a campaign makes the lead its member (new to us, or already known) at
+    the step the capture shows, and is a touch of that campaign."""
+    await deps.campaigns.remember_leads(uow.conn, [(e.lead_id, normalise_email(e.profile.email), e.consent,
+                                                    e.occurred_at)])
+    campaign = e.campaign and await deps.campaigns.get_campaign(uow.conn, e.campaign)
+    if not campaign:
+        return  # no campaign, or one marketing never defined here (capture refuses those at its edge)
+    reached = step_for_capture(CampaignType(campaign["type"]), e.source)
+    await _reach(deps, uow, campaign, e.lead_id, reached, e.occurred_at, e.event_id, new_lead=not e.is_repeat,
+                 channel=e.source.value)
+    await _touched(deps, uow, [TouchRow(e.event_id, e.lead_id, campaign["campaign_id"], e.occurred_at,
+                                        e.source.value)])
+
+
+async def _activity_joins_campaign(deps: NurtureDeps, event: LeadEngaged, uow: UnitOfWork) -> None:
+    """An activity naming a campaign (an invitation, a registration, an attendance, a
+    booth visit, a click) makes the lead a member at the step it shows, and is a touch."""
+    campaign = event.campaign and await deps.campaigns.get_campaign(uow.conn, event.campaign)
+    if not campaign:
+        return
+    reached = step_for_activity(CampaignType(campaign["type"]), event.behaviour)
+    await _reach(deps, uow, campaign, event.lead_id, reached, event.occurred_at, event.event_id, channel="activity")
+    await _touched(deps, uow, [TouchRow(event.event_id, event.lead_id, campaign["campaign_id"], event.occurred_at,
+                                        "activity")])
+
+
+async def _touched(deps: NurtureDeps, uow: UnitOfWork, touches: Sequence[TouchRow]) -> None:
+    """Record touches; one dated before a won deal's close arrived late: that deal's
+    credits are recomputed with it."""
+    new = await deps.campaigns.add_touches(uow.conn, touches)
+    if not new:
+        return
+    won = await deps.campaigns.won_deals(uow.conn, list({t.lead_id for t in new}))
+    earliest: dict[str, datetime] = {}
+    for t in new:
+        earliest[t.lead_id] = min(earliest.get(t.lead_id, t.at), t.at)
+    late = [d for d in won if d["closed_at"] is not None and earliest[d["lead_id"]] <= d["closed_at"]]
+    if late:
+        await _attribute(deps, uow, late)
+
+
+async def on_follow_up_recorded(deps: NurtureDeps, event: FollowUpRecorded, uow: UnitOfWork) -> None:
+    """A rep followed up: in every campaign the lead is a member of, it is followed up,
+    within the SLA or not."""
+    for m in await deps.campaigns.members_of_lead(uow.conn, event.lead_id):
+        campaign = await _campaign(deps, uow.conn, m["campaign_id"])
+        await _reach(deps, uow, campaign, event.lead_id, MemberStatus.FOLLOWED_UP, event.occurred_at, event.event_id,
+                     on_time=event.on_time)
+
+
+_OUTCOME_STEP = {DealOutcomeKind.OPPORTUNITY_CREATED: MemberStatus.OPPORTUNITY,
+                 DealOutcomeKind.STAGE_CHANGED: MemberStatus.OPPORTUNITY,
+                 DealOutcomeKind.WON: MemberStatus.WON, DealOutcomeKind.LOST: MemberStatus.LOST}
+
+
+def closed_at(event: DealOutcomeRecorded) -> datetime | None:
+    """When a closed deal closed: the end of its close date (UTC), so that every touch
+    of that day counts; else when the CRM said it closed."""
+    if event.kind not in (DealOutcomeKind.WON, DealOutcomeKind.LOST):
+        return None
+    if event.close_date is None:
+        return event.occurred_at
+    return datetime.combine(event.close_date, time.max, UTC)
+
+
+async def on_deal_outcome(deps: NurtureDeps, event: DealOutcomeRecorded, uow: UnitOfWork) -> None:
+    """The CRM's word on a member's opportunity: the deal as it stands, each of the
+    lead's memberships moved to opportunity / won / lost, and a won deal's revenue
+    attributed to the campaigns that touched the lead."""
+    status = {DealOutcomeKind.WON: "won", DealOutcomeKind.LOST: "lost"}.get(event.kind, "open")
+    await deps.campaigns.save_deal(uow.conn, DealRow(
+        event.opportunity_id, event.lead_id, status, event.stage, event.amount_minor, event.currency,
+        event.occurred_at, closed_at(event), event.occurred_at))
+    for m in await deps.campaigns.members_of_lead(uow.conn, event.lead_id):
+        campaign = await _campaign(deps, uow.conn, m["campaign_id"])
+        await _reach(deps, uow, campaign, event.lead_id, _OUTCOME_STEP[event.kind], event.occurred_at, event.event_id)
+    if event.kind is DealOutcomeKind.WON:
+        await _attribute(deps, uow, [d for d in await deps.campaigns.won_deals(uow.conn, [event.lead_id])
+                                     if d["opportunity_id"] == event.opportunity_id])
+
+
+async def _attribute(deps: NurtureDeps, uow: UnitOfWork, deals: Sequence[Row]) -> int:
+    """(Re)compute these won deals' credits under every model, from the leads' touches."""
+    touches = await deps.campaigns.touches_of(uow.conn, list({d["lead_id"] for d in deals}))
+    credits = [c for d in deals for c in credit_all(
+        touches.get(d["lead_id"], []), Deal(d["opportunity_id"], d["amount_minor"], d["closed_at"], d["opened_at"]),
+        deps.half_life_days)]
+    await deps.campaigns.replace_credits(uow.conn, [d["opportunity_id"] for d in deals], credits,
+                                         {d["opportunity_id"]: (d["currency"], d["closed_at"]) for d in deals})
+    return len(deals)
+
+
+async def recompute_attribution(deps: NurtureDeps, uow: UnitOfWork) -> int:
+    """Every won deal's credits from history (after the models' parameters changed,
+    say). Returns how many deals."""
+    return await _attribute(deps, uow, await deps.campaigns.won_deals(uow.conn))
+
+
+async def refresh_campaign_gauges(deps: NurtureDeps, units: UnitOfWorkFactory) -> None:
+    """Members by status per campaign and each campaign's closed revenue, for Prometheus."""
+    async with units() as uow:
+        counts = await deps.campaigns.status_counts(uow.conn)
+        revenue = await deps.campaigns.closed_revenue(uow.conn)
+    CAMPAIGN_MEMBERS.clear()
+    for r in counts:
+        CAMPAIGN_MEMBERS.labels(r["campaign_id"], r["status"]).set(r["members"])
+    CAMPAIGN_CLOSED_REVENUE.clear()
+    for r in revenue:
+        CAMPAIGN_CLOSED_REVENUE.labels(r["campaign_id"], r["currency"]).set(
+            float(from_minor(int(r["revenue_minor"]), r["currency"])))
+
+
+# Each step's count in the report's row (a scan is counted as a visit: one column).
+_STEP_FIGURES = {s: c.removesuffix("_at") for s, c in STEP_COLUMNS.items() if s is not MemberStatus.SCANNED}
+
+
+async def campaign_report(deps: NurtureDeps, conn: Any, campaign_id: str, model: Model) -> dict[str, Any]:
+    """The campaign's report (``domain.report``) from the database's aggregates.
+    Raises :class:`UnknownCampaign`."""
+    campaign = await _campaign(deps, conn, campaign_id)
+    row = await deps.campaigns.report(conn, campaign_id, campaign["currency"])
+    figures = Figures(
+        members=row["members"], new_leads=row["new_leads"],
+        grades={g: row[f"grade_{g.lower()}"] for g in GRADES},
+        steps={s: row[column] for s, column in _STEP_FIGURES.items()},
+        followed_up_on_time=row["followed_up_on_time"], opportunities=row["opportunities"],
+        won_deals=row["won_deals"], lost_deals=row["lost_deals"],
+        closed_revenue_minor=int(row["closed_revenue_minor"]), won_in_other_currencies=row["won_in_other_currencies"],
+        credited_minor={k: int(v) for k, v in row["credited"].items()})
+    return report_of(campaign, figures, model)
+
+
+async def period_figures(deps: NurtureDeps, conn: Any, since: datetime, until: datetime,
+                         model: Model) -> list[dict[str, Any]]:
+    """Revenue credited to campaigns for deals closed in [since, until), by campaign type and channel."""
+    return period_report(list(await deps.campaigns.period(conn, since, until)), model)

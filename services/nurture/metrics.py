@@ -18,3 +18,8 @@ ENGAGEMENT = Counter("leadbridge_nurture_engagement_total", "Opens and clicks of
 UNSUBSCRIBED = Counter("leadbridge_nurture_unsubscribed_total", "Addresses that unsubscribed")
 TASKS = Counter("leadbridge_nurture_tasks_total", "Rep tasks created", ["kind"])
 TRACK_VERSIONS = Gauge("leadbridge_nurture_track_version", "The newest version of each track", ["track"])
+CAMPAIGN_MEMBERS = Gauge("leadbridge_nurture_campaign_members", "Campaign members by their furthest funnel step",
+                         ["campaign", "status"])
+CAMPAIGN_CLOSED_REVENUE = Gauge("leadbridge_nurture_campaign_closed_revenue",
+                                "Revenue of the won deals of a campaign's members, in the deal's currency",
+                                ["campaign", "currency"])

@@ -6,8 +6,12 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
+
+from services.nurture.domain.attribution import Credit, Touch
+from shared.events import CampaignDefined
 
 if TYPE_CHECKING:
     from asyncpg import Connection
@@ -361,3 +365,298 @@ class ProgramRepository:
             "done_at = CASE WHEN $3 = 'done' THEN coalesce(done_at, $4) ELSE done_at END "
             "WHERE task_id = $1 RETURNING *", task_id, interests, status, at)
         return row
+
+
+# --------------------------------------------------------------------------- campaigns
+
+MEMBER_COLUMNS = ("joined_at", "invited_at", "registered_at", "attended_at", "no_show_at", "visited_at",
+                  "followed_up_at", "opportunity_at", "won_at", "lost_at")
+
+
+@dataclass(frozen=True)
+class MemberChange:
+    """One member's step, as the handler decided it: ``status`` the new status (None: it
+    stays), ``stamps`` the step columns whose moment to keep if empty, ``clear`` a step
+    column to empty."""
+
+    campaign_id: str
+    lead_id: str
+    at: datetime
+    status: str | None
+    stamps: tuple[str, ...]
+    clear: str | None = None
+    new_lead: bool = False
+    channel: str | None = None
+    on_time: bool | None = None
+
+
+@dataclass(frozen=True)
+class TouchRow:
+    touch_id: str
+    lead_id: str
+    campaign_id: str
+    at: datetime
+    channel: str
+
+
+@dataclass(frozen=True)
+class DealRow:
+    opportunity_id: str
+    lead_id: str
+    status: str
+    stage: str | None
+    amount_minor: int | None
+    currency: str | None
+    opened_at: datetime | None
+    closed_at: datetime | None
+    at: datetime
+
+
+class CampaignStore(Protocol):
+    """Campaigns, the leads nurture knows, campaign members with their steps, touches,
+    deals and attribution credits."""
+
+    async def get_campaign(self, conn: Any, campaign_id: str) -> Row | None:
+        """The campaign's current definition, or None."""
+
+    async def list_campaigns(self, conn: Any) -> Sequence[Row]:
+        """Every campaign, newest start first."""
+
+    async def save_campaign(self, conn: Any, defined: CampaignDefined) -> None:
+        """Store a (re)definition."""
+
+    async def remember_leads(self, conn: Any, leads: Sequence[tuple[str, str, bool, datetime]]) -> None:
+        """Leads heard of (id, normalised email, consent, when): new ones added, known ones' consent updated."""
+
+    async def lead_ids_by_email(self, conn: Any, emails: Sequence[str]) -> dict[str, str]:
+        """Normalised email -> lead id, for the emails of known leads."""
+
+    async def known_leads(self, conn: Any, lead_ids: Sequence[str]) -> set[str]:
+        """Which of these lead ids nurture has heard of."""
+
+    async def set_grades(self, conn: Any, grades: Sequence[tuple[str, str]]) -> None:
+        """Each lead's latest grade, on the lead and its memberships."""
+
+    async def members_of_lead(self, conn: Any, lead_id: str) -> Sequence[Row]:
+        """The lead's memberships (``campaign_id``, ``status``, ``campaign_type``), locked."""
+
+    async def member(self, conn: Any, campaign_id: str, lead_id: str) -> Row | None:
+        """One membership, locked for this transaction, or None."""
+
+    async def apply(self, conn: Any, change: MemberChange) -> None:
+        """Insert the membership or move it (see :class:`MemberChange`)."""
+
+    async def list_members(self, conn: Any, campaign_id: str, status: str | None, limit: int,
+                           offset: int) -> Sequence[Row]:
+        """A campaign's members, by lead id."""
+
+    async def add_touches(self, conn: Any, touches: Sequence[TouchRow]) -> list[TouchRow]:
+        """Record touches; returns those not already recorded."""
+
+    async def touches_of(self, conn: Any, lead_ids: Sequence[str]) -> dict[str, list[Touch]]:
+        """Every touch of these leads."""
+
+    async def save_deal(self, conn: Any, deal: DealRow) -> None:
+        """The opportunity as it stands now (fields not given keep their value)."""
+
+    async def won_deals(self, conn: Any, lead_ids: Sequence[str] | None = None) -> Sequence[Row]:
+        """Won deals (of these leads, or all)."""
+
+    async def replace_credits(self, conn: Any, opportunity_ids: Sequence[str], credits: Sequence[Credit],
+                              closing: Mapping[str, tuple[str, datetime]]) -> None:
+        """The credits of these deals are now ``credits`` (``closing``: each deal's currency and close)."""
+
+    async def report(self, conn: Any, campaign_id: str, currency: str) -> Row:
+        """The campaign's figures, aggregated in the database: members, new leads, grades,
+        each step's count, follow-ups within SLA; its members' opportunities, won deals
+        and revenue in ``currency``; credits per model in ``currency``."""
+
+    async def period(self, conn: Any, since: datetime, until: datetime) -> Sequence[Row]:
+        """Credited revenue of deals closed in [since, until) by model, campaign type,
+        channel and currency, with the cost of those campaigns."""
+
+    async def status_counts(self, conn: Any) -> Sequence[Row]:
+        """Members per (campaign, status)."""
+
+    async def closed_revenue(self, conn: Any) -> Sequence[Row]:
+        """Won revenue of each campaign's members per currency."""
+
+
+_REPORT = """
+WITH m AS (
+    SELECT count(*) AS members, count(*) FILTER (WHERE new_lead) AS new_leads,
+           count(*) FILTER (WHERE grade = 'A') AS grade_a, count(*) FILTER (WHERE grade = 'B') AS grade_b,
+           count(*) FILTER (WHERE grade = 'C') AS grade_c, count(*) FILTER (WHERE grade = 'D') AS grade_d,
+           count(joined_at) AS joined, count(invited_at) AS invited, count(registered_at) AS registered,
+           count(attended_at) AS attended, count(no_show_at) AS no_show, count(visited_at) AS visited,
+           count(followed_up_at) AS followed_up, count(*) FILTER (WHERE followed_up_on_time) AS followed_up_on_time,
+           count(opportunity_at) AS opportunity, count(won_at) AS won, count(lost_at) AS lost
+    FROM {s}.members WHERE campaign_id = $1),
+d AS (
+    SELECT count(*) AS opportunities, count(*) FILTER (WHERE d.status = 'won') AS won_deals,
+           count(*) FILTER (WHERE d.status = 'lost') AS lost_deals,
+           coalesce(sum(d.amount_minor) FILTER (WHERE d.status = 'won' AND d.currency = $2), 0) AS closed_revenue_minor,
+           count(*) FILTER (WHERE d.status = 'won' AND d.currency IS DISTINCT FROM $2) AS won_in_other_currencies
+    FROM {s}.deals d WHERE d.lead_id IN (SELECT lead_id FROM {s}.members WHERE campaign_id = $1)),
+c AS (
+    SELECT coalesce(jsonb_object_agg(model, minor), '{{}}'::jsonb) AS credited
+    FROM (SELECT model, sum(credit_minor) AS minor FROM {s}.credits
+          WHERE campaign_id = $1 AND currency = $2 GROUP BY model) x)
+SELECT * FROM m, d, c
+"""
+
+
+class CampaignRepository:
+    """Campaign tables in PostgreSQL: ``CampaignRepository(schema).method(conn, ...)``."""
+
+    def __init__(self, schema: str = "nurture") -> None:
+        self.s = schema
+
+    async def get_campaign(self, conn: Connection, campaign_id: str) -> Row | None:
+        row: Row | None = await conn.fetchrow(f"SELECT * FROM {self.s}.campaigns WHERE campaign_id = $1", campaign_id)
+        return row
+
+    async def list_campaigns(self, conn: Connection) -> Sequence[Row]:
+        rows: Sequence[Row] = await conn.fetch(f"SELECT * FROM {self.s}.campaigns ORDER BY starts_at DESC, campaign_id")
+        return rows
+
+    async def save_campaign(self, conn: Connection, d: CampaignDefined) -> None:
+        await conn.execute(
+            f"INSERT INTO {self.s}.campaigns VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15) "
+            "ON CONFLICT (campaign_id) DO UPDATE SET version = $2, name = $3, type = $4, owner = $5, starts_at = $6, "
+            "ends_at = $7, cost_minor = $8, currency = $9, goal = $10, event_starts_at = $11, event_ends_at = $12, "
+            "time_zone = $13, registration_url = $14, defined_at = $15",
+            d.campaign_id, d.version, d.name, d.type.value, d.owner, d.starts_at, d.ends_at, d.cost_minor, d.currency,
+            d.goal, d.event_starts_at, d.event_ends_at, d.time_zone, d.registration_url, d.occurred_at)
+
+    async def remember_leads(self, conn: Connection, leads: Sequence[tuple[str, str, bool, datetime]]) -> None:
+        if leads:
+            await conn.execute(
+                f"INSERT INTO {self.s}.leads(lead_id, email_norm, consent, first_seen) "
+                "SELECT * FROM unnest($1::text[], $2::text[], $3::boolean[], $4::timestamptz[]) "
+                "ON CONFLICT (lead_id) DO UPDATE SET consent = excluded.consent, email_norm = excluded.email_norm",
+                *map(list, zip(*leads, strict=True)))
+
+    async def lead_ids_by_email(self, conn: Connection, emails: Sequence[str]) -> dict[str, str]:
+        rows = await conn.fetch(f"SELECT email_norm, lead_id FROM {self.s}.leads WHERE email_norm = ANY($1::text[])",
+                                list(emails))
+        return {r["email_norm"]: r["lead_id"] for r in rows}
+
+    async def known_leads(self, conn: Connection, lead_ids: Sequence[str]) -> set[str]:
+        rows = await conn.fetch(f"SELECT lead_id FROM {self.s}.leads WHERE lead_id = ANY($1::text[])", list(lead_ids))
+        return {r["lead_id"] for r in rows}
+
+    async def set_grades(self, conn: Connection, grades: Sequence[tuple[str, str]]) -> None:
+        if not grades:
+            return
+        latest = dict(grades)  # the last grade of a lead in the batch wins
+        ids, values = list(latest), list(latest.values())
+        await conn.execute(f"UPDATE {self.s}.leads l SET grade = g.grade FROM unnest($1::text[], $2::text[]) "
+                           "AS g(lead_id, grade) WHERE l.lead_id = g.lead_id", ids, values)
+        await conn.execute(f"UPDATE {self.s}.members m SET grade = g.grade FROM unnest($1::text[], $2::text[]) "
+                           "AS g(lead_id, grade) WHERE m.lead_id = g.lead_id AND m.grade IS DISTINCT FROM g.grade",
+                           ids, values)
+
+    async def members_of_lead(self, conn: Connection, lead_id: str) -> Sequence[Row]:
+        rows: Sequence[Row] = await conn.fetch(
+            f"SELECT m.campaign_id, m.status, c.type AS campaign_type FROM {self.s}.members m "
+            f"JOIN {self.s}.campaigns c USING (campaign_id) WHERE m.lead_id = $1 ORDER BY m.campaign_id "
+            "FOR UPDATE OF m", lead_id)
+        return rows
+
+    async def member(self, conn: Connection, campaign_id: str, lead_id: str) -> Row | None:
+        row: Row | None = await conn.fetchrow(
+            f"SELECT * FROM {self.s}.members WHERE campaign_id = $1 AND lead_id = $2 FOR UPDATE", campaign_id, lead_id)
+        return row
+
+    async def apply(self, conn: Connection, ch: MemberChange) -> None:
+        stamps = [c for c in ch.stamps if c != "joined_at"]
+        cols = ", ".join(stamps)
+        values = ", ".join("$3" for _ in stamps)
+        sets = "".join(f", {c} = coalesce(m.{c}, $3)" for c in stamps)
+        if ch.clear:
+            sets += f", {ch.clear} = NULL"
+        await conn.execute(
+            f"INSERT INTO {self.s}.members AS m (campaign_id, lead_id, status, new_lead, channel, grade, joined_at, "
+            f"followed_up_on_time, updated_at{', ' + cols if cols else ''}) "
+            f"SELECT $1, $2, coalesce($4, 'joined'), $5, $6, (SELECT grade FROM {self.s}.leads WHERE lead_id = $2), "
+            f"$3, $7, $3{', ' + values if values else ''} "
+            "ON CONFLICT (campaign_id, lead_id) DO UPDATE SET status = coalesce($4, m.status), updated_at = $3, "
+            "new_lead = m.new_lead OR $5, channel = coalesce(m.channel, $6), "
+            f"followed_up_on_time = coalesce(m.followed_up_on_time, $7){sets}",
+            ch.campaign_id, ch.lead_id, ch.at, ch.status, ch.new_lead, ch.channel, ch.on_time)
+
+    async def list_members(self, conn: Connection, campaign_id: str, status: str | None, limit: int,
+                           offset: int) -> Sequence[Row]:
+        rows: Sequence[Row] = await conn.fetch(
+            f"SELECT * FROM {self.s}.members WHERE campaign_id = $1 AND ($2::text IS NULL OR status = $2) "
+            "ORDER BY lead_id LIMIT $3 OFFSET $4", campaign_id, status, limit, offset)
+        return rows
+
+    async def add_touches(self, conn: Connection, touches: Sequence[TouchRow]) -> list[TouchRow]:
+        if not touches:
+            return []
+        rows = await conn.fetch(
+            f"INSERT INTO {self.s}.touches SELECT * FROM unnest($1::text[], $2::text[], $3::text[], "
+            "$4::timestamptz[], $5::text[]) ON CONFLICT DO NOTHING RETURNING touch_id",
+            [t.touch_id for t in touches], [t.lead_id for t in touches], [t.campaign_id for t in touches],
+            [t.at for t in touches], [t.channel for t in touches])
+        new = {r["touch_id"] for r in rows}
+        return [t for t in touches if t.touch_id in new]
+
+    async def touches_of(self, conn: Connection, lead_ids: Sequence[str]) -> dict[str, list[Touch]]:
+        rows = await conn.fetch(f"SELECT lead_id, campaign_id, at, channel FROM {self.s}.touches "
+                                "WHERE lead_id = ANY($1::text[])", list(lead_ids))
+        out: dict[str, list[Touch]] = {}
+        for r in rows:
+            out.setdefault(r["lead_id"], []).append(Touch(r["campaign_id"], r["at"], r["channel"]))
+        return out
+
+    async def save_deal(self, conn: Connection, d: DealRow) -> None:
+        await conn.execute(
+            f"INSERT INTO {self.s}.deals AS d VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) "
+            "ON CONFLICT (opportunity_id) DO UPDATE SET lead_id = $2, "
+            "status = CASE WHEN d.status = 'won' THEN d.status ELSE $3 END, stage = coalesce($4, d.stage), "
+            "amount_minor = coalesce($5, d.amount_minor), currency = coalesce($6, d.currency), "
+            "opened_at = coalesce(d.opened_at, $7), closed_at = coalesce($8, d.closed_at), updated_at = $9",
+            d.opportunity_id, d.lead_id, d.status, d.stage, d.amount_minor, d.currency, d.opened_at, d.closed_at, d.at)
+
+    async def won_deals(self, conn: Connection, lead_ids: Sequence[str] | None = None) -> Sequence[Row]:
+        rows: Sequence[Row] = await conn.fetch(
+            f"SELECT * FROM {self.s}.deals WHERE status = 'won' AND ($1::text[] IS NULL OR lead_id = ANY($1::text[]))",
+            None if lead_ids is None else list(lead_ids))
+        return rows
+
+    async def replace_credits(self, conn: Connection, opportunity_ids: Sequence[str], credits: Sequence[Credit],
+                              closing: Mapping[str, tuple[str, datetime]]) -> None:
+        await conn.execute(f"DELETE FROM {self.s}.credits WHERE opportunity_id = ANY($1::text[])",
+                           list(opportunity_ids))
+        if credits:
+            await conn.copy_records_to_table(
+                "credits", schema_name=self.s,
+                records=[(c.opportunity_id, c.model, c.campaign_id, c.channel, c.credit_minor,
+                          *closing[c.opportunity_id]) for c in credits])
+
+    async def report(self, conn: Connection, campaign_id: str, currency: str) -> Row:
+        row: Row = await conn.fetchrow(_REPORT.format(s=self.s), campaign_id, currency)
+        return row
+
+    async def period(self, conn: Connection, since: datetime, until: datetime) -> Sequence[Row]:
+        rows: Sequence[Row] = await conn.fetch(
+            "SELECT cr.model, c.type AS campaign_type, cr.channel, cr.currency, "
+            "sum(cr.credit_minor) AS credited_minor, "
+            "count(DISTINCT cr.opportunity_id) AS deals, count(DISTINCT cr.campaign_id) AS campaigns "
+            f"FROM {self.s}.credits cr JOIN {self.s}.campaigns c USING (campaign_id) "
+            "WHERE cr.closed_at >= $1 AND cr.closed_at < $2 GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4", since, until)
+        return rows
+
+    async def status_counts(self, conn: Connection) -> Sequence[Row]:
+        rows: Sequence[Row] = await conn.fetch(
+            f"SELECT campaign_id, status, count(*) AS members FROM {self.s}.members GROUP BY 1, 2")
+        return rows
+
+    async def closed_revenue(self, conn: Connection) -> Sequence[Row]:
+        rows: Sequence[Row] = await conn.fetch(
+            f"SELECT m.campaign_id, d.currency, sum(d.amount_minor) AS revenue_minor FROM {self.s}.members m "
+            f"JOIN {self.s}.deals d ON d.lead_id = m.lead_id WHERE d.status = 'won' GROUP BY 1, 2")
+        return rows

@@ -6,12 +6,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from services.nurture.api import router
+from services.nurture.api import campaigns, router
 from services.nurture.domain.calendar import BusinessCalendar
 from services.nurture.domain.mail import Limits
 from services.nurture.handlers import MailSettings, NurtureDeps, registry
 from services.nurture.mailer import SmtpMailer
-from services.nurture.repository import PoolRepository, ProgramRepository
+from services.nurture.repository import CampaignRepository, PoolRepository, ProgramRepository
 from services.nurture.settings import NurtureSettings
 from shared.service import ServiceDefinition
 
@@ -22,6 +22,7 @@ def build_service(settings: NurtureSettings | None = None) -> ServiceDefinition:
                         settings.nurture_smtp_password, settings.nurture_smtp_security)
     deps = NurtureDeps(
         pool=PoolRepository(settings.schema), programs=ProgramRepository(settings.schema), mailer=mailer,
+        campaigns=CampaignRepository(settings.schema), half_life_days=settings.attribution_half_life_days,
         mail=MailSettings(sender=settings.nurture_mail_from, public_url=settings.nurture_public_url,
                           message_id_domain=settings.nurture_message_id_domain,
                           limits=Limits(settings.nurture_max_emails_per_day, settings.nurture_max_emails_per_week)),
@@ -34,5 +35,5 @@ def build_service(settings: NurtureSettings | None = None) -> ServiceDefinition:
         migrations=Path(__file__).parent / "migrations",
         handlers=registry(deps),
         deps=deps,
-        routers=[router],
+        routers=[router, campaigns],
     )

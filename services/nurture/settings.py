@@ -13,6 +13,8 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 class NurtureSettings(ServiceSettings):
     service_name: str = "nurture"
     http_port: int = 8004
+    # Time-decay attribution: a touch's credit halves for every this many days before the close.
+    attribution_half_life_days: float = 7.0
     # The tracks stored when nurture has none yet; afterwards they are managed over HTTP.
     nurture_tracks_file: Path | None = REPO_ROOT / "deploy" / "demo" / "tracks.yaml"
     # How often the step timers and the mail queue are looked at, and how many per transaction.

@@ -4,13 +4,15 @@ handlers' unit tests: same answers, no database (``conn`` is ignored)."""
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import datetime
 from email.message import EmailMessage
 from typing import Any
 
+from services.nurture.domain.attribution import Credit, Touch
 from services.nurture.mailer import MessageRejected
-from services.nurture.repository import Row
+from services.nurture.repository import MEMBER_COLUMNS, DealRow, MemberChange, Row, TouchRow
+from shared.events import CampaignDefined
 
 
 class InMemoryPool:
@@ -270,3 +272,159 @@ class FakeMailer:
             self.fail_next = False
             raise ConnectionRefusedError("SMTP server refused")
         self.sent.append(message)
+
+
+class InMemoryCampaigns:
+    """In-memory twin of :class:`services.nurture.repository.CampaignRepository`."""
+
+    def __init__(self) -> None:
+        self.campaigns: dict[str, dict[str, Any]] = {}
+        self.leads: dict[str, dict[str, Any]] = {}
+        self.members: dict[tuple[str, str], dict[str, Any]] = {}
+        self.touches: dict[str, TouchRow] = {}
+        self.deals: dict[str, dict[str, Any]] = {}
+        self.credits: dict[tuple[str, str, str, str], dict[str, Any]] = {}
+
+    async def get_campaign(self, conn: Any, campaign_id: str) -> Row | None:
+        return self.campaigns.get(campaign_id)
+
+    async def list_campaigns(self, conn: Any) -> Sequence[Row]:
+        return sorted(self.campaigns.values(), key=lambda c: (-c["starts_at"].timestamp(), c["campaign_id"]))
+
+    async def save_campaign(self, conn: Any, d: CampaignDefined) -> None:
+        self.campaigns[d.campaign_id] = {**d.model_dump(exclude={"event_id", "occurred_at"}), "type": d.type.value,
+                                         "defined_at": d.occurred_at}
+
+    async def remember_leads(self, conn: Any, leads: Sequence[tuple[str, str, bool, datetime]]) -> None:
+        for lead_id, email, consent, at in leads:
+            row = self.leads.setdefault(lead_id, {"lead_id": lead_id, "grade": None, "first_seen": at})
+            row.update(email_norm=email, consent=consent)
+
+    async def lead_ids_by_email(self, conn: Any, emails: Sequence[str]) -> dict[str, str]:
+        return {r["email_norm"]: r["lead_id"] for r in self.leads.values() if r["email_norm"] in set(emails)}
+
+    async def known_leads(self, conn: Any, lead_ids: Sequence[str]) -> set[str]:
+        return {i for i in lead_ids if i in self.leads}
+
+    async def set_grades(self, conn: Any, grades: Sequence[tuple[str, str]]) -> None:
+        for lead_id, grade in grades:
+            if lead_id in self.leads:
+                self.leads[lead_id]["grade"] = grade
+            for (_, member_lead), m in self.members.items():
+                if member_lead == lead_id:
+                    m["grade"] = grade
+
+    async def members_of_lead(self, conn: Any, lead_id: str) -> Sequence[Row]:
+        return [{"campaign_id": c, "status": m["status"], "campaign_type": self.campaigns[c]["type"]}
+                for (c, lead), m in sorted(self.members.items()) if lead == lead_id]
+
+    async def member(self, conn: Any, campaign_id: str, lead_id: str) -> Row | None:
+        return self.members.get((campaign_id, lead_id))
+
+    async def apply(self, conn: Any, ch: MemberChange) -> None:
+        row = self.members.get((ch.campaign_id, ch.lead_id))
+        if row is None:
+            row = {"campaign_id": ch.campaign_id, "lead_id": ch.lead_id, "status": ch.status or "joined",
+                   "new_lead": ch.new_lead, "channel": ch.channel,
+                   "grade": self.leads.get(ch.lead_id, {}).get("grade"), "joined_at": ch.at,
+                   "followed_up_on_time": ch.on_time, "updated_at": ch.at, **dict.fromkeys(MEMBER_COLUMNS[1:])}
+            self.members[(ch.campaign_id, ch.lead_id)] = row
+        else:
+            row.update(status=ch.status or row["status"], updated_at=ch.at, new_lead=row["new_lead"] or ch.new_lead,
+                       channel=row["channel"] or ch.channel,
+                       followed_up_on_time=row["followed_up_on_time"] if row["followed_up_on_time"] is not None
+                       else ch.on_time)
+        for column in ch.stamps:
+            if row[column] is None:
+                row[column] = ch.at
+        if ch.clear:
+            row[ch.clear] = None
+
+    async def list_members(self, conn: Any, campaign_id: str, status: str | None, limit: int,
+                           offset: int) -> Sequence[Row]:
+        rows = sorted((m for (c, _), m in self.members.items()
+                       if c == campaign_id and (status is None or m["status"] == status)), key=lambda m: m["lead_id"])
+        return rows[offset:offset + limit]
+
+    async def add_touches(self, conn: Any, touches: Sequence[TouchRow]) -> list[TouchRow]:
+        new = [t for t in touches if t.touch_id not in self.touches]
+        self.touches.update({t.touch_id: t for t in new})
+        return new
+
+    async def touches_of(self, conn: Any, lead_ids: Sequence[str]) -> dict[str, list[Touch]]:
+        out: dict[str, list[Touch]] = {}
+        for t in self.touches.values():
+            if t.lead_id in lead_ids:
+                out.setdefault(t.lead_id, []).append(Touch(t.campaign_id, t.at, t.channel))
+        return out
+
+    async def save_deal(self, conn: Any, d: DealRow) -> None:
+        row = self.deals.get(d.opportunity_id)
+        if row is None:
+            self.deals[d.opportunity_id] = {"opportunity_id": d.opportunity_id, "lead_id": d.lead_id,
+                                            "status": d.status, "stage": d.stage, "amount_minor": d.amount_minor,
+                                            "currency": d.currency, "opened_at": d.opened_at,
+                                            "closed_at": d.closed_at, "updated_at": d.at}
+            return
+        row.update(lead_id=d.lead_id, status=row["status"] if row["status"] == "won" else d.status,
+                   stage=d.stage or row["stage"], amount_minor=d.amount_minor if d.amount_minor is not None
+                   else row["amount_minor"], currency=d.currency or row["currency"],
+                   opened_at=row["opened_at"] or d.opened_at, closed_at=d.closed_at or row["closed_at"],
+                   updated_at=d.at)
+
+    async def won_deals(self, conn: Any, lead_ids: Sequence[str] | None = None) -> Sequence[Row]:
+        return [d for d in self.deals.values()
+                if d["status"] == "won" and (lead_ids is None or d["lead_id"] in lead_ids)]
+
+    async def replace_credits(self, conn: Any, opportunity_ids: Sequence[str], credits: Sequence[Credit],
+                              closing: Mapping[str, tuple[str, datetime]]) -> None:
+        self.credits = {k: v for k, v in self.credits.items() if k[0] not in opportunity_ids}
+        for c in credits:
+            currency, closed = closing[c.opportunity_id]
+            self.credits[(c.opportunity_id, c.model, c.campaign_id, c.channel)] = {
+                "credit_minor": c.credit_minor, "currency": currency, "closed_at": closed}
+
+    async def report(self, conn: Any, campaign_id: str, currency: str) -> Row:
+        ms = [m for (c, _), m in self.members.items() if c == campaign_id]
+        leads = {m["lead_id"] for m in ms}
+        deals = [d for d in self.deals.values() if d["lead_id"] in leads]
+        won = [d for d in deals if d["status"] == "won"]
+        credited: dict[str, int] = {}
+        for (_, model, c, _), v in self.credits.items():
+            if c == campaign_id and v["currency"] == currency:
+                credited[model] = credited.get(model, 0) + v["credit_minor"]
+        row: dict[str, Any] = {
+            "members": len(ms), "new_leads": sum(m["new_lead"] for m in ms),
+            **{f"grade_{g.lower()}": sum(m["grade"] == g for m in ms) for g in "ABCD"},
+            **{c.removesuffix("_at"): sum(m[c] is not None for m in ms) for c in MEMBER_COLUMNS},
+            "followed_up_on_time": sum(bool(m["followed_up_on_time"]) for m in ms),
+            "opportunities": len(deals), "won_deals": len(won),
+            "lost_deals": sum(d["status"] == "lost" for d in deals),
+            "closed_revenue_minor": sum(d["amount_minor"] for d in won if d["currency"] == currency),
+            "won_in_other_currencies": sum(d["currency"] != currency for d in won), "credited": credited}
+        return row
+
+    async def period(self, conn: Any, since: datetime, until: datetime) -> Sequence[Row]:
+        groups: dict[tuple[str, str, str, str], dict[str, Any]] = {}
+        for (opp, model, c, channel), v in self.credits.items():
+            if since <= v["closed_at"] < until:
+                key = (model, self.campaigns[c]["type"], channel, v["currency"])
+                g = groups.setdefault(key, {"credited_minor": 0, "deals": set(), "campaigns": set()})
+                g["credited_minor"] += v["credit_minor"]
+                g["deals"].add(opp)
+                g["campaigns"].add(c)
+        return [{"model": k[0], "campaign_type": k[1], "channel": k[2], "currency": k[3],
+                 "credited_minor": g["credited_minor"], "deals": len(g["deals"]), "campaigns": len(g["campaigns"])}
+                for k, g in sorted(groups.items())]
+
+    async def status_counts(self, conn: Any) -> Sequence[Row]:
+        counted = Counter((c, m["status"]) for (c, _), m in self.members.items())
+        return [{"campaign_id": c, "status": s, "members": n} for (c, s), n in sorted(counted.items())]
+
+    async def closed_revenue(self, conn: Any) -> Sequence[Row]:
+        summed: Counter[tuple[str, str]] = Counter()
+        for (c, lead), _ in self.members.items():
+            for d in self.deals.values():
+                if d["lead_id"] == lead and d["status"] == "won":
+                    summed[(c, d["currency"])] += d["amount_minor"]
+        return [{"campaign_id": c, "currency": cur, "revenue_minor": v} for (c, cur), v in sorted(summed.items())]

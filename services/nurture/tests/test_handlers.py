@@ -12,7 +12,7 @@ import pytest
 from services.nurture import handlers
 from services.nurture.domain.mail import Limits
 from services.nurture.handlers import MailSettings, NurtureDeps, registry
-from services.nurture.tests.fakes import FakeMailer, InMemoryPool, InMemoryPrograms
+from services.nurture.tests.fakes import FakeMailer, InMemoryCampaigns, InMemoryPool, InMemoryPrograms
 from shared import topics
 from shared.events import (
     Event,
@@ -43,6 +43,7 @@ class Nurture:
         self.mailer = FakeMailer()
         self.now = T0
         self.deps = NurtureDeps(pool=self.pool, programs=self.programs, mailer=self.mailer,
+                                campaigns=InMemoryCampaigns(),
                                 mail=MailSettings("M <m@leadbridge.example>", "https://n.example", "leadbridge.example",
                                                   limits), clock=lambda: self.now, tracks_file=SEED)
         self.registry = registry(self.deps)
