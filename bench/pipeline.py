@@ -211,7 +211,7 @@ def _assigned_lead_id(rec: Any) -> str | None:
 
 async def bench_pipeline(stack: harness.Stack, args: argparse.Namespace) -> Run:
     run = Run("pipeline", args.leads)
-    bodies = [_LEADS[i % len(_LEADS)](campaign="bench") for i in range(args.leads)]
+    bodies = [_LEADS[i % len(_LEADS)]() for i in range(args.leads)]
     consumer = await reader_from_beginning(stack.ns.bootstrap, stack.ns.topic(topics.LEAD_ASSIGNED),
                                           topics.LEAD_ASSIGNED.partitions)
     limits = httpx.Limits(max_connections=args.concurrency, max_keepalive_connections=args.concurrency)

@@ -4,6 +4,7 @@ services as real processes."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -43,11 +44,15 @@ def mailpit(tmp_path_factory: pytest.TempPathFactory) -> Iterator[harness.Mailpi
 def stack(namespace: harness.Namespace, log_dir: Path, mailpit: harness.Mailpit) -> Iterator[harness.Stack]:
     """All five services, started once for the end-to-end tests that share them.
     Routing runs the test organisation with short SLAs (tests/e2e/org.yaml); nurture
-    sends to the session's Mailpit."""
+    sends to the session's Mailpit; capture verifies the test CRM's webhooks
+    (harness.WEBHOOK_SECRETS); the campaigns the tests' leads name are defined
+    (harness.define_campaigns)."""
     org = Path(__file__).parent / "e2e" / "org.yaml"
     extra = {"routing": {"LEADBRIDGE_ROUTING_ORG_FILE": str(org)}} if org.exists() else {}
     extra["nurture"] = mailpit.nurture_env()
+    extra["capture"] = {"LEADBRIDGE_WEBHOOK_SECRETS": json.dumps(harness.WEBHOOK_SECRETS)}
     stack = harness.start_stack(namespace, log_dir / "stack", extra)
+    harness.define_campaigns(stack, harness.TEST_CAMPAIGNS)
     yield stack
     stack.stop()
 

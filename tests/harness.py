@@ -4,13 +4,16 @@ the polling helpers the integration and end-to-end tests share."""
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -33,10 +36,10 @@ from bench.stack import (
     with_database,
 )
 
-__all__ = ["ROOT", "SERVICES", "Infra", "Mailpit", "Namespace", "PrivateKafka", "Prometheus", "ServiceProcess",
-           "Stack", "close_namespace", "create_database", "drop_database", "eventually", "free_port", "open_namespace",
-           "produce", "read_topic", "start_infra", "start_lagwatch", "start_mailpit", "start_prometheus",
-           "start_stack", "with_database"]
+__all__ = ["ROOT", "SERVICES", "TEST_CAMPAIGNS", "WEBHOOK_SECRETS", "Infra", "Mailpit", "Namespace", "PrivateKafka",
+           "Prometheus", "ServiceProcess", "Stack", "close_namespace", "create_database", "define_campaigns",
+           "drop_database", "eventually", "free_port", "open_namespace", "produce", "read_topic", "signed_webhook",
+           "start_infra", "start_lagwatch", "start_mailpit", "start_prometheus", "start_stack", "with_database"]
 
 
 def eventually(check: Callable[[], Any], timeout_s: float = 20, interval_s: float = 0.2,
@@ -83,6 +86,46 @@ def read_topic(bootstrap: str, topic: str, *, timeout_s: float = 5.0) -> Iterato
         yield from consumer
     finally:
         consumer.close()
+
+
+# --------------------------------------------------------------------------- campaigns and webhooks
+
+WEBHOOK_SECRETS = {"crm": "whsec_" + base64.b64encode(b"leadbridge test crm secret").decode()}
+"""The Standard Webhooks secret of each test sender (capture runs with them)."""
+
+TEST_CAMPAIGNS = [
+    {"campaign_id": "expo-2026", "name": "Expo 2026", "type": "trade_show", "owner": "marketing",
+     "starts_at": "2026-01-01T00:00:00+00:00", "event": {"starts_at": "2026-11-20T09:00", "ends_at": "2026-11-22T18:00",
+                                                         "time_zone": "Europe/Berlin"}},
+    {"campaign_id": "webinar-series", "name": "Webinar series", "type": "webinar", "owner": "marketing",
+     "starts_at": "2026-01-01T00:00:00+00:00", "event": {"starts_at": "2026-12-10T16:00", "ends_at": "2026-12-10T17:00",
+                                                         "time_zone": "America/New_York"}},
+]
+"""Campaigns the end-to-end tests' leads name (capture refuses a campaign nobody defined)."""
+
+
+def define_campaigns(stack: Stack, campaigns: list[dict[str, Any]]) -> None:
+    """Define campaigns in nurture (one already there is kept) and wait until capture has
+    heard of each: from then on leads may name them."""
+    with stack.client("nurture") as nurture, stack.client("capture") as capture:
+        for body in campaigns:
+            r = nurture.post("/v1/campaigns", json=body)
+            assert r.status_code in (201, 409), r.text
+        wanted = {c["campaign_id"] for c in campaigns}
+        eventually(lambda: wanted <= {c["campaign_id"] for c in capture.get("/v1/campaigns").json()},
+                   what=f"capture knowing campaigns {sorted(wanted)}")
+
+
+def signed_webhook(body: bytes, *, source: str = "crm", webhook_id: str | None = None,
+                   at: datetime | None = None, secret: str | None = None) -> dict[str, str]:
+    """Standard Webhooks headers for ``body``, as the sender ``source`` signs it."""
+    from standardwebhooks.webhooks import Webhook
+
+    webhook_id = webhook_id or f"msg_{uuid.uuid4().hex}"
+    at = at or datetime.now(UTC)
+    signature = Webhook(secret or WEBHOOK_SECRETS[source]).sign(webhook_id, at, body.decode())
+    return {"webhook-id": webhook_id, "webhook-timestamp": str(int(at.timestamp())), "webhook-signature": signature,
+            "content-type": "application/json"}
 
 
 # --------------------------------------------------------------------------- observability

@@ -115,6 +115,20 @@ def check_running(client: httpx.Client) -> None:
             raise StackDown(f"{name} at {url} is not ready (/healthz answered {r.status_code}: {r.text[:200]})")
 
 
+def wait_for_campaigns(client: httpx.Client, wanted: set[str], timeout_s: float = 15) -> None:
+    """Capture refuses a lead naming a campaign it has not heard of: wait until it has
+    heard of the demo's (deploy/demo/seed.py defines them in nurture)."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        known = {c["campaign_id"] for c in client.get(CAPTURE + "/v1/campaigns").json()}
+        if wanted <= known or time.monotonic() > deadline:
+            if not wanted <= known:
+                print(f"[demo] capture does not know campaigns {sorted(wanted - known)}: run deploy/demo/seed.py",
+                      file=sys.stderr)
+            return
+        time.sleep(0.3)
+
+
 def post_story(client: httpx.Client, story: Story) -> None:
     r = client.post(CAPTURE + "/v1/leads", json=story.body)
     if r.status_code != 202:
@@ -295,6 +309,7 @@ def main() -> int:
                   "then run `make demo` again.", file=sys.stderr)
             return 1
         items = stories(run)
+        wait_for_campaigns(client, {str(s.body["campaign"]) for s in items if s.body.get("campaign")})
         print(f"[demo] posting {len(items)} leads to {CAPTURE} (run {run})")
         for story in items:
             post_story(client, story)

@@ -1,4 +1,5 @@
-"""Seed the demo collateral library (content service) once; safe to run again."""
+"""Seed the demo collateral library (content service) and the demo's campaigns
+(nurture; capture refuses a lead naming a campaign nobody defined) once; safe to run again."""
 
 from __future__ import annotations
 
@@ -8,6 +9,21 @@ import sys
 import httpx
 
 CONTENT = os.environ.get("LEADBRIDGE_CONTENT_URL", "http://127.0.0.1:8005")
+NURTURE = os.environ.get("LEADBRIDGE_NURTURE_URL", "http://127.0.0.1:8004")
+
+_YEAR = {"owner": "marketing@leadbridge.example", "starts_at": "2026-01-01T00:00:00+00:00",
+         "ends_at": "2026-12-31T23:59:59+00:00"}
+CAMPAIGNS = [
+    {"campaign_id": "demo", "name": "Demo web forms", "type": "content", "cost": "0", **_YEAR},
+    {"campaign_id": "intent-watch", "name": "Intent watch", "type": "intent_watch", "cost": "12000", **_YEAR},
+    {"campaign_id": "webinar-series-2026", "name": "Webinar series: winning back large clients", "type": "webinar",
+     "cost": "6000", "goal": "two new large clients", **_YEAR,
+     "event": {"starts_at": "2026-12-10T11:00", "ends_at": "2026-12-10T12:00", "time_zone": "America/Chicago",
+               "registration_url": "https://events.leadbridge.example/winback"}},
+    {"campaign_id": "partner-program", "name": "Agency partner programme", "type": "partner", "cost": "3000", **_YEAR},
+    {"campaign_id": "expo-2026", "name": "Expo 2026", "type": "trade_show", "cost": "25000", **_YEAR,
+     "event": {"starts_at": "2026-11-20T09:00", "ends_at": "2026-11-22T18:00", "time_zone": "Europe/Berlin"}},
+]
 
 ITEMS = [
     {"title": "Why agencies switch to us: three case studies", "kind": "case_study",
@@ -31,6 +47,14 @@ def main() -> int:
                 client.post("/v1/collateral", json=item).raise_for_status()
                 added += 1
     print(f"[seed] collateral: {added} added, {len(ITEMS) - added} already there")
+    with httpx.Client(base_url=NURTURE, timeout=10) as client:
+        defined = 0
+        for campaign in CAMPAIGNS:
+            r = client.post("/v1/campaigns", json=campaign)
+            if r.status_code not in (201, 409):
+                r.raise_for_status()
+            defined += r.status_code == 201
+    print(f"[seed] campaigns: {defined} defined, {len(CAMPAIGNS) - defined} already there")
     return 0
 
 

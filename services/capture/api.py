@@ -4,19 +4,22 @@ platforms and intent feeds post here. Routes validate and translate; handlers de
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import date, datetime
+from decimal import Decimal
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Header, HTTPException, Query
+from fastapi import APIRouter, Depends, Header, HTTPException, Path, Query
 from fastapi.responses import JSONResponse
-from pydantic import AwareDatetime, BaseModel, ConfigDict, EmailStr, Field, field_validator
+from pydantic import AwareDatetime, BaseModel, ConfigDict, EmailStr, Field, ValidationError, field_validator
 
 from services.capture import handlers
 from services.capture.domain.leads import ActivityPerson, InTheFuture, when_it_happened
 from services.capture.handlers import CaptureDeps
 from services.capture.repository import Row
-from shared.events import Behaviour, LeadProfile, LeadSource, normalise_email
+from shared import money, webhooks
+from shared.events import Behaviour, DealOutcomeKind, LeadProfile, LeadSource, normalise_email
 from shared.service import RuntimeDep, get_deps
+from shared.webhooks import WebhookDep
 
 router = APIRouter(prefix="/v1", tags=["leads"])
 
@@ -83,6 +86,11 @@ IdempotencyHeader = Annotated[str | None, Header(alias="Idempotency-Key", max_le
 DepsDep = Annotated[CaptureDeps, Depends(get_deps)]
 
 
+def _unknown_campaign(unknown: handlers.UnknownCampaign) -> HTTPException:
+    return HTTPException(422, detail={"error": "invalid request",
+                                      "fields": [{"field": "campaign", "reason": str(unknown)}]})
+
+
 def _no_lead(lead_id: str) -> HTTPException:
     return HTTPException(404, detail={"field": "lead_id", "reason": f"no lead {lead_id}"})
 
@@ -98,8 +106,11 @@ async def capture(lead: LeadIn, runtime: RuntimeDep, deps: DepsDep,
         occurred_at=_when(lead.occurred_at, "occurred_at", deps),
         idempotency_key=lead.idempotency_key or idempotency_key, attributes=lead.attributes,
         occurred_at_given=lead.occurred_at is not None)
-    async with runtime.unit_of_work() as uow:
-        accepted = await handlers.capture_lead(deps, uow, sub)
+    try:
+        async with runtime.unit_of_work() as uow:
+            accepted = await handlers.capture_lead(deps, uow, sub)
+    except handlers.UnknownCampaign as unknown:
+        raise _unknown_campaign(unknown) from None
     return JSONResponse(status_code=202, content={
         "lead_id": accepted.lead_id, "capture_id": accepted.capture_id,
         "duplicate": accepted.duplicate, "repeat": accepted.is_repeat,
@@ -121,6 +132,8 @@ async def add_activity(lead_id: str, activity: ActivityIn, runtime: RuntimeDep, 
             accepted = await handlers.record_activity(deps, uow, lead_id, command)
     except handlers.UnknownLead:
         raise _no_lead(lead_id) from None
+    except handlers.UnknownCampaign as unknown:
+        raise _unknown_campaign(unknown) from None
     return {"lead_id": accepted.lead_id, "activity_id": accepted.activity_id, "duplicate": accepted.duplicate}
 
 
@@ -135,6 +148,8 @@ async def add_activity_by_email(activity: ActivityByEmailIn, runtime: RuntimeDep
     try:
         async with runtime.unit_of_work() as uow:
             accepted = await handlers.record_activity_by_email(deps, uow, who, command)
+    except handlers.UnknownCampaign as unknown:
+        raise _unknown_campaign(unknown) from None
     except handlers.MissingLeadDetails as missing:
         raise HTTPException(422, detail={"error": "invalid request", "fields": [
             {"field": f, "reason": "required when the email is not a known lead"} for f in missing.fields]}) from None
@@ -183,3 +198,76 @@ async def find_lead(runtime: RuntimeDep, deps: DepsDep, email: Annotated[str, Qu
         if row is None:
             raise HTTPException(404, detail={"field": "email", "reason": "no lead with this email"})
         return _lead_view(row, await deps.leads.timeline(conn, row["lead_id"]))
+
+
+@router.get("/campaigns", tags=["campaigns"])
+async def known_campaigns(runtime: RuntimeDep, deps: DepsDep) -> list[dict[str, Any]]:
+    """The campaigns a lead or activity may name (marketing defines them in nurture)."""
+    async with runtime.pool.acquire() as conn:
+        return [{"campaign_id": c["campaign_id"], "name": c["name"], "type": c["type"], "version": c["version"]}
+                for c in await deps.leads.list_campaigns(conn)]
+
+
+# --------------------------------------------------------------------------- outcomes from the CRM
+
+
+class OutcomeIn(BaseModel):
+    """What a CRM's webhook says happened to an opportunity. It names its lead by
+    ``lead_id`` (Leadbridge's, if the CRM kept it), ``email`` or ``account_domain``;
+    ``amount`` is a decimal in ``currency`` (ISO 4217); a won deal has amount, currency
+    and close date."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    kind: DealOutcomeKind
+    opportunity_id: str = Field(min_length=1, max_length=200)
+    lead_id: str | None = Field(default=None, min_length=1, max_length=100)
+    email: EmailStr | None = None
+    account_domain: str | None = Field(default=None, min_length=3, max_length=253, pattern=r"^[^@\s/]+\.[^@\s/]+$")
+    stage: str | None = Field(default=None, max_length=200)
+    amount: Decimal | None = Field(default=None, ge=0, max_digits=18, allow_inf_nan=False)
+    currency: str | None = Field(default=None, pattern=r"^[A-Z]{3}$")
+    close_date: date | None = None
+    occurred_at: AwareDatetime | None = None
+
+
+def _outcome_refused(field: str, reason: str) -> HTTPException:
+    return HTTPException(422, detail={"error": "invalid request", "fields": [{"field": field, "reason": reason}]})
+
+
+@router.post("/webhooks/{source}/outcomes", status_code=202, tags=["outcomes"])
+async def crm_outcome(source: Annotated[str, Path(min_length=1, max_length=64)], hook: WebhookDep,
+                      outcome: OutcomeIn, runtime: RuntimeDep, deps: DepsDep) -> dict[str, Any]:
+    """A CRM's outcome, as a Standard Webhooks delivery signed with this source's secret."""
+    facts: dict[str, Any] = outcome.model_dump(exclude={"amount", "occurred_at"}, exclude_none=True)
+    if outcome.amount is not None:
+        if outcome.currency is None:
+            raise _outcome_refused("currency", "required with an amount")
+        try:
+            facts["amount_minor"] = money.to_minor(outcome.amount, outcome.currency)
+        except money.NotWholeMinorUnits as why:
+            raise _outcome_refused("amount", str(why)) from None
+    facts["occurred_at"] = _when(outcome.occurred_at, "occurred_at", deps)
+    try:
+        async with webhooks.receive_once(runtime, hook) as uow:
+            reported = await handlers.report_outcome(deps, uow, source, hook.webhook_id, facts)
+    except ValidationError as bad:
+        fields = [{"field": ".".join(str(p) for p in e["loc"]) or "body", "reason": e["msg"]} for e in bad.errors()]
+        raise HTTPException(422, detail={"error": "invalid request", "fields": fields}) from None
+    return {"outcome_id": reported.event_id, "opportunity_id": reported.opportunity_id,
+            "links": {"unmatched": "/v1/outcomes?matched=false"}}
+
+
+def _outcome_view(o: Row) -> dict[str, Any]:
+    return {k: (v.isoformat() if isinstance(v, datetime | date) else v) for k, v in dict(o).items()}
+
+
+@router.get("/outcomes", tags=["outcomes"])
+async def list_outcomes(runtime: RuntimeDep, deps: DepsDep, matched: bool | None = None,
+                        limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+                        offset: Annotated[int, Query(ge=0)] = 0) -> dict[str, Any]:
+    """Outcomes the CRM reported: ``matched=false`` lists those that match no lead yet."""
+    async with runtime.pool.acquire() as conn:
+        rows = await deps.leads.list_outcomes(conn, matched, limit, offset)
+        unmatched = await deps.leads.count_unmatched(conn)
+    return {"unmatched": unmatched, "outcomes": [_outcome_view(o) for o in rows]}

@@ -8,6 +8,7 @@ import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from services.capture.domain.leads import (
     ActivityPerson,
@@ -22,10 +23,22 @@ from services.capture.domain.leads import (
     timeline_entry,
     view_changes,
 )
+from services.capture.domain.outcomes import (
+    Candidates,
+    MatchedBy,
+    email_domain,
+    match,
+    normalise_domain,
+    waiting_match,
+)
+from services.capture.metrics import UNMATCHED_OUTCOMES, UNMATCHED_RECEIVED
 from services.capture.repository import LeadStore
 from shared import topics
 from shared.events import (
     Behaviour,
+    CampaignDefined,
+    CrmOutcomeReported,
+    DealOutcomeRecorded,
     Event,
     FollowUpMissed,
     FollowUpRecorded,
@@ -35,9 +48,10 @@ from shared.events import (
     LeadProfile,
     LeadSource,
     NurtureMessageEngaged,
+    derive_event_id,
     utcnow,
 )
-from shared.handling import Registry, Subscription, UnitOfWork, bind
+from shared.handling import Periodic, Registry, Subscription, UnitOfWork, UnitOfWorkFactory, bind
 
 
 @dataclass(frozen=True)
@@ -59,7 +73,23 @@ def registry(deps: CaptureDeps) -> Registry:
     project = bind(on_lead_events, deps)
     return Registry(subscriptions=[
         *(Subscription(spec, batch_handler=project) for spec in PROJECTED),
-        Subscription(topics.NURTURE_MESSAGE_ENGAGED, handler=bind(on_message_engaged, deps))])
+        Subscription(topics.NURTURE_MESSAGE_ENGAGED, handler=bind(on_message_engaged, deps)),
+        Subscription(topics.CAMPAIGN_DEFINED, handler=bind(on_campaign_defined, deps)),
+        Subscription(topics.CRM_OUTCOMES, handler=bind(on_crm_outcome, deps)),
+    ], periodic=[Periodic("outcome-gauges", 15.0, bind(refresh_outcome_gauges, deps))])
+
+
+class UnknownCampaign(LookupError):
+    """A lead or activity named a campaign marketing never defined."""
+
+    def __init__(self, campaign: str) -> None:
+        super().__init__(f"no campaign {campaign!r}: marketing defines campaigns in nurture (POST /v1/campaigns)")
+        self.campaign = campaign
+
+
+async def _known_campaign(deps: CaptureDeps, uow: UnitOfWork, campaign: str | None) -> None:
+    if campaign is not None and not await deps.leads.known_campaign(uow.conn, campaign):
+        raise UnknownCampaign(campaign)
 
 
 class UnknownLead(LookupError):
@@ -99,6 +129,7 @@ async def capture_lead(deps: CaptureDeps, uow: UnitOfWork, sub: Submission) -> A
     (idempotency key, or the same person/source/campaign/moment) is accepted once.
     Emits ``lead-captured`` for each accepted one."""
     repo = deps.leads
+    await _known_campaign(deps, uow, sub.campaign)
     email_norm = normalise_email(str(sub.profile.email))
     key = sub.idempotency_key or (implicit_idempotency_key(email_norm, sub.source, sub.campaign, sub.occurred_at)
                                   if sub.occurred_at_given else None)
@@ -110,6 +141,8 @@ async def capture_lead(deps: CaptureDeps, uow: UnitOfWork, sub: Submission) -> A
         if not await repo.insert_lead(uow.conn, lead_id, email_norm, sub.profile, sub.consent, sub.source,
                                       sub.campaign, sub.occurred_at):
             row = await repo.lock_by_email(uow.conn, email_norm)
+        else:
+            await _match_waiting_outcomes(deps, uow, lead_id, email_norm)
     if key is not None:
         earlier = await repo.capture_by_key(uow.conn, key)
         if earlier is not None:
@@ -150,6 +183,7 @@ async def record_activity(deps: CaptureDeps, uow: UnitOfWork, lead_id: str, acti
     ``lead-engaged``. Raises :class:`UnknownLead` if there is no such lead."""
     if not await deps.leads.exists(uow.conn, lead_id):
         raise UnknownLead(lead_id)
+    await _known_campaign(deps, uow, activity.campaign)
     return await _engage(deps, uow, lead_id, activity)
 
 
@@ -168,6 +202,7 @@ async def record_activity_by_email(deps: CaptureDeps, uow: UnitOfWork, who: Newc
     """Accept an activity for a person named by email: theirs if they are a lead, else
     they are captured first (``domain.leads.lead_for_activity`` decides). Raises
     :class:`MissingLeadDetails` when an unknown person cannot become a lead."""
+    await _known_campaign(deps, uow, activity.campaign)
     known = await deps.leads.find_by_email(uow.conn, normalise_email(who.person.email))
     decision = lead_for_activity(known["lead_id"] if known is not None else None, who.person,
                                  activity.idempotency_key)
@@ -245,9 +280,77 @@ async def adopt(deps: CaptureDeps, uow: UnitOfWork, event: LeadCaptured) -> None
         if not await repo.insert_lead(uow.conn, plan.lead_id, email_norm, plan.profile, event.consent, event.source,
                                       event.campaign, event.occurred_at):
             row = await repo.lock_by_email(uow.conn, email_norm)  # captured over HTTP meanwhile
+        else:
+            await _match_waiting_outcomes(deps, uow, plan.lead_id, email_norm)
     if row is not None:
         plan = adopt_capture(row["lead_id"], LeadProfile.model_validate(row["profile"]), event)
         await repo.record_repeat(uow.conn, plan.lead_id, plan.profile, event.consent, event.source, event.campaign,
                                  event.occurred_at)
     await repo.insert_capture(uow.conn, event.capture_id, None, plan.lead_id, event.source, event.campaign,
                               event.occurred_at)
+
+
+# --------------------------------------------------------------------------- campaigns and outcomes
+
+
+async def on_campaign_defined(deps: CaptureDeps, event: CampaignDefined, uow: UnitOfWork) -> None:
+    """Learn a campaign marketing defined: leads and activities may name it now."""
+    await deps.leads.save_campaign(uow.conn, event)
+
+
+async def report_outcome(deps: CaptureDeps, uow: UnitOfWork, source: str, delivery_id: str,
+                         facts: dict[str, Any]) -> CrmOutcomeReported:
+    """A CRM's outcome delivered by webhook: published on ``crm-outcomes`` (with an id
+    derived from the delivery, so a re-sent delivery is one outcome), where the same
+    consumer as for connectors' Kafka records matches it. Raises pydantic's
+    ``ValidationError`` for facts that are no outcome."""
+    reported = CrmOutcomeReported.model_validate({**facts, "source": source,
+                                                  "event_id": derive_event_id("webhook", source, delivery_id)})
+    uow.emit(reported)
+    return reported
+
+
+_DEAL_FACTS = ("source", "opportunity_id", "kind", "stage", "amount_minor", "currency", "close_date", "occurred_at")
+
+
+def _outcome_recorded(outcome_id: str, facts: dict[str, Any], lead_id: str,
+                      matched_by: MatchedBy) -> DealOutcomeRecorded:
+    return DealOutcomeRecorded(event_id=derive_event_id(outcome_id, "recorded"), lead_id=lead_id,
+                               outcome_id=outcome_id, matched_by=matched_by, **facts)
+
+
+async def on_crm_outcome(deps: CaptureDeps, event: CrmOutcomeReported, uow: UnitOfWork) -> None:
+    """Match a CRM outcome to a lead (``domain.outcomes.match``) and publish
+    ``deal-outcome-recorded``; one that matches nobody is kept, unmatched, until the
+    person is captured."""
+    repo = deps.leads
+    email_norm = None if event.email is None else normalise_email(event.email)
+    domain = None if event.account_domain is None else normalise_domain(event.account_domain)
+    if not await repo.add_outcome(uow.conn, event.event_id, event, email_norm, domain):
+        return
+    by_id = event.lead_id if event.lead_id is not None and await repo.exists(uow.conn, event.lead_id) else None
+    by_email = await repo.find_by_email(uow.conn, email_norm) if email_norm else None
+    by_domain = await repo.lead_by_domain(uow.conn, domain) if domain else None
+    found = match(event, Candidates(by_id, by_email["lead_id"] if by_email else None,
+                                    by_domain["lead_id"] if by_domain else None))
+    if found is None:
+        UNMATCHED_RECEIVED.inc()
+        return
+    lead_id, matched_by = found
+    await repo.match_outcome(uow.conn, event.event_id, lead_id, matched_by, deps.clock())
+    uow.emit(_outcome_recorded(event.event_id, event.model_dump(include=set(_DEAL_FACTS)), lead_id, matched_by))
+
+
+async def _match_waiting_outcomes(deps: CaptureDeps, uow: UnitOfWork, lead_id: str, email_norm: str) -> None:
+    """A person captured for the first time may be whom unmatched outcomes wait for."""
+    for row in await deps.leads.waiting_outcomes(uow.conn, email_norm, email_domain(email_norm)):
+        matched_by = waiting_match(email_norm, row["email_norm"], row["account_domain"])
+        if matched_by is not None:
+            await deps.leads.match_outcome(uow.conn, row["outcome_id"], lead_id, matched_by, deps.clock())
+            uow.emit(_outcome_recorded(row["outcome_id"], {k: row[k] for k in _DEAL_FACTS}, lead_id, matched_by))
+
+
+async def refresh_outcome_gauges(deps: CaptureDeps, units: UnitOfWorkFactory) -> None:
+    """How many outcomes wait for their lead, for Prometheus."""
+    async with units() as uow:
+        UNMATCHED_OUTCOMES.set(await deps.leads.count_unmatched(uow.conn))

@@ -11,7 +11,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
 from services.capture.domain.leads import TimelineEntry
-from shared.events import LeadProfile
+from shared.events import CampaignDefined, CrmOutcomeReported, LeadProfile
 
 if TYPE_CHECKING:
     from asyncpg import Connection
@@ -74,6 +74,35 @@ class LeadStore(Protocol):
         """Apply view changes. Follow-up changes (``assignment_id``) apply only to the
         current assignment, and an assignment (``assigned_at``) only if it is not older
         than the current one (events from different topics may arrive out of order)."""
+
+    async def known_campaign(self, conn: Any, campaign_id: str) -> bool:
+        """Whether marketing defined this campaign (capture heard it on campaign-defined)."""
+
+    async def save_campaign(self, conn: Any, defined: CampaignDefined) -> None:
+        """Keep a campaign's definition (a version older than the one kept changes nothing)."""
+
+    async def list_campaigns(self, conn: Any) -> Sequence[Row]:
+        """The campaigns leads may name, by id."""
+
+    async def add_outcome(self, conn: Any, outcome_id: str, outcome: CrmOutcomeReported, email_norm: str | None,
+                          domain: str | None) -> bool:
+        """Keep a reported outcome (with the email and domain it names, normalised);
+        False if it was kept already."""
+
+    async def lead_by_domain(self, conn: Any, domain: str) -> Row | None:
+        """The most recently captured lead whose email is at ``domain``, or None."""
+
+    async def match_outcome(self, conn: Any, outcome_id: str, lead_id: str, matched_by: str, at: datetime) -> None:
+        """The outcome is this lead's."""
+
+    async def waiting_outcomes(self, conn: Any, email_norm: str, domain: str) -> Sequence[Row]:
+        """Unmatched outcomes naming this email or this domain, oldest first, locked."""
+
+    async def list_outcomes(self, conn: Any, matched: bool | None, limit: int, offset: int) -> Sequence[Row]:
+        """Outcomes (matched, unmatched or all), newest first."""
+
+    async def count_unmatched(self, conn: Any) -> int:
+        """How many outcomes match no lead yet."""
 
 
 class LeadRepository:
@@ -164,3 +193,48 @@ class LeadRepository:
             args.append(assignment_id)
             where += f" AND assignment_id = ${len(args)}"
         await conn.execute(f"UPDATE {self.s}.leads SET {sets}, updated_at = now() WHERE {where}", *args)
+
+    async def known_campaign(self, conn: Connection, campaign_id: str) -> bool:
+        return bool(await conn.fetchval(f"SELECT 1 FROM {self.s}.campaigns WHERE campaign_id = $1", campaign_id))
+
+    async def save_campaign(self, conn: Connection, d: CampaignDefined) -> None:
+        await conn.execute(
+            f"INSERT INTO {self.s}.campaigns AS c VALUES ($1, $2, $3, $4, $5) ON CONFLICT (campaign_id) DO UPDATE "
+            "SET name = $2, type = $3, version = $4, defined_at = $5 WHERE c.version < $4",
+            d.campaign_id, d.name, d.type.value, d.version, d.occurred_at)
+
+    async def list_campaigns(self, conn: Connection) -> Sequence[Row]:
+        return await conn.fetch(f"SELECT * FROM {self.s}.campaigns ORDER BY campaign_id")
+
+    async def add_outcome(self, conn: Connection, outcome_id: str, o: CrmOutcomeReported, email_norm: str | None,
+                          domain: str | None) -> bool:
+        row = await conn.fetchval(
+            f"INSERT INTO {self.s}.outcomes(outcome_id, source, opportunity_id, kind, stage, amount_minor, currency, "
+            "close_date, occurred_at, named_lead_id, email_norm, account_domain) "
+            "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) ON CONFLICT DO NOTHING RETURNING outcome_id",
+            outcome_id, o.source, o.opportunity_id, o.kind.value, o.stage, o.amount_minor, o.currency, o.close_date,
+            o.occurred_at, o.lead_id, email_norm, domain)
+        return row is not None
+
+    async def lead_by_domain(self, conn: Connection, domain: str) -> Row | None:
+        return await conn.fetchrow(
+            f"SELECT * FROM {self.s}.leads WHERE split_part(email_norm, '@', 2) = $1 "
+            "ORDER BY last_captured_at DESC LIMIT 1", domain)
+
+    async def match_outcome(self, conn: Connection, outcome_id: str, lead_id: str, matched_by: str,
+                            at: datetime) -> None:
+        await conn.execute(f"UPDATE {self.s}.outcomes SET lead_id = $2, matched_by = $3, matched_at = $4 "
+                           "WHERE outcome_id = $1", outcome_id, lead_id, matched_by, at)
+
+    async def waiting_outcomes(self, conn: Connection, email_norm: str, domain: str) -> Sequence[Row]:
+        return await conn.fetch(
+            f"SELECT * FROM {self.s}.outcomes WHERE lead_id IS NULL AND (email_norm = $1 OR account_domain = $2) "
+            "ORDER BY occurred_at, outcome_id FOR UPDATE", email_norm, domain)
+
+    async def list_outcomes(self, conn: Connection, matched: bool | None, limit: int, offset: int) -> Sequence[Row]:
+        return await conn.fetch(
+            f"SELECT * FROM {self.s}.outcomes WHERE $1::boolean IS NULL OR (lead_id IS NOT NULL) = $1 "
+            "ORDER BY received_at DESC, outcome_id LIMIT $2 OFFSET $3", matched, limit, offset)
+
+    async def count_unmatched(self, conn: Connection) -> int:
+        return int(await conn.fetchval(f"SELECT count(*) FROM {self.s}.outcomes WHERE lead_id IS NULL"))

@@ -574,7 +574,8 @@ async def define_campaign(deps: NurtureDeps, uow: UnitOfWork, draft: CampaignDra
         raise CampaignExists(draft.campaign_id)
     if not new and previous is None:
         raise UnknownCampaign(draft.campaign_id)
-    defined = define(draft, None if previous is None else previous["version"], deps.clock())
+    version = 1 if previous is None else previous["version"] + 1
+    defined = CampaignDefined.model_validate(define(draft).event(version, deps.clock()))
     await deps.campaigns.save_campaign(uow.conn, defined)
     uow.emit(defined)
     return defined

@@ -8,7 +8,7 @@ from datetime import datetime
 from typing import Any
 
 from services.capture.repository import Row, TimelineRow
-from shared.events import LeadProfile, utcnow
+from shared.events import CampaignDefined, CrmOutcomeReported, LeadProfile, utcnow
 
 
 class InMemoryLeads:
@@ -18,6 +18,8 @@ class InMemoryLeads:
         self.captures: list[dict[str, Any]] = []
         self.activities: list[dict[str, Any]] = []
         self.timelines: dict[str, dict[str, Any]] = {}  # event id -> entry
+        self.campaigns: dict[str, dict[str, Any]] = {}
+        self.outcomes: dict[str, dict[str, Any]] = {}
 
     def _by_email(self, email_norm: str) -> dict[str, Any] | None:
         return next((r for r in self.leads.values() if r["email_norm"] == email_norm), None)
@@ -103,3 +105,49 @@ class InMemoryLeads:
         elif assignment_id is not None and row["assignment_id"] != assignment_id:
             return
         row.update(changes, updated_at=self.clock())
+
+    # ------------------------------------------------------------------ campaigns and outcomes
+
+    async def known_campaign(self, conn: Any, campaign_id: str) -> bool:
+        return campaign_id in self.campaigns
+
+    async def save_campaign(self, conn: Any, d: CampaignDefined) -> None:
+        kept = self.campaigns.get(d.campaign_id)
+        if kept is None or kept["version"] < d.version:
+            self.campaigns[d.campaign_id] = {"campaign_id": d.campaign_id, "name": d.name, "type": d.type.value,
+                                             "version": d.version, "defined_at": d.occurred_at}
+
+    async def list_campaigns(self, conn: Any) -> Sequence[Row]:
+        return [self.campaigns[k] for k in sorted(self.campaigns)]
+
+    async def add_outcome(self, conn: Any, outcome_id: str, o: CrmOutcomeReported, email_norm: str | None,
+                          domain: str | None) -> bool:
+        if outcome_id in self.outcomes:
+            return False
+        self.outcomes[outcome_id] = {
+            "outcome_id": outcome_id, "source": o.source, "opportunity_id": o.opportunity_id, "kind": o.kind.value,
+            "stage": o.stage, "amount_minor": o.amount_minor, "currency": o.currency, "close_date": o.close_date,
+            "occurred_at": o.occurred_at, "named_lead_id": o.lead_id, "email_norm": email_norm,
+            "account_domain": domain, "lead_id": None, "matched_by": None, "matched_at": None,
+            "received_at": self.clock()}
+        return True
+
+    async def lead_by_domain(self, conn: Any, domain: str) -> Row | None:
+        at_domain = [r for r in self.leads.values() if r["email_norm"].rpartition("@")[2] == domain]
+        return max(at_domain, key=lambda r: r["last_captured_at"], default=None)
+
+    async def match_outcome(self, conn: Any, outcome_id: str, lead_id: str, matched_by: str, at: datetime) -> None:
+        self.outcomes[outcome_id].update(lead_id=lead_id, matched_by=matched_by, matched_at=at)
+
+    async def waiting_outcomes(self, conn: Any, email_norm: str, domain: str) -> Sequence[Row]:
+        return sorted((o for o in self.outcomes.values() if o["lead_id"] is None
+                       and (o["email_norm"] == email_norm or o["account_domain"] == domain)),
+                      key=lambda o: (o["occurred_at"], o["outcome_id"]))
+
+    async def list_outcomes(self, conn: Any, matched: bool | None, limit: int, offset: int) -> Sequence[Row]:
+        rows = [o for o in self.outcomes.values() if matched is None or (o["lead_id"] is not None) == matched]
+        rows.sort(key=lambda o: (o["received_at"], o["outcome_id"]), reverse=True)
+        return rows[offset:offset + limit]
+
+    async def count_unmatched(self, conn: Any) -> int:
+        return sum(o["lead_id"] is None for o in self.outcomes.values())

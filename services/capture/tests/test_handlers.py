@@ -33,7 +33,10 @@ T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 
 
 def capture() -> tuple[CaptureDeps, InMemoryLeads]:
+    """Capture over an in-memory store that has heard of the campaigns "expo" and "webinar-q2"."""
     leads = InMemoryLeads(clock=lambda: T0)
+    for name in ("expo", "webinar-q2"):
+        leads.campaigns[name] = {"campaign_id": name, "name": name, "type": "event", "version": 1, "defined_at": T0}
     return CaptureDeps(leads=leads, clock=lambda: T0), leads
 
 
@@ -192,7 +195,8 @@ async def test_capture_projects_every_lead_topic() -> None:
     deps, _ = capture()
     assert {s.spec for s in registry(deps).subscriptions} == {
         topics.LEAD_CAPTURED, topics.LEAD_ENGAGED, topics.LEAD_SCORED, topics.LEAD_ASSIGNED,
-        topics.FOLLOW_UP_RECORDED, topics.FOLLOW_UP_MISSED, topics.NURTURE_MESSAGE_ENGAGED}
+        topics.FOLLOW_UP_RECORDED, topics.FOLLOW_UP_MISSED, topics.NURTURE_MESSAGE_ENGAGED,
+        topics.CAMPAIGN_DEFINED, topics.CRM_OUTCOMES}
 
 
 async def test_a_score_and_an_assignment_show_on_the_view_and_the_timeline() -> None:

@@ -16,7 +16,7 @@ from decimal import Decimal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from shared import money
-from shared.events import CampaignDefined, CampaignType
+from shared.events import CampaignType
 
 EVENT_TYPES: frozenset[CampaignType] = frozenset({CampaignType.WEBINAR, CampaignType.TRADE_SHOW, CampaignType.EVENT})
 """Campaigns held at a date and time, with a time zone and (usually) a registration page."""
@@ -78,11 +78,35 @@ class CampaignDraft:
     event: EventDetails | None
 
 
-def define(draft: CampaignDraft, previous_version: int | None, at: datetime) -> CampaignDefined:
-    """The event that defines (``previous_version`` None) or redefines a campaign, or
-    :class:`InvalidCampaign` naming the first rule it breaks: an id leads can carry, an
-    end not before the start, a cost in whole minor units, and for an event (webinar,
-    trade show, event) its date, an IANA time zone and an end after its start."""
+@dataclass(frozen=True)
+class Definition:
+    """A valid definition, as ``campaign-defined`` carries it (money in minor units,
+    an event's moments as UTC instants beside its zone)."""
+
+    campaign_id: str
+    name: str
+    type: CampaignType
+    owner: str
+    starts_at: datetime
+    ends_at: datetime | None
+    cost_minor: int
+    currency: str
+    goal: str
+    event_starts_at: datetime | None
+    event_ends_at: datetime | None
+    time_zone: str | None
+    registration_url: str | None
+
+    def event(self, version: int, at: datetime) -> dict[str, object]:
+        """The fields of the ``campaign-defined`` that publishes this as ``version``."""
+        return {**self.__dict__, "version": version, "occurred_at": at}
+
+
+def define(draft: CampaignDraft) -> Definition:
+    """A campaign's definition, or :class:`InvalidCampaign` naming the first rule it
+    breaks: an id leads can carry, an end not before the start, a cost in whole minor
+    units, and for an event (webinar, trade show, event) its date, an IANA time zone
+    and an end after its start."""
     if not CAMPAIGN_ID.match(draft.campaign_id):
         raise InvalidCampaign("campaign_id", "lower-case letters, digits, '-' or '_', at most 80, e.g. 'webinar-q4'")
     if draft.starts_at.tzinfo is None:
@@ -104,9 +128,8 @@ def define(draft: CampaignDraft, previous_version: int | None, at: datetime) -> 
         starts, ends = _instant(event.starts_at, tz), _instant(event.ends_at, tz)
         if ends <= starts:
             raise InvalidCampaign("event.ends_at", "is not after event.starts_at")
-    return CampaignDefined(
-        campaign_id=draft.campaign_id, version=(previous_version or 0) + 1, name=draft.name, type=draft.type,
-        owner=draft.owner, starts_at=draft.starts_at, ends_at=draft.ends_at, cost_minor=cost_minor,
-        currency=draft.currency, goal=draft.goal, event_starts_at=starts, event_ends_at=ends,
-        time_zone=event.time_zone if event else None, registration_url=event.registration_url if event else None,
-        occurred_at=at)
+    return Definition(
+        campaign_id=draft.campaign_id, name=draft.name, type=draft.type, owner=draft.owner,
+        starts_at=draft.starts_at, ends_at=draft.ends_at, cost_minor=cost_minor, currency=draft.currency,
+        goal=draft.goal, event_starts_at=starts, event_ends_at=ends, time_zone=event.time_zone if event else None,
+        registration_url=event.registration_url if event else None)
