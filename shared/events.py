@@ -596,6 +596,8 @@ class DealOutcomeRecorded(_DealFacts):
     lead_id: str
     outcome_id: str
     matched_by: Literal["lead_id", "email", "account_domain"]
+
+
 # --------------------------------------------------------------------------- nurture's programs
 
 

@@ -147,6 +147,22 @@ async def list_tasks(runtime: RuntimeDep, deps: DepsDep, rep_id: str | None = No
     return [_plain(r) for r in rows]
 
 
+@router.get("/campaigns/{campaign_id}/registrants")
+async def registrants(campaign_id: str, runtime: RuntimeDep, deps: DepsDep) -> dict[str, Any]:
+    """For the presenter: every registrant of a webinar with what their pre-event call
+    learnt they want to hear about, and whether the call was made."""
+    async with runtime.pool.acquire() as conn:
+        webinar = await deps.programs.webinar(conn, campaign_id)
+        rows = await deps.programs.tasks(conn, None, None, campaign_id, "pre-event", None, 100_000)
+    if webinar is None:
+        raise HTTPException(404, detail={"field": "campaign_id", "reason": f"no webinar '{campaign_id}'"})
+    return {"campaign_id": campaign_id, "name": webinar["name"],
+            "event_starts_at": webinar["event_starts_at"].isoformat(),
+            "registrants": [{"lead_id": r["lead_id"], "name": r["name"], "company": r["company"], "email": r["email"],
+                             "interests": r["interests"], "called": r["status"] == "done", "rep_id": r["rep_id"],
+                             "team": r["team"], "call_due_at": r["due_at"].isoformat()} for r in rows]}
+
+
 class TaskUpdate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 

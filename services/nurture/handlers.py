@@ -22,7 +22,7 @@ import logging
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, time
+from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -50,6 +50,7 @@ from services.nurture.domain.programs import (
 from services.nurture.domain.report import Figures, period_report
 from services.nurture.domain.report import campaign_report as report_of
 from services.nurture.domain.tracks import status_after_scored
+from services.nurture.domain.webinars import no_show_due, pre_event_call_due
 from services.nurture.mailer import Mailer, MessageRejected
 from services.nurture.metrics import CAMPAIGN_CLOSED_REVENUE, CAMPAIGN_MEMBERS
 from services.nurture.repository import CampaignStore, DealRow, MemberChange, PoolStore, ProgramStore, Row, TouchRow
@@ -138,6 +139,13 @@ class NurtureDeps:
     tracks: TrackCache = field(default_factory=TrackCache)
     # Time-decay attribution: a touch's credit halves for every this many days before the close.
     half_life_days: float = DEFAULT_HALF_LIFE_DAYS
+    # The webinar automation: the pre-event call is due this long before the start (a late
+    # registrant's as soon as this after registering); with no rep owning the lead it goes
+    # to this team's queue; registrants who did not attend are no-shows this long after the end.
+    pre_event_call_lead: timedelta = timedelta(hours=2)
+    pre_event_call_soonest: timedelta = timedelta(minutes=15)
+    pre_event_team: str = "inside"
+    no_show_grace: timedelta = timedelta(hours=1)
 
 
 def registry(deps: NurtureDeps) -> Registry:
@@ -150,6 +158,8 @@ def registry(deps: NurtureDeps) -> Registry:
             Subscription(topics.LEAD_ENGAGED, handler=bind(on_lead_engaged, deps)),
             Subscription(topics.FOLLOW_UP_RECORDED, handler=bind(on_follow_up_recorded, deps)),
             Subscription(topics.DEAL_OUTCOME_RECORDED, handler=bind(on_deal_outcome, deps)),
+            Subscription(topics.CAMPAIGN_DEFINED, handler=bind(on_campaign_defined, deps)),
+            Subscription(topics.CAMPAIGN_MEMBER_CHANGED, handler=bind(on_campaign_member_changed, deps)),
         ],
         periodic=[Periodic("nurture-steps", deps.timer_interval_s, bind(run_steps, deps)),
                   Periodic("nurture-mail", deps.timer_interval_s, bind(send_mail, deps)),
@@ -278,8 +288,9 @@ async def on_follow_up_missed(deps: NurtureDeps, event: FollowUpMissed, uow: Uni
 async def on_lead_scored(deps: NurtureDeps, event: LeadScored, uow: UnitOfWork) -> None:
     """A pooled lead's grading is kept; one that now grades for sales is marked ready and
     leaves its track at once (its next step would find the same). Every lead's latest
-    grade is kept for the campaign reports."""
+    grade is kept for the campaign reports and the tracks' branches."""
     await deps.campaigns.set_grades(uow.conn, [(event.lead_id, event.grade)])
+    await deps.programs.set_grade(uow.conn, event.lead_id, event.grade, event.occurred_at)
     entry = await deps.pool.get(uow.conn, event.lead_id)
     if entry is None:
         return
@@ -300,12 +311,73 @@ async def on_lead_engaged(deps: NurtureDeps, event: LeadEngaged, uow: UnitOfWork
 async def enroll_by_member_status(deps: NurtureDeps, uow: UnitOfWork, lead_id: str, campaign: str,
                                   member_status: str, grade: Grade, cause_id: str, at: datetime) -> str | None:
     """A campaign moved a lead to ``member_status`` (e.g. ``no_show``): the track whose
-    entry rule names that status takes it, in the caller's transaction. Returns the track."""
+    entry rule names that status takes it, in the caller's transaction (the lead does not
+    join the pool: sales may own it). Returns the track."""
     entry = Entry(None, grade, None, (), campaign, member_status)
-    track = await enroll(deps, uow, lead_id, entry, cause_id, at)
-    if track is not None:
-        await deps.pool.enter(uow.conn, lead_id, track, f"campaign-{member_status}", grade, None, campaign, at, None)
-    return track
+    return await enroll(deps, uow, lead_id, entry, cause_id, at)
+
+
+# --------------------------------------------------------------------------- webinars
+
+
+async def on_campaign_defined(deps: NurtureDeps, event: CampaignDefined, uow: UnitOfWork) -> None:
+    """A webinar's schedule (and so its no-show timer: the end plus the grace time) is
+    kept; redefined before the timer fired, the timer moves with it."""
+    if event.type is not CampaignType.WEBINAR or event.event_starts_at is None or event.event_ends_at is None:
+        return
+    await deps.programs.save_webinar(uow.conn, event.campaign_id, event.name, event.event_starts_at,
+                                     event.event_ends_at, no_show_due(event.event_ends_at, deps.no_show_grace),
+                                     event.occurred_at)
+
+
+async def on_campaign_member_changed(deps: NurtureDeps, event: CampaignMemberChanged, uow: UnitOfWork) -> None:
+    """The webinar automation follows each member's funnel, however it moved (a list, a
+    registration, an attendance report, the no-show timer):
+
+    - registered: a call before the event, for the rep who owns the lead (or the
+      inside-sales queue), due before the start (``domain.webinars.pre_event_call_due``);
+    - no-show: the track whose entry rule names ``no_show`` takes the lead;
+    - attended after being marked no-show (a late report): it leaves that track."""
+    if event.campaign_type is not CampaignType.WEBINAR:
+        return
+    if event.status is MemberStatus.REGISTERED:
+        await _pre_event_call(deps, uow, event)
+    elif event.status is MemberStatus.NO_SHOW:
+        contact = await deps.programs.contact(uow.conn, event.lead_id)
+        grade: Grade = (contact["grade"] if contact and contact["grade"] else "C")
+        track = await enroll_by_member_status(deps, uow, event.lead_id, event.campaign_id, "no_show", grade,
+                                              event.event_id, event.occurred_at)
+        if track is None:
+            log.warning("no track takes no-shows: the lead stays a member only",
+                        extra={"lead_id": event.lead_id, "campaign_id": event.campaign_id})
+    elif event.status is MemberStatus.ATTENDED and event.previous_status is MemberStatus.NO_SHOW:
+        active = await deps.programs.active_enrollment(uow.conn, event.lead_id)
+        if active is not None and active["campaign"] == event.campaign_id:
+            definition = await _track_of(deps, uow.conn, active["track"], active["version"])
+            if "no_show" in definition.entry.member_statuses:
+                await deps.programs.end_enrollment(uow.conn, active["enrollment_id"], "exited", "attended",
+                                                   event.occurred_at)
+                metrics.EXITED.labels(active["track"], "attended").inc()
+
+
+async def _pre_event_call(deps: NurtureDeps, uow: UnitOfWork, event: CampaignMemberChanged) -> None:
+    webinar = await deps.programs.webinar(uow.conn, event.campaign_id)
+    if webinar is None:
+        log.warning("registration for a webinar with no schedule: no pre-event call",
+                    extra={"lead_id": event.lead_id, "campaign_id": event.campaign_id})
+        return
+    due = pre_event_call_due(webinar["event_starts_at"], event.occurred_at, deps.pre_event_call_lead,
+                             deps.pre_event_call_soonest)
+    if due is None:
+        return  # registered once the event had begun: nothing to prepare
+    contact = await deps.programs.contact(uow.conn, event.lead_id)
+    who = (contact["name"] if contact and contact["name"] else event.lead_id)
+    company = f" ({contact['company']})" if contact and contact["company"] else ""
+    await create_task(deps, uow, task_id=derive_event_id(event.campaign_id, event.lead_id, "pre-event-call"),
+                      lead_id=event.lead_id, kind="pre-event",
+                      title=f"Call {who}{company} before {webinar['name']}: ask what they want to hear about",
+                      rep_id=contact["rep_id"] if contact else None, team=deps.pre_event_team, due_at=due,
+                      campaign=event.campaign_id)
 
 
 # --------------------------------------------------------------------------- step timers
@@ -319,7 +391,8 @@ def _facts(row: Row) -> LeadFacts:
                      unsubscribed=bool(row["unsubscribed"]))
 
 
-def _merge_values(row: Row, track: str, campaign: str | None) -> dict[str, str]:
+def _merge_values(row: Row, track: str) -> dict[str, str]:
+    campaign = row["campaign_name"]
     name = row["name"] or ""
     return {"first_name": name.split(" ")[0] if name else "there", "name": name, "company": row["company"] or "",
             "email": row["email"] or "", "campaign": campaign or "", "track": track, "rep_name": row["rep_id"] or ""}
@@ -343,7 +416,7 @@ async def fire_due_steps(deps: NurtureDeps, uow: UnitOfWork) -> int:
                 metrics.STEPS_FIRED.labels(r["track"], "email").inc()
             elif isinstance(action, CreateTask):
                 title = render(EmailTemplate(subject=action.title, text=".", html="."),
-                               _merge_values(r, r["track"], r["campaign"])).subject
+                               _merge_values(r, r["track"])).subject
                 await create_task(deps, uow, task_id=derive_event_id(fired_id, action.step_id, "task"),
                                   lead_id=r["lead_id"], kind="track", title=title, rep_id=r["rep_id"],
                                   team=action.team, due_at=action.due_at, campaign=r["campaign"],
@@ -469,7 +542,7 @@ async def send_queued(deps: NurtureDeps, uow: UnitOfWork) -> int:
             continue
         unsubscribe = unsubscribe_url(deps, r["message_id"])
         rendered = render(EmailTemplate.model_validate(r["template"]),
-                          {**_merge_values(r, r["track"] or "", r["campaign"]), "unsubscribe_url": unsubscribe})
+                          {**_merge_values(r, r["track"] or ""), "unsubscribe_url": unsubscribe})
         tracked = track_links(rendered, f"{base}/v1/nurture/r/{r['message_id']}",
                               f"{base}/v1/nurture/o/{r['message_id']}.gif", keep={unsubscribe})
         message = compose(message_id=r["message_id"], sender=deps.mail.sender, to=r["email"],

@@ -132,6 +132,17 @@ class ProgramStore(Protocol):
                         at: datetime) -> None: ...
     async def mark_engaged(self, conn: Any, lead_id: str, at: datetime, replied: bool) -> None: ...
     async def contact(self, conn: Any, lead_id: str) -> Row | None: ...
+    async def set_grade(self, conn: Any, lead_id: str, grade: str, at: datetime) -> None: ...
+    # webinars
+    async def save_webinar(self, conn: Any, campaign_id: str, name: str, starts_at: datetime, ends_at: datetime,
+                           no_show_due_at: datetime, at: datetime) -> None:
+        """Keep an event campaign's schedule; its no-show timer moves with it until it fired."""
+    async def webinar(self, conn: Any, campaign_id: str) -> Row | None: ...
+    async def due_webinars(self, conn: Any, now: datetime, limit: int) -> Sequence[Row]:
+        """Webinars whose no-show timer is due and has not fired; locked, skipping those
+        another worker holds."""
+    async def no_shows_marked(self, conn: Any, campaign_id: str, no_shows: int, at: datetime) -> None: ...
+    async def no_show_backlog(self, conn: Any, now: datetime) -> tuple[int, datetime | None]: ...
     # messages
     async def queue_message(self, conn: Any, message_id: str, lead_id: str, enrollment_id: str | None,
                             track: str | None, version: int | None, step_id: str | None, campaign: str | None,
@@ -217,10 +228,11 @@ class ProgramRepository:
 
     async def due_enrollments(self, conn: Connection, now: datetime, limit: int) -> Sequence[Row]:
         rows: Sequence[Row] = await conn.fetch(
-            f"SELECT e.*, {_CONTACT_COLS}, p.grade AS pool_grade, "
+            f"SELECT e.*, {_CONTACT_COLS}, coalesce(p.grade, c.grade) AS pool_grade, "
+            "coalesce(w.name, e.campaign) AS campaign_name, "
             f"EXISTS (SELECT 1 FROM {self.s}.unsubscribes u WHERE u.email = lower(c.email)) AS unsubscribed "
             f"FROM {self.s}.enrollments e LEFT JOIN {self.s}.contacts c USING (lead_id) "
-            f"LEFT JOIN {self.s}.pool p USING (lead_id) "
+            f"LEFT JOIN {self.s}.pool p USING (lead_id) LEFT JOIN {self.s}.webinars w ON w.campaign_id = e.campaign "
             "WHERE e.status = 'active' AND e.due_at <= $1 ORDER BY e.due_at LIMIT $2 FOR UPDATE OF e SKIP LOCKED",
             now, limit)
         return rows
@@ -267,6 +279,39 @@ class ProgramRepository:
         row: Row | None = await conn.fetchrow(f"SELECT * FROM {self.s}.contacts WHERE lead_id = $1", lead_id)
         return row
 
+    async def set_grade(self, conn: Connection, lead_id: str, grade: str, at: datetime) -> None:
+        await conn.execute(
+            f"INSERT INTO {self.s}.contacts(lead_id, grade, updated_at) VALUES ($1, $2, $3) "
+            "ON CONFLICT (lead_id) DO UPDATE SET grade = $2, updated_at = $3", lead_id, grade, at)
+
+    async def save_webinar(self, conn: Connection, campaign_id: str, name: str, starts_at: datetime,
+                           ends_at: datetime, no_show_due_at: datetime, at: datetime) -> None:
+        await conn.execute(
+            f"INSERT INTO {self.s}.webinars(campaign_id, name, event_starts_at, event_ends_at, no_show_due_at, "
+            "updated_at) VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (campaign_id) DO UPDATE SET name = $2, "
+            "event_starts_at = $3, event_ends_at = $4, updated_at = $6, no_show_due_at = CASE WHEN "
+            "webinars.no_shows_marked_at IS NULL THEN $5 ELSE webinars.no_show_due_at END",
+            campaign_id, name, starts_at, ends_at, no_show_due_at, at)
+
+    async def webinar(self, conn: Connection, campaign_id: str) -> Row | None:
+        row: Row | None = await conn.fetchrow(f"SELECT * FROM {self.s}.webinars WHERE campaign_id = $1", campaign_id)
+        return row
+
+    async def due_webinars(self, conn: Connection, now: datetime, limit: int) -> Sequence[Row]:
+        rows: Sequence[Row] = await conn.fetch(
+            f"SELECT * FROM {self.s}.webinars WHERE no_shows_marked_at IS NULL AND no_show_due_at <= $1 "
+            "ORDER BY no_show_due_at LIMIT $2 FOR UPDATE SKIP LOCKED", now, limit)
+        return rows
+
+    async def no_shows_marked(self, conn: Connection, campaign_id: str, no_shows: int, at: datetime) -> None:
+        await conn.execute(f"UPDATE {self.s}.webinars SET no_shows_marked_at = $2, no_shows = $3 "
+                           "WHERE campaign_id = $1", campaign_id, at, no_shows)
+
+    async def no_show_backlog(self, conn: Connection, now: datetime) -> tuple[int, datetime | None]:
+        r = await conn.fetchrow(f"SELECT count(*) AS n, min(no_show_due_at) AS oldest FROM {self.s}.webinars "
+                                "WHERE no_shows_marked_at IS NULL AND no_show_due_at <= $1", now)
+        return int(r["n"]), r["oldest"]
+
     async def queue_message(self, conn: Connection, message_id: str, lead_id: str, enrollment_id: str | None,
                             track: str | None, version: int | None, step_id: str | None, campaign: str | None,
                             template: dict[str, Any], at: datetime) -> None:
@@ -278,9 +323,10 @@ class ProgramRepository:
 
     async def queued_messages(self, conn: Connection, now: datetime, limit: int) -> Sequence[Row]:
         rows: Sequence[Row] = await conn.fetch(
-            f"SELECT m.*, {_CONTACT_COLS}, c.lead_id AS known, "
+            f"SELECT m.*, {_CONTACT_COLS}, c.lead_id AS known, coalesce(w.name, m.campaign) AS campaign_name, "
             f"EXISTS (SELECT 1 FROM {self.s}.unsubscribes u WHERE u.email = lower(c.email)) AS unsubscribed "
             f"FROM {self.s}.messages m LEFT JOIN {self.s}.contacts c USING (lead_id) "
+            f"LEFT JOIN {self.s}.webinars w ON w.campaign_id = m.campaign "
             "WHERE m.status = 'queued' AND m.not_before <= $1 ORDER BY m.not_before LIMIT $2 "
             "FOR UPDATE OF m SKIP LOCKED", now, limit)
         return rows

@@ -4,6 +4,7 @@ until they are ready for sales again."""
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 
 from services.nurture.api import campaigns, router
@@ -28,7 +29,11 @@ def build_service(settings: NurtureSettings | None = None) -> ServiceDefinition:
                           limits=Limits(settings.nurture_max_emails_per_day, settings.nurture_max_emails_per_week)),
         calendar=BusinessCalendar(settings.nurture_business_day_s), timer_batch=settings.nurture_timer_batch,
         mail_batch=settings.nurture_mail_batch, timer_interval_s=settings.nurture_timer_interval_s,
-        tracks_file=settings.nurture_tracks_file)
+        tracks_file=settings.nurture_tracks_file,
+        pre_event_call_lead=timedelta(seconds=settings.nurture_pre_event_call_lead_s),
+        pre_event_call_soonest=timedelta(seconds=settings.nurture_pre_event_call_soonest_s),
+        pre_event_team=settings.nurture_pre_event_team,
+        no_show_grace=timedelta(seconds=settings.nurture_no_show_grace_s))
     return ServiceDefinition(
         settings=settings,
         title="Leadbridge nurture",

@@ -30,6 +30,14 @@ class NurtureSettings(ServiceSettings):
     # The per-person communication limit, counted over every track's emails at sending time.
     nurture_max_emails_per_day: int = 1
     nurture_max_emails_per_week: int = 3
+    # The webinar automation: a registrant's pre-event call is due this long before the start
+    # (a late registrant's this soon after registering, never after the start), for the rep
+    # who owns the lead or this team's queue; registrants who did not attend become no-shows
+    # this long after the event's end.
+    nurture_pre_event_call_lead_s: float = 2 * 3600
+    nurture_pre_event_call_soonest_s: float = 15 * 60
+    nurture_pre_event_team: str = "inside"
+    nurture_no_show_grace_s: float = 3600
     # Where recipients reach nurture's tracking and unsubscribe endpoints (its public URL).
     nurture_public_url: str = "http://127.0.0.1:8004"
     # SMTP: Mailpit locally (deploy/mailpit/mailpit.sh), any relay in production.

@@ -137,9 +137,12 @@ class EntryRule(_Doc):
 
 
 class ExitRule(_Doc):
-    """When a lead leaves before the end. Re-graded to a grade sales works always ends the
-    track (``shared.events.is_sales_grade``, routing takes the lead back by the same rule)."""
+    """When a lead leaves before the end: re-graded to a grade sales works
+    (``shared.events.is_sales_grade``, the rule routing takes the lead back by), replied,
+    unsubscribed. ``sales_grade`` is off only for a track that follows up leads sales may
+    already own (a webinar's no-shows get the recording whatever their grade)."""
 
+    sales_grade: bool = True
     replied: bool = True
     unsubscribed: bool = True
 
@@ -261,7 +264,7 @@ class Progress:
 
 def exit_reason(track: TrackDefinition, facts: LeadFacts) -> str | None:
     """Why the lead leaves the track now, or None."""
-    if is_sales_grade(facts.grade):
+    if track.exit.sales_grade and is_sales_grade(facts.grade):
         return "sales-grade"
     if track.exit.unsubscribed and facts.unsubscribed:
         return "unsubscribed"

@@ -75,6 +75,7 @@ class InMemoryPrograms:
         self.unsubscribed: dict[str, dict[str, Any]] = {}
         self.messages: dict[str, dict[str, Any]] = {}
         self.task_rows: dict[str, dict[str, Any]] = {}
+        self.webinars: dict[str, dict[str, Any]] = {}
 
     async def lock_tracks(self, conn: Any) -> None:
         return None
@@ -125,7 +126,9 @@ class InMemoryPrograms:
         pooled = self.pool.rows.get(row["lead_id"])
         return {**row, **{k: c.get(k) for k in ("email", "name", "company", "consent", "rep_id", "team",
                                                "engaged_at", "replied_at")},
-                "known": row["lead_id"] if c else None, "pool_grade": pooled["grade"] if pooled else None,
+                "known": row["lead_id"] if c else None,
+                "pool_grade": pooled["grade"] if pooled else c.get("grade"),
+                "campaign_name": self.webinars.get(row["campaign"] or "", {}).get("name", row["campaign"]),
                 "unsubscribed": email is not None and email.lower() in self.unsubscribed}
 
     async def due_enrollments(self, conn: Any, now: datetime, limit: int) -> Sequence[Row]:
@@ -151,7 +154,7 @@ class InMemoryPrograms:
     def _contact(self, lead_id: str, at: datetime) -> dict[str, Any]:
         return self.contacts.setdefault(lead_id, {
             "lead_id": lead_id, "email": None, "name": None, "company": None, "consent": None, "rep_id": None,
-            "team": None, "engaged_at": None, "replied_at": None, "updated_at": at})
+            "team": None, "engaged_at": None, "replied_at": None, "grade": None, "updated_at": at})
 
     async def upsert_contact(self, conn: Any, lead_id: str, email: str, name: str, company: str, consent: bool,
                              at: datetime) -> None:
@@ -168,6 +171,32 @@ class InMemoryPrograms:
 
     async def contact(self, conn: Any, lead_id: str) -> Row | None:
         return self.contacts.get(lead_id)
+
+    async def set_grade(self, conn: Any, lead_id: str, grade: str, at: datetime) -> None:
+        self._contact(lead_id, at).update(grade=grade, updated_at=at)
+
+    async def save_webinar(self, conn: Any, campaign_id: str, name: str, starts_at: datetime, ends_at: datetime,
+                           no_show_due_at: datetime, at: datetime) -> None:
+        w = self.webinars.setdefault(campaign_id, {"campaign_id": campaign_id, "no_shows_marked_at": None,
+                                                   "no_shows": None})
+        w.update(name=name, event_starts_at=starts_at, event_ends_at=ends_at, updated_at=at)
+        if w["no_shows_marked_at"] is None:
+            w["no_show_due_at"] = no_show_due_at
+
+    async def webinar(self, conn: Any, campaign_id: str) -> Row | None:
+        return self.webinars.get(campaign_id)
+
+    async def due_webinars(self, conn: Any, now: datetime, limit: int) -> Sequence[Row]:
+        due = [w for w in self.webinars.values() if w["no_shows_marked_at"] is None and w["no_show_due_at"] <= now]
+        return sorted(due, key=lambda w: w["no_show_due_at"])[:limit]
+
+    async def no_shows_marked(self, conn: Any, campaign_id: str, no_shows: int, at: datetime) -> None:
+        self.webinars[campaign_id].update(no_shows_marked_at=at, no_shows=no_shows)
+
+    async def no_show_backlog(self, conn: Any, now: datetime) -> tuple[int, datetime | None]:
+        due = [w["no_show_due_at"] for w in self.webinars.values()
+               if w["no_shows_marked_at"] is None and w["no_show_due_at"] <= now]
+        return len(due), min(due, default=None)
 
     async def queue_message(self, conn: Any, message_id: str, lead_id: str, enrollment_id: str | None,
                             track: str | None, version: int | None, step_id: str | None, campaign: str | None,

@@ -15,6 +15,8 @@ from services.nurture.handlers import MailSettings, NurtureDeps, registry
 from services.nurture.tests.fakes import FakeMailer, InMemoryCampaigns, InMemoryPool, InMemoryPrograms
 from shared import topics
 from shared.events import (
+    CampaignDefined,
+    CampaignMemberChanged,
     Event,
     FollowUpMissed,
     LeadAssigned,
@@ -240,9 +242,8 @@ async def test_a_wait_then_a_task_for_the_rep_who_owns_the_lead() -> None:
     assert task["title"] == "Call Ada at Engines Ltd: missed the webinar, was sent the recording"
     (created,) = [e for e in n.units.events() if isinstance(e, RepTaskCreated)]
     assert (created.task_id, created.rep_id) == (task["task_id"], "r7")
-    # completed: on to the next track (then: next long-term)
-    (_, following) = n.programs.enrollments.values()
-    assert (following["track"], following["status"]) == ("long-term", "active")
+    (enrollment,) = n.programs.enrollments.values()
+    assert (enrollment["status"], enrollment["fired"]) == ("completed", 2)
 
 
 async def test_a_lead_regraded_for_sales_leaves_its_track_at_once() -> None:
@@ -304,3 +305,63 @@ async def test_tracks_are_versioned_and_bad_ones_refused_naming_the_field() -> N
     await n.deliver(topics.LEAD_ASSIGNED, assigned(grade="C"))
     (enrollment,) = n.programs.enrollments.values()
     assert enrollment["version"] == 2
+
+
+# --------------------------------------------------------------------------- webinars
+
+WEBINAR_START = T0 + timedelta(days=7)
+
+
+def webinar(**change: Any) -> CampaignDefined:
+    fields: dict[str, Any] = {"campaign_id": "wb-1", "version": 1, "name": "Webinar one", "type": "webinar",
+                              "owner": "marketing", "starts_at": T0, "event_starts_at": WEBINAR_START,
+                              "event_ends_at": WEBINAR_START + timedelta(hours=1), "time_zone": "Europe/London",
+                              "occurred_at": T0}
+    return CampaignDefined.model_validate({**fields, **change})
+
+
+def member(status: str, previous: str | None = None, lead_id: str = "L1", at: datetime = T0) -> CampaignMemberChanged:
+    return CampaignMemberChanged(lead_id=lead_id, campaign_id="wb-1", campaign_type="webinar", status=status,  # type: ignore[arg-type]
+                                 previous_status=previous, occurred_at=at)  # type: ignore[arg-type]
+
+
+async def test_each_registrant_gets_one_pre_event_call_for_their_rep_or_the_inside_queue() -> None:
+    n = await started()
+    await n.deliver(topics.CAMPAIGN_DEFINED, webinar())
+    for lead, rep in (("L1", "r7"), ("L2", None)):
+        await n.deliver(topics.LEAD_CAPTURED, captured(lead, email=f"{lead}@x.example"))
+        await n.deliver(topics.LEAD_ASSIGNED, assigned(None if rep else NurtureReason.LOW_GRADE, rep_id=rep,
+                                                       grade="C").model_copy(update={"lead_id": lead}))
+    await n.deliver(topics.CAMPAIGN_MEMBER_CHANGED, member("registered", "invited", "L1"),
+                    member("registered", "invited", "L2"), member("registered", "invited", "L1"))
+    tasks = sorted(n.programs.task_rows.values(), key=lambda t: t["lead_id"])
+    assert [(t["lead_id"], t["rep_id"], t["team"], t["kind"], t["due_at"]) for t in tasks] == [
+        ("L1", "r7", None, "pre-event", WEBINAR_START - timedelta(hours=2)),
+        ("L2", None, "inside", "pre-event", WEBINAR_START - timedelta(hours=2))]
+    assert tasks[0]["title"] == "Call Ada Lovelace (Engines Ltd) before Webinar one: ask what they want to hear about"
+    assert len(n.uow.of(RepTaskCreated)) == 2
+    row = await handlers.update_task(n.deps, n.uow, tasks[0]["task_id"], "pricing for agencies", "done")
+    assert (row["interests"], row["status"]) == ("pricing for agencies", "done")
+    # registered after the start: nothing to prepare
+    await n.deliver(topics.CAMPAIGN_MEMBER_CHANGED, member("registered", None, "L3", at=WEBINAR_START))
+    assert len(n.programs.task_rows) == 2
+
+
+async def test_a_no_show_joins_the_no_show_track_whatever_its_grade_and_a_late_attendance_takes_it_off() -> None:
+    n = await started()
+    await n.deliver(topics.CAMPAIGN_DEFINED, webinar())
+    await n.deliver(topics.LEAD_CAPTURED, captured())
+    await n.deliver(topics.LEAD_SCORED, scored("B", T0))  # sales grade, rep-owned: still gets the recording
+    await n.deliver(topics.CAMPAIGN_MEMBER_CHANGED, member("no_show", "registered"))
+    (enrollment,) = n.programs.enrollments.values()
+    assert (enrollment["track"], enrollment["campaign"]) == ("no-show", "wb-1")
+    assert n.pool.rows == {}  # not nurture's to hold: sales may own it
+    await n.run("nurture-steps")
+    await n.run("nurture-mail")
+    (message,) = n.mailer.sent
+    assert message["Subject"] == "Sorry we missed you, Ada: the recording of Webinar one"
+    await n.deliver(topics.CAMPAIGN_MEMBER_CHANGED, member("attended", "no_show"))
+    assert (enrollment["status"], enrollment["exit_reason"]) == ("exited", "attended")
+    n.now = T0 + timedelta(days=5)
+    await n.run("nurture-steps")
+    assert n.programs.task_rows == {}  # the call for a no-show is not made for an attendee

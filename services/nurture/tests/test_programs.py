@@ -24,6 +24,7 @@ from services.nurture.domain.programs import (
     render,
     run_from,
 )
+from services.nurture.domain.webinars import no_show_due, pre_event_call_due
 from shared.events import GRADES, NurtureReason
 
 MON = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)  # a Monday
@@ -194,3 +195,22 @@ def test_the_per_person_limit_defers_until_the_window_allows() -> None:
     d = decide_send(OK, week, LIMITS, now, now)
     assert (d.action, d.reason, d.until) == ("defer", "weekly-limit", now + timedelta(days=4))
     assert decide_send(OK, [now - timedelta(days=8)] * 5, LIMITS, now, now).action == "send"
+
+
+def test_a_pre_event_call_is_due_before_the_start_and_never_after_it() -> None:
+    start = MON + timedelta(days=7)
+    lead, soonest = timedelta(hours=2), timedelta(minutes=15)
+    assert pre_event_call_due(start, MON, lead, soonest) == start - lead
+    late = start - timedelta(hours=1)
+    assert pre_event_call_due(start, late, lead, soonest) == late + soonest
+    last_minute = start - timedelta(minutes=5)
+    assert pre_event_call_due(start, last_minute, lead, soonest) == start
+    assert pre_event_call_due(start, start, lead, soonest) is None
+    assert no_show_due(start + timedelta(hours=1), timedelta(minutes=30)) == start + timedelta(hours=1, minutes=30)
+
+
+def test_a_no_show_track_may_keep_leads_sales_owns() -> None:
+    no_show = next(t for t in seed_tracks() if t.name == "no-show")
+    p = run_from(no_show, 0, LeadFacts("B"), MON, CAL)
+    assert [a.step_id for a in p.actions] == ["recording"]
+    assert run_from(track(email("a")), 0, LeadFacts("B"), MON, CAL).exit_reason == "sales-grade"
