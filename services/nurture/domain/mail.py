@@ -15,6 +15,7 @@ import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from email.message import EmailMessage
+from email.policy import SMTP
 from email.utils import format_datetime
 from typing import Literal
 
@@ -103,11 +104,16 @@ def track_links(rendered: Rendered, redirect_base: str, open_pixel_url: str, kee
     return Tracked(text, html, tuple(links))
 
 
+# Lines up to RFC 5322's 998 characters: a long List-Unsubscribe URL must stay one plain
+# <URL>, not be folded into encoded words that no mail client reads as a link.
+_POLICY = SMTP.clone(max_line_length=998)
+
+
 def compose(*, message_id: str, sender: str, to: str, subject: str, text: str, html: str, unsubscribe_url: str,
             domain: str, at: datetime) -> EmailMessage:
     """The email: text and HTML alternatives, ``Message-ID`` from ``message_id`` (the same
     on a resend, so a receiver can drop a duplicate), one-click unsubscribe (RFC 8058)."""
-    msg = EmailMessage()
+    msg = EmailMessage(policy=_POLICY)
     msg["From"] = sender
     msg["To"] = to
     msg["Subject"] = subject
