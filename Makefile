@@ -5,7 +5,7 @@ SHELL := /bin/bash
 PY    := .venv/bin/python
 export PYTHONPATH := $(CURDIR)
 
-.PHONY: help venv tools infra topics run stop test unit lint typecheck contracts generate demo bench bench-scoring bench-routing bench-inbox clean
+.PHONY: help venv tools infra topics run stop test unit lint typecheck contracts generate demo bench bench-scoring bench-routing bench-inbox bench-campaigns clean
 
 help:
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | column -t -s $$'\t'
@@ -64,6 +64,10 @@ bench: venv ## capture→assigned throughput and latency through the real stack,
 bench-scoring: venv ## scoring throughput on one worker
 	@if [ -z "$$LEADBRIDGE_KAFKA_BOOTSTRAP$$LEADBRIDGE_DATABASE_URL" ]; then $(MAKE) --no-print-directory infra; fi
 	@$(PY) -m bench.scoring $(BENCH_ARGS)
+
+bench-campaigns: venv ## campaign report (100,000 members, 10,000 won deals) and attribution recompute, beside a plain GROUP BY
+	@if [ -z "$$LEADBRIDGE_KAFKA_BOOTSTRAP$$LEADBRIDGE_DATABASE_URL" ]; then $(MAKE) --no-print-directory infra; fi
+	@$(PY) -m bench.campaigns $(BENCH_ARGS)
 
 bench-routing: venv ## lead-scored→lead-assigned latency at 500 leads/s
 	@if [ -z "$$LEADBRIDGE_KAFKA_BOOTSTRAP$$LEADBRIDGE_DATABASE_URL" ]; then $(MAKE) --no-print-directory infra; fi
