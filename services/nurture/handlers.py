@@ -764,6 +764,20 @@ async def _touched(deps: NurtureDeps, uow: UnitOfWork, touches: Sequence[TouchRo
         await _attribute(deps, uow, late)
 
 
+async def mark_no_shows(deps: NurtureDeps, uow: UnitOfWork, campaign_id: str, at: datetime,
+                        cause: str) -> list[str]:
+    """The webinar is over: every member still only registered did not attend and is a
+    no-show now (``campaign-member-changed``; a track whose entry rule names ``no_show``
+    takes them). Idempotent: run again, it finds nobody left at ``registered``; a late
+    attendance report still moves a no-show to attended. ``cause`` names the run (the
+    timer's id), so a re-run emits the same event ids. Returns the leads marked."""
+    campaign = await _campaign(deps, uow.conn, campaign_id)
+    marked = await deps.campaigns.lead_ids_at(uow.conn, campaign_id, MemberStatus.REGISTERED.value)
+    for lead_id in marked:
+        await _reach(deps, uow, campaign, lead_id, MemberStatus.NO_SHOW, at, cause)
+    return marked
+
+
 async def on_follow_up_recorded(deps: NurtureDeps, event: FollowUpRecorded, uow: UnitOfWork) -> None:
     """A rep followed up: in every campaign the lead is a member of, it is followed up,
     within the SLA or not."""

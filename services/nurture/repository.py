@@ -496,6 +496,9 @@ class CampaignStore(Protocol):
                            offset: int) -> Sequence[Row]:
         """A campaign's members, by lead id."""
 
+    async def lead_ids_at(self, conn: Any, campaign_id: str, status: str) -> list[str]:
+        """The leads whose furthest step in the campaign is ``status``."""
+
     async def add_touches(self, conn: Any, touches: Sequence[TouchRow]) -> list[TouchRow]:
         """Record touches; returns those not already recorded."""
 
@@ -638,6 +641,11 @@ class CampaignRepository:
             f"SELECT * FROM {self.s}.members WHERE campaign_id = $1 AND ($2::text IS NULL OR status = $2) "
             "ORDER BY lead_id LIMIT $3 OFFSET $4", campaign_id, status, limit, offset)
         return rows
+
+    async def lead_ids_at(self, conn: Connection, campaign_id: str, status: str) -> list[str]:
+        rows = await conn.fetch(f"SELECT lead_id FROM {self.s}.members WHERE campaign_id = $1 AND status = $2 "
+                                "ORDER BY lead_id", campaign_id, status)
+        return [r["lead_id"] for r in rows]
 
     async def add_touches(self, conn: Connection, touches: Sequence[TouchRow]) -> list[TouchRow]:
         if not touches:

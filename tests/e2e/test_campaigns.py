@@ -257,3 +257,23 @@ def test_a_webinar_from_invitation_to_closed_revenue_attributed_by_every_model(s
         assert f'leadbridge_nurture_campaign_closed_revenue{{campaign="{cid}",currency="USD"}} 48250.35' in metrics
     with stack.client("capture") as capture:
         assert "leadbridge_capture_unmatched_outcomes" in capture.get("/metrics").text
+
+
+def test_an_outcome_a_crm_connector_puts_straight_on_kafka_is_matched_like_a_webhooks(stack: harness.Stack) -> None:
+    from datetime import date
+
+    from shared.events import CrmOutcomeReported
+
+    with stack.client("capture") as c:
+        lead_id = c.post("/v1/leads", json=(person := grade_b())).json()["lead_id"]
+        opportunity = f"OPP-{uuid.uuid4().hex[:6]}"
+        harness.produce(stack.ns, CrmOutcomeReported(
+            source="crm-connector", opportunity_id=opportunity, kind="won", email=person["email"],
+            amount_minor=1_000_000, currency="EUR", close_date=date(2026, 12, 1)))
+
+        def matched() -> list[dict[str, Any]]:
+            body = c.get("/v1/outcomes", params={"matched": "true", "limit": 1000}).json()
+            return [o for o in body["outcomes"] if o["opportunity_id"] == opportunity]
+
+        [done] = harness.eventually(matched, what="the connector's outcome matched")
+        assert (done["lead_id"], done["matched_by"], done["amount_minor"]) == (lead_id, "email", 1_000_000)

@@ -17,10 +17,19 @@ from services.capture.repository import LeadRepository, LeadStore
 from services.capture.tests.fakes import InMemoryLeads
 from services.content.repository import CollateralStore, ContentRepository
 from services.content.tests.fakes import InMemoryCollateral
-from services.nurture.repository import PoolRepository, PoolStore
-from services.nurture.tests.fakes import InMemoryPool
+from services.nurture.domain.attribution import MODELS, Deal, credit_all
+from services.nurture.repository import (
+    CampaignRepository,
+    CampaignStore,
+    DealRow,
+    MemberChange,
+    PoolRepository,
+    PoolStore,
+    TouchRow,
+)
+from services.nurture.tests.fakes import InMemoryCampaigns, InMemoryPool
 from shared.db import create_pool, migrate
-from shared.events import LeadProfile
+from shared.events import CampaignDefined, CrmOutcomeReported, LeadProfile
 from tests import harness
 
 pytestmark = pytest.mark.integration
@@ -198,3 +207,95 @@ async def test_a_leads_segment_is_its_latest_grading(collateral: tuple[Collatera
     assert await store.segment_of(conn, "L1") == "agency"
     await store.remember_segment(conn, "L1", "enterprise", "A", T0 + timedelta(hours=2))
     assert await store.segment_of(conn, "L1") == "enterprise"
+
+
+@pytest.fixture(params=["postgres", "memory"])
+async def campaigns(request: pytest.FixtureRequest, pool: asyncpg.Pool) -> AsyncIterator[tuple[CampaignStore, Any]]:
+    async for b in backend(request.param, pool, "nurture", CampaignRepository, InMemoryCampaigns):
+        yield b
+
+
+async def test_campaign_members_move_and_the_report_aggregates_them(campaigns: tuple[CampaignStore, Any]) -> None:
+    store, conn = campaigns
+    for cid, ctype in (("web", "webinar"), ("ads", "ad")):
+        await store.save_campaign(conn, CampaignDefined(campaign_id=cid, version=1, name=cid, type=ctype, owner="mo",
+                                                        starts_at=T0, cost_minor=1000))
+    await store.remember_leads(conn, [(f"L{i}", f"l{i}@x.example", True, T0) for i in range(3)])
+    await store.set_grades(conn, [("L0", "A"), ("L1", "C"), ("L0", "B")])
+    assert await store.lead_ids_by_email(conn, ["l1@x.example", "nobody@x.example"]) == {"l1@x.example": "L1"}
+    assert await store.known_leads(conn, ["L2", "L9"]) == {"L2"}
+    for i in range(3):
+        await store.apply(conn, MemberChange("web", f"L{i}", T0, "invited", ("invited_at",), channel="list",
+                                             new_lead=i == 0))
+    await store.apply(conn, MemberChange("web", "L0", T0 + timedelta(1), "no_show", ("no_show_at",)))
+    await store.apply(conn, MemberChange("web", "L0", T0 + timedelta(2), "attended", ("attended_at",),
+                                         clear="no_show_at"))
+    await store.apply(conn, MemberChange("web", "L0", T0 + timedelta(3), "followed_up", ("followed_up_at",),
+                                         on_time=True))
+    await store.apply(conn, MemberChange("ads", "L0", T0 + timedelta(3), None, ()))
+    member = await store.member(conn, "web", "L0")
+    assert pick(member, "status", "grade", "new_lead", "channel", "no_show_at", "followed_up_on_time") == {
+        "status": "followed_up", "grade": "B", "new_lead": True, "channel": "list", "no_show_at": None,
+        "followed_up_on_time": True}
+    assert [(m["campaign_id"], m["status"], m["campaign_type"]) for m in await store.members_of_lead(conn, "L0")] == [
+        ("ads", "joined", "ad"), ("web", "followed_up", "webinar")]
+    new = await store.add_touches(conn, [TouchRow("t1", "L0", "web", T0, "list"),
+                                         TouchRow("t2", "L0", "ads", T0 + timedelta(3), "activity")])
+    assert [t.touch_id for t in await store.add_touches(conn, [*new, TouchRow("t3", "L1", "web", T0, "list")])] == [
+        "t3"]
+    assert sorted(t.campaign_id for t in (await store.touches_of(conn, ["L0"]))["L0"]) == ["ads", "web"]
+    await store.save_deal(conn, DealRow("O1", "L0", "open", "discovery", None, None, T0 + timedelta(4), None,
+                                        T0 + timedelta(4)))
+    closed = T0 + timedelta(9)
+    await store.save_deal(conn, DealRow("O1", "L0", "won", None, 7777, "USD", T0 + timedelta(8), closed, closed))
+    await store.save_deal(conn, DealRow("O1", "L0", "lost", None, None, None, None, None, closed))  # won stays won
+    [deal] = await store.won_deals(conn, ["L0"])
+    assert pick(deal, "status", "stage", "amount_minor", "opened_at", "closed_at") == {
+        "status": "won", "stage": "discovery", "amount_minor": 7777, "opened_at": T0 + timedelta(4),
+        "closed_at": closed}
+    credits = credit_all((await store.touches_of(conn, ["L0"]))["L0"], Deal("O1", 7777, closed))
+    await store.replace_credits(conn, ["O1"], credits, {"O1": ("USD", closed)})
+    await store.replace_credits(conn, ["O1"], credits, {"O1": ("USD", closed)})  # replaced, not added
+    row = await store.report(conn, "web", "USD")
+    assert pick(row, "members", "new_leads", "grade_a", "grade_b", "grade_c", "invited", "attended", "no_show",
+                "followed_up", "followed_up_on_time", "opportunities", "won_deals", "closed_revenue_minor") == {
+        "members": 3, "new_leads": 1, "grade_a": 0, "grade_b": 1, "grade_c": 1, "invited": 3, "attended": 1,
+        "no_show": 0, "followed_up": 1, "followed_up_on_time": 1, "opportunities": 1, "won_deals": 1,
+        "closed_revenue_minor": 7777}
+    ads = await store.report(conn, "ads", "USD")
+    assert {m: int(row["credited"].get(m, 0)) + int(ads["credited"].get(m, 0)) for m in MODELS} == dict.fromkeys(
+        MODELS, 7777)
+    period = await store.period(conn, T0, T0 + timedelta(30))
+    assert sum(int(r["credited_minor"]) for r in period if r["model"] == "linear") == 7777
+    assert {(r["campaign_id"], r["status"], r["members"]) for r in await store.status_counts(conn)} == {
+        ("web", "invited", 2), ("web", "followed_up", 1), ("ads", "joined", 1)}
+    assert {(r["campaign_id"], r["currency"], int(r["revenue_minor"])) for r in await store.closed_revenue(conn)} == {
+        ("web", "USD", 7777), ("ads", "USD", 7777)}
+
+
+async def test_capture_keeps_campaigns_and_outcomes_until_matched(leads: tuple[LeadStore, Any]) -> None:
+    store, conn = leads
+    await store.save_campaign(conn, CampaignDefined(campaign_id="expo", version=2, name="Expo", type="trade_show",
+                                                    owner="mo", starts_at=T0))
+    await store.save_campaign(conn, CampaignDefined(campaign_id="expo", version=1, name="old", type="trade_show",
+                                                    owner="mo", starts_at=T0))
+    assert (await store.known_campaign(conn, "expo"), await store.known_campaign(conn, "nope")) == (True, False)
+    assert [(c["campaign_id"], c["name"], c["version"]) for c in await store.list_campaigns(conn)] == [
+        ("expo", "Expo", 2)]
+    await store.insert_lead(conn, "L1", "ann@acme.com", PROFILE, True, "web_form", None, T0)
+    await store.insert_lead(conn, "L2", "bo@acme.com", PROFILE.model_copy(update={"email": "bo@acme.com"}), True,
+                            "web_form", None, T0 + timedelta(1))
+    assert (await store.lead_by_domain(conn, "acme.com") or {})["lead_id"] == "L2"  # the most recently captured
+    o = CrmOutcomeReported(source="crm", opportunity_id="O1", kind="opportunity_created", email="cy@globex.example",
+                           occurred_at=T0)
+    assert await store.add_outcome(conn, "X1", o, "cy@globex.example", None)
+    assert not await store.add_outcome(conn, "X1", o, "cy@globex.example", None)
+    assert await store.add_outcome(conn, "X2", o.model_copy(update={"email": None, "account_domain": "globex.example"}),
+                                   None, "globex.example")
+    assert await store.count_unmatched(conn) == 2
+    assert [w["outcome_id"] for w in await store.waiting_outcomes(conn, "cy@globex.example", "globex.example")] == [
+        "X1", "X2"]
+    await store.match_outcome(conn, "X1", "L9", "email", T0)
+    assert [(r["outcome_id"], r["lead_id"]) for r in await store.list_outcomes(conn, True, 10, 0)] == [("X1", "L9")]
+    assert [r["outcome_id"] for r in await store.list_outcomes(conn, False, 10, 0)] == ["X2"]
+    assert await store.count_unmatched(conn) == 1

@@ -375,6 +375,9 @@ class InMemoryCampaigns:
                        if c == campaign_id and (status is None or m["status"] == status)), key=lambda m: m["lead_id"])
         return rows[offset:offset + limit]
 
+    async def lead_ids_at(self, conn: Any, campaign_id: str, status: str) -> list[str]:
+        return sorted(lead for (c, lead), m in self.members.items() if c == campaign_id and m["status"] == status)
+
     async def add_touches(self, conn: Any, touches: Sequence[TouchRow]) -> list[TouchRow]:
         new = [t for t in touches if t.touch_id not in self.touches]
         self.touches.update({t.touch_id: t for t in new})

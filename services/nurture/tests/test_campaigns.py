@@ -151,3 +151,22 @@ async def test_a_late_touch_recomputes_the_credits_of_a_won_deal() -> None:
     for campaign in ("ads-spring", "email-nov"):
         report = await handlers.campaign_report(n.deps, None, campaign, "linear")
         assert report["revenue"]["attributed_minor"] == 500
+
+
+async def test_after_the_webinar_every_registrant_who_did_not_attend_is_a_no_show_once() -> None:
+    n = Nurture()
+    await n.define()
+    for i in range(4):
+        await n.capture(f"L{i}", None)
+    await handlers.add_members(n.deps, FakeUnitOfWork(), "webinar-q4", ["L0", "L1", "L2", "L3"], [],
+                               MemberStatus.REGISTERED)
+    await n.engage("L0", Behaviour.WEBINAR_ATTENDED, T0 + timedelta(days=38))
+    uow = FakeUnitOfWork()
+    assert await handlers.mark_no_shows(n.deps, uow, "webinar-q4", T0 + timedelta(days=38, hours=3), "timer-1") == [
+        "L1", "L2", "L3"]
+    assert [(e.lead_id, e.status, e.previous_status) for e in uow.of(CampaignMemberChanged)] == [
+        (f"L{i}", MemberStatus.NO_SHOW, MemberStatus.REGISTERED) for i in (1, 2, 3)]
+    again = FakeUnitOfWork()
+    assert await handlers.mark_no_shows(n.deps, again, "webinar-q4", T0 + timedelta(days=39), "timer-1") == []
+    assert again.events() == []
+    assert [n.status(f"L{i}") for i in range(4)] == ["attended", "no_show", "no_show", "no_show"]
