@@ -53,13 +53,6 @@ class SlaPolicy(_Model):
                              + (f" (got {', '.join(given)})" if given else ""))
         return self
 
-    def describe(self) -> str:
-        if self.business_hours is not None:
-            return f"{self.business_hours:g} business hours"
-        if self.business_days is not None:
-            return f"{self.business_days:g} business days"
-        return f"{self.seconds:g} seconds"
-
 
 class Manager(_Model):
     name: str
