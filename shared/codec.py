@@ -64,8 +64,26 @@ class DecodeError(ValueError):
     """A record's bytes are not a valid event for its topic."""
 
 
-__all__ = ["DeadLetterReason", "DecodeError", "Encoded", "cloudevent_headers", "dead_letter_headers", "decode",
-           "decode_record", "encode", "event_source", "header_map", "without_dead_letter_headers"]
+class EventTooLarge(ValueError):
+    """An event whose record would be larger than the service lets it publish. Raised
+    before the unit of work that emits it commits: refused, never accepted and then
+    stuck in the outbox (the broker would refuse it for ever)."""
+
+    def __init__(self, event_type: str, size: int, limit: int) -> None:
+        super().__init__(f"the {event_type} event it makes would be {size:,} bytes on the wire; "
+                         f"the limit is {limit:,}")
+        self.event_type, self.size, self.limit = event_type, size, limit
+
+
+def record_size(key: bytes | None, value: bytes, headers: Headers) -> int:
+    """The bytes a record carries (key, value, header names and values): what the
+    broker's message size limit counts, give or take a few bytes of framing."""
+    return len(key or b"") + len(value) + sum(len(k) + len(v) for k, v in headers)
+
+
+__all__ = ["DeadLetterReason", "DecodeError", "Encoded", "EventTooLarge", "cloudevent_headers",
+           "dead_letter_headers", "decode", "decode_record", "encode", "event_source", "header_map", "record_size",
+           "without_dead_letter_headers"]
 
 
 def encode(event: Event) -> bytes:

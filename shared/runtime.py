@@ -107,17 +107,22 @@ class Runtime:
     # ------------------------------------------------------------------ emitting
 
     def to_rows(self, events: Sequence[Event | codec.Encoded[Any]]) -> list[OutboxRow]:
+        """Outbox rows for emitted events. Raises :class:`codec.EventTooLarge` for one the
+        broker would refuse, while the caller's transaction can still roll back."""
         rows = []
-        prefix = self.settings.topic_prefix
+        prefix, limit = self.settings.topic_prefix, self.settings.max_event_bytes
         for event in events:
             if isinstance(event, codec.Encoded):
                 spec = spec_for_model(event.model)
-                rows.append(OutboxRow(event.event_id, prefix + spec.name, event.key, event.value,
-                                      codec.cloudevent_headers(event, self.source)))
+                row = OutboxRow(event.event_id, prefix + spec.name, event.key, event.value,
+                                codec.cloudevent_headers(event, self.source))
             else:
                 spec = spec_for(event)
-                rows.append(OutboxRow(event.event_id, prefix + spec.name, spec.key_of(event),
-                                      codec.encode(event), codec.cloudevent_headers(event, self.source)))
+                row = OutboxRow(event.event_id, prefix + spec.name, spec.key_of(event),
+                                codec.encode(event), codec.cloudevent_headers(event, self.source))
+            if (size := codec.record_size(row.key, row.value, row.headers)) > limit:
+                raise codec.EventTooLarge(spec.name, size, limit)
+            rows.append(row)
         return rows
 
     async def publish(self, rows: Sequence[OutboxRow], *, wait: bool = False) -> None:

@@ -8,9 +8,9 @@ consumer (:mod:`shared.consumer`) and the clocks, and stops all of it in reverse
 order. Nothing connects at import time.
 
 Every service gets ``GET /healthz`` (200 only when broker and database answer and the
-outbox drains, see :meth:`Runtime.check`) and
-``GET /metrics`` (Prometheus), structured JSON logs, and 422 answers that name each
-bad field and the reason.
+outbox drains, see :meth:`Runtime.check`) and ``GET /metrics`` (Prometheus), structured
+JSON logs, a request body limit, and one error model for every 4xx, documented in its
+OpenAPI document (:mod:`shared.responses`).
 """
 
 from __future__ import annotations
@@ -26,11 +26,10 @@ from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, FastAPI, Request, Response
-from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, PlainTextResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from shared import metrics
+from shared import metrics, responses
 from shared.consumer import BatchConsumer
 from shared.db import migrate
 from shared.handling import Periodic, Registry, Subscription
@@ -99,15 +98,6 @@ async def _open_runtime(settings: ServiceSettings) -> Runtime:
             delay = min(delay * 2, 5)
 
 
-def _validation_error(request: Request, exc: Exception) -> JSONResponse:
-    assert isinstance(exc, RequestValidationError)
-    errors = []
-    for err in exc.errors():
-        loc = [str(p) for p in err.get("loc", ()) if p not in ("body", "query", "path")]
-        errors.append({"field": ".".join(loc) or "body", "reason": err.get("msg", "invalid")})
-    return JSONResponse(status_code=422, content={"error": "invalid request", "fields": errors})
-
-
 def create_app(definition: ServiceDefinition) -> FastAPI:
     settings = definition.settings
     name = settings.service_name
@@ -156,8 +146,10 @@ def create_app(definition: ServiceDefinition) -> FastAPI:
             await runtime.close()
             log.info("service stopped")
 
-    api = FastAPI(title=definition.title, lifespan=lifespan)
-    api.add_exception_handler(RequestValidationError, _validation_error)
+    # Every route: bodies over the limit are 413, text a database cannot store is 422,
+    # and every 4xx is the one error model (shared.responses).
+    api = FastAPI(title=definition.title, lifespan=lifespan, dependencies=[Depends(responses.refuse_unsafe_text)])
+    responses.install(api, settings.max_body_bytes)
 
     @api.middleware("http")
     async def observe(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
@@ -168,7 +160,9 @@ def create_app(definition: ServiceDefinition) -> FastAPI:
         metrics.HTTP_SECONDS.labels(name, request.method, route).observe(time.perf_counter() - started)
         return response
 
-    @api.get("/healthz", tags=["operations"])
+    @api.get("/healthz", tags=["operations"], responses={
+        503: {"description": "the broker or the database does not answer",
+              "content": {"application/json": {"schema": {"type": "object"}}}}})
     async def healthz(runtime: RuntimeDep) -> JSONResponse:
         checks = await runtime.check()
         ok = all(v == "ok" for v in checks.values())
@@ -176,7 +170,8 @@ def create_app(definition: ServiceDefinition) -> FastAPI:
         return JSONResponse(status_code=200 if ok else 503,
                             content={"status": "ok" if ok else "unavailable", "service": name, "checks": checks})
 
-    @api.get("/metrics", tags=["operations"])
+    @api.get("/metrics", tags=["operations"], response_class=PlainTextResponse,
+             responses={200: {"description": "Prometheus text exposition format"}})
     async def prometheus_metrics() -> Response:
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 

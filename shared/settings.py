@@ -49,6 +49,14 @@ class ServiceSettings(BaseSettings):
     # Inbound webhooks (shared.webhooks): each sender's Standard Webhooks secret, "whsec_...",
     # by the source name in its URL; as JSON in LEADBRIDGE_WEBHOOK_SECRETS.
     webhook_secrets: dict[str, str] = {}
+    # The largest request body a route reads (413 above it); field lengths and map sizes
+    # are LEADBRIDGE_LIMIT_* (shared.validation.FieldLimits).
+    max_body_bytes: int = 1024 * 1024
+    # The largest record (key + value + headers) a unit of work may emit. A bigger event
+    # is refused before its transaction commits (413 over HTTP, dead letter in a
+    # consumer): the broker refuses records over its message.max.bytes (1 MB by default)
+    # for ever, so one accepted would never be published.
+    max_event_bytes: int = 256 * 1024
     db_pool_min: int = 2
     db_pool_max: int = 10
 

@@ -2,9 +2,8 @@
 rubric workflow.
 
 Routes validate and translate; the rubric rules live in ``domain.lifecycle`` and the
-commands in ``handlers``. Errors follow the project's shape: 422 ``{"error", "fields":
-[{"field", "reason"}]}`` for bad input (a bad rubric names each place in the document),
-``{"detail": {"field", "reason"}}`` for 404 and 409.
+commands in ``handlers``. Every 4xx is the one error model ``{"error", "fields":
+[{"field", "reason"}]}`` (shared.responses); a bad rubric names each place in the document.
 """
 
 from __future__ import annotations
@@ -24,20 +23,22 @@ from services.scoring.domain.rubric import Problem, RubricDocument, RubricError,
 from services.scoring.handlers import ScoringDeps
 from services.scoring.repository import StoredRubric, VersionExists
 from shared.events import GRADES
+from shared.responses import link, responses
 from shared.service import RuntimeDep, get_deps
+from shared.validation import Text
 
 
 class ApprovalIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    approver: str = Field(min_length=1, max_length=200)
+    approver: Text = Field(min_length=1)
     side: Literal["marketing", "sales"]
 
 
 class ActivationIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    activated_by: str = Field(default="", max_length=200)
+    activated_by: Text = ""
 
 
 def _invalid_rubric(problems: list[Problem]) -> JSONResponse:
@@ -70,7 +71,7 @@ DepsDep = Annotated[ScoringDeps, Depends(get_deps)]
 router = APIRouter(prefix="/v1", tags=["scoring"])
 
 
-@router.get("/leads/{lead_id}/score")
+@router.get("/leads/{lead_id}/score", responses=responses(404))
 async def lead_score(lead_id: str, runtime: RuntimeDep, deps: DepsDep) -> dict[str, Any]:
     """The lead's latest grade with its ledger: every contribution (rule, points,
     evidence event, rubric version, decay) — they sum to the score."""
@@ -99,9 +100,9 @@ async def grade_distribution(
         runtime: RuntimeDep, deps: DepsDep,
         by: Annotated[Literal["campaign", "source", "segment", "rubric_version"] | None,
                       Query(description="break the counts down by this")] = None,
-        campaign: Annotated[str | None, Query(max_length=200)] = None,
-        source: Annotated[str | None, Query(max_length=200)] = None,
-        segment: Annotated[str | None, Query(max_length=200)] = None) -> dict[str, Any]:
+        campaign: Annotated[Text | None, Query()] = None,
+        source: Annotated[Text | None, Query()] = None,
+        segment: Annotated[Text | None, Query()] = None) -> dict[str, Any]:
     """How many leads hold each grade now, overall and (with ``by``) per campaign,
     source, segment or rubric version; filters narrow it to one campaign (say, a
     trade show), source or segment."""
@@ -116,10 +117,19 @@ async def grade_distribution(
     }
 
 
-@router.post("/rubrics", status_code=201, openapi_extra={"requestBody": {"content": {
+VERSION = "/v1/rubrics/{version}"
+BY_VERSION = "$response.body#/version"
+
+
+@router.post("/rubrics", status_code=201, responses=responses(409, links={201: {
+    "GetRubric": link("GET", VERSION, "the draft created", version=BY_VERSION),
+    "ApproveRubric": link("POST", VERSION + "/approvals", "a sign-off of the draft", version=BY_VERSION),
+    "ActivateRubric": link("POST", VERSION + "/activation", "make the draft live", version=BY_VERSION)}}),
+    openapi_extra={"requestBody": {"content": {
     "application/yaml": {"schema": {"type": "string"}},
     "application/json": {"schema": {"type": "object"}}}, "required": True}})
-async def create_rubric(request: Request, runtime: RuntimeDep, deps: DepsDep, created_by: str = "") -> Any:
+async def create_rubric(request: Request, runtime: RuntimeDep, deps: DepsDep,
+                        created_by: Annotated[Text, Query()] = "") -> Any:
     """Create a draft rubric version from a YAML document (any non-JSON content type)
     or the same document as a JSON object. 422 names each bad place; 409 if the
     version exists."""
@@ -167,19 +177,21 @@ async def _rubric_document(runtime: RuntimeDep, deps: ScoringDeps, version: str 
     return rubric_view(stored.meta, stored, document=True)
 
 
-@router.get("/rubrics/active")
+@router.get("/rubrics/active", responses=responses(404))
 async def active_rubric(runtime: RuntimeDep, deps: DepsDep) -> dict[str, Any]:
     """The version grading live traffic, with its document."""
     return await _rubric_document(runtime, deps, None, "no rubric is active")
 
 
-@router.get("/rubrics/{version}")
+@router.get("/rubrics/{version}", responses=responses(404))
 async def get_rubric(version: str, runtime: RuntimeDep, deps: DepsDep) -> dict[str, Any]:
     """One version, with its document."""
     return await _rubric_document(runtime, deps, version, "unknown rubric version")
 
 
-@router.post("/rubrics/{version}/approvals", status_code=201)
+@router.post("/rubrics/{version}/approvals", status_code=201, responses=responses(404, 409, links={201: {
+    "ActivateRubric": link("POST", VERSION + "/activation", "make it live once both sides signed",
+                           version=BY_VERSION)}}))
 async def approve_rubric(version: str, body: ApprovalIn, runtime: RuntimeDep, deps: DepsDep) -> dict[str, Any]:
     """One approver signs off for marketing or for sales."""
     try:
@@ -192,7 +204,7 @@ async def approve_rubric(version: str, body: ApprovalIn, runtime: RuntimeDep, de
     return rubric_view(meta)
 
 
-@router.post("/rubrics/{version}/activation")
+@router.post("/rubrics/{version}/activation", responses=responses(404, 409))
 async def activate_rubric(version: str, runtime: RuntimeDep, deps: DepsDep, body: ActivationIn | None = None) -> Any:
     """Make an approved version grade live traffic (409 unless both sides approved)."""
     try:
@@ -201,8 +213,8 @@ async def activate_rubric(version: str, runtime: RuntimeDep, deps: DepsDep, body
     except handlers.UnknownRubric:
         raise HTTPException(404, detail={"field": "version", "reason": "unknown rubric version"}) from None
     except NotApproved as exc:
-        raise HTTPException(409, detail={"field": "approvals", "reason": str(exc),
-                                         "missing": exc.missing}) from None
+        missing = [{"field": f"approvals.{side}", "reason": f"{side} has not approved"} for side in exc.missing]
+        raise HTTPException(409, detail={"error": str(exc), "fields": missing}) from None
     except LifecycleError as exc:
         raise HTTPException(409, detail={"field": "version", "reason": str(exc)}) from None
     except RubricError as exc:  # stored before a rule changed; never let it grade

@@ -52,7 +52,7 @@ def test_bad_input_is_422_naming_field_and_reason(stack: harness.Stack, case: st
     with stack.client("capture") as c:
         r = c.post("/v1/leads", json=body)
         assert r.status_code == 422, r.text
-        errors = r.json()["fields"] if "fields" in r.json() else r.json()["detail"]["fields"]
+        errors = r.json()["fields"]
         assert any(e["field"] == field and reason.lower() in e["reason"].lower() for e in errors), errors
         if isinstance(body.get("email"), str) and "@" in body["email"]:
             # nothing was accepted for it
@@ -78,7 +78,7 @@ def test_unknown_lead_is_404(stack: harness.Stack) -> None:
     with stack.client("capture") as c:
         r = c.get("/v1/leads/no-such-lead")
         assert r.status_code == 404
-        assert r.json()["detail"]["field"] == "lead_id"
+        assert r.json()["fields"][0]["field"] == "lead_id"
         assert c.post("/v1/leads/no-such-lead/activities", json={"behaviour": "page_visit"}).status_code == 404
 
 

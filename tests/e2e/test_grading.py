@@ -68,7 +68,7 @@ def test_an_activity_for_an_unknown_email_creates_the_lead(stack: harness.Stack)
         assert again.json()["lead_id"] == answer["lead_id"] and again.json()["lead_created"] is False
         missing = c.post("/v1/activities", json={"email": "nobody.new@example.com", "behaviour": "page_visit"})
     assert missing.status_code == 422
-    assert {f["field"] for f in missing.json()["detail"]["fields"]} == {"name", "company", "country"}
+    assert {f["field"] for f in missing.json()["fields"]} == {"name", "company", "country"}
     # The lead is captured before its demo request is applied, so its first grade (and owner) can be a
     # low one; wait for the state the demo request leads to, not for the first owner.
     view = harness.eventually(lambda: (v := lead_view(stack, answer["lead_id"]))["grade"] == "A"

@@ -193,3 +193,38 @@ async def test_published_events_land_on_the_partition_any_kafka_client_would_cho
         assert m.partition == (murmur2(m.key) & 0x7FFFFFFF) % len(all_partitions)
         assert dict(m.headers)["ce_type"] == b"io.leadbridge.lead.captured.v1"
     assert len({m.partition for m in on_topic.values()}) == len(all_partitions)
+
+
+def oversized(lead_id: str, limit: int) -> LeadCaptured:
+    return captured(lead_id).model_copy(update={"attributes": {"blob": "x" * limit}})
+
+
+async def test_an_event_too_large_to_publish_is_refused_before_commit(runtime: Runtime) -> None:
+    limit = runtime.settings.max_event_bytes
+    with pytest.raises(codec.EventTooLarge, match="lead-captured"):
+        async with runtime.unit_of_work() as uow:
+            await uow.conn.execute("INSERT INTO plumbing.things VALUES ('L-big', 1)")
+            uow.emit(oversized("L-big", limit))
+    # Refused whole: neither the effect nor the event was kept, so nothing waits in the
+    # outbox for a broker that would refuse it for ever.
+    assert await count_things(runtime) == {}
+    assert await runtime.pool.fetchval("SELECT count(*) FROM plumbing.outbox") == 0
+    async with runtime.unit_of_work() as uow:  # just under the limit is fine
+        uow.emit(captured("L-fits").model_copy(update={"attributes": {"blob": "x" * (limit // 2)}}))
+    await runtime.settle()
+    assert await runtime.flush_published() == 1  # published: the broker took it
+    assert await runtime.pool.fetchval("SELECT count(*) FROM plumbing.outbox") == 0
+
+
+async def test_a_handler_emitting_an_event_too_large_dead_letters_its_input(
+        runtime: Runtime, private_namespace: harness.Namespace) -> None:
+    async def handle(events: Sequence[LeadCaptured], uow: UnitOfWork) -> None:
+        for e in events:
+            uow.emit(oversized(e.lead_id + "-copy", runtime.settings.max_event_bytes))
+
+    await runtime.consume_batch(Subscription(topics.LEAD_CAPTURED, batch_handler=handle),
+                                [record(captured("L-echo"), 20)])
+    letters = harness.eventually(lambda: dead_letters(private_namespace), what="the input's dead letter")
+    assert [h["dlq_original_offset"] for _, h in letters] == ["20"]
+    assert "EventTooLarge" in letters[0][1]["dlq_error"]
+    assert await runtime.pool.fetchval("SELECT count(*) FROM plumbing.outbox") == 0

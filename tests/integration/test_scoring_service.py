@@ -78,7 +78,8 @@ def test_rubric_workflow_grading_and_ledger(scoring: harness.ServiceProcess,
     assert http.post("/v1/rubrics", json=doc, params={"created_by": "mia"}).status_code == 201
     assert http.post("/v1/rubrics", json=doc).status_code == 409
     refused = http.post("/v1/rubrics/demo-2/activation")
-    assert refused.status_code == 409 and refused.json()["detail"]["missing"] == ["marketing", "sales"]
+    assert refused.status_code == 409
+    assert [f["field"] for f in refused.json()["fields"]] == ["approvals.marketing", "approvals.sales"]
     assert http.post("/v1/rubrics/demo-2/approvals", json={"approver": "mia", "side": "marketing"}).status_code == 201
     assert http.post("/v1/rubrics/demo-2/activation").status_code == 409
     assert http.post("/v1/rubrics/demo-2/approvals", json={"approver": "sam", "side": "sales"}).status_code == 201
