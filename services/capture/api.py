@@ -10,7 +10,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, HTTPException, Path, Query
 from fastapi.responses import JSONResponse
-from pydantic import AwareDatetime, BaseModel, ConfigDict, EmailStr, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, EmailStr, Field, ValidationError
 
 from services.capture import handlers
 from services.capture.domain.leads import ActivityPerson, InTheFuture, when_it_happened
@@ -18,7 +18,9 @@ from services.capture.handlers import CaptureDeps
 from services.capture.repository import Row
 from shared import money, webhooks
 from shared.events import Behaviour, DealOutcomeKind, LeadProfile, LeadSource, normalise_email
+from shared.responses import link, responses
 from shared.service import RuntimeDep, get_deps
+from shared.validation import Count, CountryCode, Instant, Text, TextMap
 from shared.webhooks import WebhookDep
 
 router = APIRouter(prefix="/v1", tags=["leads"])
@@ -30,36 +32,29 @@ class LeadIn(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
     email: EmailStr
-    name: str = Field(min_length=1, max_length=200)
-    company: str = Field(min_length=1, max_length=200)
-    title: str = Field(default="", max_length=200)
-    country: str = Field(min_length=2, max_length=2, description="ISO 3166-1 alpha-2 code, e.g. US, GB")
+    name: Text = Field(min_length=1)
+    company: Text = Field(min_length=1)
+    title: Text = ""
+    country: CountryCode
     source: LeadSource
-    campaign: str | None = Field(default=None, max_length=200)
+    campaign: Text | None = None
     consent: bool
-    idempotency_key: str | None = Field(default=None, min_length=1, max_length=200)
-    occurred_at: AwareDatetime | None = None
+    idempotency_key: Text | None = Field(default=None, min_length=1)
+    occurred_at: Instant | None = None
     company_size: int | None = Field(default=None, ge=1, le=10_000_000)
     industry: str | None = Field(default=None, max_length=100)
     phone: str | None = Field(default=None, max_length=40)
-    attributes: dict[str, str] = Field(default_factory=dict, max_length=50)
-
-    @field_validator("country")
-    @classmethod
-    def _country(cls, value: str) -> str:
-        if not value.isalpha():
-            raise ValueError("must be a two-letter ISO 3166-1 country code")
-        return value.upper()
+    attributes: TextMap = Field(default_factory=dict)
 
 
 class ActivityIn(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
     behaviour: Behaviour
-    occurred_at: AwareDatetime | None = None
-    campaign: str | None = Field(default=None, max_length=200)
-    idempotency_key: str | None = Field(default=None, min_length=1, max_length=200)
-    detail: dict[str, str] = Field(default_factory=dict, max_length=50)
+    occurred_at: Instant | None = None
+    campaign: Text | None = None
+    idempotency_key: Text | None = Field(default=None, min_length=1)
+    detail: TextMap = Field(default_factory=dict)
 
 
 class ActivityByEmailIn(ActivityIn):
@@ -67,9 +62,9 @@ class ActivityByEmailIn(ActivityIn):
     lead is created from the fields given."""
 
     email: EmailStr
-    name: str | None = Field(default=None, max_length=200)
-    company: str | None = Field(default=None, max_length=200)
-    country: str | None = Field(default=None, min_length=2, max_length=2)
+    name: Text | None = Field(default=None, min_length=1)
+    company: Text | None = Field(default=None, min_length=1)
+    country: CountryCode | None = None
     source: LeadSource = LeadSource.WEB_FORM
     consent: bool = False
 
@@ -82,7 +77,7 @@ def _when(value: datetime | None, field: str, deps: CaptureDeps) -> datetime:
                                          "fields": [{"field": field, "reason": "is in the future"}]}) from None
 
 
-IdempotencyHeader = Annotated[str | None, Header(alias="Idempotency-Key", max_length=200)]
+IdempotencyHeader = Annotated[Text | None, Header(alias="Idempotency-Key", min_length=1)]
 DepsDep = Annotated[CaptureDeps, Depends(get_deps)]
 
 
@@ -95,7 +90,15 @@ def _no_lead(lead_id: str) -> HTTPException:
     return HTTPException(404, detail={"field": "lead_id", "reason": f"no lead {lead_id}"})
 
 
-@router.post("/leads", status_code=202)
+LEAD = "/v1/leads/{lead_id}"
+TO_LEAD = {"GetLead": link("GET", LEAD, "the lead this accepted", lead_id="$response.body#/lead_id")}
+
+
+@router.post("/leads", status_code=202, responses=responses(links={202: {
+    **TO_LEAD,
+    "AddActivity": link("POST", LEAD + "/activities", "an activity of this lead", lead_id="$response.body#/lead_id"),
+    "FindLead": link("GET", "/v1/leads", "the lead by the email it was captured with",
+                     email="$request.body#/email")}}))
 async def capture(lead: LeadIn, runtime: RuntimeDep, deps: DepsDep,
                   idempotency_key: IdempotencyHeader = None) -> JSONResponse:
     sub = handlers.Submission(
@@ -123,7 +126,7 @@ def _activity(activity: ActivityIn, deps: CaptureDeps, idempotency_key: str | No
                              idempotency_key=activity.idempotency_key or idempotency_key, detail=activity.detail)
 
 
-@router.post("/leads/{lead_id}/activities", status_code=202)
+@router.post("/leads/{lead_id}/activities", status_code=202, responses=responses(404, links={202: TO_LEAD}))
 async def add_activity(lead_id: str, activity: ActivityIn, runtime: RuntimeDep, deps: DepsDep,
                        idempotency_key: IdempotencyHeader = None) -> dict[str, Any]:
     command = _activity(activity, deps, idempotency_key)
@@ -137,7 +140,7 @@ async def add_activity(lead_id: str, activity: ActivityIn, runtime: RuntimeDep, 
     return {"lead_id": accepted.lead_id, "activity_id": accepted.activity_id, "duplicate": accepted.duplicate}
 
 
-@router.post("/activities", status_code=202)
+@router.post("/activities", status_code=202, responses=responses(links={202: TO_LEAD}))
 async def add_activity_by_email(activity: ActivityByEmailIn, runtime: RuntimeDep, deps: DepsDep,
                                 idempotency_key: IdempotencyHeader = None) -> dict[str, Any]:
     command = _activity(activity, deps, idempotency_key)
@@ -182,7 +185,7 @@ def _lead_view(row: Row, timeline: Sequence[Row]) -> dict[str, Any]:
     }
 
 
-@router.get("/leads/{lead_id}")
+@router.get("/leads/{lead_id}", responses=responses(404))
 async def get_lead(lead_id: str, runtime: RuntimeDep, deps: DepsDep) -> dict[str, Any]:
     async with runtime.pool.acquire() as conn:
         row = await deps.leads.get(conn, lead_id)
@@ -191,8 +194,9 @@ async def get_lead(lead_id: str, runtime: RuntimeDep, deps: DepsDep) -> dict[str
         return _lead_view(row, await deps.leads.timeline(conn, lead_id))
 
 
-@router.get("/leads")
-async def find_lead(runtime: RuntimeDep, deps: DepsDep, email: Annotated[str, Query(min_length=3)]) -> dict[str, Any]:
+@router.get("/leads", responses=responses(404))
+async def find_lead(runtime: RuntimeDep, deps: DepsDep,
+                    email: Annotated[str, Query(min_length=3, max_length=320)]) -> dict[str, Any]:
     async with runtime.pool.acquire() as conn:
         row = await deps.leads.find_by_email(conn, normalise_email(email))
         if row is None:
@@ -228,14 +232,14 @@ class OutcomeIn(BaseModel):
     amount: Decimal | None = Field(default=None, ge=0, max_digits=18, allow_inf_nan=False)
     currency: str | None = Field(default=None, pattern=r"^[A-Z]{3}$")
     close_date: date | None = None
-    occurred_at: AwareDatetime | None = None
+    occurred_at: Instant | None = None
 
 
 def _outcome_refused(field: str, reason: str) -> HTTPException:
     return HTTPException(422, detail={"error": "invalid request", "fields": [{"field": field, "reason": reason}]})
 
 
-@router.post("/webhooks/{source}/outcomes", status_code=202, tags=["outcomes"])
+@router.post("/webhooks/{source}/outcomes", status_code=202, tags=["outcomes"], responses=responses(401))
 async def crm_outcome(source: Annotated[str, Path(min_length=1, max_length=64)], hook: WebhookDep,
                       outcome: OutcomeIn, runtime: RuntimeDep, deps: DepsDep) -> dict[str, Any]:
     """A CRM's outcome, as a Standard Webhooks delivery signed with this source's secret."""
@@ -265,7 +269,7 @@ def _outcome_view(o: Row) -> dict[str, Any]:
 @router.get("/outcomes", tags=["outcomes"])
 async def list_outcomes(runtime: RuntimeDep, deps: DepsDep, matched: bool | None = None,
                         limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-                        offset: Annotated[int, Query(ge=0)] = 0) -> dict[str, Any]:
+                        offset: Annotated[Count, Query()] = 0) -> dict[str, Any]:
     """Outcomes the CRM reported: ``matched=false`` lists those that match no lead yet."""
     async with runtime.pool.acquire() as conn:
         rows = await deps.leads.list_outcomes(conn, matched, limit, offset)

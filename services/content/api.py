@@ -5,14 +5,16 @@ from __future__ import annotations
 
 from typing import Annotated, Any, get_args
 
-from fastapi import APIRouter, Depends, HTTPException
+from fastapi import APIRouter, Depends, HTTPException, Query
 from pydantic import BaseModel, ConfigDict, Field, HttpUrl
 
 from services.content import handlers
 from services.content.domain.collateral import Kind, Stage, Status
 from services.content.handlers import ContentDeps
 from services.content.repository import Row
+from shared.responses import link, responses
 from shared.service import RuntimeDep, get_deps
+from shared.validation import LongText, Text
 
 router = APIRouter(prefix="/v1", tags=["collateral"])
 
@@ -22,13 +24,13 @@ DepsDep = Annotated[ContentDeps, Depends(get_deps)]
 class ItemIn(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
-    title: str = Field(min_length=1, max_length=300)
+    title: Text = Field(min_length=1)
     kind: Kind
     url: HttpUrl
-    summary: str = Field(default="", max_length=2000)
-    segments: list[str] = Field(default_factory=list, max_length=50)
+    summary: LongText = ""
+    segments: list[Text] = Field(default_factory=list, max_length=50)
     stages: list[Stage] = Field(default_factory=list)
-    owner: str = Field(min_length=1, max_length=200, description="the marketer responsible")
+    owner: Text = Field(min_length=1, description="the marketer responsible")
 
 
 def _out(row: Row) -> dict[str, Any]:
@@ -43,7 +45,8 @@ def _known_stage(stage: str | None) -> None:
         raise HTTPException(422, detail={"field": "stage", "reason": f"one of {list(get_args(Stage))}"})
 
 
-@router.post("/collateral", status_code=201)
+@router.post("/collateral", status_code=201, responses=responses(links={201: {
+    "GetItem": link("GET", "/v1/collateral/{item_id}", "the item created", item_id="$response.body#/item_id")}}))
 async def create_item(item: ItemIn, runtime: RuntimeDep, deps: DepsDep) -> dict[str, Any]:
     new = handlers.NewItem(title=item.title, kind=item.kind, url=str(item.url), summary=item.summary,
                            segments=item.segments, stages=list(item.stages), owner=item.owner)
@@ -53,8 +56,9 @@ async def create_item(item: ItemIn, runtime: RuntimeDep, deps: DepsDep) -> dict[
 
 
 @router.get("/collateral")
-async def list_items(runtime: RuntimeDep, deps: DepsDep, status: str | None = None, segment: str | None = None,
-                     stage: str | None = None) -> dict[str, Any]:
+async def list_items(runtime: RuntimeDep, deps: DepsDep, status: Annotated[Text | None, Query()] = None,
+                     segment: Annotated[Text | None, Query()] = None,
+                     stage: Annotated[Text | None, Query()] = None) -> dict[str, Any]:
     if status is not None and status not in get_args(Status):
         raise HTTPException(422, detail={"field": "status", "reason": f"one of {list(get_args(Status))}"})
     _known_stage(stage)
@@ -63,7 +67,7 @@ async def list_items(runtime: RuntimeDep, deps: DepsDep, status: str | None = No
     return {"items": [_out(r) for r in rows]}
 
 
-@router.get("/collateral/{item_id}")
+@router.get("/collateral/{item_id}", responses=responses(404))
 async def get_item(item_id: str, runtime: RuntimeDep, deps: DepsDep) -> dict[str, Any]:
     async with runtime.pool.acquire() as conn:
         row = await deps.collateral.get(conn, item_id)
@@ -72,8 +76,9 @@ async def get_item(item_id: str, runtime: RuntimeDep, deps: DepsDep) -> dict[str
     return _out(row)
 
 
-@router.get("/leads/{lead_id}/collateral")
-async def for_lead(lead_id: str, runtime: RuntimeDep, deps: DepsDep, stage: str | None = None) -> dict[str, Any]:
+@router.get("/leads/{lead_id}/collateral", responses=responses(404))
+async def for_lead(lead_id: str, runtime: RuntimeDep, deps: DepsDep,
+                   stage: Annotated[Text | None, Query()] = None) -> dict[str, Any]:
     """Published, current collateral for the lead's segment: what a rep opens on a phone."""
     _known_stage(stage)
     async with runtime.unit_of_work() as uow:

@@ -24,7 +24,9 @@ from services.nurture.handlers import NurtureDeps
 from services.nurture.repository import Row
 from shared.events import CampaignType, MemberStatus
 from shared.money import from_minor
+from shared.responses import link, responses
 from shared.service import RuntimeDep, get_deps
+from shared.validation import Count, Text
 
 router = APIRouter(prefix="/v1/nurture", tags=["nurture"])
 
@@ -52,10 +54,13 @@ def _not_found(field: str, exc: Exception) -> HTTPException:
     return HTTPException(404, detail={"field": field, "reason": str(exc).strip("'\"")})
 
 
-@router.get("/leads")
-async def list_pool(runtime: RuntimeDep, deps: DepsDep, status: str | None = None, track: str | None = None,
+@router.get("/leads", responses=responses(links={200: {
+    "GetPooled": link("GET", "/v1/nurture/leads/{lead_id}", "the first lead listed",
+                      lead_id="$response.body#/leads/0/lead_id")}}))
+async def list_pool(runtime: RuntimeDep, deps: DepsDep, status: Annotated[Text | None, Query()] = None,
+                    track: Annotated[Text | None, Query()] = None,
                     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-                    offset: Annotated[int, Query(ge=0)] = 0) -> dict[str, Any]:
+                    offset: Annotated[Count, Query()] = 0) -> dict[str, Any]:
     if status is not None and status not in get_args(PoolStatus):
         raise HTTPException(422, detail={"field": "status", "reason": f"one of {list(get_args(PoolStatus))}"})
     async with runtime.pool.acquire() as conn:
@@ -69,7 +74,7 @@ async def list_pool(runtime: RuntimeDep, deps: DepsDep, status: str | None = Non
             "counts": [{"status": c["status"], "track": c["track"], "leads": c["leads"]} for c in counts]}
 
 
-@router.get("/leads/{lead_id}")
+@router.get("/leads/{lead_id}", responses=responses(404))
 async def get_pooled(lead_id: str, runtime: RuntimeDep, deps: DepsDep) -> dict[str, Any]:
     async with runtime.pool.acquire() as conn:
         row = await deps.pool.get(conn, lead_id)
@@ -94,9 +99,9 @@ async def list_tracks(runtime: RuntimeDep, deps: DepsDep) -> list[dict[str, Any]
     return [_track_view(t, v) for t, v in sorted(tracks, key=lambda tv: (tv[0].priority, tv[0].name))]
 
 
-@router.get("/tracks/{name}")
+@router.get("/tracks/{name}", responses=responses(404))
 async def get_track(name: str, runtime: RuntimeDep, deps: DepsDep,
-                    version: Annotated[int | None, Query(ge=1)] = None) -> dict[str, Any]:
+                    version: Annotated[Count | None, Query(ge=1)] = None) -> dict[str, Any]:
     async with runtime.pool.acquire() as conn:
         rows = await deps.programs.track_versions(conn, name)
     if not rows:
@@ -109,9 +114,12 @@ async def get_track(name: str, runtime: RuntimeDep, deps: DepsDep,
             "created_at": chosen["created_at"].isoformat(), "created_by": chosen["created_by"]}
 
 
-@router.put("/tracks/{name}", status_code=201)
-async def put_track(name: str, runtime: RuntimeDep, deps: DepsDep,
-                    document: Annotated[dict[str, Any], Body()], changed_by: str = "") -> dict[str, Any]:
+@router.put("/tracks/{name}", status_code=201, responses=responses(links={201: {
+    "GetTrack": link("GET", "/v1/nurture/tracks/{name}", "the version just made", name="$request.path.name",
+                     version="$response.body#/version")}}))
+async def put_track(name: Text, runtime: RuntimeDep, deps: DepsDep,
+                    document: Annotated[dict[str, Any], Body()],
+                    changed_by: Annotated[Text, Query()] = "") -> dict[str, Any]:
     """A new version of track ``name`` (created if new). Leads already on it finish the
     version they started; new entrants get this one."""
     try:
@@ -126,7 +134,8 @@ async def put_track(name: str, runtime: RuntimeDep, deps: DepsDep,
 
 
 @router.get("/messages")
-async def list_messages(runtime: RuntimeDep, deps: DepsDep, lead_id: str | None = None, campaign: str | None = None,
+async def list_messages(runtime: RuntimeDep, deps: DepsDep, lead_id: Annotated[Text | None, Query()] = None,
+                        campaign: Annotated[Text | None, Query()] = None,
                         limit: Annotated[int, Query(ge=1, le=5000)] = 500) -> list[dict[str, Any]]:
     async with runtime.pool.acquire() as conn:
         rows = await deps.programs.messages_of(conn, lead_id, campaign, limit)
@@ -138,8 +147,9 @@ TaskStatus = Literal["open", "done"]
 
 
 @router.get("/tasks")
-async def list_tasks(runtime: RuntimeDep, deps: DepsDep, rep_id: str | None = None, team: str | None = None,
-                     campaign: str | None = None, kind: TaskKind | None = None, status: TaskStatus | None = None,
+async def list_tasks(runtime: RuntimeDep, deps: DepsDep, rep_id: Annotated[Text | None, Query()] = None,
+                     team: Annotated[Text | None, Query()] = None, campaign: Annotated[Text | None, Query()] = None,
+                     kind: TaskKind | None = None, status: TaskStatus | None = None,
                      limit: Annotated[int, Query(ge=1, le=5000)] = 500) -> list[dict[str, Any]]:
     """Reps' tasks, soonest due first: a rep's own (``rep_id``), a team queue's, a campaign's."""
     async with runtime.pool.acquire() as conn:
@@ -171,7 +181,7 @@ class TaskUpdate(BaseModel):
     status: TaskStatus | None = None
 
 
-@router.patch("/tasks/{task_id}")
+@router.patch("/tasks/{task_id}", responses=responses(404))
 async def patch_task(task_id: str, update: TaskUpdate, runtime: RuntimeDep, deps: DepsDep) -> dict[str, Any]:
     try:
         async with runtime.unit_of_work() as uow:
@@ -185,7 +195,7 @@ async def patch_task(task_id: str, update: TaskUpdate, runtime: RuntimeDep, deps
 
 
 @router.get("/r/{message_id}/{link}", include_in_schema=False)
-async def follow_link(message_id: str, link: int, runtime: RuntimeDep, deps: DepsDep) -> Response:
+async def follow_link(message_id: str, link: Count, runtime: RuntimeDep, deps: DepsDep) -> Response:
     try:
         async with runtime.unit_of_work() as uow:
             url = await handlers.engaged(deps, uow, message_id, "email_click", link)
@@ -210,7 +220,7 @@ _PAGE = ("<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><meta n
          "</body></html>")
 
 
-@router.get("/unsubscribe/{message_id}", response_class=HTMLResponse)
+@router.get("/unsubscribe/{message_id}", response_class=HTMLResponse, responses=responses(404))
 async def unsubscribe_page(message_id: str, runtime: RuntimeDep, deps: DepsDep) -> HTMLResponse:
     """The confirm page (a GET must not unsubscribe: link scanners follow links)."""
     async with runtime.pool.acquire() as conn:
@@ -222,7 +232,7 @@ async def unsubscribe_page(message_id: str, runtime: RuntimeDep, deps: DepsDep) 
     return HTMLResponse(_PAGE.format(title="Unsubscribe", body=body))
 
 
-@router.post("/unsubscribe/{message_id}", response_class=HTMLResponse)
+@router.post("/unsubscribe/{message_id}", response_class=HTMLResponse, responses=responses(404))
 async def unsubscribe(message_id: str, runtime: RuntimeDep, deps: DepsDep) -> HTMLResponse:
     """Unsubscribe: the confirm page's form, or a mail client's RFC 8058 one-click POST."""
     try:

@@ -8,7 +8,7 @@ from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Query
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 from services.routing import handlers
 from services.routing.domain.config import ConfigInvalid
@@ -17,30 +17,32 @@ from services.routing.domain.sla import seconds_left
 from services.routing.handlers import RoutingDeps
 from services.routing.repository import AssignmentRow, Row
 from shared.events import FollowUpOutcome
+from shared.responses import link, responses
 from shared.service import RuntimeDep, get_deps
+from shared.validation import Count, Instant, LongText, Text
 
 
 class FollowUpIn(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
-    rep_id: str = Field(min_length=1, max_length=100)
+    rep_id: Text = Field(min_length=1)
     outcome: FollowUpOutcome
-    note: str = Field(default="", max_length=2000, description="required when disqualifying: the reason")
+    note: LongText = Field(default="", description="required when disqualifying: the reason")
 
 
 class AwayIn(BaseModel):
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
-    start: AwareDatetime = Field(alias="from")
-    end: AwareDatetime = Field(alias="to")
-    reason: str = Field(default="", max_length=200)
+    start: Instant = Field(alias="from")
+    end: Instant = Field(alias="to")
+    reason: Text = ""
 
 
 class AvailabilityIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     away: list[AwayIn] = Field(default_factory=list, max_length=50, description="empty: available now")
-    changed_by: str = Field(default="", max_length=100)
+    changed_by: Text = ""
 
 
 def _iso(value: datetime | None) -> str | None:
@@ -85,7 +87,9 @@ def _not_found(field_name: str, exc: handlers.NotFound) -> HTTPException:
 # ------------------------------------------------------------------ organisation and rules
 
 
-@router.get("/org")
+@router.get("/org", responses=responses(links={200: {
+    "PutOrg": link("PUT", "/v1/org", "the same organisation, unchanged", request_body="$response.body#/org",
+                   expected_version="$response.body#/version")}}))
 async def get_org(runtime: RuntimeDep, deps: DepsDep) -> dict[str, Any]:
     """The live sales organisation and its version."""
     async with runtime.unit_of_work() as uow:
@@ -93,15 +97,17 @@ async def get_org(runtime: RuntimeDep, deps: DepsDep) -> dict[str, Any]:
     return {"version": version, "org": document}
 
 
-@router.put("/org")
+@router.put("/org", responses=responses(409))
 async def put_org(runtime: RuntimeDep, deps: DepsDep, document: dict[str, Any],
-                  expected_version: int | None = Query(default=None),
-                  changed_by: str = Query(default="", max_length=100)) -> dict[str, Any]:
+                  expected_version: Count | None = Query(default=None),
+                  changed_by: Text = Query(default="")) -> dict[str, Any]:
     """Replace the organisation; 422 lists every problem and leaves the live one as it was."""
     return await _change(runtime, deps, "org", document, expected_version, changed_by)
 
 
-@router.get("/rules")
+@router.get("/rules", responses=responses(links={200: {
+    "PutRules": link("PUT", "/v1/rules", "the same rules, unchanged", request_body="$response.body#/rules",
+                     expected_version="$response.body#/version")}}))
 async def get_rules(runtime: RuntimeDep, deps: DepsDep) -> dict[str, Any]:
     """The live routing rules, in evaluation order, and their version."""
     async with runtime.unit_of_work() as uow:
@@ -109,10 +115,10 @@ async def get_rules(runtime: RuntimeDep, deps: DepsDep) -> dict[str, Any]:
     return {"version": version, "rules": document}
 
 
-@router.put("/rules")
+@router.put("/rules", responses=responses(409))
 async def put_rules(runtime: RuntimeDep, deps: DepsDep, document: dict[str, Any],
-                    expected_version: int | None = Query(default=None),
-                    changed_by: str = Query(default="", max_length=100)) -> dict[str, Any]:
+                    expected_version: Count | None = Query(default=None),
+                    changed_by: Text = Query(default="")) -> dict[str, Any]:
     """Replace the rules; validated against the live organisation."""
     return await _change(runtime, deps, "rules", document, expected_version, changed_by)
 
@@ -120,7 +126,11 @@ async def put_rules(runtime: RuntimeDep, deps: DepsDep, document: dict[str, Any]
 # ------------------------------------------------------------------ reps
 
 
-@router.get("/reps")
+@router.get("/reps", responses=responses(links={200: {
+    "RepAssignments": link("GET", "/v1/reps/{rep_id}/assignments", "the first rep's open leads",
+                           rep_id="$response.body#/reps/0/rep_id"),
+    "RepAvailability": link("PUT", "/v1/reps/{rep_id}/availability", "set the first rep's away periods",
+                            rep_id="$response.body#/reps/0/rep_id")}}))
 async def list_reps(runtime: RuntimeDep, deps: DepsDep) -> dict[str, Any]:
     """Every rep with team, open leads against capacity and whether away now."""
     async with runtime.unit_of_work() as uow:
@@ -129,7 +139,7 @@ async def list_reps(runtime: RuntimeDep, deps: DepsDep) -> dict[str, Any]:
                       "weight": r.weight, "away": r.away, "working": r.working} for r in reps]}
 
 
-@router.put("/reps/{rep_id}/availability")
+@router.put("/reps/{rep_id}/availability", responses=responses(404))
 async def put_availability(rep_id: str, body: AvailabilityIn, runtime: RuntimeDep, deps: DepsDep) -> dict[str, Any]:
     """Set a rep's away periods (``{"away": []}`` = available). Takes effect at once."""
     away = [{"from": a.start.isoformat(), "to": a.end.isoformat(), "reason": a.reason} for a in body.away]
@@ -143,7 +153,9 @@ async def put_availability(rep_id: str, body: AvailabilityIn, runtime: RuntimeDe
     return {"rep_id": rep_id, "away": away}
 
 
-@router.get("/reps/{rep_id}/assignments")
+@router.get("/reps/{rep_id}/assignments", responses=responses(404, links={200: {
+    "GetAssignment": link("GET", "/v1/assignments/{assignment_id}", "the most urgent one",
+                          assignment_id="$response.body#/assignments/0/assignment_id")}}))
 async def rep_assignments(rep_id: str, runtime: RuntimeDep, deps: DepsDep) -> dict[str, Any]:
     """A rep's open leads, most urgent first, with the time left on each clock."""
     try:
@@ -168,7 +180,7 @@ async def rep_assignments(rep_id: str, runtime: RuntimeDep, deps: DepsDep) -> di
 # ------------------------------------------------------------------ follow-ups
 
 
-@router.post("/assignments/{assignment_id}/follow-ups", status_code=201)
+@router.post("/assignments/{assignment_id}/follow-ups", status_code=201, responses=responses(403, 404, 409))
 async def post_follow_up(assignment_id: str, body: FollowUpIn, runtime: RuntimeDep, deps: DepsDep) -> dict[str, Any]:
     """Record a follow-up (one call from a phone). ``qualified`` from inside sales hands
     the lead to a field rep; ``disqualified`` (note = reason) sends it to nurture."""
@@ -184,7 +196,11 @@ async def post_follow_up(assignment_id: str, body: FollowUpIn, runtime: RuntimeD
             "next": _next(result.next_assignment)}
 
 
-@router.get("/assignments/{assignment_id}")
+@router.get("/assignments/{assignment_id}", responses=responses(404, links={200: {
+    "FollowUp": link("POST", "/v1/assignments/{assignment_id}/follow-ups", "record a follow-up",
+                     assignment_id="$response.body#/assignment_id"),
+    "LeadRouting": link("GET", "/v1/leads/{lead_id}/routing", "the lead's routing history",
+                        lead_id="$response.body#/lead_id")}}))
 async def get_assignment(assignment_id: str, runtime: RuntimeDep, deps: DepsDep) -> dict[str, Any]:
     try:
         async with runtime.unit_of_work() as uow:
@@ -197,7 +213,7 @@ async def get_assignment(assignment_id: str, runtime: RuntimeDep, deps: DepsDep)
 # ------------------------------------------------------------------ leads and queues
 
 
-@router.get("/leads/{lead_id}/routing")
+@router.get("/leads/{lead_id}/routing", responses=responses(404))
 async def lead_routing(lead_id: str, runtime: RuntimeDep, deps: DepsDep) -> dict[str, Any]:
     """Every routing decision for a lead (rule, candidates, skips, winner), its
     assignments and follow-ups, and its current owner."""
