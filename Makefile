@@ -54,6 +54,11 @@ test: venv tools lint typecheck contracts ## every test, against the broker and 
 	@deploy/mailpit/mailpit.sh install         # the mail catcher nurture's tests read (built once)
 	@$(PY) -m pytest -ra --durations=15 $(PYTEST_ARGS)
 
+.PHONY: fuzz
+fuzz: venv ## schemathesis (stateless and stateful) on every service's OpenAPI: at least 1,000 cases each
+	@if [ -z "$$LEADBRIDGE_KAFKA_BOOTSTRAP$$LEADBRIDGE_DATABASE_URL" ]; then $(MAKE) --no-print-directory infra; fi
+	@$(PY) -m tests.fuzz.runner --max-examples 100 --min-cases 1000 $(FUZZ_ARGS)
+
 demo: venv ## post a handful of leads to the running stack (make run) and show where each went
 	@$(PY) deploy/demo/demo.py
 
