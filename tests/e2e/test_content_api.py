@@ -33,13 +33,13 @@ def test_bad_collateral_input_is_422_and_unknown_ids_404(stack: harness.Stack) -
         assert r.status_code == 422
         assert {e["field"] for e in r.json()["fields"]} == {"kind", "url"}
         r = c.get("/v1/collateral", params={"status": "lost"})
-        assert (r.status_code, r.json()["detail"]["field"]) == (422, "status")
+        assert (r.status_code, r.json()["fields"][0]["field"]) == (422, "status")
         for path in ("/v1/collateral", "/v1/leads/any-lead/collateral"):
             r = c.get(path, params={"stage": "purchase"})
-            assert (r.status_code, r.json()["detail"]["field"]) == (422, "stage"), path
+            assert (r.status_code, r.json()["fields"][0]["field"]) == (422, "stage"), path
         assert c.get("/v1/collateral/no-such-item").status_code == 404
         r = c.get("/v1/leads/no-such-lead/collateral")
-        assert (r.status_code, r.json()["detail"]["field"]) == (404, "lead_id")
+        assert (r.status_code, r.json()["fields"][0]["field"]) == (404, "lead_id")
 
 
 def test_a_scored_lead_gets_its_segment_and_never_a_draft(stack: harness.Stack) -> None:

@@ -36,9 +36,9 @@ def test_unknown_filters_are_422_naming_the_field_and_unknown_leads_404(stack: h
     with stack.client("nurture") as c:
         for field, value in (("status", "sleeping"), ("track", "hot-potato")):
             r = c.get("/v1/nurture/leads", params={field: value})
-            assert (r.status_code, r.json()["detail"]["field"]) == (422, field)
+            assert (r.status_code, r.json()["fields"][0]["field"]) == (422, field)
         r = c.get("/v1/nurture/leads", params={"limit": 0})
         assert (r.status_code, r.json()["fields"][0]["field"]) == (422, "limit")
         r = c.get("/v1/nurture/leads/no-such-lead")
-        assert (r.status_code, r.json()["detail"]["field"]) == (404, "lead_id")
+        assert (r.status_code, r.json()["fields"][0]["field"]) == (404, "lead_id")
         assert c.get("/v1/nurture/leads", params={"status": "nurturing", "track": "cold"}).status_code == 200

@@ -247,12 +247,12 @@ def test_the_http_edge_for_managers_and_reps(private_namespace: harness.Namespac
     rules = client.get("/v1/rules").json()
     assert (org["version"], rules["version"]) == (1, 1) and {t["id"] for t in org["org"]["teams"]} >= {"field"}
     bad = client.put("/v1/org", json={**org["org"], "reps": [{"id": "x", "team": "nowhere"}]})
-    assert bad.status_code == 422 and bad.json()["detail"]["fields"]
+    assert bad.status_code == 422 and bad.json()["fields"]
     assert client.put("/v1/rules", json=rules["rules"], params={"expected_version": 7}).status_code == 409
 
     away = {"away": [{"from": "2000-01-01T00:00:00+00:00", "to": "2100-01-01T00:00:00+00:00", "reason": "leave"}]}
     assert client.put("/v1/reps/is-1/availability", json=away).status_code == 200
-    assert client.put("/v1/reps/nobody/availability", json=away).json()["detail"]["field"] == "rep_id"
+    assert client.put("/v1/reps/nobody/availability", json=away).json()["fields"][0]["field"] == "rep_id"
     reps = {r["rep_id"]: r for r in client.get("/v1/reps").json()["reps"]}
     assert (reps["is-1"]["away"], reps["is-2"]["away"]) == (True, False)
     assert client.get("/v1/org").json()["version"] == 2
@@ -267,8 +267,8 @@ def test_the_http_edge_for_managers_and_reps(private_namespace: harness.Namespac
 
     url = f"/v1/assignments/{inside['assignment_id']}/follow-ups"
     no_note = client.post(url, json={"rep_id": inside["rep_id"], "outcome": "disqualified"})
-    assert no_note.status_code == 422 and no_note.json()["detail"]["field"] == "note"
+    assert no_note.status_code == 422 and no_note.json()["fields"][0]["field"] == "note"
     assert client.get(f"/v1/assignments/{inside['assignment_id']}").json()["status"] == "open"
     missing = client.get("/v1/assignments/no-such")
-    assert missing.status_code == 404 and missing.json()["detail"]["field"] == "assignment_id"
+    assert missing.status_code == 404 and missing.json()["fields"][0]["field"] == "assignment_id"
     assert client.get("/v1/reps/nobody/assignments").status_code == 404
