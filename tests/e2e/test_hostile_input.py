@@ -12,11 +12,11 @@ import asyncpg
 import orjson
 import pytest
 
+from bench.leads import grade_b
 from shared import topics
 from shared.settings import ServiceSettings
 from shared.validation import LIMITS
 from tests import harness
-from tests.e2e.leads import grade_b
 
 pytestmark = pytest.mark.e2e
 
