@@ -77,7 +77,10 @@ class Event(Frozen):
     @field_validator("occurred_at")
     @classmethod
     def _to_utc(cls, value: datetime) -> datetime:
-        return value.astimezone(UTC)
+        try:
+            return value.astimezone(UTC)
+        except OverflowError:  # year 1 at +05:00: a decode error (dead letter), never a crashed consumer
+            raise ValueError("cannot be expressed in UTC") from None
 
     @classmethod
     def fill_omitted(cls, data: dict[str, Any]) -> None:

@@ -13,8 +13,9 @@ import pytest
 from fastapi import APIRouter, Depends, FastAPI, HTTPException
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
-from shared import responses
+from shared import codec, responses
 from shared.codec import EventTooLarge
+from shared.events import LeadEngaged
 from shared.validation import (
     LIMITS,
     CountryCode,
@@ -187,3 +188,12 @@ def test_the_document_declares_the_error_model_for_every_refusal() -> None:
     assert {s for s in get if s[0] == "4"} == {"404", "422"}  # no body: no 413
     assert create["201"]["links"]["GetThing"] == {"operationRef": "#/paths/~1things~1{name}/get",
                                                   "parameters": {"name": "$response.body#/name"}}
+
+
+def test_a_record_whose_instant_cannot_be_moved_to_utc_is_a_decode_error_not_a_crash() -> None:
+    """A producer outside the services can write any instant; OverflowError used to
+    escape the codec and take the consumer (and so the service) down on every restart."""
+    value = (b'{"lead_id": "x", "activity_id": "a", "behaviour": "page_visit", '
+             b'"occurred_at": "0001-01-01T00:00:00+05:00"}')
+    with pytest.raises(codec.DecodeError, match="UTC"):
+        codec.decode(LeadEngaged, value)
