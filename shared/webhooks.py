@@ -8,7 +8,7 @@ A route takes the verified delivery as a FastAPI dependency and handles it insid
 effect (a delivery whose handling failed can be retried by the sender; one that was
 handled is refused when it comes again)::
 
-    @router.post("/v1/webhooks/{source}/outcomes")
+    @router.post("/v1/webhooks/{source}/outcomes", responses=responses(401))
     async def outcome(hook: WebhookDep, runtime: RuntimeDep, deps: DepsDep) -> ...:
         async with webhooks.receive_once(runtime, hook) as uow:
             await handlers.something(deps, uow, hook.json())
