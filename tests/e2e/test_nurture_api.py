@@ -26,9 +26,9 @@ def test_tracks_are_data_seeded_then_versioned_over_http(stack: harness.Stack) -
             "description"]
         bad = {**doc, "steps": [{"id": "w", "kind": "wait", "business_days": 0}]}
         r = c.put("/v1/nurture/tracks/cold", json=bad)
-        assert (r.status_code, r.json()["detail"]["field"]) == (422, "steps.0.wait.business_days")
+        assert (r.status_code, r.json()["fields"][0]["field"]) == (422, "steps.0.wait.business_days")
         r = c.put("/v1/nurture/tracks/cold", json={**doc, "then": {"action": "next", "track": "nowhere"}})
-        assert (r.status_code, r.json()["detail"]["field"]) == (422, "cold.then.track")
+        assert (r.status_code, r.json()["fields"][0]["field"]) == (422, "cold.then.track")
         assert c.get("/v1/nurture/tracks/nowhere").status_code == 404
 
 
