@@ -199,9 +199,9 @@ def link(method: str, path: str, description: str = "", *, request_body: str | N
 
 
 def document(openapi: dict[str, Any]) -> dict[str, Any]:
-    """Make an OpenAPI document say what the service answers: every 422 (and the 413
-    of every operation with a body) is the error model, which replaces FastAPI's
-    ``HTTPValidationError``."""
+    """Make an OpenAPI document say what the service answers: every 4xx a route
+    declares, every 422 and the 413 of every operation with a body are the error model
+    in JSON, which replaces FastAPI's ``HTTPValidationError``."""
     schemas = openapi.setdefault("components", {}).setdefault("schemas", {})
     for name in ("HTTPValidationError", "ValidationError"):
         schemas.pop(name, None)
@@ -212,7 +212,9 @@ def document(openapi: dict[str, Any]) -> dict[str, Any]:
         for operation in operations.values():
             answers = operation.setdefault("responses", {})
             refused = {"422": error_name(422), **({"413": error_name(413)} if "requestBody" in operation else {})}
+            refused |= {s: answers[s].get("description", error_name(int(s))) for s in answers if s.startswith("4")}
             for status, description in refused.items():
+                # JSON whatever the route's own response class (an HTML page's 404 is JSON too)
                 answers[status] = {"description": description,
                                    "content": {"application/json": {"schema": _ERROR_REF}}}
     return openapi

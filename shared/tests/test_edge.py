@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 from fastapi import APIRouter, Depends, FastAPI, HTTPException
+from fastapi.responses import HTMLResponse
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
 from shared import codec, responses
@@ -57,6 +58,10 @@ def app(max_body_bytes: int = 10_000) -> FastAPI:
     @router.get("/things/{name}", responses=responses.responses(404))
     async def get(name: str, q: str = "") -> dict[str, Any]:
         raise HTTPException(404, detail={"field": "name", "reason": f"no thing {name}"})
+
+    @router.get("/pages/{name}", response_class=HTMLResponse, responses=responses.responses(404))
+    async def page(name: str) -> HTMLResponse:
+        raise HTTPException(404, detail={"field": "name", "reason": "no page"})
 
     api.include_router(router)
     return api
@@ -186,6 +191,8 @@ def test_the_document_declares_the_error_model_for_every_refusal() -> None:
     assert {s: r["content"]["application/json"]["schema"] for s, r in create.items() if s[0] == "4"} == {
         "409": error, "413": error, "422": error}
     assert {s for s in get if s[0] == "4"} == {"404", "422"}  # no body: no 413
+    page = doc["paths"]["/pages/{name}"]["get"]["responses"]
+    assert page["404"]["content"] == {"application/json": {"schema": error}}  # an HTML page's 404 is JSON too
     assert create["201"]["links"]["GetThing"] == {"operationRef": "#/paths/~1things~1{name}/get",
                                                   "parameters": {"name": "$response.body#/name"}}
 
