@@ -211,8 +211,8 @@ def document(openapi: dict[str, Any]) -> dict[str, Any]:
     for operations in openapi.get("paths", {}).values():
         for operation in operations.values():
             answers = operation.setdefault("responses", {})
-            refused = {"422": error_name(422), **({"413": error_name(413)} if "requestBody" in operation else {})}
-            refused |= {s: answers[s].get("description", error_name(int(s))) for s in answers if s.startswith("4")}
+            refused = {s: answers[s].get("description", error_name(int(s))) for s in answers if s.startswith("4")}
+            refused |= {"422": error_name(422), **({"413": error_name(413)} if "requestBody" in operation else {})}
             for status, description in refused.items():
                 # JSON whatever the route's own response class (an HTML page's 404 is JSON too)
                 answers[status] = {"description": description,

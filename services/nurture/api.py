@@ -12,7 +12,7 @@ from typing import Annotated, Any, Literal, get_args
 
 from fastapi import APIRouter, Body, Depends, HTTPException, Query
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
-from pydantic import AwareDatetime, BaseModel, ConfigDict, EmailStr, Field, HttpUrl
+from pydantic import BaseModel, ConfigDict, EmailStr, Field, HttpUrl
 
 from services.nurture import handlers
 from services.nurture.domain.attribution import MODELS, Model
@@ -26,7 +26,7 @@ from shared.events import CampaignType, MemberStatus
 from shared.money import from_minor
 from shared.responses import link, responses
 from shared.service import RuntimeDep, get_deps
-from shared.validation import Count, Text
+from shared.validation import Count, Instant, Text
 
 router = APIRouter(prefix="/v1/nurture", tags=["nurture"])
 
@@ -269,8 +269,8 @@ class CampaignIn(BaseModel):
     name: str = Field(min_length=1, max_length=200)
     type: CampaignType
     owner: str = Field(min_length=1, max_length=200)
-    starts_at: AwareDatetime
-    ends_at: AwareDatetime | None = None
+    starts_at: Instant
+    ends_at: Instant | None = None
     cost: Decimal = Field(default=Decimal(0), ge=0, max_digits=14, allow_inf_nan=False)
     currency: str = Field(default="USD", pattern=r"^[A-Z]{3}$", description="ISO 4217")
     goal: str = Field(default="", max_length=1000)
@@ -296,7 +296,7 @@ class StatusIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     status: MemberStatus
-    occurred_at: AwareDatetime | None = None
+    occurred_at: Instant | None = None
 
 
 def _campaign_view(c: Row) -> dict[str, Any]:
@@ -344,12 +344,20 @@ async def _define(runtime: RuntimeDep, deps: NurtureDeps, draft: CampaignDraft, 
     return _campaign_view(row)
 
 
-@campaigns.post("/campaigns", status_code=201)
+CAMPAIGN = "/v1/campaigns/{campaign_id}"
+BY_CAMPAIGN = "$response.body#/campaign_id"
+
+
+@campaigns.post("/campaigns", status_code=201, responses=responses(409, links={201: {
+    "GetCampaign": link("GET", CAMPAIGN, "the campaign defined", campaign_id=BY_CAMPAIGN),
+    "AddMembers": link("POST", CAMPAIGN + "/members", "invite its first members", campaign_id=BY_CAMPAIGN),
+    "ListMembers": link("GET", CAMPAIGN + "/members", "its members", campaign_id=BY_CAMPAIGN),
+    "Report": link("GET", CAMPAIGN + "/report", "its report", campaign_id=BY_CAMPAIGN)}}))
 async def create_campaign(body: NewCampaignIn, runtime: RuntimeDep, deps: DepsDep) -> dict[str, Any]:
     return await _define(runtime, deps, _draft(body.campaign_id, body), new=True)
 
 
-@campaigns.put("/campaigns/{campaign_id}")
+@campaigns.put("/campaigns/{campaign_id}", responses=responses(404))
 async def change_campaign(campaign_id: str, body: CampaignIn, runtime: RuntimeDep, deps: DepsDep) -> dict[str, Any]:
     return await _define(runtime, deps, _draft(campaign_id, body), new=False)
 
@@ -360,7 +368,7 @@ async def list_campaigns(runtime: RuntimeDep, deps: DepsDep) -> list[dict[str, A
         return [_campaign_view(c) for c in await deps.campaigns.list_campaigns(conn)]
 
 
-@campaigns.get("/campaigns/{campaign_id}")
+@campaigns.get("/campaigns/{campaign_id}", responses=responses(404))
 async def get_campaign(campaign_id: str, runtime: RuntimeDep, deps: DepsDep) -> dict[str, Any]:
     async with runtime.pool.acquire() as conn:
         row = await deps.campaigns.get_campaign(conn, campaign_id)
@@ -369,7 +377,7 @@ async def get_campaign(campaign_id: str, runtime: RuntimeDep, deps: DepsDep) -> 
     return _campaign_view(row)
 
 
-@campaigns.post("/campaigns/{campaign_id}/members", status_code=202)
+@campaigns.post("/campaigns/{campaign_id}/members", status_code=202, responses=responses(404))
 async def add_members(campaign_id: str, body: MembersIn, runtime: RuntimeDep, deps: DepsDep) -> dict[str, Any]:
     if not body.lead_ids and not body.emails:
         raise _refused("lead_ids", "name at least one member, by lead_ids or emails")
@@ -394,10 +402,10 @@ def _member_view(m: Row) -> dict[str, Any]:
     return {k: (v.isoformat() if isinstance(v, datetime) else v) for k, v in dict(m).items()}
 
 
-@campaigns.get("/campaigns/{campaign_id}/members")
+@campaigns.get("/campaigns/{campaign_id}/members", responses=responses(404))
 async def list_members(campaign_id: str, runtime: RuntimeDep, deps: DepsDep, status: MemberStatus | None = None,
                        limit: Annotated[int, Query(ge=1, le=1000)] = 100,
-                       offset: Annotated[int, Query(ge=0)] = 0) -> dict[str, Any]:
+                       offset: Annotated[Count, Query()] = 0) -> dict[str, Any]:
     async with runtime.pool.acquire() as conn:
         if await deps.campaigns.get_campaign(conn, campaign_id) is None:
             raise _no_campaign(campaign_id)
@@ -406,7 +414,7 @@ async def list_members(campaign_id: str, runtime: RuntimeDep, deps: DepsDep, sta
     return {"campaign_id": campaign_id, "members": [_member_view(m) for m in rows]}
 
 
-@campaigns.put("/campaigns/{campaign_id}/members/{lead_id}/status")
+@campaigns.put("/campaigns/{campaign_id}/members/{lead_id}/status", responses=responses(404, 409))
 async def set_status(campaign_id: str, lead_id: str, body: StatusIn, runtime: RuntimeDep,
                      deps: DepsDep) -> dict[str, Any]:
     try:
@@ -428,7 +436,9 @@ async def set_status(campaign_id: str, lead_id: str, body: StatusIn, runtime: Ru
 ModelQuery = Annotated[Model, Query(description=f"attribution model for ROI, one of {list(MODELS)}")]
 
 
-@campaigns.get("/campaigns/{campaign_id}/report", response_model=None)
+@campaigns.get("/campaigns/{campaign_id}/report", response_model=None, responses={
+    **responses(404), 200: {"content": {"application/json": {"schema": {"type": "object"}},
+                                        "text/csv": {"schema": {"type": "string"}}}}})
 async def report(campaign_id: str, runtime: RuntimeDep, deps: DepsDep, model: ModelQuery = "linear",
                  format: Literal["json", "csv"] = "json") -> dict[str, Any] | Response:
     async with runtime.pool.acquire() as conn:
@@ -442,7 +452,8 @@ async def report(campaign_id: str, runtime: RuntimeDep, deps: DepsDep, model: Mo
     return body
 
 
-@campaigns.get("/campaigns/{campaign_id}/report/funnel.svg")
+@campaigns.get("/campaigns/{campaign_id}/report/funnel.svg", response_class=Response, responses={
+    **responses(404), 200: {"content": {"image/svg+xml": {"schema": {"type": "string"}}}}})
 async def funnel_chart(campaign_id: str, runtime: RuntimeDep, deps: DepsDep) -> Response:
     async with runtime.pool.acquire() as conn:
         try:
@@ -453,7 +464,8 @@ async def funnel_chart(campaign_id: str, runtime: RuntimeDep, deps: DepsDep) -> 
 
 
 @campaigns.get("/reports/period")
-async def period(runtime: RuntimeDep, deps: DepsDep, since: AwareDatetime, until: AwareDatetime,
+async def period(runtime: RuntimeDep, deps: DepsDep, since: Annotated[Instant, Query()],
+                 until: Annotated[Instant, Query()],
                  model: ModelQuery = "linear") -> dict[str, Any]:
     if until <= since:
         raise _refused("until", "is not after since")

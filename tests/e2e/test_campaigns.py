@@ -81,7 +81,7 @@ def test_a_campaign_is_defined_changed_and_learnt_by_capture(stack: harness.Stac
     with stack.client("nurture") as nurture, stack.client("capture") as capture:
         refused = capture.post("/v1/leads", json=grade_b(campaign=cid))
         assert (refused.status_code, fields_of(refused)) == (422, ["campaign"])
-        assert cid in refused.json()["detail"]["fields"][0]["reason"]
+        assert cid in refused.json()["fields"][0]["reason"]
         created = nurture.post("/v1/campaigns", json=webinar(cid))
         assert created.status_code == 201, created.text
         view = created.json()
@@ -112,23 +112,23 @@ def test_outcome_webhooks_unsigned_forged_stale_or_replayed_are_refused_saying_w
     raw = orjson.dumps(body)
     with stack.client("capture") as c:
         unsigned = c.post("/v1/webhooks/crm/outcomes", json=body)
-        assert (unsigned.status_code, unsigned.json()["detail"]["field"]) == (401, "webhook-id")
-        assert "not signed" in unsigned.json()["detail"]["reason"]
+        assert (unsigned.status_code, unsigned.json()["fields"][0]["field"]) == (401, "webhook-id")
+        assert "not signed" in unsigned.json()["fields"][0]["reason"]
         forged = c.post("/v1/webhooks/crm/outcomes", content=raw, headers=harness.signed_webhook(
             raw, secret="whsec_" + "Zm9yZ2VkIHNlY3JldCBvZiBzb21lb25lIGVsc2U="))
-        assert (forged.status_code, forged.json()["detail"]["reason"]) == (
+        assert (forged.status_code, forged.json()["fields"][0]["reason"]) == (
             401, "no signature matches this source's secret")
         stale = c.post("/v1/webhooks/crm/outcomes", content=raw,
                        headers=harness.signed_webhook(raw, at=datetime.now(UTC) - timedelta(minutes=6)))
-        assert (stale.status_code, stale.json()["detail"]["field"]) == (401, "webhook-timestamp")
-        assert "too old" in stale.json()["detail"]["reason"]
+        assert (stale.status_code, stale.json()["fields"][0]["field"]) == (401, "webhook-timestamp")
+        assert "too old" in stale.json()["fields"][0]["reason"]
         unknown_source = c.post("/v1/webhooks/pipedrive/outcomes", content=raw, headers=harness.signed_webhook(raw))
-        assert (unknown_source.status_code, unknown_source.json()["detail"]["field"]) == (401, "source")
+        assert (unknown_source.status_code, unknown_source.json()["fields"][0]["field"]) == (401, "source")
         headers = harness.signed_webhook(raw)
         assert c.post("/v1/webhooks/crm/outcomes", content=raw, headers=headers).status_code == 202
         replayed = c.post("/v1/webhooks/crm/outcomes", content=raw, headers=headers)
-        assert (replayed.status_code, replayed.json()["detail"]["field"]) == (401, "webhook-id")
-        assert "replayed" in replayed.json()["detail"]["reason"]
+        assert (replayed.status_code, replayed.json()["fields"][0]["field"]) == (401, "webhook-id")
+        assert "replayed" in replayed.json()["fields"][0]["reason"]
         # a signed delivery that is no outcome is a 422 naming the field
         bad = post_outcome(stack, {**body, "kind": "won"})
         assert bad.status_code == 422, bad.text
@@ -195,7 +195,7 @@ def test_a_webinar_from_invitation_to_closed_revenue_attributed_by_every_model(s
                            what="members moved by the activities")
         backwards = nurture.put(f"/v1/campaigns/{cid}/members/{leads[0]}/status", json={"status": "registered"})
         assert (backwards.status_code, fields_of(backwards)) == (409, ["status"])
-        assert "move back" in backwards.json()["detail"]["reason"]
+        assert "move back" in backwards.json()["fields"][0]["reason"]
         assert nurture.put(f"/v1/campaigns/{cid}/members/{leads[1]}/status",
                            json={"status": "no_show"}).json()["status"] == "no_show"
         # the attendance report that arrives late moves the no-show to attended, once
