@@ -35,11 +35,7 @@ def webinar(campaign_id: str, **change: Any) -> dict[str, Any]:
 
 
 def fields_of(r: httpx.Response) -> list[str]:
-    body = r.json()
-    detail = body.get("detail", body)
-    if "field" in detail:
-        return [detail["field"]]
-    return [f["field"] for f in detail["fields"]]
+    return [f["field"] for f in r.json()["fields"]]
 
 
 def new_campaign_id() -> str:
