@@ -665,7 +665,8 @@ async def _reach(deps: NurtureDeps, uow: UnitOfWork, campaign: Row, lead_id: str
                  at: datetime, cause: str, *, by_request: bool = False, new_lead: bool = False,
                  channel: str | None = None, on_time: bool | None = None) -> MemberStatus | None:
     """Move one member (or make it one) as the funnel's rules say; emits
-    ``campaign-member-changed`` when its status changed. Returns the new status."""
+    ``campaign-member-changed`` when its status changed (the webinar automation and the
+    tracks follow that event, :func:`on_campaign_member_changed`). Returns the new status."""
     ctype = CampaignType(campaign["type"])
     row = await deps.campaigns.member(uow.conn, campaign["campaign_id"], lead_id)
     current = None if row is None else MemberStatus(row["status"])
@@ -678,9 +679,6 @@ async def _reach(deps: NurtureDeps, uow: UnitOfWork, campaign: Row, lead_id: str
         new_lead=new_lead, channel=channel, on_time=on_time))
     if decided.status is None:
         return None
-    member = await deps.campaigns.member(uow.conn, campaign["campaign_id"], lead_id)
-    grade: Grade = (member or {}).get("grade") or "C"
-    await enroll_by_member_status(deps, uow, lead_id, campaign["campaign_id"], decided.status.value, grade, cause, at)
     uow.emit(CampaignMemberChanged(
         event_id=derive_event_id(cause, campaign["campaign_id"], "member", decided.status.value), lead_id=lead_id,
         campaign_id=campaign["campaign_id"], campaign_type=ctype, status=decided.status, previous_status=current,
