@@ -30,6 +30,13 @@ class FollowUpIn(BaseModel):
     note: LongText = Field(default="", description="required when disqualifying: the reason")
 
 
+class TakeIn(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    rep_id: str = Field(min_length=1, max_length=100, description="the rep who gets the lead")
+    taken_by: str = Field(default="", max_length=100, description="who took it, if not the rep (their manager)")
+
+
 class AwayIn(BaseModel):
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
@@ -249,9 +256,37 @@ async def queues(runtime: RuntimeDep, deps: DepsDep, per_team: int = Query(defau
     return {"queues": list(out.values())}
 
 
+@router.post("/queues/{team}/take", status_code=201)
+async def take_from_queue(team: str, body: TakeIn, runtime: RuntimeDep, deps: DepsDep) -> dict[str, Any]:
+    """A rep (or their manager, ``taken_by``) takes the most urgent lead waiting in their
+    team's queue: it is theirs, with its clock started now, and the decision is recorded.
+    404 for an unknown team or rep, 403 for a rep of another team, 409 for an empty queue."""
+    try:
+        async with runtime.unit_of_work() as uow:
+            row = await handlers.take_from_queue(deps, uow, team, body.rep_id, body.taken_by)
+    except handlers.NotFound as exc:
+        raise _not_found(exc.field, exc) from None
+    except handlers.NotInTeam as exc:
+        raise HTTPException(403, detail={"field": exc.field, "reason": str(exc)}) from None
+    except handlers.EmptyQueue as exc:
+        raise HTTPException(409, detail={"field": "team", "reason": str(exc)}) from None
+    return {"lead_id": row.lead_id, "assignment": _next(row)}
+
+
 def _assignment_json(row: Row) -> dict[str, Any]:
     return {"assignment_id": row["assignment_id"], "lead_id": row["lead_id"], "owner_kind": row["owner_kind"],
             "rep_id": row["rep_id"], "team": row["team"], "status": row["status"], "rule": row["rule"],
             "reason": row["reason"], "trigger": row["trigger"], "attempt": row["attempt"],
             "previous_assignment_id": row["previous_assignment_id"], "assigned_at": _iso(row["assigned_at"]),
-            "due_at": _iso(row["due_at"]), "closed_at": _iso(row["closed_at"]), "close_reason": row["close_reason"]}
+            "due_at": _iso(row["due_at"]), "closed_at": _iso(row["closed_at"]), "close_reason": row["close_reason"],
+            "deal": _deal_json(row)}
+
+
+def _deal_json(row: Row) -> dict[str, Any] | None:
+    """The CRM deal that converted the assignment, if any (for reports)."""
+    if row.get("deal_status") is None:
+        return None
+    closed_on = row["deal_closed_on"]
+    return {"opportunity_id": row["opportunity_id"], "status": row["deal_status"],
+            "amount_minor": row["deal_amount_minor"], "currency": row["deal_currency"],
+            "closed_on": closed_on.isoformat() if closed_on else None, "updated_at": _iso(row["deal_updated_at"])}

@@ -26,8 +26,10 @@ from services.routing.domain.lifecycle import (
     Plan,
     plan_for_breach,
     plan_for_disqualified,
+    plan_for_outcome,
     plan_for_qualified,
     plan_for_scored,
+    plan_for_taken,
     team_manages,
 )
 from services.routing.domain.router import LeadFacts, Router, is_away
@@ -35,6 +37,7 @@ from services.routing.repository import AssignmentRow, PendingWrites, RoutingSto
 from shared import metrics as shared_metrics
 from shared import topics
 from shared.events import (
+    DealOutcomeRecorded,
     FollowUpEscalated,
     FollowUpMissed,
     FollowUpOutcome,
@@ -53,10 +56,24 @@ log = logging.getLogger(__name__)
 
 # How the assignment a plan replaces is closed, by what replaced it.
 _CLOSED_AS = {"returned_from_nurture": "returned", "escalation": "missed", "qualified": "qualified",
-              "disqualified": "disqualified"}
+              "disqualified": "disqualified", "hot": "handed_on", "taken": "taken"}
 
 class NotFound(LookupError):
-    """No such rep, assignment or lead."""
+    """No such rep, assignment or lead; ``field`` names the input at fault."""
+
+    def __init__(self, message: str, field_name: str = "") -> None:
+        super().__init__(message)
+        self.field = field_name
+
+
+class EmptyQueue(LookupError):
+    """Nothing waits in the team's queue."""
+
+
+class NotInTeam(ValueError):
+    """The rep named is not a member of the team named."""
+
+    field = "rep_id"
 
 
 class Conflict(RuntimeError):
@@ -112,7 +129,8 @@ class RoutingDeps:
 def registry(deps: RoutingDeps) -> Registry:
     """Routing's subscriptions, clocked jobs and startup, bound to ``deps``."""
     return Registry(
-        subscriptions=[Subscription(topics.LEAD_SCORED, batch_handler=bind(on_lead_scored, deps))],
+        subscriptions=[Subscription(topics.LEAD_SCORED, batch_handler=bind(on_lead_scored, deps)),
+                       Subscription(topics.DEAL_OUTCOME_RECORDED, handler=bind(on_deal_outcome_recorded, deps))],
         periodic=[Periodic("sla-timers", deps.timer_interval_s, bind(run_timers, deps))],
         startup=[bind(seed_from_files, deps)] if deps.org_file is not None else [])
 
@@ -179,6 +197,72 @@ async def on_lead_scored(deps: RoutingDeps, events: Sequence[LeadScored], uow: U
         active[lead.lead_id] = row.as_active()
     await repo.flush(conn, writes)
     await repo.save_context(conn, ctx)
+
+
+# --------------------------------------------------------------------------- outcomes from the CRM
+
+
+async def on_deal_outcome_recorded(deps: RoutingDeps, event: DealOutcomeRecorded, uow: UnitOfWork) -> None:
+    """The CRM reported an opportunity for a lead (the rule:
+    :func:`~services.routing.domain.lifecycle.plan_for_outcome`): its assignment closes as
+    converted, its clock stops and its rep's capacity frees; won or lost, with the amount,
+    is recorded on that assignment for reports."""
+    conn, repo = uow.conn, deps.repo
+    await repo.lock_routing_state(conn)
+    active = (await repo.active_for(conn, [event.lead_id])).get(event.lead_id)
+    previous = await repo.assignment(conn, active.assignment_id) if active is not None else None
+    ctx = await repo.load_context(conn, [])
+    plan = plan_for_outcome(active, event.kind, previous["deal_status"] if previous else None, ctx)
+    if plan is None:
+        metrics.OUTCOMES.labels(str(event.kind), "not_routed").inc()
+        log.info("outcome for a lead routing never routed", extra={"lead_id": event.lead_id,
+                                                                   "opportunity_id": event.opportunity_id})
+        return
+    now = deps.clock()
+    if plan.convert:
+        writes = PendingWrites()
+        writes.close(plan.assignment_id, "converted",
+                     f"opportunity {event.opportunity_id} in {event.source} ({event.kind})", now)
+        await repo.flush(conn, writes)
+    await repo.record_deal(conn, plan.assignment_id, event.opportunity_id, plan.deal_status, event.amount_minor,
+                           event.currency, event.close_date, event.occurred_at)
+    await repo.save_context(conn, ctx)
+    metrics.OUTCOMES.labels(str(event.kind), "converted" if plan.convert else "recorded").inc()
+
+
+# --------------------------------------------------------------------------- taking a lead from a queue
+
+
+async def take_from_queue(deps: RoutingDeps, uow: UnitOfWork, team_id: str, rep_id: str,
+                          taken_by: str = "") -> AssignmentRow:
+    """A rep (or a manager for them) takes the next lead from a team's queue by hand (the
+    rule: :func:`~services.routing.domain.lifecycle.plan_for_taken`): the most urgent
+    queued lead (the earliest due, then the longest waiting), recorded as a routing
+    decision with its reason; it gets its clock. Raises :class:`NotFound` (team or rep),
+    :class:`NotInTeam` or :class:`EmptyQueue`."""
+    conn, repo = uow.conn, deps.repo
+    router = await deps.configs.router(conn, lock=True)
+    config = router.config
+    if team_id not in config.teams:
+        raise NotFound(f"no team '{team_id}' (teams: {', '.join(config.teams)})", "team")
+    rep = config.reps.get(rep_id)
+    if rep is None:
+        raise NotFound(f"no rep '{rep_id}'", "rep_id")
+    if rep.team != team_id:
+        raise NotInTeam(f"rep '{rep_id}' is in team '{rep.team}', not '{team_id}'")
+    row = await repo.next_queued(conn, team_id)
+    if row is None:
+        raise EmptyQueue(f"the '{team_id}' queue is empty")
+    lead = LeadFacts.from_dict(row["facts"])
+    now = deps.clock()
+    ctx = await repo.load_context(conn, [company_key(lead.company)])
+    plan = plan_for_taken(router, lead, active_from_row(row), rep, ctx, now, taken_by)
+    writes = PendingWrites()
+    new = _record(uow, writes, plan, lead, new_event_id(), now)
+    await repo.flush(conn, writes)
+    await repo.save_context(conn, ctx)
+    metrics.TAKEN.labels(team_id).inc()
+    return new
 
 
 # --------------------------------------------------------------------------- the SLA clock

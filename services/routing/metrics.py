@@ -21,3 +21,7 @@ CONFIG_REJECTED = Counter("leadbridge_routing_config_rejected_total", "Rejected 
 SERVICE = "routing"
 TIMER_DUE = "follow-up-due"
 TIMER_REMINDER = "follow-up-reminder"
+OUTCOMES = Counter("leadbridge_routing_deal_outcomes_total",
+                   "CRM outcomes routing applied, by kind and what they did to the lead's assignment "
+                   "(converted, recorded, not_routed)", ["kind", "effect"])
+TAKEN = Counter("leadbridge_routing_taken_from_queue_total", "Leads taken from a team's queue by hand", ["team"])

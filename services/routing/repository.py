@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
 import orjson
@@ -58,7 +58,7 @@ class AssignmentRow:
 
     def as_active(self) -> ActiveAssignment:
         return ActiveAssignment(self.assignment_id, self.lead_id, self.owner_kind, self.rep_id, self.team,
-                                self.rule, self.attempt, tuple(self.chain), self.due_at)
+                                self.rule, self.attempt, tuple(self.chain), self.due_at, self.status)
 
 
 @dataclass
@@ -81,7 +81,7 @@ class PendingWrites:
 
 def active_from_row(row: Row) -> ActiveAssignment:
     return ActiveAssignment(row["assignment_id"], row["lead_id"], row["owner_kind"], row["rep_id"], row["team"],
-                            row["rule"], row["attempt"], tuple(row["chain"]), row["due_at"])
+                            row["rule"], row["attempt"], tuple(row["chain"]), row["due_at"], row["status"])
 
 
 class RoutingStore(Protocol):
@@ -164,6 +164,16 @@ class RoutingStore(Protocol):
 
     async def queued(self, conn: Any, per_team: int) -> list[Row]:
         """The oldest ``per_team`` queued assignments of each team, with each team's count (``queued``)."""
+
+    async def next_queued(self, conn: Any, team: str) -> Row | None:
+        """The most urgent open queued assignment of ``team`` (earliest due, then longest
+        waiting), with its lead's ``facts``, locked; rows another worker holds are skipped."""
+
+    async def record_deal(self, conn: Any, assignment_id: str, opportunity_id: str, deal_status: str,
+                          amount_minor: int | None, currency: str | None, closed_on: date | None,
+                          at: datetime) -> None:
+        """Keep the CRM deal's status (``opportunity``, ``won``, ``lost``), amount and close
+        date on the assignment it converted."""
 
 
 class RoutingRepository:
@@ -387,6 +397,21 @@ class RoutingRepository:
             f"FROM {self.s}.assignments a WHERE a.owner_kind = 'queue' AND a.status = ANY($2::text[]) "
             "WINDOW w AS (PARTITION BY a.team)) q WHERE n <= $1 ORDER BY team, assigned_at", per_team,
             list(WORKED_STATUSES))
+
+    async def next_queued(self, conn: asyncpg.Connection, team: str) -> Row | None:
+        return await conn.fetchrow(
+            f"SELECT a.*, l.facts FROM {self.s}.assignments a JOIN {self.s}.leads l USING (lead_id) "
+            "WHERE a.owner_kind = 'queue' AND a.status = 'open' AND a.team = $1 "
+            "ORDER BY a.due_at NULLS LAST, a.assigned_at LIMIT 1 FOR UPDATE OF a SKIP LOCKED", team)
+
+    async def record_deal(self, conn: asyncpg.Connection, assignment_id: str, opportunity_id: str,
+                          deal_status: str, amount_minor: int | None, currency: str | None,
+                          closed_on: date | None, at: datetime) -> None:
+        await conn.execute(
+            f"UPDATE {self.s}.assignments SET opportunity_id = $2, deal_status = $3, "
+            "deal_amount_minor = coalesce($4, deal_amount_minor), deal_currency = coalesce($5, deal_currency), "
+            "deal_closed_on = coalesce($6, deal_closed_on), deal_updated_at = $7 WHERE assignment_id = $1",
+            assignment_id, opportunity_id, deal_status, amount_minor, currency, closed_on, at)
 
     # ------------------------------------------------------------------ what-if
 

@@ -299,3 +299,56 @@ async def test_capture_keeps_campaigns_and_outcomes_until_matched(leads: tuple[L
     assert [(r["outcome_id"], r["lead_id"]) for r in await store.list_outcomes(conn, True, 10, 0)] == [("X1", "L9")]
     assert [r["outcome_id"] for r in await store.list_outcomes(conn, False, 10, 0)] == ["X2"]
     assert await store.count_unmatched(conn) == 1
+
+
+# --------------------------------------------------------------------------- routing
+
+
+@pytest.fixture(params=["postgres", "memory"])
+async def routing_store(request: pytest.FixtureRequest, pool: asyncpg.Pool) -> AsyncIterator[tuple[Any, Any]]:
+    from services.routing.repository import RoutingRepository
+    from services.routing.tests.fakes import InMemoryRouting
+
+    async for b in backend(request.param, pool, "routing", RoutingRepository, InMemoryRouting):
+        yield b
+
+
+def _assignment(lead_id: str, owner_kind: str, due: datetime, rep_id: str | None = None) -> Any:
+    from services.routing.repository import AssignmentRow
+
+    return AssignmentRow(assignment_id=f"a-{lead_id}", lead_id=lead_id, owner_kind=owner_kind, rep_id=rep_id,
+                         team="field", rule="a-to-field", reason="test", trigger="scored", attempt=0, chain=[],
+                         previous_assignment_id=None, status="open", assigned_at=T0, due_at=due, remind_at=None)
+
+
+async def test_routing_takes_the_most_urgent_queued_lead_and_keeps_the_deal_on_its_assignment(
+        routing_store: tuple[Any, Any]) -> None:
+    from services.routing.domain.router import LeadFacts
+    from services.routing.repository import PendingWrites
+
+    store, conn = routing_store
+    facts = {i: LeadFacts(lead_id=i, grade="A", segment="ent-tech-na", hot=i == "L2") for i in ("L1", "L2", "L3")}
+    await store.save_scored(conn, [(f"s-{i}", f, {"name": i}, T0) for i, f in facts.items()])
+    writes = PendingWrites()
+    for row in (_assignment("L1", "queue", T0 + timedelta(hours=48)),
+                _assignment("L2", "queue", T0 + timedelta(hours=1)),
+                _assignment("L3", "rep", T0 + timedelta(hours=2), rep_id="us-am-1")):
+        writes.assignments[row.assignment_id] = row
+    await store.flush(conn, writes)
+    nxt = await store.next_queued(conn, "field")
+    assert pick(nxt, "assignment_id", "lead_id") == {"assignment_id": "a-L2", "lead_id": "L2"}
+    assert LeadFacts.from_dict(nxt["facts"]).hot is True
+    assert await store.next_queued(conn, "inside_sales") is None
+
+    writes.close("a-L3", "converted", "opportunity opp-9", T0 + timedelta(hours=1))
+    await store.flush(conn, writes)
+    await store.record_deal(conn, "a-L3", "opp-9", "opportunity", None, None, None, T0 + timedelta(hours=1))
+    await store.record_deal(conn, "a-L3", "opp-9", "won", 990_000, "EUR", T0.date(), T0 + timedelta(days=9))
+    row = await store.assignment(conn, "a-L3")
+    assert pick(row, "status", "opportunity_id", "deal_status", "deal_amount_minor", "deal_currency",
+                "deal_closed_on", "deal_updated_at") == {
+        "status": "converted", "opportunity_id": "opp-9", "deal_status": "won", "deal_amount_minor": 990_000,
+        "deal_currency": "EUR", "deal_closed_on": T0.date(), "deal_updated_at": T0 + timedelta(days=9)}
+    # A converted lead is still its lead's current assignment (it is never routed again).
+    active = await store.active_for(conn, ["L3"])
+    assert (active["L3"].assignment_id, active["L3"].status) == ("a-L3", "converted")

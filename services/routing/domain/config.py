@@ -93,7 +93,8 @@ class Rep(_Model):
     regions: tuple[str, ...] = ()
     segments: tuple[str, ...] = Field(default=(), description="empty = every segment")
     channels: tuple[LeadSource, ...] = Field(default=(), description="lead sources handled; empty = any")
-    capacity: int = Field(default=50, ge=0, description="most open leads at once")
+    capacity: int = Field(default=50, ge=0, description="most open leads held at once: a lead counts from its "
+                          "assignment until it converts, is disqualified or is closed (README, Routing)")
     weight: float = Field(default=1.0, ge=0)
     hours: str | None = Field(default=None, description="defaults to the team's hours")
     timezone: str | None = Field(default=None, description="defaults to the team's time zone")
@@ -138,6 +139,8 @@ class Rule(_Model):
     by_channel: bool = False
     respect_working_hours: bool = False
     account_match: bool = True
+    sla: SlaPolicy | None = Field(default=None, description="the follow-up clock of leads this rule routes, "
+                                  "instead of the team's (a short one for hot leads: contacted at once)")
 
     @model_validator(mode="after")
     def _one_destination(self) -> Rule:
@@ -377,6 +380,9 @@ def _check_rules(config: RoutingConfig) -> list[ConfigError]:
                                           f"matches is taken first by rule '{earlier.name}' (rules[{j}])"))
                 break
         if rule.team is None:
+            if rule.sla is not None:
+                errors.append(ConfigError(f"{where}.sla", f"rule '{rule.name}' nurtures: a nurtured lead has "
+                                          "no follow-up clock"))
             continue
         if rule.team not in teams:
             errors.append(ConfigError(f"{where}.team", f"unknown team '{rule.team}'"))

@@ -16,9 +16,11 @@ from services.routing.domain.config import RoutingConfig
 from shared.events import FollowUpOutcome
 
 # An assignment's status: "open" (clock running), "followed_up" (the rep acted; the lead
-# stays theirs), "nurture" (marketing holds it); anything else is closed ("missed",
-# "qualified", "disqualified", "returned", "replaced").
-ACTIVE_STATUSES: tuple[str, ...] = ("open", "followed_up", "nurture")
+# stays theirs), "nurture" (marketing holds it), "converted" (the CRM reported its
+# opportunity: the clock stopped, the rep's capacity freed, and the lead is never routed
+# again); anything else is closed ("missed", "qualified", "disqualified", "returned",
+# "handed_on", "taken", "replaced").
+ACTIVE_STATUSES: tuple[str, ...] = ("open", "followed_up", "nurture", "converted")
 """A lead's current assignment has one of these (a lead has at most one)."""
 
 WORKED_STATUSES: tuple[str, ...] = ("open", "followed_up")

@@ -229,6 +229,11 @@ class Router:
                         f"{prefix}: weighted round robin among {len(eligible)} of {len(candidates)}",
                         tuple(candidates), account_owner=owner)
 
+    def hand_to(self, rep: Rep, lead: LeadFacts, ctx: RoutingContext) -> None:
+        """Give ``lead`` to ``rep`` outside the rules (taken from a queue by hand): their
+        load counts it, and they become its account owner as the rules would make them."""
+        self._assign(rep, ctx, lead)
+
     # ------------------------------------------------------------------ internals
 
     def _skip_reason(self, rep: Rep, lead: LeadFacts, rule: Rule, ctx: RoutingContext, now: datetime,

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Iterable, Sequence
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 import orjson
@@ -108,7 +108,8 @@ class InMemoryRouting:
             if row.assignment_id not in self.assignments:  # ON CONFLICT DO NOTHING
                 self.assignments[row.assignment_id] = {
                     **copy.deepcopy(vars(row)), "closed_at": None, "close_reason": None, "reminded_at": None,
-                    "followed_up_at": None}
+                    "followed_up_at": None, "opportunity_id": None, "deal_status": None, "deal_amount_minor": None,
+                    "deal_currency": None, "deal_closed_on": None, "deal_updated_at": None}
         for lead_id, assignment_id, decided_at, trigger, cause_id, detail in writes.decisions:
             self.decisions.append({"id": len(self.decisions) + 1, "lead_id": lead_id, "assignment_id": assignment_id,
                                    "decided_at": decided_at, "trigger": trigger, "cause_id": cause_id,
@@ -181,3 +182,21 @@ class InMemoryRouting:
             rows = by_team[team]
             out += [{**copy.deepcopy(a), "queued": len(rows)} for a in rows[:per_team]]
         return out
+
+    async def next_queued(self, conn: Any, team: str) -> Row | None:
+        rows = [a for a in self.assignments.values()
+                if a["owner_kind"] == "queue" and a["status"] == "open" and a["team"] == team]
+        if not rows:
+            return None
+        rows.sort(key=lambda a: (a["due_at"] is None, a["due_at"] or a["assigned_at"], a["assigned_at"]))
+        return self._with_facts(rows[0])
+
+    async def record_deal(self, conn: Any, assignment_id: str, opportunity_id: str, deal_status: str,
+                          amount_minor: int | None, currency: str | None, closed_on: date | None,
+                          at: datetime) -> None:
+        row = self.assignments[assignment_id]
+        row.update(opportunity_id=opportunity_id, deal_status=deal_status, deal_updated_at=at)
+        for key, value in (("deal_amount_minor", amount_minor), ("deal_currency", currency),
+                           ("deal_closed_on", closed_on)):
+            if value is not None:
+                row[key] = value

@@ -18,6 +18,8 @@ from services.routing.tests.factory import DEMO_ORG, WEDNESDAY
 from services.routing.tests.fakes import InMemoryRouting
 from shared import testing, topics
 from shared.events import (
+    DealOutcomeKind,
+    DealOutcomeRecorded,
     FollowUpEscalated,
     FollowUpMissed,
     FollowUpOutcome,
@@ -320,3 +322,98 @@ def test_the_handlers_load_without_a_broker_or_database_client() -> None:
             "print(sorted(m for m in ('aiokafka', 'asyncpg', 'fastapi') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+# --------------------------------------------------------------------------- issue 10: hot leads, queues, outcomes
+
+
+def outcome(lead_id: str, kind: DealOutcomeKind, *, amount_minor: int | None = None,
+            opportunity_id: str = "opp-1") -> DealOutcomeRecorded:
+    won = kind is DealOutcomeKind.WON
+    return DealOutcomeRecorded(
+        event_id=f"o-{lead_id}-{kind}", occurred_at=WEDNESDAY, lead_id=lead_id, outcome_id=f"out-{kind}",
+        matched_by="lead_id", source="salesforce", opportunity_id=opportunity_id, kind=kind,
+        amount_minor=amount_minor, currency="USD" if amount_minor is not None else None,
+        close_date=WEDNESDAY.date() if won else None)
+
+
+async def deliver_outcome(routing: Routing, event: DealOutcomeRecorded) -> FakeUnitOfWork:
+    return await testing.deliver(routing.registry, topics.DEAL_OUTCOME_RECORDED, [event])
+
+
+async def test_a_lead_turning_hot_at_inside_sales_goes_to_a_field_rep_at_once(routing: Routing) -> None:
+    inside = await assign(routing, scored(grade="B", event_id="s1", segment_parts=("ent", "tech", "na")))
+    assert inside.team == "inside_sales" and inside.rep_id is not None
+    routing.now = WEDNESDAY + timedelta(minutes=3)
+    hot = await assign(routing, scored(grade="A", event_id="s2", hot=True, segment_parts=("ent", "tech", "na")))
+    assert (hot.owner_kind, hot.team, hot.rule, hot.previous_assignment_id) == (
+        "rep", "field", "hot-intent-to-field", inside.assignment_id)
+    assert hot.rep_id in US_FIELD and hot.due_at == routing.now + timedelta(hours=1)
+    assert routing.row(inside.assignment_id)["status"] == "handed_on"
+    assert routing.repo.load[inside.rep_id] == 0 and routing.repo.load[hot.rep_id] == 1
+    assert routing.repo.decisions[-1]["trigger"] == "hot"
+
+
+async def test_an_opportunity_converts_the_assignment_stops_its_clock_and_frees_the_rep(routing: Routing) -> None:
+    routing.repo.load.update({"us-am-1": 25, "us-am-2": 25, "us-am-4": 24})
+    first = await assign(routing, scored("L1", grade="A", segment_parts=("ent", "tech", "na")))
+    assert (first.owner_kind, first.rep_id) == ("rep", "us-am-4")
+    queued = await assign(routing, scored("L2", grade="A", segment_parts=("ent", "tech", "na")))
+    assert queued.owner_kind == "queue"  # every rep who sells to it is full
+    uow = await deliver_outcome(routing, outcome("L1", DealOutcomeKind.OPPORTUNITY_CREATED))
+    assert uow.events() == []
+    row = routing.row(first.assignment_id)
+    assert (row["status"], row["deal_status"], row["opportunity_id"]) == ("converted", "opportunity", "opp-1")
+    assert routing.repo.load["us-am-4"] == 24
+    nxt = await assign(routing, scored("L3", grade="A", segment_parts=("ent", "tech", "na")))
+    assert (nxt.owner_kind, nxt.rep_id) == ("rep", "us-am-4")
+    # Its clock stopped: nothing fires when it would have come due.
+    routing.now = WEDNESDAY + timedelta(days=5)
+    timers = await routing.timers()
+    missed = {e.lead_id for e in timers.events() if isinstance(e, FollowUpMissed)}
+    assert "L3" in missed and "L1" not in missed
+    # A re-scored converted lead is the CRM's: routing leaves it alone.
+    assert (await routing.deliver(scored("L1", grade="A", event_id="again", hot=True))).of(LeadAssigned) == []
+
+
+async def test_won_is_recorded_on_the_converted_assignment_with_its_amount(routing: Routing) -> None:
+    first = await assign(routing, scored("L1", grade="A", segment_parts=("ent", "tech", "na")))
+    await deliver_outcome(routing, outcome("L1", DealOutcomeKind.OPPORTUNITY_CREATED))
+    await deliver_outcome(routing, outcome("L1", DealOutcomeKind.WON, amount_minor=4_200_000))
+    row = routing.row(first.assignment_id)
+    assert (row["status"], row["deal_status"], row["deal_amount_minor"], row["deal_currency"],
+            row["deal_closed_on"]) == ("converted", "won", 4_200_000, "USD", WEDNESDAY.date())
+    assert routing.repo.load[first.rep_id or ""] == 0  # freed once, not twice
+    # An outcome for a lead routing never saw changes nothing.
+    assert (await deliver_outcome(routing, outcome("nobody", DealOutcomeKind.WON, amount_minor=1))).events() == []
+
+
+async def test_a_rep_takes_the_next_lead_from_their_teams_queue(routing: Routing) -> None:
+    routing.repo.load.update({"is-1": 60, "is-2": 60, "is-3": 60})
+    older = await assign(routing, scored("L1", grade="B"))
+    await assign(routing, scored("L2", grade="B"))
+    assert older.owner_kind == "queue"
+    routing.now = WEDNESDAY + timedelta(minutes=10)
+    uow = FakeUnitOfWork()
+    row = await handlers.take_from_queue(routing.deps, uow, "inside_sales", "is-1", "Priya Shah")
+    (assigned,) = uow.of(LeadAssigned)
+    assert (row.lead_id, assigned.rep_id, assigned.previous_assignment_id) == ("L1", "is-1", older.assignment_id)
+    assert assigned.due_at == routing.now + timedelta(hours=4)
+    assert routing.row(older.assignment_id)["status"] == "taken"
+    assert routing.repo.decisions[-1]["trigger"] == "taken"
+    assert "by Priya Shah" in routing.repo.decisions[-1]["detail"]["reason"]
+    assert routing.repo.load["is-1"] == 61
+
+
+async def test_taking_from_a_queue_refuses_bad_input_naming_it(routing: Routing) -> None:
+    with pytest.raises(handlers.NotFound) as unknown_team:
+        await handlers.take_from_queue(routing.deps, FakeUnitOfWork(), "nowhere", "is-1")
+    assert unknown_team.value.field == "team"
+    with pytest.raises(handlers.NotFound) as unknown_rep:
+        await handlers.take_from_queue(routing.deps, FakeUnitOfWork(), "inside_sales", "nobody")
+    assert unknown_rep.value.field == "rep_id"
+    with pytest.raises(handlers.NotInTeam) as other_team:
+        await handlers.take_from_queue(routing.deps, FakeUnitOfWork(), "inside_sales", "us-am-1")
+    assert other_team.value.field == "rep_id" and "is in team 'field'" in str(other_team.value)
+    with pytest.raises(handlers.EmptyQueue, match="'inside_sales' queue is empty"):
+        await handlers.take_from_queue(routing.deps, FakeUnitOfWork(), "inside_sales", "is-1")

@@ -28,7 +28,8 @@ def test_removing_a_rep_moves_their_share_to_the_others() -> None:
 
 def test_a_lead_scored_again_while_owned_is_not_counted_twice() -> None:
     again = lead("L0", grade="A", hot=True, country="GB", segment="mid-tech-uk", company="C0")
-    rescored = [*history(), (WEDNESDAY + timedelta(hours=1), again)]
+    # Within its hot-lead clock (1 business hour in the demo rules): still owned.
+    rescored = [*history(), (WEDNESDAY + timedelta(minutes=45), again)]
     assert sum(replay(compile_config(*demo_docs()), rescored).owners.values()) == 30
 
 
