@@ -57,8 +57,9 @@ def stories(run: str) -> list[Story]:
         return f"{name}.{run}@{domain}"
 
     base = {"consent": True, "campaign": "demo"}
-    # C on fit (manager 8 + operations 4, 50-199 staff 8, GB 10, intent feed 8 = 38), then
-    # an intent signal: hot overrides the grade to A → "hot-intent-to-field", by territory.
+    # C on fit (manager 8 + operations 4, 50-199 staff 8, GB 10, intent feed 8 = 38), but a
+    # capture from the intent feed counts as an intent signal (source_counts_as): hot at once,
+    # grade A → "hot-intent-to-field", by territory, on the 1-hour hot-lead clock.
     uk_intent = Story("UK prospect showing intent", {
         **base, "email": email("olivia.hart"), "name": "Olivia Hart", "company": f"Northwind Logistics {run}",
         "title": "Operations Manager", "country": "GB", "company_size": 150, "industry": "logistics",

@@ -22,6 +22,8 @@ Document shape (see ``deploy/demo/rubric.yaml`` for a full example)::
       source: [{name, match: [lead source, ...], points}]
     engagement:
       <behaviour>: {points, cap_per_day, half_life_days}
+    source_counts_as: {intent_signal: intent_signal}   # a capture from this source is one
+                                                        # occurrence of that behaviour
     thresholds: {A: 70, B: 45, C: 20}                  # D is every score below C
     overrides:
       hot: [{behaviour: demo_request, within_days: 30}]
@@ -253,6 +255,10 @@ class RubricDocument(_Strict):
     regions: dict[Name, list[Annotated[str, Field(pattern=r"^[A-Za-z]{2}$")]]] = Field(default_factory=dict)
     fit: FitRules = Field(default_factory=FitRules)
     engagement: dict[str, EngagementRule] = Field(default_factory=dict)
+    source_counts_as: dict[str, str] = Field(
+        default_factory=dict, description="lead source → behaviour: a capture from that source counts as one "
+        "occurrence of the behaviour when it was captured (an intent feed's lead shows intent, as an intent "
+        "activity does: its points, and a hot override that names it)")
     thresholds: Thresholds
     overrides: Overrides = Field(default_factory=Overrides)
     segmentation: Segmentation = Field(default_factory=Segmentation)
@@ -323,6 +329,11 @@ def _semantic(doc: RubricDocument) -> list[Problem]:
     for name in doc.engagement:
         if name not in BEHAVIOURS:
             problems.append(Problem(field=f"engagement.{name}", reason=f"unknown behaviour '{name}'"))
+    for source, behaviour in doc.source_counts_as.items():
+        if source not in SOURCES:
+            problems.append(Problem(field=f"source_counts_as.{source}", reason=f"unknown lead source '{source}'"))
+        if behaviour not in BEHAVIOURS:
+            problems.append(Problem(field=f"source_counts_as.{source}", reason=f"unknown behaviour '{behaviour}'"))
     for i, hot in enumerate(doc.overrides.hot):
         if hot.behaviour not in BEHAVIOURS:
             problems.append(Problem(field=f"overrides.hot[{i}].behaviour",
@@ -433,6 +444,7 @@ class CompiledRubric:
     segment: tuple[tuple[str, frozenset[str], float], ...]
     source: tuple[tuple[str, frozenset[str], float], ...]
     engagement: dict[str, CompiledEngagement]
+    source_counts_as: dict[str, str]
     thresholds: tuple[float, float, float]
     hot: tuple[CompiledHot, ...]
     student_titles: tuple[str, ...]
@@ -484,6 +496,7 @@ def compile_rubric(doc: RubricDocument) -> CompiledRubric:
         segment=tuple((r.name, frozenset(r.match), r.points) for r in doc.fit.segment),
         source=tuple((r.name, frozenset(r.match), r.points) for r in doc.fit.source),
         engagement=engagement,
+        source_counts_as=dict(doc.source_counts_as),
         thresholds=(doc.thresholds.A, doc.thresholds.B, doc.thresholds.C),
         hot=tuple(CompiledHot(h.behaviour, h.within_days * 86400.0 if h.within_days is not None else None)
                   for h in doc.overrides.hot),

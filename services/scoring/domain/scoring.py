@@ -265,8 +265,13 @@ def engagement_contributions(rubric: CompiledRubric, evidence: Iterable[Evidence
 
 def score_lead(rubric: CompiledRubric, facts: CapturedFacts, evidence: Iterable[Evidence],
                as_of: float | None = None) -> ScoreResult:
-    """Grade one lead. ``as_of`` (epoch seconds) defaults to the lead's latest activity."""
+    """Grade one lead. ``as_of`` (epoch seconds) defaults to the lead's latest activity.
+    A capture from a source the rubric's ``source_counts_as`` names is one more piece of
+    evidence of that behaviour, at capture time (an intent feed's lead shows intent)."""
     evidence = evidence if isinstance(evidence, (list, tuple)) else list(evidence)
+    implied = rubric.source_counts_as.get(facts.source)
+    if implied is not None:
+        evidence = [*evidence, Evidence(facts.capture_event_id, implied, facts.captured_ts)]
     if as_of is None:
         as_of = facts.captured_ts
         for e in evidence:

@@ -137,3 +137,13 @@ def test_several_problems_are_reported_together() -> None:
     doc = rubric_dict(thresholds={"A": 1, "B": 2, "C": 3}, engagement__page_visit__half_life_days=0)
     assert set(problems(doc)) == {"thresholds: must be strictly ordered A > B > C",
                                   "engagement.page_visit.half_life_days: must be > 0"}
+
+
+def test_the_demo_rubric_counts_an_intent_feed_capture_as_intent() -> None:
+    assert load_rubric(DEMO_RUBRIC.read_text()).source_counts_as == {"intent_signal": "intent_signal"}
+
+
+def test_an_unknown_source_or_behaviour_in_source_counts_as_is_named() -> None:
+    doc = rubric_dict(source_counts_as={"carrier_pigeon": "intent_signal", "web_form": "telepathy"})
+    assert problems(doc) == ["source_counts_as.carrier_pigeon: unknown lead source 'carrier_pigeon'",
+                             "source_counts_as.web_form: unknown behaviour 'telepathy'"]

@@ -219,3 +219,19 @@ def test_segment_parts_are_the_axes_in_the_formats_order_or_a_named_segments_nam
     region_first = rubric(segmentation__format="{region}/{industry}.{size}")
     assert score_lead(region_first, lead, []).segment == "na/tech.large"
     assert score_lead(region_first, lead, []).segment_parts == ("na", "tech", "large")
+
+
+def test_a_capture_from_a_source_the_rubric_names_counts_as_that_behaviour() -> None:
+    # An intent feed's lead shows intent as an intent activity does: its points and the hot override.
+    intent = rubric(engagement__intent_signal={"points": 12, "half_life_days": 14},
+                    overrides__hot=[{"behaviour": "intent_signal", "within_days": 14}],
+                    source_counts_as={"intent_signal": "intent_signal"})
+    fed = score_lead(intent, facts(source="intent_signal"), [])
+    assert fed.hot and fed.grade == "A" and rules(fed)["engagement.intent_signal"] == 12
+    assert [(o.rule, o.evidence) for o in fed.overrides] == [("override.hot.intent_signal", "cap-1")]
+    # The same person from a web form shows no intent; and without the rubric's word, neither does the feed.
+    assert not score_lead(intent, facts(source="web_form"), []).hot
+    assert not score_lead(rubric(overrides__hot=[{"behaviour": "intent_signal", "within_days": 14}]),
+                          facts(source="intent_signal"), []).hot
+    # It is evidence like any other: it decays and its hot window closes.
+    assert not score_lead(intent, facts(source="intent_signal"), [ev("late", "page_visit", 20)]).hot
