@@ -329,11 +329,13 @@ def _semantic(doc: RubricDocument) -> list[Problem]:
     for name in doc.engagement:
         if name not in BEHAVIOURS:
             problems.append(Problem(field=f"engagement.{name}", reason=f"unknown behaviour '{name}'"))
-    for source, behaviour in doc.source_counts_as.items():
-        if source not in SOURCES:
-            problems.append(Problem(field=f"source_counts_as.{source}", reason=f"unknown lead source '{source}'"))
+    for from_source, behaviour in doc.source_counts_as.items():
+        if from_source not in SOURCES:
+            problems.append(Problem(field=f"source_counts_as.{from_source}",
+                                    reason=f"unknown lead source '{from_source}'"))
         if behaviour not in BEHAVIOURS:
-            problems.append(Problem(field=f"source_counts_as.{source}", reason=f"unknown behaviour '{behaviour}'"))
+            problems.append(Problem(field=f"source_counts_as.{from_source}",
+                                    reason=f"unknown behaviour '{behaviour}'"))
     for i, hot in enumerate(doc.overrides.hot):
         if hot.behaviour not in BEHAVIOURS:
             problems.append(Problem(field=f"overrides.hot[{i}].behaviour",
