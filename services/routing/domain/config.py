@@ -139,8 +139,8 @@ class Rule(_Model):
     by_channel: bool = False
     respect_working_hours: bool = False
     account_match: bool = True
-    sla: SlaPolicy | None = Field(default=None, description="the follow-up clock of leads this rule routes, "
-                                  "instead of the team's (a short one for hot leads: contacted at once)")
+    sla: SlaPolicy | None = Field(default=None, description="a shorter follow-up clock for the leads this "
+                                  "rule routes (hot leads: contacted at once); never longer than the team's")
 
     @model_validator(mode="after")
     def _one_destination(self) -> Rule:

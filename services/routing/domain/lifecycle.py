@@ -58,16 +58,22 @@ class Plan:
 
 
 def clock_for(config: RoutingConfig, decision: Decision, now: datetime) -> Clock | None:
-    """The follow-up clock of a decision, in the owner's calendar: the policy of the rule
-    that routed it if the rule has one (a short one for hot leads), else the team's."""
+    """The follow-up clock of a decision, in the owner's calendar: the team's policy, or
+    the policy of the rule that routed it when that one comes due sooner (a hot-lead SLA:
+    a rule's clock only ever shortens the team's)."""
     if decision.owner_kind == "nurture" or decision.team is None:
         return None
     team = config.teams.get(decision.team)
     if team is None:
         return None
+    calendar = config.calendar_of(decision.rep_id, decision.team)
+    clock = start_clock(team.sla, calendar, now)
     rule = config.rules_by_name.get(decision.rule)
-    policy = rule.sla if rule is not None and rule.sla is not None else team.sla
-    return start_clock(policy, config.calendar_of(decision.rep_id, decision.team), now)
+    if rule is not None and rule.sla is not None:
+        faster = start_clock(rule.sla, calendar, now)
+        if faster.due_at < clock.due_at:
+            return faster
+    return clock
 
 
 def _plan(config: RoutingConfig, trigger: str, decision: Decision, now: datetime, attempt: int,

@@ -168,3 +168,12 @@ def test_a_converted_lead_is_never_routed_again() -> None:
     assert plan_for_scored(router, lead(grade="A", hot=True), converted, ctx, WEDNESDAY) is None
     nurtured = dataclasses.replace(converted, owner_kind="nurture", rep_id=None, team=None)
     assert plan_for_scored(router, lead(grade="A"), nurtured, ctx, WEDNESDAY) is None
+
+
+def test_a_rules_clock_only_ever_shortens_the_teams() -> None:
+    org, rules = demo_docs()
+    org["teams"][0]["sla"] = {"seconds": 3}  # the field team's own clock is already shorter
+    router, ctx = Router(compile_config(org, rules)), RoutingContext()
+    plan = plan_for_scored(router, lead(grade="A", hot=True), None, ctx, WEDNESDAY)
+    assert plan is not None and plan.decision.rule == "hot-intent-to-field"
+    assert plan.clock is not None and plan.clock.due_at - WEDNESDAY == timedelta(seconds=3)
