@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Header, HTTPException, Path, Query
 from fastapi.responses import JSONResponse
@@ -210,6 +210,51 @@ async def known_campaigns(runtime: RuntimeDep, deps: DepsDep) -> list[dict[str, 
     async with runtime.pool.acquire() as conn:
         return [{"campaign_id": c["campaign_id"], "name": c["name"], "type": c["type"], "version": c["version"]}
                 for c in await deps.leads.list_campaigns(conn)]
+
+
+class PersonIn(BaseModel):
+    """Someone on an invitation list: a known lead by email, or a new one (then with
+    name, company and country)."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    email: EmailStr
+    name: Text | None = Field(default=None, min_length=1)
+    company: Text | None = Field(default=None, min_length=1)
+    country: CountryCode | None = None
+    consent: bool = False
+
+
+class InvitationsIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    people: list[PersonIn] = Field(min_length=1, max_length=10_000)
+    status: Literal["invited", "registered"] = "invited"
+    source: LeadSource = LeadSource.LIST_IMPORT
+
+
+@router.post("/campaigns/{campaign_id}/invitations", status_code=202, tags=["campaigns"])
+async def invitations(campaign_id: str, body: InvitationsIn, runtime: RuntimeDep, deps: DepsDep) -> dict[str, Any]:
+    """Marketing's invitation list (or a platform's registrations) for a campaign: the
+    people become (or are) leads and the campaign's members at ``status``. A person who is
+    no lead yet and lacks name, company or country is a 422 naming their place
+    (``people.3.name``), and nothing of the list is accepted."""
+    people = [handlers.Newcomer(ActivityPerson(email=str(p.email), name=p.name, company=p.company,
+                                               country=p.country), body.source, p.consent, False)
+              for p in body.people]
+    try:
+        async with runtime.unit_of_work() as uow:
+            accepted = await handlers.invite(deps, uow, campaign_id, people, body.status, deps.clock())
+    except handlers.UnknownCampaign as unknown:
+        raise HTTPException(422, detail={"error": "invalid request", "fields": [
+            {"field": "campaign_id", "reason": str(unknown)}]}) from None
+    except handlers.InvalidInvitations as bad:
+        raise HTTPException(422, detail={"error": "invalid request", "fields": [
+            {"field": f"people.{i}.{f}", "reason": "required when the email is not a known lead"}
+            for i, fields in bad.missing for f in fields]}) from None
+    return {"campaign_id": campaign_id, "status": body.status, "people": len(accepted),
+            "leads_created": sum(a.lead_created for a in accepted),
+            "already_invited": sum(a.duplicate for a in accepted), "lead_ids": [a.lead_id for a in accepted]}
 
 
 # --------------------------------------------------------------------------- outcomes from the CRM

@@ -293,6 +293,40 @@ async def adopt(deps: CaptureDeps, uow: UnitOfWork, event: LeadCaptured) -> None
 # --------------------------------------------------------------------------- campaigns and outcomes
 
 
+class InvalidInvitations(ValueError):
+    """People on an invitation list who are no lead yet and lack what a lead needs:
+    ``missing`` pairs each one's position on the list with the fields it lacks."""
+
+    def __init__(self, missing: Sequence[tuple[int, tuple[str, ...]]]) -> None:
+        super().__init__(f"{len(missing)} people cannot become leads")
+        self.missing = tuple(missing)
+
+
+INVITATION_STEPS = {"invited": Behaviour.WEBINAR_INVITED, "registered": Behaviour.WEBINAR_REGISTERED}
+
+
+async def invite(deps: CaptureDeps, uow: UnitOfWork, campaign: str, people: Sequence[Newcomer], step: str,
+                 at: datetime) -> list[ActivityAccepted]:
+    """Marketing's invitation (or registration) list for a campaign, in one go: each
+    person is matched by email or captured, then invited (``lead-engaged`` naming the
+    campaign, which makes them its member). All or nothing: anyone who cannot become a
+    lead makes :class:`InvalidInvitations`, naming their place on the list. Posting the
+    same list again changes nothing (each invitation's key is the campaign, person and step)."""
+    await _known_campaign(deps, uow, campaign)
+    accepted: list[ActivityAccepted] = []
+    missing: list[tuple[int, tuple[str, ...]]] = []
+    for i, who in enumerate(people):
+        key = f"invitation:{campaign}:{step}:{normalise_email(who.person.email)}"
+        try:
+            accepted.append(await record_activity_by_email(deps, uow, who, Activity(
+                INVITATION_STEPS[step], campaign, at, key, {"via": "invitation-list"})))
+        except MissingLeadDetails as lacking:
+            missing.append((i, lacking.fields))
+    if missing:
+        raise InvalidInvitations(missing)
+    return accepted
+
+
 async def on_campaign_defined(deps: CaptureDeps, event: CampaignDefined, uow: UnitOfWork) -> None:
     """Learn a campaign marketing defined: leads and activities may name it now."""
     await deps.leads.save_campaign(uow.conn, event)

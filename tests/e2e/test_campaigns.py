@@ -273,3 +273,27 @@ def test_an_outcome_a_crm_connector_puts_straight_on_kafka_is_matched_like_a_web
 
         [done] = harness.eventually(matched, what="the connector's outcome matched")
         assert (done["lead_id"], done["matched_by"], done["amount_minor"]) == (lead_id, "email", 1_000_000)
+
+
+def test_an_invitation_list_makes_leads_and_members_in_one_request(stack: harness.Stack) -> None:
+    cid = new_campaign_id()
+    with stack.client("nurture") as nurture, stack.client("capture") as capture:
+        assert nurture.post("/v1/campaigns", json=webinar(cid)).status_code == 201
+        harness.eventually(lambda: cid in {c["campaign_id"] for c in capture.get("/v1/campaigns").json()},
+                           what="capture knowing the campaign")
+        people = [{"email": f"guest{i}.{uuid.uuid4().hex[:6]}@example.com", "name": f"Guest {i}",
+                   "company": f"Company {i}", "country": "US", "consent": i % 2 == 0} for i in range(30)]
+        bad = capture.post(f"/v1/campaigns/{cid}/invitations", json={"people": [
+            *people[:2], {"email": "half@example.com", "name": "Half"}]})
+        assert (bad.status_code, fields_of(bad)) == (422, ["people.2.company", "people.2.country"])
+        assert capture.get("/v1/leads", params={"email": people[0]["email"]}).status_code == 404  # nothing accepted
+        unknown = capture.post("/v1/campaigns/no-such-campaign/invitations", json={"people": people[:1]})
+        assert (unknown.status_code, fields_of(unknown)) == (422, ["campaign_id"])
+        r = capture.post(f"/v1/campaigns/{cid}/invitations", json={"people": people})
+        assert (r.status_code, r.json()["people"], r.json()["leads_created"]) == (202, 30, 30), r.text
+        again = capture.post(f"/v1/campaigns/{cid}/invitations", json={"people": people}).json()
+        assert (again["already_invited"], again["lead_ids"]) == (30, r.json()["lead_ids"])
+        harness.eventually(lambda: nurture.get(f"/v1/campaigns/{cid}/report").json()["funnel"][0]["members"] == 30,
+                           what="nurture counting 30 invited")
+        report = nurture.get(f"/v1/campaigns/{cid}/report").json()
+        assert report["leads"] == {"captured": 30, "new": 30, "already_known": 0}

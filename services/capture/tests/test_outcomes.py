@@ -80,3 +80,30 @@ async def test_a_webhook_delivery_is_one_outcome_however_often_it_is_sent() -> N
     a = await handlers.report_outcome(deps, first, "crm", "msg_1", facts)
     b = await handlers.report_outcome(deps, second, "crm", "msg_1", facts)
     assert a.event_id == b.event_id and first.of(CrmOutcomeReported) == [a]
+
+
+async def test_an_invitation_list_captures_whom_it_must_and_invites_everyone_once() -> None:
+    from services.capture.domain.leads import ActivityPerson
+    from shared.events import Behaviour, LeadEngaged, LeadSource
+
+    deps, _ = capture()
+    await deliver(registry(deps), topics.CAMPAIGN_DEFINED, [defined("webinar-q4"), defined("expo")])
+    known = (await handlers.capture_lead(deps, FakeUnitOfWork(), submission(email="ann@acme.com"))).lead_id
+    people = [handlers.Newcomer(ActivityPerson("ANN@acme.com"), LeadSource.LIST_IMPORT, False, False),
+              handlers.Newcomer(ActivityPerson("bo@globex.example", "Bo", "Globex", "US"), LeadSource.LIST_IMPORT,
+                                True, False)]
+    uow = FakeUnitOfWork()
+    accepted = await handlers.invite(deps, uow, "webinar-q4", people, "invited", T0)
+    assert [a.lead_id == known for a in accepted] == [True, False]
+    assert [(e.behaviour, e.campaign) for e in uow.of(LeadEngaged)] == [(Behaviour.WEBINAR_INVITED, "webinar-q4")] * 2
+    assert [e.profile.email for e in uow.of(LeadCaptured)] == ["bo@globex.example"]
+    again = FakeUnitOfWork()
+    assert all(a.duplicate for a in await handlers.invite(deps, again, "webinar-q4", people, "invited", T0))
+    assert again.of(LeadEngaged) == []
+    with pytest.raises(handlers.InvalidInvitations) as bad:
+        await handlers.invite(deps, FakeUnitOfWork(), "webinar-q4", [
+            *people, handlers.Newcomer(ActivityPerson("cy@initech.example", "Cy"), LeadSource.LIST_IMPORT, True,
+                                       False)], "invited", T0)
+    assert bad.value.missing == ((2, ("company", "country")),)
+    with pytest.raises(handlers.UnknownCampaign):
+        await handlers.invite(deps, FakeUnitOfWork(), "no-such", people, "invited", T0)
