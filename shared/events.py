@@ -650,3 +650,76 @@ class RepTaskCreated(Event):
     team: str | None = None
     due_at: AwareDatetime
     campaign: str | None = None
+# --------------------------------------------------------------------------- collateral
+
+
+class CollateralStatusChanged(Event):
+    """A collateral item moved in its lifecycle (content owns it; the rules are
+    ``services/content/domain/lifecycle.py``): ``action`` by ``actor_id`` in
+    ``actor_role`` at ``occurred_at``, from ``from_status`` (None when created) to
+    ``to_status``. ``version`` is the version acted on (a review's comment is tied to
+    it), ``published_version`` what reps get now. A retirement names the item's
+    ``successor_id`` when marketing gave one. Keyed by ``item_id``."""
+
+    TYPE: ClassVar[str] = "io.leadbridge.collateral.status.changed.v1"
+
+    item_id: str
+    title: str
+    kind: str
+    owner: str
+    action: Literal["create", "submit", "approve", "request_changes", "publish", "revise", "retire", "withdraw"]
+    from_status: str | None = None
+    to_status: str
+    version: int | None = None
+    published_version: int | None = None
+    actor_id: str
+    actor_role: str
+    comment: str = ""
+    reviewers: tuple[str, ...] = ()
+    segments: tuple[str, ...] = ()
+    stages: tuple[str, ...] = ()
+    successor_id: str | None = None
+    retire_at: AwareDatetime | None = None
+
+
+class CollateralRetirementWarned(Event):
+    """An item retires at ``retire_at`` (a year after its last published revision):
+    its ``owner`` is warned ``weeks_before`` weeks ahead (4, then 2). Keyed by ``item_id``."""
+
+    TYPE: ClassVar[str] = "io.leadbridge.collateral.retirement.warned.v1"
+
+    item_id: str
+    title: str
+    owner: str
+    retire_at: AwareDatetime
+    weeks_before: int
+
+
+class CollateralShared(Event):
+    """A rep shared a version of an item with a lead: ``share_id`` is its link's id (one
+    link per item version, lead and rep; ``personalised`` when merge fields were filled).
+    Usage that collateral effectiveness counts. Keyed by ``lead_id``."""
+
+    TYPE: ClassVar[str] = "io.leadbridge.collateral.shared.v1"
+
+    lead_id: str
+    share_id: str
+    item_id: str
+    version: int
+    rep_id: str
+    segment: str | None = None
+    personalised: bool = False
+
+
+class CollateralViewed(Event):
+    """A lead opened a shared link (``view_id`` is this opening): engagement that scoring
+    counts as a content download. Keyed by ``lead_id``."""
+
+    TYPE: ClassVar[str] = "io.leadbridge.collateral.viewed.v1"
+
+    lead_id: str
+    view_id: str
+    share_id: str
+    item_id: str
+    version: int
+    rep_id: str

@@ -18,6 +18,10 @@ from dataclasses import dataclass
 from shared.events import (
     CampaignDefined,
     CampaignMemberChanged,
+    CollateralRetirementWarned,
+    CollateralShared,
+    CollateralStatusChanged,
+    CollateralViewed,
     CrmOutcomeReported,
     DealOutcomeRecorded,
     Event,
@@ -91,6 +95,11 @@ DEAL_OUTCOME_RECORDED = TopicSpec("deal-outcome-recorded", DealOutcomeRecorded)
 NURTURE_MESSAGE_SENT = TopicSpec("nurture-message-sent", NurtureMessageSent)
 NURTURE_MESSAGE_ENGAGED = TopicSpec("nurture-message-engaged", NurtureMessageEngaged)
 REP_TASK_CREATED = TopicSpec("rep-task-created", RepTaskCreated)
+COLLATERAL_STATUS_CHANGED = TopicSpec("collateral-status-changed", CollateralStatusChanged, key_field="item_id")
+COLLATERAL_RETIREMENT_WARNED = TopicSpec("collateral-retirement-warned", CollateralRetirementWarned,
+                                         key_field="item_id")
+COLLATERAL_SHARED = TopicSpec("collateral-shared", CollateralShared)
+COLLATERAL_VIEWED = TopicSpec("collateral-viewed", CollateralViewed)
 
 ALL: tuple[TopicSpec, ...] = (
     LEAD_CAPTURED,
@@ -110,6 +119,10 @@ ALL: tuple[TopicSpec, ...] = (
     NURTURE_MESSAGE_SENT,
     NURTURE_MESSAGE_ENGAGED,
     REP_TASK_CREATED,
+    COLLATERAL_STATUS_CHANGED,
+    COLLATERAL_RETIREMENT_WARNED,
+    COLLATERAL_SHARED,
+    COLLATERAL_VIEWED,
 )
 
 # Which services publish each topic. Consumers are read from each service's registry
@@ -135,6 +148,10 @@ PUBLISHERS: dict[TopicSpec, tuple[str, ...]] = {
     NURTURE_MESSAGE_SENT: ("nurture",),
     NURTURE_MESSAGE_ENGAGED: ("nurture",),
     REP_TASK_CREATED: ("nurture",),
+    COLLATERAL_STATUS_CHANGED: ("content",),
+    COLLATERAL_RETIREMENT_WARNED: ("content",),
+    COLLATERAL_SHARED: ("content",),
+    COLLATERAL_VIEWED: ("content",),
 }
 
 BY_NAME: dict[str, TopicSpec] = {spec.name: spec for spec in ALL}

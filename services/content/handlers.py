@@ -1,18 +1,61 @@
-"""Content's handlers: learn each graded lead's segment, add collateral, and find
-what suits a lead (the rule is ``domain.collateral.suits``)."""
+"""Content's handlers: the collateral library's lifecycle, versions, search, share
+links and the year's retirement timer, and what content learns from ``lead-scored``.
+
+Every command loads (locked), asks the domain (``domain/lifecycle.py`` decides every
+transition, ``domain/files.py`` what a file is, ``domain/retirement.py`` when an item
+retires), saves, and emits in the same unit of work: ``collateral-status-changed`` for
+each transition, ``collateral-shared`` and ``collateral-viewed`` for each use of a
+link (scoring counts a view as a content download), ``collateral-retirement-warned``
+for each warning.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import hashlib
+import secrets
 import uuid
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from datetime import datetime
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
 
-from services.content.domain.collateral import suits
-from services.content.repository import CollateralStore, Row, to_item
+from services.content import extract, metrics
+from services.content.domain import files, lifecycle, personalise, retirement
+from services.content.domain.lifecycle import Actor, ItemState, Policy, Refused, Reviewer
+from services.content.repository import CollateralStore, Row, to_state
+from services.content.storage import FileStore
+from shared import metrics as shared_metrics
 from shared import topics
-from shared.events import LeadScored, utcnow
-from shared.handling import Registry, Subscription, UnitOfWork, bind
+from shared.events import (
+    CollateralRetirementWarned,
+    CollateralShared,
+    CollateralStatusChanged,
+    CollateralViewed,
+    LeadScored,
+    derive_event_id,
+    utcnow,
+)
+from shared.handling import Periodic, Registry, Subscription, UnitOfWork, UnitOfWorkFactory, bind
+
+SYSTEM = Actor("content-retirement-timer", "system")
+DEFAULT_POLICY = Policy({"field_rep": 1, "sales_manager": 1})
+
+
+class OffsetClock:
+    """A clock that runs with real time plus an offset tests move forward
+    (``ContentSettings.test_clock``, ``POST /v1/admin/clock``); each replica has its own."""
+
+    def __init__(self, now: Callable[[], datetime] = utcnow) -> None:
+        self._now = now
+        self.offset = timedelta(0)
+
+    def __call__(self) -> datetime:
+        return self._now() + self.offset
+
+    def advance(self, by: timedelta) -> datetime:
+        self.offset += by
+        return self()
 
 
 @dataclass(frozen=True)
@@ -20,33 +63,264 @@ class ContentDeps:
     """What content's handlers and routes share."""
 
     collateral: CollateralStore
+    files: FileStore
     clock: Callable[[], datetime] = utcnow
+    policy: Policy = DEFAULT_POLICY
+    max_upload_bytes: int = 25 * 1024 * 1024
+    lifetime: timedelta = retirement.LIFETIME
+    retirement_every_s: float = 60.0
+    gauges_every_s: float = 15.0
+    timer_batch: int = 100
+    test_clock: OffsetClock | None = None
+    warn_weeks: tuple[int, ...] = field(default=retirement.WARN_WEEKS)
 
 
 def registry(deps: ContentDeps) -> Registry:
-    return Registry(subscriptions=[Subscription(topics.LEAD_SCORED, handler=bind(on_lead_scored, deps))])
+    return Registry(subscriptions=[Subscription(topics.LEAD_SCORED, handler=bind(on_lead_scored, deps))],
+                    periodic=[Periodic("collateral-retirement", deps.retirement_every_s, bind(run_retirement, deps)),
+                              Periodic("collateral-gauges", deps.gauges_every_s, bind(refresh_gauges, deps))])
 
 
 async def on_lead_scored(deps: ContentDeps, event: LeadScored, uow: UnitOfWork) -> None:
-    """Remember the lead's segment: reps ask for collateral by lead, collateral is tagged by segment."""
-    await deps.collateral.remember_segment(uow.conn, event.lead_id, event.segment, event.grade, event.occurred_at)
+    """Remember the lead's segment (reps ask for collateral by lead, collateral is tagged
+    by segment) and its name and company (the merge fields of a personalised copy)."""
+    await deps.collateral.remember_segment(uow.conn, event.lead_id, event.segment, event.grade, event.occurred_at,
+                                           event.profile.name, event.profile.company)
+
+
+# ------------------------------------------------------------------ errors a route translates
+
+
+class NotFound(LookupError):
+    def __init__(self, field: str, reason: str) -> None:
+        super().__init__(reason)
+        self.field, self.reason = field, reason
+
+
+class Invalid(ValueError):
+    """Bad input: ``status`` is the HTTP status that says so (413 too large, 415 a type
+    not taken, 422 otherwise)."""
+
+    def __init__(self, field: str, reason: str, status: int = 422) -> None:
+        super().__init__(reason)
+        self.field, self.reason, self.status = field, reason, status
+
+
+class Gone(LookupError):
+    """The link's item is retired or withdrawn; ``successor_id`` is what replaced it, if any."""
+
+    def __init__(self, item_id: str, status: str, successor_id: str | None) -> None:
+        super().__init__(item_id)
+        self.item_id, self.status, self.successor_id = item_id, status, successor_id
+
+
+# ------------------------------------------------------------------ items and their lifecycle
 
 
 @dataclass(frozen=True)
 class NewItem:
     title: str
     kind: str
-    url: str
     summary: str
     segments: Sequence[str]
     stages: Sequence[str]
     owner: str
+    url: str | None = None
+    products: Sequence[str] = ()
+    personas: Sequence[str] = ()
 
 
-async def add_item(deps: ContentDeps, uow: UnitOfWork, item: NewItem) -> Row:
-    """Add an item to the library; it starts as a draft."""
-    return await deps.collateral.create(uow.conn, str(uuid.uuid4()), item.title, item.kind, item.url, item.summary,
-                                        item.segments, item.stages, item.owner)
+def _status_event(row: Row, action: str, before: str | None, actor: Actor, at: datetime, version: int | None,
+                  comment: str = "", event_id: str | None = None) -> CollateralStatusChanged:
+    extra = {"event_id": event_id} if event_id is not None else {}
+    return CollateralStatusChanged(
+        **extra, occurred_at=at, item_id=row["item_id"], title=row["title"], kind=row["kind"], owner=row["owner"],
+        action=action, from_status=before, to_status=row["status"], version=version,  # type: ignore[arg-type]
+        published_version=row["published_version"], actor_id=actor.id, actor_role=actor.role, comment=comment,
+        reviewers=tuple(r["id"] for r in row["reviewers"]), segments=tuple(row["segments"]),
+        stages=tuple(row["stages"]), successor_id=row["successor_id"], retire_at=row["retire_at"])
+
+
+async def _record(deps: ContentDeps, uow: UnitOfWork, row: Row, action: str, before: str | None, actor: Actor,
+                  at: datetime, version: int | None, comment: str = "", event_id: str | None = None) -> None:
+    await deps.collateral.add_history(uow.conn, row["item_id"], {
+        "action": action, "from_status": before, "to_status": row["status"], "version": version,
+        "actor_id": actor.id, "actor_role": actor.role, "comment": comment, "at": at})
+    uow.emit(_status_event(row, action, before, actor, at, version, comment, event_id))
+
+
+async def _check_segments(deps: ContentDeps, uow: UnitOfWork, segments: Sequence[str]) -> None:
+    if not segments:
+        return
+    known = await deps.collateral.known_segments(uow.conn, segments)
+    unknown = [s for s in segments if s not in known]
+    if unknown:
+        raise Invalid("segments", f"unknown segment {', '.join(map(repr, unknown))}: a segment is one scoring "
+                                  "has graded a lead into (see lead-scored)")
+
+
+async def add_item(deps: ContentDeps, uow: UnitOfWork, item: NewItem, actor: Actor) -> Row:
+    """Marketing adds an item to the library; it starts as a draft (its first version is uploaded next)."""
+    if actor.role != "marketing":
+        raise Refused("actor.role", f"only marketing drafts collateral, not {actor.role}", forbidden=True)
+    await _check_segments(deps, uow, item.segments)
+    now = deps.clock()
+    row = await deps.collateral.create(uow.conn, {
+        "item_id": str(uuid.uuid4()), "title": item.title, "kind": item.kind, "url": item.url,
+        "summary": item.summary, "segments": list(item.segments), "stages": list(item.stages),
+        "products": list(item.products), "personas": list(item.personas), "owner": item.owner, "status": "draft",
+        "created_at": now, "updated_at": now})
+    await _record(deps, uow, row, "create", None, actor, now, None)
+    return row
+
+
+async def _load(deps: ContentDeps, uow: UnitOfWork, item_id: str) -> tuple[Row, ItemState]:
+    row = await deps.collateral.lock(uow.conn, item_id)
+    if row is None:
+        raise NotFound("item_id", f"no collateral {item_id}")
+    return row, to_state(row, await deps.collateral.reviews(uow.conn, item_id))
+
+
+def _reviewers_json(state: ItemState) -> list[dict[str, str]]:
+    return [{"id": r.id, "role": r.role} for r in state.reviewers]
+
+
+async def submit(deps: ContentDeps, uow: UnitOfWork, item_id: str, actor: Actor,
+                 reviewers: Sequence[Reviewer]) -> Row:
+    """Marketing sends the current version to the named sales reviewers."""
+    row, state = await _load(deps, uow, item_id)
+    new = lifecycle.submit(state, actor, reviewers, deps.policy)
+    now = deps.clock()
+    saved = await deps.collateral.update(uow.conn, item_id, {
+        "status": new.status, "reviewers": _reviewers_json(new), "submitted_at": now, "updated_at": now})
+    await _record(deps, uow, saved, "submit", row["status"], actor, now, new.current_version)
+    return saved
+
+
+async def review(deps: ContentDeps, uow: UnitOfWork, item_id: str, actor: Actor, approve: bool,
+                 comment: str) -> Row:
+    """A named reviewer approves the version under review, or asks for changes to it."""
+    row, state = await _load(deps, uow, item_id)
+    now = deps.clock()
+    new = (lifecycle.approve(state, actor, deps.policy, now, comment) if approve
+           else lifecycle.request_changes(state, actor, comment, now))
+    await deps.collateral.add_review(uow.conn, item_id, new.reviews[-1])
+    saved = await deps.collateral.update(uow.conn, item_id, {
+        "status": new.status, "changes_requested_on": new.changes_requested_on, "updated_at": now})
+    await _record(deps, uow, saved, "approve" if approve else "request_changes", row["status"], actor, now,
+                  state.current_version, comment)
+    return saved
+
+
+async def publish(deps: ContentDeps, uow: UnitOfWork, item_id: str, actor: Actor) -> Row:
+    """Marketing publishes what sales approved; its year starts now."""
+    row, state = await _load(deps, uow, item_id)
+    new = lifecycle.publish(state, actor, deps.policy)
+    now = deps.clock()
+    saved = await deps.collateral.update(uow.conn, item_id, {
+        "status": new.status, "published_version": new.published_version, "published_at": now,
+        "retire_at": retirement.retire_at(now, deps.lifetime), "warned_weeks": None, "updated_at": now})
+    await _record(deps, uow, saved, "publish", row["status"], actor, now, new.published_version)
+    return saved
+
+
+async def withdraw(deps: ContentDeps, uow: UnitOfWork, item_id: str, actor: Actor, comment: str = "") -> Row:
+    row, state = await _load(deps, uow, item_id)
+    new = lifecycle.withdraw(state, actor)
+    now = deps.clock()
+    saved = await deps.collateral.update(uow.conn, item_id, {"status": new.status, "updated_at": now})
+    await _record(deps, uow, saved, "withdraw", row["status"], actor, now, state.current_version, comment)
+    return saved
+
+
+async def retire(deps: ContentDeps, uow: UnitOfWork, item_id: str, actor: Actor, successor_id: str | None = None,
+                 comment: str = "") -> Row:
+    """Retire an item (by hand; the timer retires by :func:`run_retirement`), naming what replaces it."""
+    row, state = await _load(deps, uow, item_id)
+    if successor_id is not None and (successor_id == item_id or await deps.collateral.get(uow.conn, successor_id)
+                                     is None):
+        raise Invalid("successor_id", f"no other collateral {successor_id}")
+    new = lifecycle.retire(state, actor)
+    now = deps.clock()
+    saved = await deps.collateral.update(uow.conn, item_id, {"status": new.status, "successor_id": successor_id,
+                                                             "updated_at": now})
+    await _record(deps, uow, saved, "retire", row["status"], actor, now, state.published_version, comment)
+    return saved
+
+
+# ------------------------------------------------------------------ versions and files
+
+
+@dataclass(frozen=True)
+class Upload:
+    filename: str
+    content_type: str
+    data: bytes
+
+
+def _storage_key(item_id: str, version: int, sha256: str) -> str:
+    return f"items/{item_id}/{version}/{sha256}"
+
+
+async def add_version(deps: ContentDeps, uow: UnitOfWork, item_id: str, actor: Actor, upload: Upload) -> Row:
+    """A new, immutable version of an item, with its file and checksum. The bytes must be
+    what the upload claims (PDF, PPTX, DOCX, an image, or a text/HTML template whose merge
+    fields are known); their text is extracted for search. Returns the version's record."""
+    if len(upload.data) > deps.max_upload_bytes:
+        raise Invalid("file", f"{len(upload.data)} bytes is over the {deps.max_upload_bytes}-byte limit", 413)
+    try:
+        sniffed = files.check(upload.data, upload.content_type)
+    except files.WrongFile as exc:
+        raise Invalid("file", exc.reason, 415 if exc.unsupported else 422) from None
+    if sniffed.is_template:
+        try:
+            personalise.render(upload.data.decode("utf-8"), sniffed.content_type, personalise.SAMPLE)
+        except personalise.BadTemplate as exc:
+            raise Invalid("file", f"the template does not render: {exc}") from None
+    row, state = await _load(deps, uow, item_id)
+    version = max([v["version"] for v in await deps.collateral.versions(uow.conn, item_id)], default=0) + 1
+    new = lifecycle.revise(state, actor, version)
+    text = await asyncio.to_thread(extract.text_of, upload.data, sniffed.content_type)
+    sha256 = hashlib.sha256(upload.data).hexdigest()
+    key = _storage_key(item_id, version, sha256)
+    await deps.files.put(key, upload.data, sniffed.content_type)
+    now = deps.clock()
+    record = {"item_id": item_id, "version": version, "filename": upload.filename or f"version-{version}",
+              "content_type": sniffed.content_type, "size_bytes": len(upload.data), "sha256": sha256,
+              "storage_key": key, "text_chars": len(text), "created_by": actor.id, "created_at": now}
+    await deps.collateral.add_version(uow.conn, record)
+    saved = await deps.collateral.update(uow.conn, item_id, {
+        "status": new.status, "current_version": version, "body_text": text, "updated_at": now})
+    await _record(deps, uow, saved, "revise", row["status"], actor, now, version)
+    return record
+
+
+@dataclass(frozen=True)
+class File:
+    data: bytes
+    content_type: str
+    filename: str
+    sha256: str
+
+
+async def read_version(deps: ContentDeps, conn: Any, item_id: str, version: int | None) -> File:
+    """A version's file as uploaded; ``None`` is the latest published one (what reps get)."""
+    item = await deps.collateral.get(conn, item_id)
+    if item is None:
+        raise NotFound("item_id", f"no collateral {item_id}")
+    if version is None:
+        if not lifecycle.is_live(item["status"], item["published_version"]):
+            raise NotFound("item_id", f"collateral {item_id} has no live published version (it is {item['status']})")
+        version = item["published_version"]
+    assert version is not None
+    record = await deps.collateral.version(conn, item_id, version)
+    if record is None:
+        raise NotFound("version", f"collateral {item_id} has no version {version}")
+    data = await deps.files.get(record["storage_key"])
+    return File(data, record["content_type"], record["filename"], record["sha256"])
+
+
+# ------------------------------------------------------------------ finding
 
 
 @dataclass(frozen=True)
@@ -57,11 +331,161 @@ class Suggestions:
 
 
 async def collateral_for(deps: ContentDeps, uow: UnitOfWork, lead_id: str, stage: str | None) -> Suggestions | None:
-    """The published, current collateral that suits a graded lead's segment (and stage);
-    None if content has not seen the lead graded yet."""
-    segment = await deps.collateral.segment_of(uow.conn, lead_id)
-    if segment is None:
+    """The live collateral that suits a graded lead's segment (and stage), most effective
+    first (``effectiveness`` is 0 until usage is measured); None if content has not seen
+    the lead graded yet."""
+    lead = await deps.collateral.lead(uow.conn, lead_id)
+    if lead is None:
         return None
-    rows = await deps.collateral.list_items(uow.conn, "published", segment, stage)
+    rows = await deps.collateral.for_lead(uow.conn, lead["segment"], stage)
+    return Suggestions(lead_id, lead["segment"], list(rows))
+
+
+# ------------------------------------------------------------------ share links
+
+
+@dataclass(frozen=True)
+class Shared:
+    share: Row
+    created: bool
+
+
+async def share(deps: ContentDeps, uow: UnitOfWork, item_id: str, lead_id: str, rep_id: str,
+                rep_name: str | None = None) -> Shared:
+    """A rep's link to the item's latest published version for one lead: one link per
+    item version, lead and rep (asking again gives the same link). A template becomes the
+    lead's own copy, its merge fields filled (prospect, company, rep)."""
+    item = await deps.collateral.get(uow.conn, item_id)
+    if item is None:
+        raise NotFound("item_id", f"no collateral {item_id}")
+    if not lifecycle.is_live(item["status"], item["published_version"]):
+        raise Refused("status", f"only published collateral can be shared (this item is {item['status']})",
+                      conflict=True)
+    lead = await deps.collateral.lead(uow.conn, lead_id)
+    if lead is None:
+        raise Invalid("lead_id", f"content has not seen lead {lead_id} graded")
+    version: int = item["published_version"]
+    existing = await deps.collateral.share_for(uow.conn, item_id, version, lead_id, rep_id)
+    if existing is not None:
+        return Shared(existing, created=False)
+    record = await deps.collateral.version(uow.conn, item_id, version)
+    assert record is not None
+    share_id, now = str(uuid.uuid4()), deps.clock()
+    copy_key = copy_sha = None
+    if record["content_type"] in files.TEMPLATES:
+        template = (await deps.files.get(record["storage_key"])).decode("utf-8")
+        copy = personalise.render(template, record["content_type"], personalise.MergeFields(
+            prospect=lead["name"], company=lead["company"], rep=rep_name or rep_id)).encode("utf-8")
+        copy_sha = hashlib.sha256(copy).hexdigest()
+        copy_key = f"shares/{share_id}/{copy_sha}"
+        await deps.files.put(copy_key, copy, record["content_type"])
+    saved = await deps.collateral.add_share(uow.conn, {
+        "share_id": share_id, "token": secrets.token_urlsafe(32), "item_id": item_id, "version": version,
+        "lead_id": lead_id, "rep_id": rep_id, "copy_key": copy_key, "copy_sha256": copy_sha, "created_at": now})
+    if saved["share_id"] != share_id:  # a concurrent request made it first
+        return Shared(saved, created=False)
+    await deps.collateral.add_usage(uow.conn, share_id, "shared", item_id, version, share_id, lead_id, rep_id, now)
+    uow.emit(CollateralShared(event_id=derive_event_id(share_id, "shared"), occurred_at=now, lead_id=lead_id,
+                              share_id=share_id, item_id=item_id, version=version, rep_id=rep_id,
+                              segment=lead["segment"], personalised=copy_key is not None))
+    metrics.SHARES.inc()
+    return Shared(saved, created=True)
+
+
+async def open_link(deps: ContentDeps, uow: UnitOfWork, token: str) -> File:
+    """The prospect opens a link: the shared version (or the lead's copy) is served and a
+    view recorded, which scoring counts as a content download. A retired or withdrawn
+    item's link raises :class:`Gone` with its successor."""
+    link = await deps.collateral.share_by_token(uow.conn, token)
+    if link is None:
+        raise NotFound("token", "no such link")
+    if link["status"] in lifecycle.FINAL:
+        raise Gone(link["item_id"], link["status"], link["successor_id"])
+    record = await deps.collateral.version(uow.conn, link["item_id"], link["version"])
+    assert record is not None
+    key, sha = (link["copy_key"], link["copy_sha256"]) if link["copy_key"] else (record["storage_key"],
+                                                                                 record["sha256"])
+    data = await deps.files.get(key)
+    view_id, now = str(uuid.uuid4()), deps.clock()
+    await deps.collateral.add_usage(uow.conn, view_id, "viewed", link["item_id"], link["version"], link["share_id"],
+                                    link["lead_id"], link["rep_id"], now)
+    uow.emit(CollateralViewed(event_id=derive_event_id(view_id, "viewed"), occurred_at=now, lead_id=link["lead_id"],
+                              view_id=view_id, share_id=link["share_id"], item_id=link["item_id"],
+                              version=link["version"], rep_id=link["rep_id"]))
+    metrics.VIEWS.inc()
+    return File(data, record["content_type"], record["filename"], sha)
+
+
+# ------------------------------------------------------------------ the year's timer
+
+
+async def retire_due(deps: ContentDeps, uow: UnitOfWork) -> int:
+    """Retire every live item whose year is up (a chunk of ``timer_batch``), each with its
+    event, in the caller's transaction. The rows are locked with SKIP LOCKED, so two
+    replicas never take the same item, and the status change commits with its event:
+    each retirement fires exactly once, across restarts and replicas."""
     now = deps.clock()
-    return Suggestions(lead_id, segment, [r for r in rows if suits(to_item(r), segment, stage, now)])
+    rows = await deps.collateral.retirements_due(uow.conn, now, deps.timer_batch)
+    for row in rows:
+        state = to_state(row, ())
+        new = lifecycle.retire(state, SYSTEM)
+        saved = await deps.collateral.update(uow.conn, row["item_id"], {"status": new.status, "updated_at": now})
+        await _record(deps, uow, saved, "retire", row["status"], SYSTEM, now, row["published_version"],
+                      f"a year after its last published revision ({row['published_at'].date().isoformat()})",
+                      event_id=derive_event_id(row["item_id"], row["retire_at"].isoformat(), "retired"))
+        metrics.RETIRED.inc()
+        shared_metrics.observe_timer_fired(metrics.SERVICE, metrics.TIMER_RETIREMENT, row["retire_at"], now)
+    return len(rows)
+
+
+async def warn_due(deps: ContentDeps, uow: UnitOfWork) -> int:
+    """Warn the owners of items retiring within 4 weeks (then 2), once per warning."""
+    now = deps.clock()
+    first = timedelta(weeks=max(deps.warn_weeks)).total_seconds()
+    rows = await deps.collateral.warnings_due(uow.conn, now, first, min(deps.warn_weeks), deps.timer_batch)
+    for row in rows:
+        weeks = retirement.warning_due(row["retire_at"], row["warned_weeks"], now, deps.warn_weeks)
+        if weeks is None:
+            continue
+        await deps.collateral.update(uow.conn, row["item_id"], {"warned_weeks": weeks})
+        uow.emit(CollateralRetirementWarned(
+            event_id=derive_event_id(row["item_id"], row["retire_at"].isoformat(), f"warned-{weeks}"),
+            occurred_at=now, item_id=row["item_id"], title=row["title"], owner=row["owner"],
+            retire_at=row["retire_at"], weeks_before=weeks))
+        metrics.WARNED.labels(str(weeks)).inc()
+        shared_metrics.observe_timer_fired(metrics.SERVICE, metrics.TIMER_WARNING,
+                                           row["retire_at"] - timedelta(weeks=weeks), now)
+    return len(rows)
+
+
+async def run_retirement(deps: ContentDeps, units: UnitOfWorkFactory) -> int:
+    """The ``collateral-retirement`` job: warnings, then retirements, a transaction per
+    chunk until none is due; then the timer backlog for ``leadbridge_timers_due``."""
+    fired = 0
+    for step in (warn_due, retire_due):
+        while True:
+            async with units() as uow:
+                n = await step(deps, uow)
+            fired += n
+            if n < deps.timer_batch:
+                break
+    async with units() as uow:
+        now = deps.clock()
+        due, oldest = await deps.collateral.timer_backlog(uow.conn, now)
+    shared_metrics.report_timer_backlog(metrics.SERVICE, metrics.TIMER_RETIREMENT, due, oldest, now)
+    return fired
+
+
+async def refresh_gauges(deps: ContentDeps, units: UnitOfWorkFactory) -> Mapping[str, Any]:
+    """The ``collateral-gauges`` job: items by status, reviews waiting and the oldest's age,
+    items retiring within 30 days."""
+    async with units() as uow:
+        now = deps.clock()
+        g = await deps.collateral.gauges(uow.conn, now, metrics.RETIRING_WINDOW_S)
+    for status in lifecycle.STATUSES:
+        metrics.ITEMS.labels(status).set(g["by_status"].get(status, 0))
+    metrics.REVIEWS_WAITING.set(g["reviews_waiting"])
+    oldest = g["oldest_review_at"]
+    metrics.OLDEST_REVIEW_AGE.set(max(0.0, (now - oldest).total_seconds()) if oldest is not None else 0.0)
+    metrics.RETIRING_SOON.set(g["retiring_soon"])
+    return g

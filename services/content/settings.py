@@ -1,8 +1,33 @@
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Literal
+
 from shared.settings import ServiceSettings
 
 
 class ContentSettings(ServiceSettings):
     service_name: str = "content"
     http_port: int = 8005
+    # Where uploaded files live: "filesystem" (under data_dir, the embedded default) or
+    # "s3" (any S3-compatible store; credentials from boto3's own chain: AWS_* variables,
+    # a profile or an instance role).
+    storage: Literal["filesystem", "s3"] = "filesystem"
+    data_dir: Path = Path("var/content")
+    s3_bucket: str = ""
+    s3_prefix: str = ""
+    s3_endpoint_url: str = ""
+    s3_region: str = ""
+    # Uploads over this size are refused (413).
+    max_upload_bytes: int = 25 * 1024 * 1024
+    # The approval policy, as data: how many approvals of each sales role publishing
+    # needs (LEADBRIDGE_APPROVAL_POLICY='{"field_rep": 1, "sales_manager": 1}').
+    approval_policy: dict[Literal["field_rep", "inside_rep", "sales_manager"], int] = {"field_rep": 1,
+                                                                                        "sales_manager": 1}
+    # An item retires this long after its last published revision; its owner is warned
+    # 4 and 2 weeks before. The timer looks for due work this often.
+    retire_after_days: float = 365.0
+    retirement_every_s: float = 60.0
+    gauges_every_s: float = 15.0
+    # TESTS ONLY: a clock that POST /v1/admin/clock moves forward (404 when off).
+    test_clock: bool = False

@@ -1,8 +1,9 @@
 """What scoring does with each event and each rubric command.
 
 :func:`registry` is the service's one registry (``lead-captured`` → :func:`on_lead_captured`,
-``lead-engaged`` → :func:`on_lead_engaged`, the rubric file at start, the grade gauge on a
-clock). Every handler and command takes the one :class:`ScoringDeps` first.
+``lead-engaged`` → :func:`on_lead_engaged`, ``collateral-viewed`` → :func:`on_collateral_viewed`,
+the rubric file at start, the grade gauge on a clock). Every handler and command takes the one
+:class:`ScoringDeps` first.
 
 Consumers get whole batches (``Subscription(batch_handler=...)``): a batch's leads are
 locked, loaded, graded in order and saved with a handful of queries, and one
@@ -24,12 +25,13 @@ from typing import Any
 
 from services.scoring import metrics
 from services.scoring.domain import lifecycle
-from services.scoring.domain.lead import Graded, LeadState, apply_events, evidence_from
+from services.scoring.domain.lead import Graded, LeadState, apply_events, engagement_of_view, evidence_from
 from services.scoring.domain.rubric import CompiledRubric, RubricDocument, load_rubric, parse_rubric
 from services.scoring.domain.scoring import ScoreResult
 from services.scoring.repository import GradedLeadStore, Row, RubricStore, StoredRubric
 from shared import topics
 from shared.events import (
+    CollateralViewed,
     Encoded,
     LeadCaptured,
     LeadEngaged,
@@ -127,7 +129,8 @@ def registry(deps: ScoringDeps) -> Registry:
     loaded at start, and the grade gauge on a clock, bound to ``deps``."""
     return Registry(
         subscriptions=[Subscription(topics.LEAD_CAPTURED, batch_handler=bind(on_lead_captured, deps)),
-                       Subscription(topics.LEAD_ENGAGED, batch_handler=bind(on_lead_engaged, deps))],
+                       Subscription(topics.LEAD_ENGAGED, batch_handler=bind(on_lead_engaged, deps)),
+                       Subscription(topics.COLLATERAL_VIEWED, batch_handler=bind(on_collateral_viewed, deps))],
         startup=[bind(load_rubric_file, deps)] if deps.rubric_file is not None else [],
         periodic=[Periodic("grade-gauge", deps.grade_gauge_every_s, bind(refresh_grade_gauge, deps))])
 
@@ -162,6 +165,12 @@ async def on_lead_engaged(deps: ScoringDeps, events: Sequence[LeadEngaged], uow:
     # Only leads already stored as captured are graded here: their facts are as stored.
     await _grade(deps, events, uow, states, rubric, facts_changed=False)
     await deps.leads.add_evidence(uow.conn, [(e.lead_id, evidence_from(e), e.campaign) for e in events])
+
+
+async def on_collateral_viewed(deps: ScoringDeps, events: Sequence[CollateralViewed], uow: UnitOfWork) -> None:
+    """A lead opened collateral a rep shared: engagement, counted as a content download
+    (``domain.lead.engagement_of_view``), graded as any other."""
+    await on_lead_engaged(deps, [engagement_of_view(e) for e in events], uow)
 
 
 async def refresh_grade_gauge(deps: ScoringDeps, units: UnitOfWorkFactory) -> None:

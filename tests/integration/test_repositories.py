@@ -182,21 +182,121 @@ async def test_the_pool_lists_newest_first_and_counts_by_status_and_track(nurtur
         ("nurturing", "cold", 1), ("nurturing", "long-term", 1), ("ready-for-sales", "long-term", 1)]
 
 
+def new_item(item_id: str, title: str, kind: str, segments: list[str], stages: list[str], **kw: Any) -> dict[str, Any]:
+    return {"item_id": item_id, "title": title, "kind": kind, "url": None, "summary": kw.pop("summary", ""),
+            "segments": segments, "stages": stages, "products": kw.pop("products", []),
+            "personas": kw.pop("personas", []), "owner": "m@x.example", "status": "draft", "created_at": T0,
+            "updated_at": T0, **kw}
+
+
 async def test_collateral_is_stored_as_drafts_and_filtered_by_tags(collateral: tuple[CollateralStore, Any]) -> None:
     store, conn = collateral
-    row = await store.create(conn, "I1", "Case", "case_study", "https://x.example/1", "", ["agency"], ["decision"],
-                             "m@x.example")
-    assert pick(row, "item_id", "status", "segments", "stages", "owner") == {
-        "item_id": "I1", "status": "draft", "segments": ["agency"], "stages": ["decision"], "owner": "m@x.example"}
-    assert row["created_at"] == row["updated_at"]
-    await store.create(conn, "I2", "Deck", "deck", "https://x.example/2", "", [], [], "m@x.example")
-    assert pick(await store.get(conn, "I2"), "title", "kind", "url") == {"title": "Deck", "kind": "deck",
-                                                                        "url": "https://x.example/2"}
+    row = await store.create(conn, new_item("I1", "Case", "case_study", ["agency"], ["decision"],
+                                            products=["router"], personas=["cto"]))
+    assert pick(row, "item_id", "status", "segments", "stages", "owner", "current_version", "effectiveness") == {
+        "item_id": "I1", "status": "draft", "segments": ["agency"], "stages": ["decision"], "owner": "m@x.example",
+        "current_version": None, "effectiveness": 0}
+    await store.create(conn, new_item("I2", "Deck", "deck", [], []))
+    assert pick(await store.get(conn, "I2"), "title", "kind", "url") == {"title": "Deck", "kind": "deck", "url": None}
     assert await store.get(conn, "I9") is None
     assert {r["item_id"] for r in await store.list_items(conn, "draft", "agency", "decision")} == {"I1", "I2"}
     assert {r["item_id"] for r in await store.list_items(conn, None, "enterprise", None)} == {"I2"}
     assert {r["item_id"] for r in await store.list_items(conn, None, None, "awareness")} == {"I2"}
+    assert {r["item_id"] for r in await store.list_items(conn, None, None, None, kind="deck")} == {"I2"}
+    assert {r["item_id"] for r in await store.list_items(conn, None, None, None, product="switch")} == {"I2"}
+    assert {r["item_id"] for r in await store.list_items(conn, None, None, None, persona="cto")} == {"I1", "I2"}
     assert await store.list_items(conn, "published", None, None) == []
+    with pytest.raises(ValueError):
+        await store.update(conn, "I1", {"owner": "someone else"})
+
+
+async def test_collateral_text_is_searchable_and_live_items_found_for_a_lead(
+        collateral: tuple[CollateralStore, Any]) -> None:
+    store, conn = collateral
+    await store.create(conn, new_item("I1", "Agency case study", "case_study", ["agency"], [],
+                                      summary="How a media agency won"))
+    await store.create(conn, new_item("I2", "Pricing deck", "deck", [], ["decision"]))
+    await store.update(conn, "I1", {"body_text": "The onboarding playbooks for agencies"})
+    assert [r["item_id"] for r in await store.list_items(conn, None, None, None, "playbooks onboarding")] == ["I1"]
+    assert [r["item_id"] for r in await store.list_items(conn, None, None, None, "pricing")] == ["I2"]
+    assert await store.list_items(conn, None, None, None, "webinar") == []
+    assert await store.for_lead(conn, "agency", None) == []  # nothing published
+    for item_id, effectiveness in (("I1", 0.2), ("I2", 0.9)):
+        await store.update(conn, item_id, {"status": "published", "published_version": 1, "published_at": T0,
+                                           "retire_at": T0 + timedelta(days=365), "effectiveness": effectiveness})
+    assert [r["item_id"] for r in await store.for_lead(conn, "agency", None)] == ["I2", "I1"]
+    assert [r["item_id"] for r in await store.for_lead(conn, "agency", "awareness")] == ["I1"]
+    await store.update(conn, "I2", {"status": "retired"})
+    assert [r["item_id"] for r in await store.for_lead(conn, "smb", None)] == []
+
+
+async def test_collateral_versions_reviews_history_shares_and_usage(collateral: tuple[CollateralStore, Any]) -> None:
+    from services.content.domain.lifecycle import Review
+    store, conn = collateral
+    await store.create(conn, new_item("I1", "Case", "case_study", [], []))
+    for n in (1, 2):
+        await store.add_version(conn, {"item_id": "I1", "version": n, "filename": f"v{n}.pdf",
+                                       "content_type": "application/pdf", "size_bytes": 10 * n, "sha256": f"h{n}",
+                                       "storage_key": f"k{n}", "text_chars": 0, "created_by": "mia",
+                                       "created_at": T0})
+    assert [v["version"] for v in await store.versions(conn, "I1")] == [1, 2]
+    assert pick(await store.version(conn, "I1", 2), "sha256", "size_bytes") == {"sha256": "h2", "size_bytes": 20}
+    assert await store.version(conn, "I1", 3) is None
+    await store.add_review(conn, "I1", Review("sam", "sales_manager", 1, "changes_requested", "fix", T0))
+    await store.add_review(conn, "I1", Review("rex", "field_rep", 2, "approved", "", T0))
+    assert [(r["reviewer"], r["version"], r["decision"]) for r in await store.reviews(conn, "I1")] == [
+        ("sam", 1, "changes_requested"), ("rex", 2, "approved")]
+    await store.add_history(conn, "I1", {"action": "create", "from_status": None, "to_status": "draft",
+                                         "version": None, "actor_id": "mia", "actor_role": "marketing",
+                                         "comment": "", "at": T0})
+    assert [pick(h, "action", "to_status", "actor_id") for h in await store.history(conn, "I1")] == [
+        {"action": "create", "to_status": "draft", "actor_id": "mia"}]
+    share = {"share_id": "S1", "token": "tok1", "item_id": "I1", "version": 2, "lead_id": "L1", "rep_id": "rex",
+             "copy_key": None, "copy_sha256": None, "created_at": T0}
+    assert (await store.add_share(conn, share))["share_id"] == "S1"
+    assert (await store.add_share(conn, {**share, "share_id": "S2", "token": "tok2"}))["share_id"] == "S1"
+    assert pick(await store.share_by_token(conn, "tok1"), "share_id", "status", "successor_id") == {
+        "share_id": "S1", "status": "draft", "successor_id": None}
+    assert await store.share_by_token(conn, "tok2") is None
+    await store.add_usage(conn, "S1", "shared", "I1", 2, "S1", "L1", "rex", T0)
+    for usage_id in ("V1", "V2", "V2"):
+        await store.add_usage(conn, usage_id, "viewed", "I1", 2, "S1", "L1", "rex", T0)
+    assert await store.usage_counts(conn, "I1") == {"shared": 1, "viewed": 2}
+
+
+async def test_collateral_timers_find_due_retirements_and_warnings(collateral: tuple[CollateralStore, Any]) -> None:
+    store, conn = collateral
+    retire_at = T0 + timedelta(days=365)
+    for item_id, warned in (("I1", None), ("I2", 4), ("I3", 2)):
+        await store.create(conn, new_item(item_id, "Case", "case_study", [], []))
+        await store.update(conn, item_id, {"status": "published", "published_version": 1, "published_at": T0,
+                                           "retire_at": retire_at, "warned_weeks": warned})
+    four_weeks = timedelta(weeks=4).total_seconds()
+    now = retire_at - timedelta(weeks=3)
+    assert [r["item_id"] for r in await store.warnings_due(conn, now, four_weeks, 2, 10)] == ["I1", "I2"]
+    assert await store.warnings_due(conn, retire_at - timedelta(weeks=5), four_weeks, 2, 10) == []
+    assert await store.retirements_due(conn, now, 10) == []
+    assert [r["item_id"] for r in await store.retirements_due(conn, retire_at, 2)] == ["I1", "I2"]
+    assert await store.timer_backlog(conn, retire_at) == (3, retire_at)
+    g = await store.gauges(conn, now, timedelta(days=30).total_seconds())
+    assert (g["by_status"], g["retiring_soon"], g["reviews_waiting"]) == ({"published": 3}, 3, 0)
+    await store.update(conn, "I3", {"status": "withdrawn"})
+    assert await store.timer_backlog(conn, retire_at) == (2, retire_at)
+
+
+async def test_collateral_retirement_rows_held_by_one_replica_are_skipped_by_another(pool: asyncpg.Pool) -> None:
+    await migrate(pool, "content", ROOT / "services" / "content" / "migrations")
+    store = ContentRepository("content")
+    retire_at = T0 + timedelta(days=365)
+    async with pool.acquire() as conn:
+        for item_id in ("R1", "R2"):
+            await store.create(conn, new_item(item_id, "Case", "case_study", [], []))
+            await store.update(conn, item_id, {"status": "published", "published_version": 1, "published_at": T0,
+                                               "retire_at": retire_at})
+    async with pool.acquire() as a, pool.acquire() as b, a.transaction(), b.transaction():
+        first = [r["item_id"] for r in await store.retirements_due(a, retire_at, 1)]
+        second = [r["item_id"] for r in await store.retirements_due(b, retire_at, 10)]
+    assert first == ["R1"] and second == ["R2"]
 
 
 async def test_a_leads_segment_is_its_latest_grading(collateral: tuple[CollateralStore, Any]) -> None:
@@ -205,7 +305,7 @@ async def test_a_leads_segment_is_its_latest_grading(collateral: tuple[Collatera
     await store.remember_segment(conn, "L1", "agency", "B", T0 + timedelta(hours=1))
     await store.remember_segment(conn, "L1", "smb", "C", T0)  # older, delivered later
     assert await store.segment_of(conn, "L1") == "agency"
-    await store.remember_segment(conn, "L1", "enterprise", "A", T0 + timedelta(hours=2))
+    await store.remember_segment(conn, "L1", "enterprise", "A", T0 + timedelta(hours=2), "Ann", "Acme")
     assert await store.segment_of(conn, "L1") == "enterprise"
 
 
@@ -352,3 +452,10 @@ async def test_routing_takes_the_most_urgent_queued_lead_and_keeps_the_deal_on_i
     # A converted lead is still its lead's current assignment (it is never routed again).
     active = await store.active_for(conn, ["L3"])
     assert (active["L3"].assignment_id, active["L3"].status) == ("a-L3", "converted")
+
+
+    assert pick(await store.lead(conn, "L1"), "segment", "name", "company") == {
+        "segment": "enterprise", "name": "Ann", "company": "Acme"}
+    assert await store.lead(conn, "L9") is None
+    assert await store.known_segments(conn, ["agency", "smb", "enterprise", "martians"]) == {"agency", "smb",
+                                                                                           "enterprise"}

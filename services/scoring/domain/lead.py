@@ -16,7 +16,7 @@ from typing import Any
 
 from services.scoring.domain.rubric import CompiledRubric
 from services.scoring.domain.scoring import CapturedFacts, Evidence, ScoreResult, score_lead
-from shared.events import Grade, LeadCaptured, LeadEngaged, LeadSource
+from shared.events import Behaviour, CollateralViewed, Grade, LeadCaptured, LeadEngaged, LeadSource
 
 
 def facts_from(event: LeadCaptured) -> CapturedFacts:
@@ -25,6 +25,16 @@ def facts_from(event: LeadCaptured) -> CapturedFacts:
                          country=p.country, company_size=p.company_size, industry=p.industry,
                          source=event.source.value, consent=event.consent, capture_event_id=event.event_id,
                          captured_ts=event.occurred_at.timestamp())
+
+
+def engagement_of_view(event: CollateralViewed) -> LeadEngaged:
+    """A lead opening collateral a rep shared is a content download (the rubric's
+    ``content_download``): the same engagement, with the view's event id, so a
+    redelivered view is one piece of evidence and re-grades to the same event ids."""
+    return LeadEngaged(event_id=event.event_id, occurred_at=event.occurred_at, lead_id=event.lead_id,
+                       activity_id=event.view_id, behaviour=Behaviour.CONTENT_DOWNLOAD,
+                       detail={"item_id": event.item_id, "version": str(event.version), "share_id": event.share_id,
+                               "rep_id": event.rep_id})
 
 
 def evidence_from(event: LeadEngaged) -> Evidence:

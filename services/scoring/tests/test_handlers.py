@@ -23,7 +23,9 @@ from services.scoring.tests.helpers import rubric_dict, rubric_yaml
 from shared import testing, topics
 from shared.events import (
     Behaviour,
+    CollateralViewed,
     Encoded,
+    Event,
     LeadCaptured,
     LeadEngaged,
     LeadProfile,
@@ -49,7 +51,7 @@ class Scoring:
     async def start(self) -> FakeUnits:
         return await testing.start(self.registry)
 
-    async def deliver(self, spec: TopicSpec, events: Sequence[LeadCaptured | LeadEngaged]) -> FakeUnitOfWork:
+    async def deliver(self, spec: TopicSpec, events: Sequence[Event]) -> FakeUnitOfWork:
         return await testing.deliver(self.registry, spec, events)
 
     async def captured(self, *events: LeadCaptured) -> FakeUnitOfWork:
@@ -188,3 +190,19 @@ def test_the_handlers_load_without_a_broker_or_database_client() -> None:
             "print(sorted(m for m in ('aiokafka', 'asyncpg', 'fastapi') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+async def test_a_lead_opening_shared_collateral_is_a_content_download_that_re_grades_it(tmp_path: Path) -> None:
+    path = tmp_path / "rubric.yaml"
+    path.write_text(rubric_yaml(rubric_dict(engagement__content_download={"points": 20})))
+    scoring = Scoring(path)
+    await scoring.start()
+    await scoring.captured(capture())
+    view = CollateralViewed(event_id="v1", occurred_at=T + timedelta(hours=1), lead_id="L1", view_id="view-1",
+                            share_id="s1", item_id="i1", version=2, rep_id="rex")
+    u = await scoring.deliver(topics.COLLATERAL_VIEWED, [view])
+    (event,) = u.of(LeadScored)
+    assert (event.previous_grade, event.grade, event.cause_event_id) == ("C", "B", "v1")
+    assert event.engagement_score == pytest.approx(20, abs=0.05)
+    again = await scoring.deliver(topics.COLLATERAL_VIEWED, [view])  # the same view redelivered: one download
+    assert again.of(LeadScored)[0].engagement_score == pytest.approx(20, abs=0.05)
