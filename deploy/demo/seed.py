@@ -1,5 +1,7 @@
 """Seed the demo collateral library (content service) and the demo's campaigns
-(nurture; capture refuses a lead naming a campaign nobody defined) once; safe to run again."""
+(nurture; capture refuses a lead naming a campaign nobody defined) once; safe to run again.
+The collateral items are drafts (make demo takes one through review to publication); they
+carry no segment tag, since content learns segments from graded leads and none is graded yet."""
 
 from __future__ import annotations
 
@@ -24,10 +26,12 @@ CAMPAIGNS = [
     {"campaign_id": "expo-2026", "name": "Expo 2026", "type": "trade_show", "cost": "25000", **_YEAR,
      "event": {"starts_at": "2026-11-20T09:00", "ends_at": "2026-11-22T18:00", "time_zone": "Europe/Berlin"}},
 ]
+MARKETING = {"id": "marketing@leadbridge.example", "role": "marketing"}
 
 ITEMS = [
     {"title": "Why agencies switch to us: three case studies", "kind": "case_study",
-     "url": "https://collateral.example/agency-cases.pdf", "segments": ["agency"], "stages": ["consideration"],
+     "url": "https://collateral.example/agency-cases.pdf", "segments": [], "personas": ["agency owner"],
+     "stages": ["consideration"],
      "owner": "marketing@leadbridge.example"},
     {"title": "One-page value proposition (enterprise)", "kind": "value_proposition",
      "url": "https://collateral.example/enterprise-vp.pdf", "segments": [], "stages": ["awareness"],
@@ -44,7 +48,7 @@ def main() -> int:
         added = 0
         for item in ITEMS:
             if item["title"] not in existing:
-                client.post("/v1/collateral", json=item).raise_for_status()
+                client.post("/v1/collateral", json={**item, "actor": MARKETING}).raise_for_status()
                 added += 1
     print(f"[seed] collateral: {added} added, {len(ITEMS) - added} already there")
     with httpx.Client(base_url=NURTURE, timeout=10) as client:

@@ -292,7 +292,8 @@ class ContentRepository:
                            limit: int) -> Sequence[Row]:
         rows: Sequence[Row] = await conn.fetch(
             f"SELECT * FROM {self.s}.items WHERE {_LIVE % 5} AND retire_at > $1 "
-            "AND retire_at - make_interval(secs => $2) <= $1::timestamptz AND (warned_weeks IS NULL OR warned_weeks > $3) "
+            "AND retire_at - make_interval(secs => $2) <= $1::timestamptz "
+            "AND (warned_weeks IS NULL OR warned_weeks > $3) "
             "ORDER BY retire_at LIMIT $4 FOR UPDATE SKIP LOCKED", now, first_warning_s, last_warning_weeks, limit,
             FINAL_STATUSES)
         return rows
