@@ -155,6 +155,15 @@ async def refuse_unsafe_text(request: Request) -> None:
                                                    *request.query_params.multi_items(),
                                                    *request.headers.items())
                 if isinstance(value, str) and (reason := unsafe_text(value))]
+    if request.headers.get("content-type", "").startswith("multipart/form-data"):
+        # An upload's file is bytes (a PDF or an image holds NUL bytes); its text fields are checked.
+        form = await request.form()
+        problems += [(name, reason) for name, value in form.multi_items()
+                     if isinstance(value, str) and (reason := unsafe_text(value))]
+        if problems:
+            raise RequestValidationError([{"type": "unsafe_text", "loc": ("body", displayable(name)), "msg": reason}
+                                          for name, reason in problems])
+        return
     body = await request.body()
     if b"\x00" in body:  # never valid in JSON text; a YAML rubric must not carry one either
         problems.append(("body", "must not contain the NUL character"))

@@ -1,7 +1,9 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Literal, Self
+
+from pydantic import model_validator
 
 from shared.settings import ServiceSettings
 
@@ -18,8 +20,10 @@ class ContentSettings(ServiceSettings):
     s3_prefix: str = ""
     s3_endpoint_url: str = ""
     s3_region: str = ""
-    # Uploads over this size are refused (413).
+    # Uploads over this size are refused (413 naming the file). The request body limit is
+    # raised to let them through (a multipart body holds the file and a few form fields).
     max_upload_bytes: int = 25 * 1024 * 1024
+    max_body_bytes: int = 25 * 1024 * 1024 + 64 * 1024
     # The approval policy, as data: how many approvals of each sales role publishing
     # needs (LEADBRIDGE_APPROVAL_POLICY='{"field_rep": 1, "sales_manager": 1}').
     approval_policy: dict[Literal["field_rep", "inside_rep", "sales_manager"], int] = {"field_rep": 1,
@@ -29,5 +33,11 @@ class ContentSettings(ServiceSettings):
     retire_after_days: float = 365.0
     retirement_every_s: float = 60.0
     gauges_every_s: float = 15.0
+    @model_validator(mode="after")
+    def _body_fits_an_upload(self) -> Self:
+        # an upload at the limit must reach the route, which names the file when it is over
+        self.max_body_bytes = max(self.max_body_bytes, self.max_upload_bytes + 64 * 1024)
+        return self
+
     # TESTS ONLY: a clock that POST /v1/admin/clock moves forward (404 when off).
     test_clock: bool = False

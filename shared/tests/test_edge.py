@@ -7,10 +7,10 @@ from __future__ import annotations
 import warnings
 from collections.abc import Iterator
 from datetime import UTC, datetime
-from typing import Any
+from typing import Annotated, Any
 
 import pytest
-from fastapi import APIRouter, Depends, FastAPI, HTTPException
+from fastapi import APIRouter, Depends, FastAPI, File, Form, HTTPException, UploadFile
 from fastapi.responses import HTMLResponse
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
@@ -58,6 +58,10 @@ def app(max_body_bytes: int = 10_000) -> FastAPI:
     @router.get("/things/{name}", responses=responses.responses(404))
     async def get(name: str, q: str = "") -> dict[str, Any]:
         raise HTTPException(404, detail={"field": "name", "reason": f"no thing {name}"})
+
+    @router.post("/uploads")
+    async def upload(file: Annotated[UploadFile, File()], note: Annotated[str, Form()]) -> dict[str, Any]:
+        return {"size": len(await file.read()), "note": note}
 
     @router.get("/pages/{name}", response_class=HTMLResponse, responses=responses.responses(404))
     async def page(name: str) -> HTMLResponse:
@@ -141,6 +145,14 @@ def test_nul_and_lone_surrogates_in_a_body_are_refused_naming_the_field(
 def test_nul_in_a_path_or_query_parameter_is_refused_naming_it(client: TestClient) -> None:
     assert "NUL" in refused(client.get("/things/a%00b"))["name"]
     assert "NUL" in refused(client.get("/things/a", params={"q": "x\x00"}))["q"]
+
+
+def test_an_uploaded_files_bytes_may_hold_nul_but_its_form_fields_may_not(client: TestClient) -> None:
+    binary = b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR"
+    r = client.post("/uploads", files={"file": ("a.png", binary, "image/png")}, data={"note": "ok"})
+    assert (r.status_code, r.json()) == (200, {"size": len(binary), "note": "ok"})
+    assert "NUL" in refused(client.post("/uploads", files={"file": ("a.png", binary, "image/png")},
+                                        data={"note": "x\x00"}))["note"]
 
 
 def test_unsafe_text_is_found_anywhere_in_a_document() -> None:
