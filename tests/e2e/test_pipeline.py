@@ -153,3 +153,19 @@ def test_a_missed_follow_up_raises_follow_up_missed_and_nurture_holds_the_lead(s
     assert pooled["reason"] == "missed-follow-up"
     final = [e for e in events_on(stack, topics.LEAD_ASSIGNED, lead_id) if isinstance(e, LeadAssigned)]
     assert final[-1].owner_kind == "nurture"
+
+
+def test_a_lead_from_an_intent_feed_shows_intent_and_goes_to_a_field_rep(stack: harness.Stack) -> None:
+    # C on fit under the demo rubric (38 points), but the intent feed's capture counts as an
+    # intent signal (source_counts_as): hot, grade A, "hot-intent-to-field", by territory.
+    body = {"email": f"olivia.{time.time_ns()}@northwind.example", "name": "Olivia Hart", "consent": True,
+            "company": "Northwind Logistics", "title": "Operations Manager", "country": "GB", "company_size": 150,
+            "industry": "logistics", "source": "intent_signal"}
+    lead_id = post_lead(stack, body)["lead_id"]
+    view = wait_owned(stack, lead_id)
+    with stack.client("scoring") as c:
+        score = c.get(f"/v1/leads/{lead_id}/score").json()
+    assert score["grade"] == "A" and score["hot"] is True, score
+    decision = routing_history(stack, lead_id)["decisions"][0]
+    assert (decision["rule"], decision["team"], decision["owner_kind"]) == ("hot-intent-to-field", "field", "rep")
+    assert view["owner"]["rep_id"] == decision["rep_id"] == "uk-1"
