@@ -548,9 +548,8 @@ d AS (
            count(*) FILTER (WHERE d.status = 'won' AND d.currency IS DISTINCT FROM $2) AS won_in_other_currencies
     FROM {s}.deals d WHERE d.lead_id IN (SELECT lead_id FROM {s}.members WHERE campaign_id = $1)),
 c AS (
-    SELECT coalesce(jsonb_object_agg(model, minor), '{{}}'::jsonb) AS credited
-    FROM (SELECT model, sum(credit_minor) AS minor FROM {s}.credits
-          WHERE campaign_id = $1 AND currency = $2 GROUP BY model) x)
+    SELECT coalesce(jsonb_object_agg(model, credit_minor), '{{}}'::jsonb) AS credited
+    FROM {s}.credit_totals WHERE campaign_id = $1 AND currency = $2)
 SELECT * FROM m, d, c
 """
 
@@ -683,13 +682,31 @@ class CampaignRepository:
 
     async def replace_credits(self, conn: Connection, opportunity_ids: Sequence[str], credits: Sequence[Credit],
                               closing: Mapping[str, tuple[str, datetime]]) -> None:
-        await conn.execute(f"DELETE FROM {self.s}.credits WHERE opportunity_id = ANY($1::text[])",
-                           list(opportunity_ids))
-        if credits:
-            await conn.copy_records_to_table(
-                "credits", schema_name=self.s,
-                records=[(c.opportunity_id, c.model, c.campaign_id, c.channel, c.credit_minor,
-                          *closing[c.opportunity_id]) for c in credits])
+        gone = await conn.fetch(
+            f"WITH gone AS (DELETE FROM {self.s}.credits WHERE opportunity_id = ANY($1::text[]) "
+            "RETURNING campaign_id, model, currency, credit_minor) "
+            "SELECT campaign_id, model, currency, sum(credit_minor)::bigint AS minor FROM gone GROUP BY 1, 2, 3",
+            list(opportunity_ids))
+        delta: dict[tuple[str, str, str], int] = {}
+        for r in gone:
+            key = (r["campaign_id"], r["model"], r["currency"])
+            delta[key] = delta.get(key, 0) - int(r["minor"])
+        records = []
+        for c in credits:
+            currency, closed = closing[c.opportunity_id]
+            records.append((c.opportunity_id, c.model, c.campaign_id, c.channel, c.credit_minor, currency, closed))
+            key = (c.campaign_id, c.model, currency)
+            delta[key] = delta.get(key, 0) + c.credit_minor
+        if records:
+            await conn.copy_records_to_table("credits", schema_name=self.s, records=records)
+        changed = sorted((k, v) for k, v in delta.items() if v)  # one order for every writer: no deadlock
+        if changed:
+            await conn.execute(
+                f"INSERT INTO {self.s}.credit_totals AS t SELECT * FROM unnest($1::text[], $2::text[], $3::text[], "
+                "$4::bigint[]) ON CONFLICT (campaign_id, model, currency) "
+                "DO UPDATE SET credit_minor = t.credit_minor + excluded.credit_minor",
+                [k[0] for k, _ in changed], [k[1] for k, _ in changed], [k[2] for k, _ in changed],
+                [v for _, v in changed])
 
     async def report(self, conn: Connection, campaign_id: str, currency: str) -> Row:
         row: Row = await conn.fetchrow(_REPORT.format(s=self.s), campaign_id, currency)
