@@ -198,6 +198,11 @@ def sla_and_escalations() -> Dashboard:
                   [(f"sum by (team) (increase(leadbridge_routing_queued_total[{RATE}]))", "{{team}}")]),
             Panel("Reminders issued",
                   [(f"sum by (team) (increase(leadbridge_routing_reminders_total[{RATE}]))", "{{team}}")]),
+            Panel("Leads taken from a queue by hand",
+                  [(f"sum by (team) (increase(leadbridge_routing_taken_from_queue_total[{RATE}]))", "{{team}}")]),
+            Panel("CRM outcomes applied (converted frees the rep's capacity)",
+                  [(f"sum by (kind, effect) (increase(leadbridge_routing_deal_outcomes_total[{RATE}]))",
+                    "{{kind}} → {{effect}}")]),
         ]),
         ("SLA clock", [
             Panel("Timers due, not fired", [("leadbridge_timers_due", "{{service}} {{timer}}")]),
