@@ -20,6 +20,7 @@ from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field, HttpUrl
 
 from services.content import handlers
+from services.content.domain import files
 from services.content.domain.collateral import Kind, Stage
 from services.content.domain.lifecycle import STATUSES, Actor, Refused, Reviewer, Role
 from services.content.handlers import ContentDeps
@@ -31,6 +32,10 @@ from shared.validation import LongText, Text
 router = APIRouter(prefix="/v1", tags=["collateral"])
 
 DepsDep = Annotated[ContentDeps, Depends(get_deps)]
+# A file answer is the file as uploaded, in its own content type.
+FILE: dict[int | str, dict[str, Any]] = {200: {"description": "the file, byte for byte as uploaded",
+              "content": {content_type: {"schema": {"type": "string", "format": "binary"}}
+                          for content_type in files.ACCEPTED}}}
 Tag = Annotated[Text, Field(min_length=1)]
 
 
@@ -58,6 +63,8 @@ class ItemIn(BaseModel):
     products: list[Tag] = Field(default_factory=list, max_length=50)
     personas: list[Tag] = Field(default_factory=list, max_length=50)
     owner: Text = Field(min_length=1, description="the marketer responsible (warned before retirement)")
+    replaces: Text | None = Field(default=None, description="the item this new edition replaces: once this one is "
+                                                            "published, the old one's links point here")
     actor: ActorIn
 
 
@@ -97,6 +104,16 @@ class ShareIn(BaseModel):
     rep_name: Text | None = Field(default=None, description="the {{ rep }} merge field (default rep_id)")
 
 
+class ShareOut(BaseModel):
+    share_id: str
+    item_id: str
+    version: int
+    lead_id: str
+    rep_id: str
+    personalised: bool
+    link: str = Field(description="the lead's own link: GET it to open the item (a view, counted as engagement)")
+
+
 class ClockIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
     advance_s: float = Field(gt=0)
@@ -112,7 +129,7 @@ def _out(row: Row) -> dict[str, Any]:
             "products": row["products"], "personas": row["personas"], "status": row["status"], "owner": row["owner"],
             "current_version": row["current_version"], "published_version": row["published_version"],
             "reviewers": row["reviewers"], "published_at": at("published_at"), "retire_at": at("retire_at"),
-            "successor_id": row["successor_id"], "effectiveness": row["effectiveness"],
+            "replaces": row["replaces"], "successor_id": row["successor_id"], "effectiveness": row["effectiveness"],
             "created_at": at("created_at"), "updated_at": at("updated_at")}
 
 
@@ -150,7 +167,8 @@ def _answers() -> Iterator[None]:
 async def create_item(item: ItemIn, runtime: RuntimeDep, deps: DepsDep) -> dict[str, Any]:
     new = handlers.NewItem(title=item.title, kind=item.kind, url=str(item.url) if item.url else None,
                            summary=item.summary, segments=item.segments, stages=list(item.stages),
-                           products=item.products, personas=item.personas, owner=item.owner)
+                           products=item.products, personas=item.personas, owner=item.owner,
+                           replaces=item.replaces)
     with _answers():
         async with runtime.unit_of_work() as uow:
             row = await handlers.add_item(deps, uow, new, item.actor.actor())
@@ -222,7 +240,8 @@ def _file_response(f: handlers.File) -> Response:
                              "Cache-Control": "private, no-store"})
 
 
-@router.get("/collateral/{item_id}/versions/{version}/file", responses=responses(404))
+@router.get("/collateral/{item_id}/versions/{version}/file", response_class=Response,
+            responses={**FILE, **responses(404)})
 async def version_file(item_id: str, version: Annotated[int, Path(ge=1, le=2**31 - 1)], runtime: RuntimeDep,
                        deps: DepsDep) -> Response:
     """A version's file, byte for byte as uploaded (every version stays, for audit)."""
@@ -232,7 +251,7 @@ async def version_file(item_id: str, version: Annotated[int, Path(ge=1, le=2**31
     return _file_response(f)
 
 
-@router.get("/collateral/{item_id}/file", responses=responses(404))
+@router.get("/collateral/{item_id}/file", response_class=Response, responses={**FILE, **responses(404)})
 async def published_file(item_id: str, runtime: RuntimeDep, deps: DepsDep) -> Response:
     """The latest published version's file: what a rep gets."""
     with _answers():
@@ -300,7 +319,9 @@ async def for_lead(lead_id: str, runtime: RuntimeDep, deps: DepsDep,
     return {"lead_id": found.lead_id, "segment": found.segment, "items": [_out(r) for r in found.items]}
 
 
-@router.post("/collateral/{item_id}/shares", responses=responses(404, 409))
+@router.post("/collateral/{item_id}/shares", status_code=201, response_model=ShareOut,
+             responses={200: {"model": ShareOut, "description": "the link made before for this version, lead and rep"},
+                        **responses(404, 409)})
 async def share(item_id: str, body: ShareIn, runtime: RuntimeDep, deps: DepsDep) -> Response:
     """A rep's link to the latest published version for one lead (201 new, 200 the same link again)."""
     with _answers():
@@ -313,7 +334,7 @@ async def share(item_id: str, body: ShareIn, runtime: RuntimeDep, deps: DepsDep)
                     status_code=201 if shared.created else 200, media_type="application/json")
 
 
-@router.get("/links/{token}", responses=responses(404, 410))
+@router.get("/links/{token}", response_class=Response, responses={**FILE, **responses(404, 410)})
 async def open_link(token: str, runtime: RuntimeDep, deps: DepsDep) -> Response:
     """The prospect opens a shared link: the file (or their personalised copy), and a view
     recorded. A retired item's link answers 410 with its successor."""

@@ -128,6 +128,7 @@ class NewItem:
     url: str | None = None
     products: Sequence[str] = ()
     personas: Sequence[str] = ()
+    replaces: str | None = None
 
 
 def _status_event(row: Row, action: str, before: str | None, actor: Actor, at: datetime, version: int | None,
@@ -164,12 +165,14 @@ async def add_item(deps: ContentDeps, uow: UnitOfWork, item: NewItem, actor: Act
     if actor.role != "marketing":
         raise Refused("actor.role", f"only marketing drafts collateral, not {actor.role}", forbidden=True)
     await _check_segments(deps, uow, item.segments)
+    if item.replaces is not None and await deps.collateral.get(uow.conn, item.replaces) is None:
+        raise Invalid("replaces", f"no collateral {item.replaces}")
     now = deps.clock()
     row = await deps.collateral.create(uow.conn, {
         "item_id": str(uuid.uuid4()), "title": item.title, "kind": item.kind, "url": item.url,
         "summary": item.summary, "segments": list(item.segments), "stages": list(item.stages),
         "products": list(item.products), "personas": list(item.personas), "owner": item.owner, "status": "draft",
-        "created_at": now, "updated_at": now})
+        "replaces": item.replaces, "created_at": now, "updated_at": now})
     await _record(deps, uow, row, "create", None, actor, now, None)
     return row
 
@@ -213,13 +216,16 @@ async def review(deps: ContentDeps, uow: UnitOfWork, item_id: str, actor: Actor,
 
 
 async def publish(deps: ContentDeps, uow: UnitOfWork, item_id: str, actor: Actor) -> Row:
-    """Marketing publishes what sales approved; its year starts now."""
+    """Marketing publishes what sales approved; its year starts now. A new edition that
+    replaces another item becomes that item's successor (its links point here once it retires)."""
     row, state = await _load(deps, uow, item_id)
     new = lifecycle.publish(state, actor, deps.policy)
     now = deps.clock()
     saved = await deps.collateral.update(uow.conn, item_id, {
         "status": new.status, "published_version": new.published_version, "published_at": now,
         "retire_at": retirement.retire_at(now, deps.lifetime), "warned_weeks": None, "updated_at": now})
+    if row["replaces"] is not None:
+        await deps.collateral.update(uow.conn, row["replaces"], {"successor_id": item_id})
     await _record(deps, uow, saved, "publish", row["status"], actor, now, new.published_version)
     return saved
 

@@ -57,7 +57,7 @@ class InMemoryCollateral:
         row = {"url": None, "summary": "", "segments": [], "stages": [], "products": [], "personas": [],
                "current_version": None, "published_version": None, "reviewers": [], "changes_requested_on": None,
                "submitted_at": None, "published_at": None, "retire_at": None, "warned_weeks": None,
-               "successor_id": None, "effectiveness": 0.0, "body_text": "", **item}
+               "successor_id": None, "effectiveness": 0.0, "body_text": "", "replaces": None, **item}
         self.items[row["item_id"]] = row
         return dict(row)
 

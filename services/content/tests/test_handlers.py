@@ -3,6 +3,7 @@ store, driven through the registry the service runs."""
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -207,7 +208,8 @@ async def test_a_year_after_publishing_the_timer_warns_twice_then_retires_once_a
     deps, store = content(clock)
     await testing.deliver(registry(deps), topics.LEAD_SCORED, [scored("agency", NOW)])
     old = await published(deps)
-    successor = await published(deps)
+    successor = await published(deps, dataclasses.replace(item(), replaces=old))  # the new edition
+    assert store.items[old]["successor_id"] == successor
     link = (await handlers.share(deps, FakeUnitOfWork(), old, "L1", "rex")).share["token"]
     retire_at = NOW + timedelta(days=365)
     events = []
@@ -221,7 +223,6 @@ async def test_a_year_after_publishing_the_timer_warns_twice_then_retires_once_a
     assert warnings == [(old, 4), (successor, 4), (old, 2), (successor, 2)]
     retired = [e for e in events if isinstance(e, CollateralStatusChanged)]
     assert [(e.item_id, e.to_status, e.actor_role) for e in retired] == [(old, "retired", "system")]
-    store.items[old]["successor_id"] = successor
     with pytest.raises(handlers.Gone) as gone:
         await handlers.open_link(deps, FakeUnitOfWork(), link)
     assert gone.value.successor_id == successor
