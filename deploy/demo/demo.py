@@ -8,11 +8,15 @@ deploy/demo/org.yaml):
   goes to the agency team; a student is disqualified and a small company grades C: both
   are nurtured by marketing; the same person captured twice stays one lead;
 - the webinar campaign: a marketing manager who registered for the webinar grades B and
-  goes to inside sales, who call registrants beforehand.
+  goes to inside sales, who call registrants beforehand;
+- the collateral library: marketing drafts a case study for the US VP's segment and
+  uploads its PDF, sales reviews it (publishing before the sales manager approves is
+  refused), it is published, found for the lead, shared by the lead's rep, and the
+  prospect opening the link is a view that re-scores the lead (a content download).
 
 Every run uses fresh emails and companies, so it can be repeated. Service URLs come from
-LEADBRIDGE_CAPTURE_URL, LEADBRIDGE_SCORING_URL and LEADBRIDGE_ROUTING_URL (defaults: the
-ports of make run).
+LEADBRIDGE_CAPTURE_URL, LEADBRIDGE_SCORING_URL, LEADBRIDGE_ROUTING_URL and
+LEADBRIDGE_CONTENT_URL (defaults: the ports of make run).
 """
 
 from __future__ import annotations
@@ -31,6 +35,7 @@ import httpx
 CAPTURE = os.environ.get("LEADBRIDGE_CAPTURE_URL", "http://127.0.0.1:8001").rstrip("/")
 SCORING = os.environ.get("LEADBRIDGE_SCORING_URL", "http://127.0.0.1:8002").rstrip("/")
 ROUTING = os.environ.get("LEADBRIDGE_ROUTING_URL", "http://127.0.0.1:8003").rstrip("/")
+CONTENT = os.environ.get("LEADBRIDGE_CONTENT_URL", "http://127.0.0.1:8005").rstrip("/")
 WAIT_S = float(os.environ.get("LEADBRIDGE_DEMO_WAIT_S", "20"))
 
 View = dict[str, Any]
@@ -107,7 +112,7 @@ class StackDown(Exception):
 
 
 def check_running(client: httpx.Client) -> None:
-    for name, url in (("capture", CAPTURE), ("scoring", SCORING), ("routing", ROUTING)):
+    for name, url in (("capture", CAPTURE), ("scoring", SCORING), ("routing", ROUTING), ("content", CONTENT)):
         try:
             r = client.get(url + "/healthz", timeout=3)
         except httpx.HTTPError as exc:
@@ -300,6 +305,76 @@ def show_grades(client: httpx.Client) -> None:
     print(table(rows, ["campaign", "A", "B", "C", "D", "leads"]))
 
 
+MARKETING = {"id": "marketing@leadbridge.example", "role": "marketing"}
+FIELD_REP = {"id": "us-am-2", "role": "field_rep"}
+SALES_MANAGER = {"id": "sales-manager@leadbridge.example", "role": "sales_manager"}
+
+
+def show_collateral(client: httpx.Client, story: Story, view: View | None, run: str) -> None:
+    """The collateral library for one lead: drafted, reviewed, published, found, shared, viewed."""
+    from services.content.tests.samples import pdf  # a real one-page PDF, made on the spot
+
+    print(f"\nCollateral for {story.body['name']} ({story.label}), on {CONTENT}")
+    segment = (view or {}).get("segment")
+    if not segment:
+        print("  (the lead has no segment yet)")
+        return
+
+    def step(what: str, r: httpx.Response, ok: int = 200) -> Any:
+        body = r.json() if r.headers.get("content-type", "").startswith("application/json") else {}
+        if r.status_code != ok:
+            raise RuntimeError(f"{what} answered {r.status_code}: {r.text[:300]}")
+        return body
+
+    title = f"How Bigco-sized software companies cut onboarding time ({run})"
+    item = step("POST /v1/collateral", client.post(CONTENT + "/v1/collateral", json={
+        "title": title, "kind": "case_study", "summary": "Three enterprise software rollouts in 90 days",
+        "segments": [segment], "stages": ["decision"], "owner": MARKETING["id"], "actor": MARKETING}), 201)
+    item_id = item["item_id"]
+    base = f"{CONTENT}/v1/collateral/{item_id}"
+    version = step("upload", client.post(base + "/versions", files={"file": (
+        "case-study.pdf", pdf(f"Enterprise onboarding in 90 days, case study {run}"), "application/pdf")},
+        data={"actor_id": MARKETING["id"], "actor_role": MARKETING["role"]}), 201)
+    print(f"  1. marketing drafted '{title}' for segment {segment} and uploaded version {version['version']} "
+          f"(PDF, {version['size_bytes']} bytes, sha256 {version['sha256'][:12]}…, {version['text_chars']} chars "
+          "of text extracted)")
+    step("submit", client.post(base + "/submit", json={"actor": MARKETING, "reviewers": [FIELD_REP, SALES_MANAGER]}))
+    step("approve", client.post(base + "/reviews", json={"actor": FIELD_REP, "decision": "approve",
+                                                         "comment": "Matches what my prospects ask"}))
+    print(f"  2. sent for review to {FIELD_REP['id']} (field rep) and {SALES_MANAGER['id']} (sales manager); "
+          "the field rep approved")
+    early = client.post(base + "/publish", json={"actor": MARKETING})
+    problems = "; ".join(f"{f['field']}: {f['reason']}" for f in early.json().get("fields", [])[1:])
+    print(f"  3. publishing now is refused: {early.status_code} ({problems})")
+    step("approve", client.post(base + "/reviews", json={"actor": SALES_MANAGER, "decision": "approve"}))
+    published = step("publish", client.post(base + "/publish", json={"actor": MARKETING}))
+    print(f"  4. the sales manager approved; published version {published['published_version']}, "
+          f"retires {when(published['retire_at'])}")
+    found = step("for lead", client.get(f"{CONTENT}/v1/leads/{story.lead_id}/collateral", params={"stage": "decision"}))
+    hits = step("search", client.get(CONTENT + "/v1/collateral", params={"q": f"onboarding {run}"}))["items"]
+    print(f"  5. GET /v1/leads/{story.lead_id}/collateral?stage=decision finds {len(found['items'])} item(s), "
+          f"this one {'among them' if item_id in [i['item_id'] for i in found['items']] else 'MISSING'}; "
+          f"a search for the PDF's text finds {len(hits)}")
+    owner = ((view or {}).get("owner") or {}).get("rep_id") or FIELD_REP["id"]
+    before = get_json(client, f"{SCORING}/v1/leads/{story.lead_id}/score") or {}
+    shared = step("share", client.post(base + "/shares", json={"lead_id": story.lead_id, "rep_id": owner}), 201)
+    opened = client.get(CONTENT + shared["link"])
+    print(f"  6. {owner} shared it: {CONTENT}{shared['link'][:40]}…; the prospect opened it "
+          f"({opened.status_code}, {opened.headers.get('content-type')}, {len(opened.content)} bytes)")
+    deadline = time.monotonic() + WAIT_S
+    after = before
+    while time.monotonic() < deadline:
+        after = get_json(client, f"{SCORING}/v1/leads/{story.lead_id}/score") or {}
+        if after.get("engagement_score", 0) > before.get("engagement_score", 0):
+            break
+        time.sleep(0.3)
+    usage = (get_json(client, base) or {}).get("usage")
+    print(f"  7. usage {usage}; the view reached scoring as a content download: engagement "
+          f"{before.get('engagement_score', 0):g} → {after.get('engagement_score', 0):g}, score "
+          f"{before.get('score', 0):g} → {after.get('score', 0):g} (grade {after.get('grade')})")
+    print(f"     history: GET {base}/history")
+
+
 def main() -> int:
     run = uuid.uuid4().hex[:6]
     with httpx.Client(timeout=10) as client:
@@ -339,6 +414,7 @@ def main() -> int:
                 print(f"  - {note}")
         show_detail(client, items[0])
         show_grades(client)
+        show_collateral(client, items[1], views.get(items[1].label), run)
         print(f"\n[demo] each lead in full: GET {CAPTURE}/v1/leads/<lead_id> (timeline included)")
     return 0
 
