@@ -47,13 +47,13 @@ def stack(namespace: harness.Namespace, log_dir: Path, mailpit: harness.Mailpit)
     sends to the session's Mailpit; capture verifies the test CRM's webhooks
     (harness.WEBHOOK_SECRETS); the campaigns the tests' leads name are defined
     (harness.define_campaigns); content stores its files in the run's directory
-    with a 1 MiB upload limit."""
+    with a 1 MiB upload limit and re-measures effectiveness every second."""
     org = Path(__file__).parent / "e2e" / "org.yaml"
     extra = {"routing": {"LEADBRIDGE_ROUTING_ORG_FILE": str(org)}} if org.exists() else {}
     extra["nurture"] = mailpit.nurture_env()
     extra["capture"] = {"LEADBRIDGE_WEBHOOK_SECRETS": json.dumps(harness.WEBHOOK_SECRETS)}
     extra["content"] = {"LEADBRIDGE_DATA_DIR": str(log_dir / "content-data"),
-                        "LEADBRIDGE_MAX_UPLOAD_BYTES": str(1024 * 1024)}
+                        "LEADBRIDGE_MAX_UPLOAD_BYTES": str(1024 * 1024), "LEADBRIDGE_EFFECTIVENESS_EVERY_S": "1"}
     stack = harness.start_stack(namespace, log_dir / "stack", extra)
     harness.define_campaigns(stack, harness.TEST_CAMPAIGNS)
     yield stack

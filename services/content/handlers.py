@@ -23,8 +23,12 @@ from typing import Any
 from services.content import extract, metrics
 from services.content.domain import files, lifecycle, personalise, retirement
 from services.content.domain.lifecycle import Actor, ItemState, Policy, Refused, Reviewer
+from services.content.domain.message import OUTLIER_BELOW
+from services.content.domain.upkeep import Thresholds
 from services.content.repository import CollateralStore, Row, to_state
 from services.content.storage import FileStore
+from services.content.use_handlers import effectiveness_for_segment, on_deal_outcome, refresh_effectiveness
+from services.content.use_repository import UseStore
 from shared import metrics as shared_metrics
 from shared import topics
 from shared.events import (
@@ -64,6 +68,7 @@ class ContentDeps:
 
     collateral: CollateralStore
     files: FileStore
+    use: UseStore  # collateral in use: deals, ratings, effectiveness, the one-message check
     clock: Callable[[], datetime] = utcnow
     policy: Policy = DEFAULT_POLICY
     max_upload_bytes: int = 25 * 1024 * 1024
@@ -73,12 +78,18 @@ class ContentDeps:
     timer_batch: int = 100
     test_clock: OffsetClock | None = None
     warn_weeks: tuple[int, ...] = field(default=retirement.WARN_WEEKS)
+    effectiveness_every_s: float = 60.0
+    upkeep_thresholds: Thresholds = field(default_factory=Thresholds)
+    outlier_below: float = OUTLIER_BELOW
 
 
 def registry(deps: ContentDeps) -> Registry:
-    return Registry(subscriptions=[Subscription(topics.LEAD_SCORED, handler=bind(on_lead_scored, deps))],
-                    periodic=[Periodic("collateral-retirement", deps.retirement_every_s, bind(run_retirement, deps)),
-                              Periodic("collateral-gauges", deps.gauges_every_s, bind(refresh_gauges, deps))])
+    return Registry(
+        subscriptions=[Subscription(topics.LEAD_SCORED, handler=bind(on_lead_scored, deps)),
+                       Subscription(topics.DEAL_OUTCOME_RECORDED, handler=bind(on_deal_outcome, deps))],
+        periodic=[Periodic("collateral-retirement", deps.retirement_every_s, bind(run_retirement, deps)),
+                  Periodic("collateral-gauges", deps.gauges_every_s, bind(refresh_gauges, deps)),
+                  Periodic("effectiveness", deps.effectiveness_every_s, bind(refresh_effectiveness, deps))])
 
 
 async def on_lead_scored(deps: ContentDeps, event: LeadScored, uow: UnitOfWork) -> None:
@@ -338,13 +349,15 @@ class Suggestions:
 
 async def collateral_for(deps: ContentDeps, uow: UnitOfWork, lead_id: str, stage: str | None) -> Suggestions | None:
     """The live collateral that suits a graded lead's segment (and stage), most effective
-    first (``effectiveness`` is 0 until usage is measured); None if content has not seen
-    the lead graded yet."""
+    for that segment first (``domain.effectiveness.ranking_score``, kept per segment by the
+    ``effectiveness`` job; unmeasured items score 0 and keep the library's order); None
+    if content has not seen the lead graded yet."""
     lead = await deps.collateral.lead(uow.conn, lead_id)
     if lead is None:
         return None
     rows = await deps.collateral.for_lead(uow.conn, lead["segment"], stage)
-    return Suggestions(lead_id, lead["segment"], list(rows))
+    scores = await effectiveness_for_segment(deps, uow, lead["segment"])
+    return Suggestions(lead_id, lead["segment"], sorted(rows, key=lambda r: -scores.get(r["item_id"], 0.0)))
 
 
 # ------------------------------------------------------------------ share links

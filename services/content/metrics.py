@@ -19,3 +19,7 @@ RETIRED = Counter("leadbridge_content_retired_total", "Items retired by the year
 WARNED = Counter("leadbridge_content_retirement_warnings_total", "Retirement warnings sent to owners", ["weeks"])
 
 RETIRING_WINDOW_S = 30 * 24 * 3600.0
+
+USAGE = Counter("leadbridge_content_usage_reported_total",
+                "Uses of collateral reported by reps (shared outside a link, viewed, used in a meeting)", ["kind"])
+RATINGS = Counter("leadbridge_content_ratings_total", "Reps' ratings of collateral, by rating (1-5)", ["rating"])

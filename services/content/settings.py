@@ -41,3 +41,13 @@ class ContentSettings(ServiceSettings):
 
     # TESTS ONLY: a clock that POST /v1/admin/clock moves forward (404 when off).
     test_clock: bool = False
+
+    # collateral in use: how often effectiveness is re-measured, and the report's thresholds
+    effectiveness_every_s: float = 60.0
+    revise_below: float = 3.0  # mean rating under which an item is to revise
+    revise_min_ratings: int = 2
+    prune_unused_days: int = 90
+    expand_win_rate: float = 0.5
+    expand_min_deals: int = 3
+    expand_few_items: int = 1
+    one_message_outlier_below: float = 0.2

@@ -15,8 +15,10 @@ import pytest
 from services.capture.domain.leads import TimelineEntry
 from services.capture.repository import LeadRepository, LeadStore
 from services.capture.tests.fakes import InMemoryLeads
+from services.content.domain.effectiveness import Deal as ContentDeal
 from services.content.repository import CollateralStore, ContentRepository
-from services.content.tests.fakes import InMemoryCollateral
+from services.content.tests.fakes import InMemoryCollateral, InMemoryUse
+from services.content.use_repository import UseRepository
 from services.nurture.domain.attribution import MODELS, Deal, credit_all
 from services.nurture.repository import (
     CampaignRepository,
@@ -459,3 +461,60 @@ async def test_routing_takes_the_most_urgent_queued_lead_and_keeps_the_deal_on_i
     assert await store.lead(conn, "L9") is None
     assert await store.known_segments(conn, ["agency", "smb", "enterprise", "martians"]) == {"agency", "smb",
                                                                                            "enterprise"}
+@pytest.fixture(params=["postgres", "memory"])
+async def use(request: pytest.FixtureRequest, pool: asyncpg.Pool) -> AsyncIterator[tuple[Any, Any, Any]]:
+    """Collateral in use, beside the library it reads items and segments from."""
+    library = InMemoryCollateral(clock=lambda: T0)
+    async for store, conn in backend(request.param, pool, "content", UseRepository, lambda: InMemoryUse(library)):
+        yield store, conn, (ContentRepository("content") if request.param == "postgres" else library)
+
+
+async def test_deals_keep_their_folded_facts_and_join_the_leads_segment(use: tuple[Any, Any, Any]) -> None:
+    store, conn, library = use
+    assert await store.deal(conn, "O1") is None
+    deal = ContentDeal("O1", "L1", stage="proposal", stage_at=T0, opened_on=T0.date(), outcome="won",
+                closed_on=(T0 + timedelta(days=9)).date(), closed_at=T0 + timedelta(days=9), amount_minor=12_345,
+                currency="EUR")
+    await store.save_deal(conn, deal, T0)
+    await store.save_deal(conn, ContentDeal("O2", "L2"), T0)
+    assert await store.deal(conn, "O1") == deal
+    await library.remember_segment(conn, "L1", "smb", "A", T0)
+    assert [(d.opportunity_id, d.segment, d.cycle_days) for d in await store.deals(conn)] == [
+        ("O1", "smb", 9), ("O2", None, None)]
+    assert await store.segment_known(conn, "smb") and not await store.segment_known(conn, "ent")
+
+
+async def test_ratings_scores_messages_and_answers_round_trip(use: tuple[Any, Any, Any]) -> None:
+    store, conn, library = use
+    for item_id, status, published in (("I1", "published", 1), ("I2", "draft", 1), ("I3", "withdrawn", 1),
+                                       ("I4", "draft", None)):
+        await library.create(conn, {"item_id": item_id, "title": item_id, "kind": "case_study", "owner": "m",
+                                    "segments": ["smb"] if item_id != "I2" else [], "status": status,
+                                    "published_version": published})
+    # live: a published version, neither retired nor withdrawn (I2 is being revised)
+    assert [r["item_id"] for r in await store.live_items(conn)] == ["I1", "I2"]
+    assert [r["item_id"] for r in await store.live_items(conn, "ent")] == ["I2"]
+    await library.add_usage(conn, "U1", "shared", "I1", 1, None, "L1", "rep-1", T0)
+    await library.add_usage(conn, "U2", "viewed", "I1", 1, None, "L1", None, T0 + timedelta(hours=2))
+    await library.add_usage(conn, "U3", "used_in_meeting", "I2", 1, None, None, "rep-1", T0)
+    assert [(s.item_id, s.lead_id, s.at) for s in await store.shares(conn)] == [("I1", "L1", T0)]
+    assert await store.last_used(conn) == {"I1": T0 + timedelta(hours=2), "I2": T0}
+    await store.add_rating(conn, "R1", "I1", "rep-1", 2, "old", T0)
+    await store.add_rating(conn, "R2", "I1", "rep-1", 4, "", T0 + timedelta(hours=1))
+    assert [(r.rating, r.comment) for r in await store.ratings(conn)] == [(2, "old"), (4, "")]
+    await store.replace_effectiveness(conn, [("I1", "smb", 0.25, 3, 4), ("I1", "ent", -0.1, 1, 2)],
+                                      {"I1": 0.2, "I2": 0.1}, T0)
+    await store.replace_effectiveness(conn, [("I1", "smb", 0.5, 3, 4)], {"I1": 0.4}, T0)
+    assert await store.effectiveness_scores(conn, "smb") == {"I1": 0.5}
+    assert [(await library.get(conn, i))["effectiveness"] for i in ("I1", "I2")] == [0.4, 0.0]
+    assert await store.effectiveness_scores(conn, "ent") == {}
+    assert [m["version"] for m in [await store.publish_message(conn, "smb", t, "m", T0) for t in ("a", "b")]] == [1, 2]
+    await store.publish_message(conn, "ent", "e", "m", T0)
+    assert [(m["version"], m["text"]) for m in await store.messages(conn, "smb")] == [(2, "b"), (1, "a")]
+    assert [(m["segment"], m["version"]) for m in await store.latest_messages(conn)] == [("ent", 1), ("smb", 2)]
+    await store.add_answer(conn, "A1", "smb", "r2", "field", "first", 1, T0)
+    await store.add_answer(conn, "A2", "smb", "r2", "field", "second", 2, T0 + timedelta(hours=1))
+    await store.add_answer(conn, "A3", "smb", "r1", "inside", "mine", 2, T0)
+    assert [(a["rep_id"], a["text"]) for a in await store.latest_answers(conn, "smb")] == [("r1", "mine"),
+                                                                                          ("r2", "second")]
+    assert await store.latest_answers(conn, "ent") == []

@@ -27,7 +27,7 @@ rep far from everyone else). Its *missing terms* are the published message's key
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from statistics import mean, median
 
@@ -152,3 +152,17 @@ def by_team(segment: SegmentCheck) -> list[TeamCheck]:
     for a in segment.answers:
         teams[a.team].append(a)
     return [TeamCheck(t, round(mean(a.consistency for a in rows), 4), tuple(rows)) for t, rows in sorted(teams.items())]
+
+
+SEND_FIRST = ("value_proposition", "proof_point", "case_study", "battlecard", "one_pager", "deck", "video")
+
+
+def items_to_send(items: Sequence[tuple[str, str, str]], effectiveness: Mapping[str, float],
+                  n: int = 3) -> list[tuple[str, str, str]]:
+    """What to send an outlying rep to bring them back on message: the segment's published
+    ``(item_id, title, kind)`` items, the value proposition itself first, then proof points
+    and case studies (:data:`SEND_FIRST`), each kind by measured effectiveness; at most ``n``."""
+    def order(item: tuple[str, str, str]) -> tuple[int, float, str]:
+        kind = SEND_FIRST.index(item[2]) if item[2] in SEND_FIRST else len(SEND_FIRST)
+        return kind, -effectiveness.get(item[0], 0.0), item[0]
+    return sorted(items, key=order)[:n]

@@ -6,10 +6,13 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
 from datetime import datetime, timedelta
 from typing import Any
 
+from services.content.domain.effectiveness import Deal, Share
 from services.content.domain.lifecycle import FINAL, Review
+from services.content.domain.upkeep import Rating
 from services.content.repository import ITEM_COLUMNS, Row
 from services.content.storage import FileNotStored
 
@@ -191,3 +194,84 @@ class InMemoryCollateral:
         soon = [r for r in self.items.values() if _live(r) and r["retire_at"] <= now + timedelta(seconds=within_s)]
         return {"by_status": by_status, "reviews_waiting": len(waiting), "oldest_review_at": min(waiting, default=None),
                 "retiring_soon": len(soon)}
+
+class InMemoryUse:
+    """Twin of :class:`services.content.use_repository.UseRepository`, reading the library's
+    items and the leads' segments from ``library`` (the in-memory collateral)."""
+
+    def __init__(self, library: InMemoryCollateral) -> None:
+        self.library = library
+        self.deals_: dict[str, Deal] = {}
+        self.ratings_: list[Rating] = []
+        self.scores: dict[tuple[str, str], tuple[float, int, int]] = {}
+        self.messages_: dict[str, list[dict[str, Any]]] = {}
+        self.answers: list[dict[str, Any]] = []
+
+    async def deal(self, conn: Any, opportunity_id: str) -> Deal | None:
+        return self.deals_.get(opportunity_id)
+
+    async def save_deal(self, conn: Any, deal: Deal, at: datetime) -> None:
+        self.deals_[deal.opportunity_id] = replace(deal, segment=None)
+
+    async def deals(self, conn: Any) -> Sequence[Deal]:
+        return [replace(d, segment=s[0] if (s := self.library.segments.get(d.lead_id)) else None)
+                for _, d in sorted(self.deals_.items())]
+
+    async def shares(self, conn: Any) -> Sequence[Share]:
+        return [Share(u["item_id"], u["lead_id"], u["at"]) for u in self.library.usage.values()
+                if u["kind"] == "shared" and u["lead_id"] is not None]
+
+    async def last_used(self, conn: Any) -> dict[str, datetime]:
+        last: dict[str, datetime] = {}
+        for u in self.library.usage.values():
+            last[u["item_id"]] = max(last.get(u["item_id"], u["at"]), u["at"])
+        return last
+
+    async def live_items(self, conn: Any, segment: str | None = None) -> Sequence[Row]:
+        return [r for _, r in sorted(self.library.items.items()) if _live(r)
+                and (segment is None or segment in r["segments"] or not r["segments"])]
+
+    async def add_rating(self, conn: Any, rating_id: str, item_id: str, rep_id: str, rating: int, comment: str,
+                         at: datetime) -> None:
+        self.ratings_.append(Rating(item_id, rep_id, rating, comment, at))
+
+    async def ratings(self, conn: Any) -> Sequence[Rating]:
+        return sorted(self.ratings_, key=lambda r: r.at)
+
+    async def replace_effectiveness(self, conn: Any, scores: Sequence[tuple[str, str, float, int, int]],
+                                    overall: Mapping[str, float], at: datetime) -> None:
+        self.scores = {(i, s): (score, a, b) for i, s, score, a, b in scores}
+        for item_id, row in self.library.items.items():
+            row["effectiveness"] = overall.get(item_id, 0.0)
+
+    async def effectiveness_scores(self, conn: Any, segment: str) -> dict[str, float]:
+        return {i: v[0] for (i, s), v in self.scores.items() if s == segment}
+
+    async def segment_known(self, conn: Any, segment: str) -> bool:
+        return any(s[0] == segment for s in self.library.segments.values())
+
+    async def publish_message(self, conn: Any, segment: str, text: str, author: str, at: datetime) -> Row:
+        versions = self.messages_.setdefault(segment, [])
+        row = {"segment": segment, "version": len(versions) + 1, "text": text, "author": author, "published_at": at}
+        versions.append(row)
+        return row
+
+    async def messages(self, conn: Any, segment: str) -> Sequence[Row]:
+        return list(reversed(self.messages_.get(segment, [])))
+
+    async def latest_messages(self, conn: Any) -> Sequence[Row]:
+        return [v[-1] for _, v in sorted(self.messages_.items())]
+
+    async def add_answer(self, conn: Any, answer_id: str, segment: str, rep_id: str, team: str, text: str,
+                         message_version: int | None, at: datetime) -> Row:
+        row = {"answer_id": answer_id, "segment": segment, "rep_id": rep_id, "team": team, "text": text,
+               "message_version": message_version, "at": at}
+        self.answers.append(row)
+        return row
+
+    async def latest_answers(self, conn: Any, segment: str) -> Sequence[Row]:
+        latest: dict[str, dict[str, Any]] = {}
+        for a in self.answers:
+            if a["segment"] == segment:
+                latest[a["rep_id"]] = a
+        return [latest[r] for r in sorted(latest)]

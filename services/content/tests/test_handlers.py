@@ -13,7 +13,7 @@ from services.content.domain import files
 from services.content.domain.lifecycle import Actor, Refused, Reviewer
 from services.content.handlers import ContentDeps, NewItem, OffsetClock, Upload, registry
 from services.content.tests import samples
-from services.content.tests.fakes import InMemoryCollateral, InMemoryFiles
+from services.content.tests.fakes import InMemoryCollateral, InMemoryFiles, InMemoryUse
 from shared import testing, topics
 from shared.events import (
     CollateralRetirementWarned,
@@ -41,8 +41,8 @@ def scored(segment: str, at: datetime, lead_id: str = "L1") -> LeadScored:
 def content(clock: OffsetClock | None = None, max_upload: int = 1_000_000) -> tuple[ContentDeps, InMemoryCollateral]:
     clock = clock or OffsetClock(lambda: NOW)
     store = InMemoryCollateral(clock=clock)
-    return ContentDeps(collateral=store, files=InMemoryFiles(), clock=clock, max_upload_bytes=max_upload,
-                       test_clock=clock), store
+    return ContentDeps(collateral=store, files=InMemoryFiles(), use=InMemoryUse(store), clock=clock,
+                       max_upload_bytes=max_upload, test_clock=clock), store
 
 
 def item(segments: tuple[str, ...] = ("agency",), stages: tuple[str, ...] = ()) -> NewItem:
