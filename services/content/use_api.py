@@ -17,6 +17,7 @@ from services.content.domain.effectiveness import Comparison, Figures, ItemEffec
 from services.content.handlers import ContentDeps
 from services.content.use_handlers import Refusal, SegmentReport
 from shared.handling import UnitOfWork
+from shared.responses import responses
 from shared.service import RuntimeDep, get_deps
 
 router = APIRouter(prefix="/v1", tags=["collateral in use"])
@@ -67,13 +68,13 @@ async def _run(runtime: RuntimeDep, command: Callable[[UnitOfWork], Awaitable[T]
         raise HTTPException(refused.status, detail={"field": refused.field, "reason": refused.reason}) from None
 
 
-@router.post("/collateral/{item_id}/usage", status_code=201)
+@router.post("/collateral/{item_id}/usage", status_code=201, responses=responses(404, 409))
 async def report_usage(item_id: str, usage: UsageIn, runtime: RuntimeDep, deps: DepsDep) -> dict[str, Any]:
     return await _run(runtime, lambda uow: use_handlers.report_usage(
         deps, uow, item_id, usage.kind, usage.rep_id, usage.lead_id, usage.usage_id))
 
 
-@router.post("/collateral/{item_id}/ratings", status_code=201)
+@router.post("/collateral/{item_id}/ratings", status_code=201, responses=responses(404, 409))
 async def rate(item_id: str, rating: RatingIn, runtime: RuntimeDep, deps: DepsDep) -> dict[str, Any]:
     return await _run(runtime, lambda uow: use_handlers.rate(deps, uow, item_id, rating.rep_id, rating.rating,
                                                               rating.comment))
@@ -100,7 +101,7 @@ async def effectiveness(runtime: RuntimeDep, deps: DepsDep) -> dict[str, Any]:
     return {"items": [_effectiveness(m) for m in measured]}
 
 
-@router.get("/collateral/{item_id}/effectiveness")
+@router.get("/collateral/{item_id}/effectiveness", responses=responses(404))
 async def item_effectiveness(item_id: str, runtime: RuntimeDep, deps: DepsDep) -> dict[str, Any]:
     async def one(uow: UnitOfWork) -> ItemEffectiveness:
         await use_handlers.known_item(deps, uow, item_id)
@@ -130,7 +131,7 @@ async def publish_value_proposition(segment: str, body: ValuePropositionIn, runt
     return _message(row)
 
 
-@router.get("/value-propositions/{segment}")
+@router.get("/value-propositions/{segment}", responses=responses(404))
 async def value_propositions(segment: str, runtime: RuntimeDep, deps: DepsDep) -> dict[str, Any]:
     """The segment's value proposition, every version, newest first."""
     async with runtime.pool.acquire() as conn:
@@ -140,7 +141,7 @@ async def value_propositions(segment: str, runtime: RuntimeDep, deps: DepsDep) -
     return {"segment": segment, "versions": [_message(r) for r in rows]}
 
 
-@router.post("/value-propositions/{segment}/answers", status_code=201)
+@router.post("/value-propositions/{segment}/answers", status_code=201, responses=responses(409))
 async def answer(segment: str, body: AnswerIn, runtime: RuntimeDep, deps: DepsDep) -> dict[str, Any]:
     """A rep answers "what is your value proposition?" for the segment."""
     row = await _run(runtime, lambda uow: use_handlers.answer_value_proposition(deps, uow, segment, body.rep_id,
@@ -160,7 +161,7 @@ def _segment_report(r: SegmentReport) -> dict[str, Any]:
                   for t in r.teams]}
 
 
-@router.get("/reports/one-message")
+@router.get("/reports/one-message", responses=responses(404))
 async def one_message(runtime: RuntimeDep, deps: DepsDep,
                       segment: Annotated[str | None, Query(min_length=1)] = None,
                       team: Annotated[str | None, Query(min_length=1)] = None) -> dict[str, Any]:

@@ -1,0 +1,111 @@
+"""Collateral in use over the running stack: the one-message check over HTTP (marketing
+publishes a segment's value proposition, reps answer, the off-message answer ranks last
+with the terms it misses), and the 4xx answers for bad input."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+import httpx
+import pytest
+
+from shared.events import LeadProfile, LeadScored
+from tests import harness
+
+pytestmark = pytest.mark.e2e
+
+MESSAGE = ("Leadbridge gives sales and marketing one grading standard: every lead is scored against one agreed "
+           "rubric, routed to the right rep within seconds, and nurtured until it is ready, so no lead is lost and "
+           "budget follows closed revenue.")
+ANSWERS = [
+    ("rep-1", "field", "We give sales and marketing one agreed grading standard: each lead is scored on one rubric "
+                       "and routed to the right rep in seconds, so no lead gets lost."),
+    ("rep-2", "field", "Every lead is graded against the rubric sales and marketing agreed, reaches the right rep "
+                       "within seconds and is nurtured until ready; budget follows closed revenue."),
+    ("rep-3", "inside", "One scoring standard for marketing and sales, leads routed to the right rep fast, nurtured "
+                        "when not ready, none lost."),
+    ("rep-4", "inside", "We are the cheapest CRM on the market, with great customer support and a mobile app."),
+]
+
+
+def graded_into(stack: harness.Stack, segment: str) -> str:
+    """A lead graded into ``segment`` as scoring would announce it; returns its id once content knows it."""
+    lead_id = f"L-{uuid.uuid4().hex[:10]}"
+    harness.produce(stack.ns, LeadScored(
+        lead_id=lead_id, cause_event_id=f"c-{lead_id}", source="web_form", score=60, fit_score=40,
+        engagement_score=20, grade="B", segment=segment, rubric_version="v1", occurred_at=datetime.now(UTC),
+        profile=LeadProfile(email=f"{lead_id.lower()}@example.com", name="Pat", company="Acme")))
+    with stack.client("content") as c:
+        harness.eventually(lambda: c.get(f"/v1/leads/{lead_id}/collateral").status_code == 200,
+                           what="content learning the lead's segment")
+    return lead_id
+
+
+def field_of(r: httpx.Response) -> list[str]:
+    body: dict[str, Any] = r.json()
+    return [f["field"] for f in body["fields"]]
+
+
+def test_the_one_message_check_ranks_the_off_message_answer_last_and_names_what_it_misses(
+        stack: harness.Stack) -> None:
+    segment = f"e2e-msg-{uuid.uuid4().hex[:6]}"
+    graded_into(stack, segment)
+    with stack.client("content") as c:
+        first = c.post(f"/v1/value-propositions/{segment}", json={"text": "An older message.", "author": "mkt"})
+        assert (first.status_code, first.json()["version"]) == (201, 1), first.text
+        published = c.post(f"/v1/value-propositions/{segment}", json={"text": MESSAGE, "author": "mkt"}).json()
+        assert published["version"] == 2
+        versions = c.get(f"/v1/value-propositions/{segment}").json()["versions"]
+        assert [(v["version"], v["text"]) for v in versions] == [(2, MESSAGE), (1, "An older message.")]
+        for rep, team, text in ANSWERS:
+            r = c.post(f"/v1/value-propositions/{segment}/answers", json={"rep_id": rep, "team": team, "text": text})
+            assert (r.status_code, r.json()["message_version"]) == (201, 2), r.text
+
+        (report,) = c.get("/v1/reports/one-message", params={"segment": segment}).json()["segments"]
+        assert report["message_version"] == 2
+        key_terms = report["key_terms"]
+        assert {"grading", "revenue"} <= set(key_terms)
+        answers = sorted((a for t in report["teams"] for a in t["answers"]), key=lambda a: -a["consistency"])
+        assert answers[-1]["rep_id"] == "rep-4"
+        assert all(a["with_message"] > answers[-1]["with_message"] for a in answers[:-1])
+        teams = {t["team"]: t for t in report["teams"]}
+        assert teams["field"]["outliers"] == []
+        (outlier,) = teams["inside"]["outliers"]
+        assert outlier["rep_id"] == "rep-4" and outlier["missing_terms"] == key_terms
+        assert teams["field"]["consistency"] > teams["inside"]["consistency"]
+        on_message = next(a for a in teams["field"]["answers"] if a["rep_id"] == "rep-2")
+        assert "revenue" not in on_message["missing_terms"]
+
+        only_field = c.get("/v1/reports/one-message", params={"segment": segment, "team": "field"}).json()
+        assert [t["team"] for t in only_field["segments"][0]["teams"]] == ["field"]
+
+
+def test_bad_input_to_usage_ratings_and_the_one_message_check_is_4xx_naming_the_field(
+        stack: harness.Stack) -> None:
+    segment = f"e2e-bad-{uuid.uuid4().hex[:6]}"
+    with stack.client("content") as c:
+        r = c.post(f"/v1/value-propositions/{segment}", json={"text": MESSAGE, "author": "mkt"})
+        assert (r.status_code, field_of(r)) == (422, ["segment"])
+        assert "unknown segment" in r.json()["fields"][0]["reason"]
+        graded_into(stack, segment)
+        r = c.post(f"/v1/value-propositions/{segment}/answers", json={"rep_id": "r", "team": "t", "text": "x"})
+        assert (r.status_code, field_of(r)) == (409, ["segment"])
+        r = c.post(f"/v1/value-propositions/{segment}", json={"text": "", "author": "mkt"})
+        assert (r.status_code, field_of(r)) == (422, ["text"])
+        assert c.get(f"/v1/value-propositions/{segment}").status_code == 404
+        r = c.get("/v1/reports/one-message", params={"segment": segment})
+        assert (r.status_code, field_of(r)) == (404, ["segment"])
+
+        r = c.post("/v1/collateral/no-such-item/ratings", json={"rep_id": "r", "rating": 4})
+        assert (r.status_code, field_of(r)) == (404, ["item_id"])
+        r = c.post("/v1/collateral/no-such-item/ratings", json={"rep_id": "r", "rating": 6})
+        assert (r.status_code, field_of(r)) == (422, ["rating"])
+        r = c.post("/v1/collateral/no-such-item/ratings", json={"rating": 0})
+        assert (r.status_code, sorted(field_of(r))) == (422, ["rating", "rep_id"])
+        r = c.post("/v1/collateral/no-such-item/usage", json={"kind": "printed", "rep_id": "r"})
+        assert (r.status_code, field_of(r)) == (422, ["kind"])
+        r = c.post("/v1/collateral/no-such-item/usage", json={"kind": "used_in_meeting", "rep_id": "r"})
+        assert (r.status_code, field_of(r)) == (404, ["item_id"])
+        assert c.get("/v1/collateral/no-such-item/effectiveness").status_code == 404
