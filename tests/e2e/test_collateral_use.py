@@ -1,18 +1,22 @@
-"""Collateral in use over the running stack: the one-message check over HTTP (marketing
-publishes a segment's value proposition, reps answer, the off-message answer ranks last
-with the terms it misses), and the 4xx answers for bad input."""
+"""Collateral in use over the running stack: effectiveness on deals seeded through the CRM
+webhook gives the figures worked out by hand, and ranks "for this lead"; the one-message
+check over HTTP (marketing publishes a segment's value proposition, reps answer, the
+off-message answer ranks last with the terms it misses); the 4xx answers for bad input."""
 
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
+import orjson
 import pytest
 
+from services.content.domain import files
 from shared.events import LeadProfile, LeadScored
 from tests import harness
+from tests.e2e.test_content_api import graded_lead, published_item
 
 pytestmark = pytest.mark.e2e
 
@@ -109,3 +113,75 @@ def test_bad_input_to_usage_ratings_and_the_one_message_check_is_4xx_naming_the_
         r = c.post("/v1/collateral/no-such-item/usage", json={"kind": "used_in_meeting", "rep_id": "r"})
         assert (r.status_code, field_of(r)) == (404, ["item_id"])
         assert c.get("/v1/collateral/no-such-item/effectiveness").status_code == 404
+
+
+def post_outcome(stack: harness.Stack, body: dict[str, Any]) -> None:
+    raw = orjson.dumps(body)
+    with stack.client("capture") as c:
+        r = c.post("/v1/webhooks/crm/outcomes", content=raw, headers=harness.signed_webhook(raw))
+        assert r.status_code == 202, r.text
+
+
+def test_effectiveness_on_seeded_deals_gives_the_figures_worked_out_by_hand(stack: harness.Stack) -> None:
+    """Six leads of one segment, each with a deal through the CRM webhook, all at a stage of
+    this test's own (so no other test's deals are comparable); the item is shared with
+    three of them (two share links, one share a rep reports) before their deals close."""
+    leads = [graded_lead(stack) for _ in range(6)]
+    segment = leads[0][1]
+    assert {s for _, s in leads} == {segment}
+    item_id = published_item(stack, segment, b"<p>Dear {{ prospect }}</p>", files.HTML)
+    with stack.client("content") as c:
+        for lead_id, _ in leads[:2]:
+            assert c.post(f"/v1/collateral/{item_id}/shares", json={"lead_id": lead_id, "rep_id": "rex"}
+                          ).status_code == 201
+        r = c.post(f"/v1/collateral/{item_id}/usage", json={"kind": "shared", "rep_id": "rex",
+                                                            "lead_id": leads[2][0]})
+        assert (r.status_code, r.json()["recorded"]) == (201, True), r.text
+        r = c.post(f"/v1/collateral/{item_id}/usage", json={"kind": "used_in_meeting", "rep_id": "rex"})
+        assert r.status_code == 201, r.text
+
+    stage = f"e2e-stage-{uuid.uuid4().hex[:6]}"
+    now = datetime.now(UTC)
+    # (opened days ago, outcome, amount): shared on the first three
+    deals = [(30, "won", "10000.00"), (20, "won", "5000.00"), (10, "lost", None),
+             (40, "lost", None), (20, "won", "3000.00"), (30, "lost", None)]
+    for (lead_id, _), (opened, outcome, amount) in zip(leads, deals, strict=True):
+        opp = f"OPP-{uuid.uuid4().hex[:8]}"
+        post_outcome(stack, {"kind": "opportunity_created", "opportunity_id": opp, "lead_id": lead_id,
+                             "stage": stage, "occurred_at": (now - timedelta(days=opened)).isoformat()})
+        closing: dict[str, Any] = {"kind": outcome, "opportunity_id": opp, "lead_id": lead_id,
+                                   "close_date": now.date().isoformat(), "occurred_at": now.isoformat()}
+        if amount is not None:
+            closing |= {"amount": amount, "currency": "USD"}
+        post_outcome(stack, closing)
+
+    def measured() -> dict[str, Any] | None:
+        with stack.client("content") as c:
+            m: dict[str, Any] = c.get(f"/v1/collateral/{item_id}/effectiveness").json()
+        done = m["overall"]["shared"]["deals"] + m["overall"]["not_shared"]["deals"] == 6
+        return m if done else None
+
+    m = harness.eventually(measured, timeout_s=30, what="content folding the six deals")
+    overall = m["overall"]
+    assert overall["cohorts"] == [{"segment": segment, "stage": stage}]
+    # shared on: won 10,000 (30 days), won 5,000 (20 days), lost (10 days)
+    assert overall["shared"] == {"deals": 3, "won": 2, "win_rate": 2 / 3, "cycle_days": 20.0, "cycle_deals": 3,
+                                 "revenue": [{"currency": "USD", "total_minor": 1_500_000, "average_minor": 750_000,
+                                              "deals": 2}]}
+    # comparable, not shared on: lost (40 days), won 3,000 (20 days), lost (30 days)
+    assert overall["not_shared"] == {"deals": 3, "won": 1, "win_rate": 1 / 3, "cycle_days": 30.0, "cycle_deals": 3,
+                                     "revenue": [{"currency": "USD", "total_minor": 300_000,
+                                                  "average_minor": 300_000, "deals": 1}]}
+    assert overall["win_rate_lift"] == pytest.approx(1 / 3)
+    assert m["by_segment"] == {segment: overall}
+    with stack.client("content") as c:
+        everything = c.get("/v1/reports/effectiveness").json()["items"]
+        assert next(i for i in everything if i["item_id"] == item_id) == m
+        # the effectiveness job ranks the item first "for this lead", ahead of one never shared
+        other = published_item(stack, segment, b"<p>Hello {{ prospect }}</p>", files.HTML)
+        fresh_lead, _ = graded_lead(stack)
+        ranked = harness.eventually(
+            lambda: (ids := [i["item_id"] for i in c.get(f"/v1/leads/{fresh_lead}/collateral").json()["items"]])
+            and item_id in ids and other in ids and ids.index(item_id) < ids.index(other) and ids,
+            timeout_s=30, what="the effectiveness job ranking the item")
+        assert ranked.index(item_id) < ranked.index(other)
