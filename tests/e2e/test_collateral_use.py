@@ -136,7 +136,7 @@ def test_effectiveness_on_seeded_deals_gives_the_figures_worked_out_by_hand(stac
                           ).status_code == 201
         r = c.post(f"/v1/collateral/{item_id}/usage", json={"kind": "shared", "rep_id": "rex",
                                                             "lead_id": leads[2][0]})
-        assert (r.status_code, r.json()["recorded"]) == (201, True), r.text
+        assert (r.status_code, r.json()["version"]) == (201, 1), r.text
         r = c.post(f"/v1/collateral/{item_id}/usage", json={"kind": "used_in_meeting", "rep_id": "rex"})
         assert r.status_code == 201, r.text
 
