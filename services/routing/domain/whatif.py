@@ -65,9 +65,10 @@ def replay(config: RoutingConfig, scored: Iterable[tuple[datetime, LeadFacts]]) 
     for at, lead in scored:
         while holding and holding[0][0] <= at:
             _, lead_id, rep_id = heapq.heappop(holding)
-            ctx.release(rep_id)
             if lead_id in active and active[lead_id].rep_id == rep_id:
+                ctx.release(rep_id)
                 del active[lead_id]  # worked off: a later scoring may route it again
+            # else the lead moved on before (taken hot to the field): the plan released its rep then
         plan = plan_for_scored(router, lead, active.get(lead.lead_id), ctx, at)
         if plan is None:
             continue

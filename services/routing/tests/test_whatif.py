@@ -38,3 +38,21 @@ def test_peak_concurrency_counts_overlapping_windows_only() -> None:
     peak = peak_concurrency([("a", t, t + timedelta(hours=2)), ("a", t + timedelta(hours=1), t + timedelta(hours=3)),
                              ("a", t + timedelta(hours=3), t + timedelta(hours=4)), ("b", t, t + timedelta(hours=1))])
     assert peak == {"a": 2, "b": 1}
+
+
+def test_a_lead_taken_hot_from_inside_sales_frees_its_rep_once() -> None:
+    org, rules = demo_docs()
+    for team in org["teams"]:
+        team["hours"] = "mon-sun 00:00-24:00"  # every inside-sales clock: 4 wall hours
+    for rep in org["reps"]:
+        rep.pop("hours", None)
+        if rep["team"] == "inside_sales":
+            rep["capacity"] = 1
+    t = WEDNESDAY
+    history = [(t, lead(f"B{i}", grade="B", company=f"C{i}")) for i in range(3)]  # one lead per inside rep
+    history.append((t + timedelta(minutes=1), lead("B0", grade="A", hot=True, company="C0")))  # to the field
+    history.append((t + timedelta(hours=1), lead("N0", grade="B", company="N0")))  # to B0's freed rep
+    # B0's old clock runs out at t+4h: its rep now holds N0 (until t+5h) and must stay full.
+    history += [(t + timedelta(hours=4, minutes=30), lead(f"X{i}", grade="B", company=f"X{i}")) for i in range(4)]
+    spread = replay(compile_config(org, rules), history)
+    assert spread.owners["queue:inside_sales"] == 2  # two reps free (B1's, B2's), not three
