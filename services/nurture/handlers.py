@@ -163,6 +163,7 @@ def registry(deps: NurtureDeps) -> Registry:
         ],
         periodic=[Periodic("nurture-steps", deps.timer_interval_s, bind(run_steps, deps)),
                   Periodic("nurture-mail", deps.timer_interval_s, bind(send_mail, deps)),
+                  Periodic("webinar-no-shows", deps.timer_interval_s, bind(run_no_show_timers, deps)),
                   Periodic("campaign-gauges", 15.0, bind(refresh_campaign_gauges, deps))],
         startup=[bind(seed_tracks, deps)] if deps.tracks_file is not None else [])
 
@@ -358,6 +359,47 @@ async def on_campaign_member_changed(deps: NurtureDeps, event: CampaignMemberCha
                 await deps.programs.end_enrollment(uow.conn, active["enrollment_id"], "exited", "attended",
                                                    event.occurred_at)
                 metrics.EXITED.labels(active["track"], "attended").inc()
+
+
+async def fire_no_show_timers(deps: NurtureDeps, uow: UnitOfWork) -> int:
+    """The webinars whose end plus grace has passed: everyone still ``registered`` (who did
+    not attend) becomes a no-show, in this transaction with the timer's firing, so each
+    webinar's no-shows are marked once however many replicas run. A member the attendance
+    report reaches later is moved to attended (the funnel's late correction). Returns how
+    many webinars."""
+    now = deps.clock()
+    due = await deps.programs.due_webinars(uow.conn, now, 10)
+    for w in due:
+        campaign = await deps.campaigns.get_campaign(uow.conn, w["campaign_id"])
+        marked = 0
+        if campaign is not None:
+            registered = await deps.campaigns.list_members(uow.conn, w["campaign_id"], MemberStatus.REGISTERED.value,
+                                                           1_000_000, 0)
+            for m in registered:
+                cause = derive_event_id(w["campaign_id"], m["lead_id"], "no-show-timer")
+                if await _reach(deps, uow, campaign, m["lead_id"], MemberStatus.NO_SHOW, now, cause) is not None:
+                    marked += 1
+        await deps.programs.no_shows_marked(uow.conn, w["campaign_id"], marked, now)
+        metrics.NO_SHOWS.inc(marked)
+        shared_metrics.observe_timer_fired(metrics.SERVICE, metrics.TIMER_NO_SHOWS, w["no_show_due_at"], now)
+        log.info("webinar no-shows marked", extra={"campaign_id": w["campaign_id"], "no_shows": marked})
+    return len(due)
+
+
+async def run_no_show_timers(deps: NurtureDeps, units: UnitOfWorkFactory) -> int:
+    """The ``webinar-no-shows`` job: fire due no-show timers, then report what is left due."""
+    fired = 0
+    while True:
+        async with units() as uow:
+            n = await fire_no_show_timers(deps, uow)
+        fired += n
+        if n == 0:
+            break
+    async with units() as uow:
+        now = deps.clock()
+        due, oldest = await deps.programs.no_show_backlog(uow.conn, now)
+        shared_metrics.report_timer_backlog(metrics.SERVICE, metrics.TIMER_NO_SHOWS, due, oldest, now)
+    return fired
 
 
 async def _pre_event_call(deps: NurtureDeps, uow: UnitOfWork, event: CampaignMemberChanged) -> None:

@@ -7,6 +7,7 @@ from prometheus_client import Counter, Gauge
 
 SERVICE = "nurture"
 TIMER_STEPS = "track-steps"
+TIMER_NO_SHOWS = "webinar-no-shows"
 
 ENROLLED = Counter("leadbridge_nurture_enrolled_total", "Leads that joined a track", ["track"])
 EXITED = Counter("leadbridge_nurture_exited_total", "Leads that left a track early, by why", ["track", "reason"])
@@ -23,3 +24,4 @@ CAMPAIGN_MEMBERS = Gauge("leadbridge_nurture_campaign_members", "Campaign member
 CAMPAIGN_CLOSED_REVENUE = Gauge("leadbridge_nurture_campaign_closed_revenue",
                                 "Revenue of the won deals of a campaign's members, in the deal's currency",
                                 ["campaign", "currency"])
+NO_SHOWS = Counter("leadbridge_nurture_no_shows_marked_total", "Webinar registrants marked no-show by the timer")

@@ -17,12 +17,14 @@ from shared import topics
 from shared.events import (
     CampaignDefined,
     CampaignMemberChanged,
+    CampaignType,
     Event,
     FollowUpMissed,
     LeadAssigned,
     LeadCaptured,
     LeadProfile,
     LeadScored,
+    MemberStatus,
     NurtureMessageEngaged,
     NurtureMessageSent,
     NurtureReason,
@@ -365,3 +367,34 @@ async def test_a_no_show_joins_the_no_show_track_whatever_its_grade_and_a_late_a
     n.now = T0 + timedelta(days=5)
     await n.run("nurture-steps")
     assert n.programs.task_rows == {}  # the call for a no-show is not made for an attendee
+
+
+async def test_the_no_show_timer_marks_registrants_who_did_not_attend_once_at_the_end_plus_grace() -> None:
+    from decimal import Decimal
+
+    from services.nurture.domain.campaigns import CampaignDraft, EventDetails
+
+    n = await started()
+    uow = FakeUnitOfWork()
+    await handlers.define_campaign(n.deps, uow, CampaignDraft(
+        "wb-1", "Webinar one", CampaignType.WEBINAR, "mo", T0, None, Decimal(0), "USD", "",
+        EventDetails(datetime(2026, 3, 9, 16), datetime(2026, 3, 9, 17), "UTC")), new=True)
+    await n.deliver(topics.CAMPAIGN_DEFINED, *uow.of(CampaignDefined))
+    for lead in ("L1", "L2", "L3"):
+        await n.deliver(topics.LEAD_CAPTURED, captured(lead, email=f"{lead}@x.example"))
+    await handlers.add_members(n.deps, uow, "wb-1", ["L1", "L2", "L3"], [], MemberStatus.INVITED)
+    await handlers.add_members(n.deps, uow, "wb-1", ["L1", "L2"], [], MemberStatus.REGISTERED)
+    await handlers.set_member_status(n.deps, uow, "wb-1", "L1", MemberStatus.ATTENDED, None)
+    end = datetime(2026, 3, 9, 17, tzinfo=UTC)
+    n.now = end + timedelta(minutes=59)  # the grace (an hour) is not over
+    await n.run("webinar-no-shows")
+    assert n.deps.campaigns.members[("wb-1", "L2")]["status"] == "registered"  # type: ignore[attr-defined]
+    n.now = end + timedelta(hours=1)
+    await n.run("webinar-no-shows")
+    await n.run("webinar-no-shows")
+    changed = [e for e in n.units.events() if isinstance(e, CampaignMemberChanged)]
+    assert [(e.lead_id, e.status, e.previous_status) for e in changed] == [("L2", "no_show", "registered")]
+    assert n.programs.webinars["wb-1"]["no_shows"] == 1
+    # the change reaches the automation: the no-show is on the no-show track
+    await n.deliver(topics.CAMPAIGN_MEMBER_CHANGED, *changed)
+    assert [(e["lead_id"], e["track"]) for e in n.programs.enrollments.values()] == [("L2", "no-show")]
