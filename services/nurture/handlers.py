@@ -722,7 +722,8 @@ async def _reach(deps: NurtureDeps, uow: UnitOfWork, campaign: Row, lead_id: str
     if decided.status is None:
         return None
     uow.emit(CampaignMemberChanged(
-        event_id=derive_event_id(cause, campaign["campaign_id"], "member", decided.status.value), lead_id=lead_id,
+        event_id=derive_event_id(cause, campaign["campaign_id"], lead_id, "member", decided.status.value),
+        lead_id=lead_id,
         campaign_id=campaign["campaign_id"], campaign_type=ctype, status=decided.status, previous_status=current,
         followed_up_on_time=on_time if decided.status is MemberStatus.FOLLOWED_UP else None, occurred_at=at))
     return decided.status

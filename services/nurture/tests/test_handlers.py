@@ -385,6 +385,8 @@ async def test_the_no_show_timer_marks_registrants_who_did_not_attend_once_at_th
     await handlers.add_members(n.deps, uow, "wb-1", ["L1", "L2", "L3"], [], MemberStatus.INVITED)
     await handlers.add_members(n.deps, uow, "wb-1", ["L1", "L2"], [], MemberStatus.REGISTERED)
     await handlers.set_member_status(n.deps, uow, "wb-1", "L1", MemberStatus.ATTENDED, None)
+    listed = uow.of(CampaignMemberChanged)
+    assert len({e.event_id for e in listed}) == len(listed) == 6  # one list, one id per member (inboxes dedupe ids)
     end = datetime(2026, 3, 9, 17, tzinfo=UTC)
     n.now = end + timedelta(minutes=59)  # the grace (an hour) is not over
     await n.run("webinar-no-shows")
