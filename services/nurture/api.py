@@ -133,6 +133,19 @@ async def put_track(name: Text, runtime: RuntimeDep, deps: DepsDep,
 # --------------------------------------------------------------------------- messages and tasks
 
 
+EnrollmentStatus = Literal["active", "completed", "exited"]
+
+
+@router.get("/enrollments")
+async def list_enrollments(runtime: RuntimeDep, deps: DepsDep, track: str | None = None,
+                           campaign: str | None = None, status: EnrollmentStatus | None = None,
+                           limit: Annotated[int, Query(ge=1, le=10_000)] = 1000) -> list[dict[str, Any]]:
+    """Leads on tracks: a track's, a campaign's (its no-shows on the no-show track, say)."""
+    async with runtime.pool.acquire() as conn:
+        rows = await deps.programs.list_enrollments(conn, track, campaign, status, limit)
+    return [_plain(r) for r in rows]
+
+
 @router.get("/messages")
 async def list_messages(runtime: RuntimeDep, deps: DepsDep, lead_id: Annotated[Text | None, Query()] = None,
                         campaign: Annotated[Text | None, Query()] = None,

@@ -124,6 +124,8 @@ class ProgramStore(Protocol):
                             due_at: datetime | None, exit_reason: str | None, at: datetime) -> None:
         """Record one firing of the enrolment's timer and where it stands now."""
     async def enrollments_of(self, conn: Any, lead_id: str) -> Sequence[Row]: ...
+    async def list_enrollments(self, conn: Any, track: str | None, campaign: str | None, status: str | None,
+                          limit: int) -> Sequence[Row]: ...
     async def step_backlog(self, conn: Any, now: datetime) -> tuple[int, datetime | None]: ...
     # contacts
     async def upsert_contact(self, conn: Any, lead_id: str, email: str, name: str, company: str, consent: bool,
@@ -247,6 +249,14 @@ class ProgramRepository:
     async def enrollments_of(self, conn: Connection, lead_id: str) -> Sequence[Row]:
         rows: Sequence[Row] = await conn.fetch(
             f"SELECT * FROM {self.s}.enrollments WHERE lead_id = $1 ORDER BY entered_at", lead_id)
+        return rows
+
+    async def list_enrollments(self, conn: Connection, track: str | None, campaign: str | None, status: str | None,
+                          limit: int) -> Sequence[Row]:
+        rows: Sequence[Row] = await conn.fetch(
+            f"SELECT * FROM {self.s}.enrollments WHERE ($1::text IS NULL OR track = $1) "
+            "AND ($2::text IS NULL OR campaign = $2) AND ($3::text IS NULL OR status = $3) "
+            "ORDER BY entered_at, enrollment_id LIMIT $4", track, campaign, status, limit)
         return rows
 
     async def step_backlog(self, conn: Connection, now: datetime) -> tuple[int, datetime | None]:

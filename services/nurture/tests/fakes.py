@@ -147,6 +147,13 @@ class InMemoryPrograms:
         return sorted((e for e in self.enrollments.values() if e["lead_id"] == lead_id),
                       key=lambda e: e["entered_at"])
 
+    async def list_enrollments(self, conn: Any, track: str | None, campaign: str | None, status: str | None,
+                          limit: int) -> Sequence[Row]:
+        rows = [e for e in self.enrollments.values()
+                if all(want is None or e[key] == want for key, want in
+                       (("track", track), ("campaign", campaign), ("status", status)))]
+        return sorted(rows, key=lambda e: (e["entered_at"], e["enrollment_id"]))[:limit]
+
     async def step_backlog(self, conn: Any, now: datetime) -> tuple[int, datetime | None]:
         due = [e["due_at"] for e in self.enrollments.values() if e["status"] == "active" and e["due_at"] <= now]
         return len(due), min(due, default=None)
