@@ -6,6 +6,7 @@ the rules are ``domain.effectiveness``, ``domain.upkeep`` and ``domain.message``
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -96,7 +97,7 @@ async def effectiveness(deps: ContentDeps, uow: UnitOfWork, item_ids: Sequence[s
     if item_ids is None:
         live = [r["item_id"] for r in await deps.use.live_items(uow.conn)]
         item_ids = sorted({*live, *(s.item_id for s in shares)})
-    return measure(item_ids, deals, shares)
+    return await asyncio.to_thread(measure, item_ids, deals, shares)  # CPU work, off the event loop
 
 
 async def refresh_effectiveness(deps: ContentDeps, units: UnitOfWorkFactory) -> None:
@@ -162,8 +163,9 @@ async def one_message(deps: ContentDeps, uow: UnitOfWork, segment: str | None = 
     reports = []
     for message in messages:
         rows = await deps.use.latest_answers(uow.conn, message["segment"])
-        result = check(message["text"], [Answer(r["rep_id"], r["team"], r["text"]) for r in rows],
-                       outlier_below=deps.outlier_below)
+        answers = [Answer(r["rep_id"], r["team"], r["text"]) for r in rows]
+        # the vectoriser is CPU work: off the event loop, so consuming and other requests go on
+        result = await asyncio.to_thread(check, message["text"], answers, outlier_below=deps.outlier_below)
         teams = [t for t in by_team(result) if team is None or t.team == team]
         items = await deps.use.live_items(uow.conn, message["segment"])
         scores = await deps.use.effectiveness_scores(uow.conn, message["segment"])

@@ -185,3 +185,20 @@ def test_effectiveness_on_seeded_deals_gives_the_figures_worked_out_by_hand(stac
             and item_id in ids and other in ids and ids.index(item_id) < ids.index(other) and ids,
             timeout_s=30, what="the effectiveness job ranking the item")
         assert ranked.index(item_id) < ranked.index(other)
+
+
+def test_low_ratings_put_an_item_on_the_revise_list_with_the_reasons(stack: harness.Stack) -> None:
+    _, segment = graded_lead(stack)
+    item_id = published_item(stack, segment, b"<p>Dear {{ prospect }}</p>", files.HTML)
+    with stack.client("content") as c:
+        for rep, stars, comment in (("rep-a", 2, "prices are last year's"), ("rep-b", 1, "wrong logo"),
+                                    ("rep-c", 5, "")):
+            r = c.post(f"/v1/collateral/{item_id}/ratings", json={"rep_id": rep, "rating": stars, "comment": comment})
+            assert (r.status_code, r.json()["rating"]) == (201, stars), r.text
+        report = c.get("/v1/reports/upkeep").json()
+    revise = {r["item_id"]: r for r in report["revise"]}
+    # (2 + 1 + 5) / 3 = 2.67, under 3
+    assert revise[item_id] == {"item_id": item_id, "title": "Agency case study", "average_rating": 2.67,
+                               "ratings": 3, "low_comments": ["wrong logo", "prices are last year's"]}  # newest first
+    assert item_id not in {p["item_id"] for p in report["prune"]}  # published today: not judged yet
+    assert report["thresholds"]["unused_days"] == 90

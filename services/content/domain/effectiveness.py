@@ -154,35 +154,36 @@ class ItemEffectiveness:
     by_segment: Mapping[str, Comparison] = field(default_factory=dict)
 
 
-def _compare(shared_on: Sequence[Deal], others: Sequence[Deal]) -> Comparison:
+def _compare(shared_on: Sequence[Deal], by_cohort: Mapping[tuple[str, str], Sequence[Deal]]) -> Comparison:
     cohorts = sorted({c for d in shared_on if (c := d.cohort) is not None})
-    wanted = set(cohorts)
-    comparable = [d for d in others if d.cohort in wanted]
+    mine = {d.opportunity_id for d in shared_on}
+    comparable = [d for c in cohorts for d in by_cohort.get(c, ()) if d.opportunity_id not in mine]
     return Comparison(Figures.of(shared_on), Figures.of(comparable), tuple(cohorts))
 
 
 def measure(item_ids: Iterable[str], deals: Iterable[Deal], shares: Iterable[Share]) -> list[ItemEffectiveness]:
     """Each item's effectiveness, overall and per segment (see the module's docstring).
-    Only closed deals with a segment count; an item never shared on one gets empty figures."""
+    Only closed deals with a segment count; an item never shared on one gets empty figures.
+    The work per item is the size of the cohorts it was shared in, not the number of deals."""
     closed = [d for d in deals if d.closed and d.segment]
     by_lead: dict[str, list[Deal]] = defaultdict(list)
+    by_cohort: dict[tuple[str, str], list[Deal]] = defaultdict(list)
     for d in closed:
         by_lead[d.lead_id].append(d)
-    shared_on: dict[str, set[str]] = defaultdict(set)  # item -> opportunity ids
+        if (c := d.cohort) is not None:
+            by_cohort[c].append(d)
+    shared_on: dict[str, dict[str, Deal]] = defaultdict(dict)  # item -> opportunity id -> deal
     for s in shares:
         for d in by_lead.get(s.lead_id, ()):
             if d.closed_on is None or s.at.date() <= d.closed_on:
-                shared_on[s.item_id].add(d.opportunity_id)
+                shared_on[s.item_id][d.opportunity_id] = d
     out = []
     for item_id in item_ids:
-        ids = shared_on.get(item_id, set())
-        mine = [d for d in closed if d.opportunity_id in ids]
-        others = [d for d in closed if d.opportunity_id not in ids]
+        mine = sorted(shared_on.get(item_id, {}).values(), key=lambda d: d.opportunity_id)
         segments = sorted({d.segment for d in mine if d.segment})
         out.append(ItemEffectiveness(
-            item_id, _compare(mine, others),
-            {s: _compare([d for d in mine if d.segment == s], [d for d in others if d.segment == s])
-             for s in segments}))
+            item_id, _compare(mine, by_cohort),
+            {s: _compare([d for d in mine if d.segment == s], by_cohort) for s in segments}))
     return out
 
 

@@ -2,7 +2,7 @@
 
 - **Revise** a live item reps rate low: its mean rating is below ``revise_below`` over at
   least ``min_ratings`` ratings (one grumpy rep is not a verdict). Worst first, with the
-  comments of its low ratings (the reason to revise).
+  comments of its low ratings, newest first (the reason to revise).
 - **Prune** a live item nobody used (shared, viewed, used in a meeting) for
   ``unused_days`` days; an item published more recently than that is not judged yet.
   Longest unused first.
