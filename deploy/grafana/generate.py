@@ -215,7 +215,33 @@ def sla_and_escalations() -> Dashboard:
     ])
 
 
-DASHBOARDS = (flow_and_lag, grades_and_sources, sla_and_escalations)
+def collateral_library() -> Dashboard:
+    # Gauges come from content's tables: every replica reports the same, so max, not sum.
+    return Dashboard("leadbridge-collateral", "Leadbridge · collateral library",
+                     "Is marketing's collateral reviewed by sales, current, and used with leads?", [
+        ("Lifecycle", [
+            Panel("Items by status", [("max by (status) (leadbridge_content_items)", "{{status}}")], kind="stat",
+                  width=24, height=5),
+            Panel("Reviews waiting for sales", [("max(leadbridge_content_reviews_waiting)", "waiting")]),
+            Panel("Longest-waiting review", [("max(leadbridge_content_oldest_review_age_seconds)", "oldest")],
+                  unit="s"),
+        ]),
+        ("Use", [
+            Panel("Share links made per hour", [("sum(increase(leadbridge_content_shares_total[1h]))", "shares")]),
+            Panel("Links opened per hour (content downloads scoring counts)",
+                  [("sum(increase(leadbridge_content_views_total[1h]))", "views")]),
+        ]),
+        ("A year retires it", [
+            Panel("Items retiring within 30 days", [("max(leadbridge_content_items_retiring_soon)", "retiring")]),
+            Panel("Retired and warned per day",
+                  [("sum(increase(leadbridge_content_retired_total[1d]))", "retired"),
+                   ("sum by (weeks) (increase(leadbridge_content_retirement_warnings_total[1d]))",
+                    "warned {{weeks}} weeks before")]),
+        ]),
+    ])
+
+
+DASHBOARDS = (flow_and_lag, grades_and_sources, sla_and_escalations, collateral_library)
 
 
 def render() -> dict[str, str]:

@@ -20,6 +20,12 @@ WARNED = Counter("leadbridge_content_retirement_warnings_total", "Retirement war
 
 RETIRING_WINDOW_S = 30 * 24 * 3600.0
 
+# Every series exists from the start (at 0), so a dashboard or an alert sees the first change.
+for _status in ("draft", "in_review", "changes_requested", "approved", "published", "retired", "withdrawn"):
+    ITEMS.labels(_status)
+for _weeks in ("4", "2"):
+    WARNED.labels(_weeks)
+
 USAGE = Counter("leadbridge_content_usage_reported_total",
                 "Uses of collateral reported by reps (shared outside a link, viewed, used in a meeting)", ["kind"])
 RATINGS = Counter("leadbridge_content_ratings_total", "Reps' ratings of collateral, by rating (1-5)", ["rating"])
