@@ -483,8 +483,9 @@ async def period(runtime: RuntimeDep, deps: DepsDep, since: Annotated[Instant, Q
     if until <= since:
         raise _refused("until", "is not after since")
     async with runtime.pool.acquire() as conn:
-        rows = await handlers.period_figures(deps, conn, since, until, model)
-    return {"since": since.isoformat(), "until": until.isoformat(), "model": model, "revenue": rows}
+        figures = await handlers.period_figures(deps, conn, since, until, model)
+    return {"since": since.isoformat(), "until": until.isoformat(), "model": model,
+            "revenue": figures["by_type_and_channel"], "by_type": figures["by_type"]}
 
 
 @campaigns.post("/attribution/recompute")

@@ -47,7 +47,7 @@ from services.nurture.domain.programs import (
     render,
     run_from,
 )
-from services.nurture.domain.report import Figures, period_report
+from services.nurture.domain.report import Figures, period_by_type, period_report
 from services.nurture.domain.report import campaign_report as report_of
 from services.nurture.domain.tracks import status_after_scored
 from services.nurture.domain.webinars import no_show_due, pre_event_call_due
@@ -911,6 +911,9 @@ async def campaign_report(deps: NurtureDeps, conn: Any, campaign_id: str, model:
 
 
 async def period_figures(deps: NurtureDeps, conn: Any, since: datetime, until: datetime,
-                         model: Model) -> list[dict[str, Any]]:
-    """Revenue credited to campaigns for deals closed in [since, until), by campaign type and channel."""
-    return period_report(list(await deps.campaigns.period(conn, since, until)), model)
+                         model: Model) -> dict[str, list[dict[str, Any]]]:
+    """Revenue credited to campaigns for deals closed in [since, until), by campaign type
+    and channel, and by type beside the cost of its campaigns running then (with ROI)."""
+    rows = list(await deps.campaigns.period(conn, since, until))
+    costs = list(await deps.campaigns.period_costs(conn, since, until))
+    return {"by_type_and_channel": period_report(rows, model), "by_type": period_by_type(rows, costs, model)}

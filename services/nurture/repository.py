@@ -532,7 +532,10 @@ class CampaignStore(Protocol):
 
     async def period(self, conn: Any, since: datetime, until: datetime) -> Sequence[Row]:
         """Credited revenue of deals closed in [since, until) by model, campaign type,
-        channel and currency, with the cost of those campaigns."""
+        channel and currency."""
+
+    async def period_costs(self, conn: Any, since: datetime, until: datetime) -> Sequence[Row]:
+        """The cost of the campaigns running in [since, until) by campaign type and currency."""
 
     async def status_counts(self, conn: Any) -> Sequence[Row]:
         """Members per (campaign, status)."""
@@ -729,6 +732,13 @@ class CampaignRepository:
             "count(DISTINCT cr.opportunity_id) AS deals, count(DISTINCT cr.campaign_id) AS campaigns "
             f"FROM {self.s}.credits cr JOIN {self.s}.campaigns c USING (campaign_id) "
             "WHERE cr.closed_at >= $1 AND cr.closed_at < $2 GROUP BY 1, 2, 3, 4 ORDER BY 1, 2, 3, 4", since, until)
+        return rows
+
+    async def period_costs(self, conn: Connection, since: datetime, until: datetime) -> Sequence[Row]:
+        rows: Sequence[Row] = await conn.fetch(
+            f"SELECT type AS campaign_type, currency, sum(cost_minor) AS cost_minor, count(*) AS campaigns "
+            f"FROM {self.s}.campaigns WHERE starts_at < $2 AND (ends_at IS NULL OR ends_at >= $1) "
+            "GROUP BY 1, 2 ORDER BY 1, 2", since, until)
         return rows
 
     async def status_counts(self, conn: Connection) -> Sequence[Row]:

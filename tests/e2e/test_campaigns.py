@@ -241,6 +241,8 @@ def test_a_webinar_from_invitation_to_closed_revenue_attributed_by_every_model(s
             "until": (datetime.now(UTC) + timedelta(days=2)).isoformat(), "model": "linear"}).json()
         assert {(r["campaign_type"], r["channel"]) for r in period["revenue"]} >= {("webinar", "activity"),
                                                                                 ("ad", "activity")}
+        webinars = next(t for t in period["by_type"] if (t["campaign_type"], t["currency"]) == ("webinar", "USD"))
+        assert webinars["campaigns"] >= 1 and webinars["credited_minor"] > 0 and webinars["roi"] is not None
         recomputed = nurture.post("/v1/attribution/recompute").json()
         assert recomputed["deals"] >= 1
         assert report(cid, "linear")["revenue"]["attributed_minor"] + report(ads, "linear")["revenue"][

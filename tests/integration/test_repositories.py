@@ -369,6 +369,9 @@ async def test_campaign_members_move_and_the_report_aggregates_them(campaigns: t
         MODELS, 7777)
     period = await store.period(conn, T0, T0 + timedelta(30))
     assert sum(int(r["credited_minor"]) for r in period if r["model"] == "linear") == 7777
+    assert [(c["campaign_type"], c["currency"], int(c["cost_minor"]), c["campaigns"])
+            for c in await store.period_costs(conn, T0, T0 + timedelta(30))] == [("ad", "USD", 1000, 1),
+                                                                                 ("webinar", "USD", 1000, 1)]
     assert {(r["campaign_id"], r["status"], r["members"]) for r in await store.status_counts(conn)} == {
         ("web", "invited", 2), ("web", "followed_up", 1), ("ads", "joined", 1)}
     assert {(r["campaign_id"], r["currency"], int(r["revenue_minor"])) for r in await store.closed_revenue(conn)} == {

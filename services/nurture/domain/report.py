@@ -129,6 +129,27 @@ def funnel_svg(report: Mapping[str, Any]) -> str:
     return "\n".join(parts)
 
 
+def period_by_type(rows: list[Mapping[str, Any]], costs: list[Mapping[str, Any]],
+                   model: Model) -> list[dict[str, Any]]:
+    """Per campaign type (and currency): what its campaigns running in the period cost,
+    the revenue of deals closed in it credited to them under ``model``, and the return:
+    the figure budget follows."""
+    credited: dict[tuple[str, str], int] = {}
+    for r in rows:
+        if r["model"] == model:
+            key = (r["campaign_type"], r["currency"])
+            credited[key] = credited.get(key, 0) + int(r["credited_minor"])
+    cost = {(c["campaign_type"], c["currency"]): (int(c["cost_minor"]), int(c["campaigns"])) for c in costs}
+    out = []
+    for ctype, currency in sorted(set(credited) | set(cost)):
+        spent, campaigns = cost.get((ctype, currency), (0, 0))
+        earned = credited.get((ctype, currency), 0)
+        out.append({"campaign_type": ctype, "currency": currency, "campaigns": campaigns,
+                    "cost": _money(spent, currency), "credited": _money(earned, currency),
+                    "credited_minor": earned, "roi": _roi(earned, spent)})
+    return out
+
+
 def period_report(rows: list[Mapping[str, Any]], model: Model) -> list[dict[str, Any]]:
     """Credited revenue of deals closed in a period by campaign type and channel
     (under ``model``): where the revenue came from, for next period's budget."""

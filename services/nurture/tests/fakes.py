@@ -456,6 +456,16 @@ class InMemoryCampaigns:
                  "credited_minor": g["credited_minor"], "deals": len(g["deals"]), "campaigns": len(g["campaigns"])}
                 for k, g in sorted(groups.items())]
 
+    async def period_costs(self, conn: Any, since: datetime, until: datetime) -> Sequence[Row]:
+        groups: dict[tuple[str, str], list[int]] = {}
+        for c in self.campaigns.values():
+            if c["starts_at"] < until and (c["ends_at"] is None or c["ends_at"] >= since):
+                g = groups.setdefault((c["type"], c["currency"]), [0, 0])
+                g[0] += c["cost_minor"]
+                g[1] += 1
+        return [{"campaign_type": t, "currency": cur, "cost_minor": v[0], "campaigns": v[1]}
+                for (t, cur), v in sorted(groups.items())]
+
     async def status_counts(self, conn: Any) -> Sequence[Row]:
         counted = Counter((c, m["status"]) for (c, _), m in self.members.items())
         return [{"campaign_id": c, "status": s, "members": n} for (c, s), n in sorted(counted.items())]

@@ -136,6 +136,11 @@ async def test_a_webinar_funnel_from_invitation_to_attributed_revenue() -> None:
     assert ads["revenue"]["attributed_minor"] == 0  # first touch: the webinar's invitation
     assert (await handlers.campaign_report(n.deps, None, "ads-spring", "last_touch"))["revenue"][
         "attributed_minor"] == 4_000_001
+    period = await handlers.period_figures(n.deps, None, T0, T0 + timedelta(days=90), "last_touch")
+    by_type = {t["campaign_type"]: t for t in period["by_type"]}
+    assert (by_type["ad"]["cost"], by_type["ad"]["credited"], by_type["ad"]["roi"]) == ("1000.00", "40000.01", 39.0)
+    assert (by_type["webinar"]["cost"], by_type["webinar"]["credited_minor"], by_type["webinar"]["roi"]) == (
+        "5000.00", 0, -1.0)
 
 
 async def test_a_late_touch_recomputes_the_credits_of_a_won_deal() -> None:
