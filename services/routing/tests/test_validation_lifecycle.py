@@ -80,6 +80,15 @@ def test_a_rule_for_countries_no_rep_covers_can_never_reach_a_rep() -> None:
     assert "no rep of team 'field' covers DE" in errors_of(org, rules)["rules.rules[1].when.countries"]
 
 
+def test_territories_name_assigned_iso_countries_only() -> None:
+    org, rules = demo_docs()
+    org["regions"]["uk_ireland"] = ["UK", "IE"]  # the United Kingdom's code is GB
+    org["reps"][0]["countries"] = ["ZZ"]
+    errors = errors_of(org, rules)
+    assert "'UK'" in errors["org.regions.uk_ireland"] and "ISO 3166-1" in errors["org.regions.uk_ireland"]
+    assert "'ZZ'" in errors["org.reps[0].countries"]
+
+
 def test_the_only_candidate_with_zero_capacity() -> None:
     org, rules = demo_docs()
     org["teams"].append({"id": "partners", "sla": {"business_days": 1}})
