@@ -309,6 +309,11 @@ async def test_a_leads_segment_is_its_latest_grading(collateral: tuple[Collatera
     assert await store.segment_of(conn, "L1") == "agency"
     await store.remember_segment(conn, "L1", "enterprise", "A", T0 + timedelta(hours=2), "Ann", "Acme")
     assert await store.segment_of(conn, "L1") == "enterprise"
+    assert pick(await store.lead(conn, "L1"), "segment", "name", "company") == {
+        "segment": "enterprise", "name": "Ann", "company": "Acme"}
+    assert await store.lead(conn, "L9") is None
+    assert await store.known_segments(conn, ["agency", "smb", "enterprise", "martians"]) == {"agency", "smb",
+                                                                                           "enterprise"}
 
 
 @pytest.fixture(params=["postgres", "memory"])
@@ -459,11 +464,7 @@ async def test_routing_takes_the_most_urgent_queued_lead_and_keeps_the_deal_on_i
     assert (active["L3"].assignment_id, active["L3"].status) == ("a-L3", "converted")
 
 
-    assert pick(await store.lead(conn, "L1"), "segment", "name", "company") == {
-        "segment": "enterprise", "name": "Ann", "company": "Acme"}
-    assert await store.lead(conn, "L9") is None
-    assert await store.known_segments(conn, ["agency", "smb", "enterprise", "martians"]) == {"agency", "smb",
-                                                                                           "enterprise"}
+
 @pytest.fixture(params=["postgres", "memory"])
 async def use(request: pytest.FixtureRequest, pool: asyncpg.Pool) -> AsyncIterator[tuple[Any, Any, Any]]:
     """Collateral in use, beside the library it reads items and segments from."""
