@@ -256,7 +256,11 @@ async def queues(runtime: RuntimeDep, deps: DepsDep, per_team: int = Query(defau
     return {"queues": list(out.values())}
 
 
-@router.post("/queues/{team}/take", status_code=201)
+@router.post("/queues/{team}/take", status_code=201, responses=responses(403, 404, 409, links={201: {
+    "Assignment": link("GET", "/v1/assignments/{assignment_id}", "the assignment the rep took",
+                       assignment_id="$response.body#/assignment/assignment_id"),
+    "LeadRouting": link("GET", "/v1/leads/{lead_id}/routing", "the lead's routing history",
+                        lead_id="$response.body#/lead_id")}}))
 async def take_from_queue(team: str, body: TakeIn, runtime: RuntimeDep, deps: DepsDep) -> dict[str, Any]:
     """A rep (or their manager, ``taken_by``) takes the most urgent lead waiting in their
     team's queue: it is theirs, with its clock started now, and the decision is recorded.

@@ -155,12 +155,13 @@ def test_an_opportunity_frees_the_reps_capacity_and_a_rep_takes_the_next_lead_fr
     # Take the next lead from the field queue by hand, over HTTP; bad input is named.
     take = "/v1/queues/{}/take"
     unknown = client.post(take.format("nowhere"), json={"rep_id": "us-am-3"})
-    assert unknown.status_code == 404 and unknown.json()["detail"]["field"] == "team"
+    assert unknown.status_code == 404 and unknown.json()["fields"][0]["field"] == "team"
     nobody = client.post(take.format("field"), json={"rep_id": "nobody"})
-    assert nobody.status_code == 404 and nobody.json()["detail"]["field"] == "rep_id"
+    assert nobody.status_code == 404 and nobody.json()["fields"][0]["field"] == "rep_id"
     other = client.post(take.format("field"), json={"rep_id": "is-1"})
-    assert other.status_code == 403 and "is in team 'inside_sales'" in other.json()["detail"]["reason"]
-    assert client.post(take.format("field"), json={}).status_code == 422
+    assert other.status_code == 403 and "is in team 'inside_sales'" in other.json()["fields"][0]["reason"]
+    missing = client.post(take.format("field"), json={})
+    assert missing.status_code == 422 and missing.json()["fields"][0]["field"] == "rep_id"
     taken = client.post(take.format("field"), json={"rep_id": "us-am-3", "taken_by": "Morgan Reyes"})
     assert taken.status_code == 201, taken.text
     assert taken.json()["lead_id"] == "a3" and taken.json()["assignment"]["rep_id"] == "us-am-3"
@@ -170,5 +171,5 @@ def test_an_opportunity_frees_the_reps_capacity_and_a_rep_takes_the_next_lead_fr
     assert history["decisions"][-1]["reason"] == "taken from the field queue by Morgan Reyes for us-am-3"
     assert history["owner"]["due_at"] is not None
     empty = client.post(take.format("field"), json={"rep_id": "us-am-3"})
-    assert empty.status_code == 409 and empty.json()["detail"] == {
-        "field": "team", "reason": "the 'field' queue is empty"}
+    assert empty.status_code == 409 and empty.json()["fields"] == [
+        {"field": "team", "reason": "the 'field' queue is empty"}]
