@@ -5,6 +5,8 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 import pytest
+from hypothesis import event, given, settings
+from hypothesis import strategies as st
 
 from services.content.domain import lifecycle
 from services.content.domain.lifecycle import Actor, ItemState, Policy, Refused, Reviewer
@@ -117,3 +119,55 @@ def test_the_policy_is_data() -> None:
     state = lifecycle.approve(state, Actor("a", "field_rep"), two_reps, NOW)
     assert two_reps.missing(state.approvals()) == ["field_rep: 1 more approval"]
     assert lifecycle.approve(state, Actor("b", "field_rep"), two_reps, NOW).status == "approved"
+
+
+def _step(state: ItemState, action: str, actor: Actor, version: int) -> ItemState:
+    match action:
+        case "submit":
+            return lifecycle.submit(state, actor, REVIEWERS, POLICY)
+        case "approve":
+            return lifecycle.approve(state, actor, POLICY, NOW)
+        case "request_changes":
+            return lifecycle.request_changes(state, actor, "change it", NOW)
+        case "publish":
+            return lifecycle.publish(state, actor, POLICY)
+        case "revise":
+            return lifecycle.revise(state, actor, version)
+        case "withdraw":
+            return lifecycle.withdraw(state, actor)
+        case _:
+            return lifecycle.retire(state, actor)
+
+
+SYSTEM = Actor("timer", "system")
+# The moves people make, the usual ones several times over (so sequences reach publication),
+# and moves by the wrong person or at the wrong time.
+MOVES = [("revise", MARKETING)] * 8 + [("submit", MARKETING)] * 8 + [("approve", REP)] * 8 + \
+    [("approve", MANAGER)] * 8 + [("publish", MARKETING)] * 8 + [
+    ("request_changes", MANAGER), ("request_changes", REP), ("publish", REP), ("publish", MANAGER),
+    ("approve", Actor("ria", "inside_rep")), ("approve", MARKETING), ("submit", REP), ("retire", SYSTEM),
+    ("retire", REP), ("withdraw", MARKETING), ("withdraw", MANAGER), ("revise", REP)]
+
+
+@given(st.lists(st.sampled_from(MOVES), min_size=10, max_size=40))
+@settings(max_examples=300, deadline=None)
+def test_whatever_is_tried_nothing_is_published_without_the_policys_approvals_of_that_version(
+        steps: list[tuple[str, Actor]]) -> None:
+    state, version = ItemState("draft"), 0
+    for action, actor in steps:
+        if action == "revise":
+            version += 1
+        try:
+            new = _step(state, action, actor, version)
+        except Refused:
+            continue
+        if new.status == "published" and state.status != "published":
+            approved = [r for r in new.reviews if r.decision == "approved" and r.version == new.published_version]
+            assert not POLICY.missing(approved), new
+            assert actor.role == "marketing"
+        if new.status in ("in_review", "approved") and new.changes_requested_on is not None:
+            assert new.current_version is not None and new.current_version > new.changes_requested_on
+        event(f"reached {new.status}")
+        if state.status in lifecycle.FINAL:
+            pytest.fail(f"{action} by {actor} changed a {state.status} item")
+        state = new
