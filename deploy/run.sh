@@ -49,6 +49,12 @@ deploy/mailpit/mailpit.sh start   # nurture's SMTP server (its default, 127.0.0.
 MAILPIT_URL="$(deploy/mailpit/mailpit.sh url)"
 "$PY" -m shared.topics create
 
+# The demo's webinar (make demo) ends a minute after it is defined: its no-shows are marked
+# seconds after the end, and its pre-event calls are due seconds before the start.
+export LEADBRIDGE_NURTURE_NO_SHOW_GRACE_S="${LEADBRIDGE_NURTURE_NO_SHOW_GRACE_S:-5}"
+export LEADBRIDGE_NURTURE_PRE_EVENT_CALL_LEAD_S="${LEADBRIDGE_NURTURE_PRE_EVENT_CALL_LEAD_S:-15}"
+export LEADBRIDGE_NURTURE_PRE_EVENT_CALL_SOONEST_S="${LEADBRIDGE_NURTURE_PRE_EVENT_CALL_SOONEST_S:-1}"
+
 declare -A PORTS=([capture]=8001 [scoring]=8002 [routing]=8003 [nurture]=8004 [content]=8005)
 LAGWATCH_PORT=9308  # deploy/prometheus/prometheus.sh scrapes it there
 for svc in capture scoring routing nurture content; do

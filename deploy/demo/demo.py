@@ -32,6 +32,8 @@ from typing import Any
 
 import httpx
 
+from deploy.demo.webinar import run_webinar
+
 CAPTURE = os.environ.get("LEADBRIDGE_CAPTURE_URL", "http://127.0.0.1:8001").rstrip("/")
 SCORING = os.environ.get("LEADBRIDGE_SCORING_URL", "http://127.0.0.1:8002").rstrip("/")
 ROUTING = os.environ.get("LEADBRIDGE_ROUTING_URL", "http://127.0.0.1:8003").rstrip("/")
@@ -415,6 +417,7 @@ def main() -> int:
         show_detail(client, items[0])
         show_grades(client)
         show_collateral(client, items[1], views.get(items[1].label), run)
+        run_webinar(client, run)
         print(f"\n[demo] each lead in full: GET {CAPTURE}/v1/leads/<lead_id> (timeline included)")
     return 0
 

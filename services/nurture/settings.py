@@ -27,9 +27,10 @@ class NurtureSettings(ServiceSettings):
     # A compressed calendar for demos and tests: a business day lasts this many seconds
     # (no weekends). Unset in production: waits count real Monday-to-Friday days.
     nurture_business_day_s: float | None = None
-    # The per-person communication limit, counted over every track's emails at sending time.
-    nurture_max_emails_per_day: int = 1
-    nurture_max_emails_per_week: int = 3
+    # The per-person communication limit, counted over every track's emails at sending time
+    # (two a day: a nurtured lead who misses a webinar gets its recording the same day).
+    nurture_max_emails_per_day: int = 2
+    nurture_max_emails_per_week: int = 5
     # The webinar automation: a registrant's pre-event call is due this long before the start
     # (a late registrant's this soon after registering, never after the start), for the rep
     # who owns the lead or this team's queue; registrants who did not attend become no-shows
