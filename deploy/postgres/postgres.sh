@@ -204,9 +204,33 @@ SQL
   log "ok: postgresql://$LB_ROLE:$LB_PASSWORD@127.0.0.1:$PGPORT/{$(IFS=,; echo "${LB_DATABASES[*]}")}"
 }
 
+# Each service holds a pool of up to 10 connections; a test run has its own stack of
+# five beside private stacks (replicas, restarts), so Debian's default of 100 runs out.
+PG_MAX_CONNECTIONS="${PG_MAX_CONNECTIONS:-500}"
+
+configure_cluster() {
+  local conf="/etc/postgresql/$CL_VER/$CL_NAME/conf.d/leadbridge.conf"
+  local want="max_connections = $PG_MAX_CONNECTIONS"
+  if [[ -d "$(dirname "$conf")" ]] && ! grep -qx "$want" "$conf" 2>/dev/null; then
+    echo "$want" | as_root tee "$conf" >/dev/null
+    log "set $want in $conf"
+    CONFIG_CHANGED=1
+  fi
+}
+
 do_start() {
   ensure_installed
   ensure_cluster
+  CONFIG_CHANGED=0
+  configure_cluster
+  if cluster_online && [[ $CONFIG_CHANGED -eq 1 ]]; then
+    if [[ $INSTALLED_NOW -eq 1 || -f "$MARKER" ]]; then
+      log "restarting cluster $CL_VER/$CL_NAME for the new settings (this script started it)"
+      as_root pg_ctlcluster "$CL_VER" "$CL_NAME" restart
+    else
+      log "cluster $CL_VER/$CL_NAME was not started by this script: restart it yourself for the new settings"
+    fi
+  fi
   if cluster_online; then
     if [[ $INSTALLED_NOW -eq 1 ]]; then
       mark_started
