@@ -12,7 +12,10 @@ deploy/demo/org.yaml):
 - the collateral library: marketing drafts a case study for the US VP's segment and
   uploads its PDF, sales reviews it (publishing before the sales manager approves is
   refused), it is published, found for the lead, shared by the lead's rep, and the
-  prospect opening the link is a view that re-scores the lead (a content download).
+  prospect opening the link is a view that re-scores the lead (a content download);
+- the one-message check: marketing publishes the value proposition for that segment, three
+  reps say theirs, and the one who is off message is named with the key terms they miss
+  and the items to send them; a rep rates the case study and the upkeep report is shown.
 
 Every run uses fresh emails and companies, so it can be repeated. Service URLs come from
 LEADBRIDGE_CAPTURE_URL, LEADBRIDGE_SCORING_URL, LEADBRIDGE_ROUTING_URL and
@@ -312,15 +315,16 @@ FIELD_REP = {"id": "us-am-2", "role": "field_rep"}
 SALES_MANAGER = {"id": "sales-manager@leadbridge.example", "role": "sales_manager"}
 
 
-def show_collateral(client: httpx.Client, story: Story, view: View | None, run: str) -> None:
-    """The collateral library for one lead: drafted, reviewed, published, found, shared, viewed."""
+def show_collateral(client: httpx.Client, story: Story, view: View | None, run: str) -> str | None:
+    """The collateral library for one lead: drafted, reviewed, published, found, shared,
+    viewed; returns the item's id."""
     from services.content.tests.samples import pdf  # a real one-page PDF, made on the spot
 
     print(f"\nCollateral for {story.body['name']} ({story.label}), on {CONTENT}")
     segment = (view or {}).get("segment")
     if not segment:
         print("  (the lead has no segment yet)")
-        return
+        return None
 
     def step(what: str, r: httpx.Response, ok: int = 200) -> Any:
         body = r.json() if r.headers.get("content-type", "").startswith("application/json") else {}
@@ -375,6 +379,55 @@ def show_collateral(client: httpx.Client, story: Story, view: View | None, run: 
           f"{before.get('engagement_score', 0):g} → {after.get('engagement_score', 0):g}, score "
           f"{before.get('score', 0):g} → {after.get('score', 0):g} (grade {after.get('grade')})")
     print(f"     history: GET {base}/history")
+    return str(item_id)
+
+
+ONE_MESSAGE = ("Leadbridge gives sales and marketing one grading standard: every lead is scored against one "
+               "agreed rubric, routed to the right rep within seconds and nurtured until it is ready, so no lead "
+               "is lost and budget follows closed revenue.")
+REP_ANSWERS = [
+    ("us-am-1", "field", "Sales and marketing grade every lead against one agreed rubric, and the right rep gets "
+                         "it within seconds, so no lead is lost."),
+    ("us-am-2", "field", "One grading standard for both teams: leads are scored on the agreed rubric, routed in "
+                         "seconds, nurtured until ready; budget follows closed revenue."),
+    ("inside-1", "inside_sales", "We are cheaper than any CRM and our mobile app is great."),
+]
+
+
+def show_one_message(client: httpx.Client, segment: str | None, item_id: str | None) -> None:
+    """The one-message check for the segment, two reps' ratings of the case study, and the upkeep report."""
+    print(f"\nOne message for segment {segment}, on {CONTENT}")
+    if not segment:
+        print("  (the lead has no segment yet)")
+        return
+    vp = client.post(f"{CONTENT}/v1/value-propositions/{segment}",
+                     json={"text": ONE_MESSAGE, "author": MARKETING["id"]})
+    if vp.status_code != 201:
+        print(f"  publishing the value proposition answered {vp.status_code}: {vp.text[:300]}")
+        return
+    print(f"  1. marketing published the value proposition, version {vp.json()['version']}: \"{ONE_MESSAGE[:60]}…\"")
+    for rep, team, text in REP_ANSWERS:
+        client.post(f"{CONTENT}/v1/value-propositions/{segment}/answers", json={"rep_id": rep, "team": team,
+                                                                                 "text": text})
+    print(f"  2. {len(REP_ANSWERS)} reps answered \"what is your value proposition?\"")
+    (report,) = client.get(f"{CONTENT}/v1/reports/one-message", params={"segment": segment}).json()["segments"]
+    print(f"  3. consistency {report['consistency']:.2f} overall; the message's key terms: "
+          f"{', '.join(report['key_terms'])}")
+    for team in report["teams"]:
+        scores = ", ".join(f"{a['rep_id']} {a['consistency']:.2f}" for a in team["answers"])
+        print(f"     team {team['team']}: {team['consistency']:.2f} ({scores})")
+        for o in team["outliers"]:
+            send = "; ".join(f"'{i['title']}'" for i in o["send"]) or "nothing published for the segment yet"
+            print(f"     OFF MESSAGE: {o['rep_id']} misses {', '.join(o['missing_terms'])}; send: {send}")
+    if item_id is not None:
+        for rep, stars, comment in (("us-am-1", 2, "the figures are last year's"), ("us-am-2", 3, "")):
+            client.post(f"{CONTENT}/v1/collateral/{item_id}/ratings", json={"rep_id": rep, "rating": stars,
+                                                                             "comment": comment})
+    upkeep = client.get(f"{CONTENT}/v1/reports/upkeep").json()
+    print(f"  4. two reps rated the case study 2 and 3; the upkeep report: {len(upkeep['revise'])} to revise "
+          f"(low ratings), {len(upkeep['prune'])} to "
+          f"prune (unused {upkeep['thresholds']['unused_days']} days), {len(upkeep['expand'])} segments or stages "
+          f"to expand: GET {CONTENT}/v1/reports/upkeep; effectiveness: GET {CONTENT}/v1/reports/effectiveness")
 
 
 def main() -> int:
@@ -416,7 +469,8 @@ def main() -> int:
                 print(f"  - {note}")
         show_detail(client, items[0])
         show_grades(client)
-        show_collateral(client, items[1], views.get(items[1].label), run)
+        case_study = show_collateral(client, items[1], views.get(items[1].label), run)
+        show_one_message(client, (views.get(items[1].label) or {}).get("segment"), case_study)
         run_webinar(client, run)
         print(f"\n[demo] each lead in full: GET {CAPTURE}/v1/leads/<lead_id> (timeline included)")
     return 0
