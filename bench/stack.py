@@ -232,8 +232,15 @@ def start_stack(ns: Namespace, log_dir: Path, extra_env: dict[str, dict[str, str
     if "nurture" in services:  # the links in its email lead back to this process
         nurture = services["nurture"]
         nurture.extra_env.setdefault("LEADBRIDGE_NURTURE_PUBLIC_URL", nurture.url)
-    for svc in services.values():
-        svc.start(wait=False)
-    for svc in services.values():
-        svc.wait_healthy()
+    try:
+        for svc in services.values():
+            svc.start(wait=False)
+        for svc in services.values():
+            svc.wait_healthy()
+    except BaseException:
+        # A service that never got healthy fails the caller before it holds a Stack to
+        # stop: stop them all here, or they live on holding database connections.
+        for svc in services.values():
+            svc.stop()
+        raise
     return Stack(ns, services)
