@@ -94,11 +94,15 @@ def _validation_failed(request: Request, exc: Exception) -> JSONResponse:
 
 def _http_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, HTTPException)
-    if exc.status_code == 400 and exc.__cause__ is not None:
-        # FastAPI could not read the body as JSON at all (not UTF-8, nested too deep):
-        # the same refusal as any other body that is not JSON.
+    if exc.status_code == 400:
+        # Only the framework answers 400: it could not read the body at all (JSON that is
+        # not UTF-8 or nested too deep, broken multipart). The same refusal as any other
+        # body that cannot be parsed, so no route documents a 400.
+        cause = exc.__cause__ or exc.__context__
+        why = f"not valid JSON: {type(cause).__name__}" if isinstance(cause, ValueError | RecursionError) \
+            else f"cannot be read: {displayable(str(exc.detail))}"
         return JSONResponse(status_code=422, content={"error": error_name(422), "fields": [
-            {"field": "body", "reason": f"not valid JSON: {type(exc.__cause__).__name__}"}]})
+            {"field": "body", "reason": why}]})
     return JSONResponse(status_code=exc.status_code, content=error_body(exc.status_code, exc.detail),
                         headers=exc.headers)
 

@@ -170,7 +170,7 @@ async def list_tasks(runtime: RuntimeDep, deps: DepsDep, rep_id: Annotated[Text 
     return [_plain(r) for r in rows]
 
 
-@router.get("/campaigns/{campaign_id}/registrants")
+@router.get("/campaigns/{campaign_id}/registrants", responses=responses(404))
 async def registrants(campaign_id: str, runtime: RuntimeDep, deps: DepsDep) -> dict[str, Any]:
     """For the presenter: every registrant of a webinar with what their pre-event call
     learnt they want to hear about, and whether the call was made."""

@@ -216,3 +216,17 @@ def test_a_record_whose_instant_cannot_be_moved_to_utc_is_a_decode_error_not_a_c
              b'"occurred_at": "0001-01-01T00:00:00+05:00"}')
     with pytest.raises(codec.DecodeError, match="UTC"):
         codec.decode(LeadEngaged, value)
+
+
+def test_a_body_the_framework_cannot_parse_is_422_not_an_undocumented_400() -> None:
+    api = FastAPI()
+    responses.install(api, 10_000)
+
+    @api.post("/upload")
+    async def upload(file: UploadFile) -> dict[str, Any]:
+        return {"name": file.filename}
+
+    with TestClient(api) as c:
+        broken = c.post("/upload", content=b"--x\r\nnot a part--x--\r\n",
+                        headers={"content-type": "multipart/form-data; boundary=x"})
+    assert refused(broken)["body"].startswith("cannot be read")
