@@ -17,7 +17,7 @@ pytestmark = [pytest.mark.e2e, pytest.mark.fuzz]
 
 # Per operation. Coverage cases come on top, more for operations with more fields, so
 # services with few operations (nurture) get more generated ones to reach MIN_CASES.
-MAX_EXAMPLES = {"capture": 6, "scoring": 12, "routing": 10, "nurture": 20, "content": 12}
+MAX_EXAMPLES = {"capture": 3, "scoring": 12, "routing": 10, "nurture": 5, "content": 4}
 MIN_CASES = 200
 
 
