@@ -27,9 +27,11 @@ from services.nurture.repository import (
     MemberChange,
     PoolRepository,
     PoolStore,
+    ProgramRepository,
+    ProgramStore,
     TouchRow,
 )
-from services.nurture.tests.fakes import InMemoryCampaigns, InMemoryPool
+from services.nurture.tests.fakes import InMemoryCampaigns, InMemoryPool, InMemoryPrograms
 from shared.db import create_pool, migrate
 from shared.events import CampaignDefined, CrmOutcomeReported, LeadProfile
 from tests import harness
@@ -522,3 +524,93 @@ async def test_ratings_scores_messages_and_answers_round_trip(use: tuple[Any, An
     assert [(a["rep_id"], a["text"]) for a in await store.latest_answers(conn, "smb")] == [("r1", "mine"),
                                                                                           ("r2", "second")]
     assert await store.latest_answers(conn, "ent") == []
+
+
+# --------------------------------------------------------------------------- nurture's programs
+
+
+@pytest.fixture(params=["postgres", "memory"])
+async def programs(request: pytest.FixtureRequest, pool: asyncpg.Pool) -> AsyncIterator[tuple[ProgramStore, Any]]:
+    async for b in backend(request.param, pool, "nurture", ProgramRepository, lambda: InMemoryPrograms(InMemoryPool())):
+        yield b
+
+
+async def test_tracks_are_versioned_and_the_newest_is_live(programs: tuple[ProgramStore, Any]) -> None:
+    store, conn = programs
+    assert [await store.add_track(conn, "t", {"v": n}, T0, "mo") for n in (1, 2)] == [1, 2]
+    await store.add_track(conn, "a", {"v": 1}, T0, "mo")
+    assert [(r["name"], r["version"], r["document"]) for r in await store.latest_tracks(conn)] == [
+        ("a", 1, {"v": 1}), ("t", 2, {"v": 2})]
+    first = await store.track_version(conn, "t", 1)
+    assert first is not None and first["document"] == {"v": 1}
+    assert [r["version"] for r in await store.track_versions(conn, "t")] == [1, 2]
+
+
+async def test_an_enrolment_timer_is_due_with_what_the_step_machine_needs(programs: tuple[ProgramStore, Any]) -> None:
+    store, conn = programs
+    assert await store.enroll(conn, "e1", "L1", "t", 1, "wb", T0, T0)
+    assert not await store.enroll(conn, "e1", "L1", "t", 1, "wb", T0, T0)  # a re-run
+    await store.upsert_contact(conn, "L1", "Ada@X.example", "Ada", "Engines", True, T0)
+    await store.set_grade(conn, "L1", "B", T0)
+    await store.mark_engaged(conn, "L1", T0 + timedelta(minutes=1), replied=False)
+    assert await store.due_enrollments(conn, T0 - timedelta(seconds=1), 10) == []
+    (due,) = await store.due_enrollments(conn, T0, 10)
+    assert pick(due, "enrollment_id", "email", "pool_grade", "unsubscribed", "fired", "pass") == {
+        "enrollment_id": "e1", "email": "Ada@X.example", "pool_grade": "B", "unsubscribed": False, "fired": 0,
+        "pass": 1}
+    assert due["engaged_at"] == T0 + timedelta(minutes=1) and due["replied_at"] is None
+    assert await store.step_backlog(conn, T0 + timedelta(hours=1)) == (1, T0)
+    await store.save_progress(conn, "e1", "active", 2, 1, T0 + timedelta(days=3), None, T0)
+    assert await store.due_enrollments(conn, T0 + timedelta(days=1), 10) == []
+    assert await store.unsubscribe(conn, "ADA@x.example", "L1", "m1", T0)
+    assert not await store.unsubscribe(conn, "ada@x.example", "L1", "m2", T0)
+    (later,) = await store.due_enrollments(conn, T0 + timedelta(days=3), 10)
+    assert (later["step_index"], later["fired"], later["unsubscribed"]) == (2, 1, True)
+    await store.end_enrollment(conn, "e1", "exited", "unsubscribed", T0)
+    assert await store.active_enrollment(conn, "L1") is None
+    (ended,) = await store.enrollments_of(conn, "L1")
+    assert (ended["status"], ended["exit_reason"], ended["due_at"]) == ("exited", "unsubscribed", None)
+
+
+async def test_messages_queue_defer_send_and_count(programs: tuple[ProgramStore, Any]) -> None:
+    store, conn = programs
+    await store.upsert_contact(conn, "L1", "ada@x.example", "Ada", "Engines", True, T0)
+    template = {"subject": "s", "text": "t", "html": "h"}
+    for mid in ("m1", "m2"):
+        await store.queue_message(conn, mid, "L1", "e1", "t", 1, "s1", "wb", template, T0)
+    await store.queue_message(conn, "m1", "L1", "e1", "t", 1, "s1", "wb", {"other": 1}, T0)  # a re-run: kept
+    queued = await store.queued_messages(conn, T0, 10)
+    assert [(m["message_id"], m["template"], m["known"], m["unsubscribed"]) for m in queued] == [
+        ("m1", template, "L1", False), ("m2", template, "L1", False)]
+    await store.mark_sent(conn, "m1", "ada@x.example", "s", ["https://x.example/a"], T0)
+    await store.set_message_status(conn, "m2", "queued", "daily-limit", T0 + timedelta(days=1))
+    assert await store.queued_messages(conn, T0 + timedelta(hours=1), 10) == []
+    assert await store.sent_since(conn, ["ADA@x.example"], T0 - timedelta(days=7)) == {"ada@x.example": [T0]}
+    await store.count_engagement(conn, "m1", "email_click")
+    sent = await store.message(conn, "m1")
+    assert sent is not None and pick(sent, "status", "links", "clicks", "opens") == {
+        "status": "sent", "links": ["https://x.example/a"], "clicks": 1, "opens": 0}
+    assert [m["message_id"] for m in await store.messages_of(conn, "L1", "wb", 10)] == ["m1", "m2"]
+
+
+async def test_tasks_and_the_no_show_timer(programs: tuple[ProgramStore, Any]) -> None:
+    store, conn = programs
+    task = {"task_id": "k1", "lead_id": "L1", "kind": "pre-event", "title": "Call", "rep_id": None, "team": "inside",
+            "due_at": T0, "campaign": "wb", "enrollment_id": None, "created_at": T0}
+    assert await store.add_task(conn, task) and not await store.add_task(conn, task)
+    assert [t["task_id"] for t in await store.tasks(conn, None, "inside", "wb", "pre-event", "open", 10)] == ["k1"]
+    assert await store.tasks(conn, "r1", None, None, None, None, 10) == []
+    done = await store.update_task(conn, "k1", "pricing", "done", T0)
+    assert done is not None and (done["interests"], done["status"], done["done_at"]) == ("pricing", "done", T0)
+    assert await store.update_task(conn, "nope", None, "done", T0) is None
+    end = T0 + timedelta(days=7)
+    await store.save_webinar(conn, "wb", "Webinar", end - timedelta(hours=1), end, end + timedelta(hours=1), T0)
+    assert await store.due_webinars(conn, end, 10) == []
+    (due,) = await store.due_webinars(conn, end + timedelta(hours=1), 10)
+    assert due["campaign_id"] == "wb"
+    assert await store.no_show_backlog(conn, end + timedelta(hours=2)) == (1, end + timedelta(hours=1))
+    await store.no_shows_marked(conn, "wb", 4, end + timedelta(hours=1))
+    await store.save_webinar(conn, "wb", "Webinar", end, end + timedelta(hours=1), end + timedelta(hours=2), T0)
+    again = await store.webinar(conn, "wb")
+    assert again is not None and (again["no_shows"], again["no_show_due_at"]) == (4, end + timedelta(hours=1))
+    assert await store.due_webinars(conn, end + timedelta(days=1), 10) == []
