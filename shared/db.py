@@ -142,7 +142,11 @@ async def migrate(pool: asyncpg.Pool, schema: str, migrations_dir: Path | None) 
     lock_id = int.from_bytes(hashlib.sha1(schema.encode()).digest()[:7], "big")
     applied_now: list[str] = []
     async with pool.acquire() as conn:
-        await conn.execute("SELECT pg_advisory_lock($1)", lock_id)
+        # Try, never wait inside a statement: a replica blocked in pg_advisory_lock is an
+        # open transaction, which the holder's CREATE INDEX CONCURRENTLY waits for (a deadlock
+        # when replicas start together on a fresh database).
+        while not await conn.fetchval("SELECT pg_try_advisory_lock($1)", lock_id):
+            await asyncio.sleep(0.2)
         try:
             await conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
             await conn.execute(

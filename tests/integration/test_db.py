@@ -8,6 +8,7 @@ import asyncio
 import time
 import uuid
 from collections.abc import AsyncIterator, Sequence
+from pathlib import Path
 
 import asyncpg
 import pytest
@@ -60,6 +61,24 @@ async def columns(pool: asyncpg.Pool, table: str) -> set[str]:
     rows = await pool.fetch("SELECT column_name FROM information_schema.columns "
                             "WHERE table_schema = $1 AND table_name = $2", SCHEMA, table)
     return {r["column_name"] for r in rows}
+
+
+async def test_replicas_starting_together_on_a_fresh_database_migrate_once_without_deadlock(
+        infra: harness.Infra, tmp_path: Path) -> None:
+    # Two replicas of one service start at once: one migrates (building the inbox index
+    # CONCURRENTLY, which waits for every open transaction) while the other waits for the
+    # migration lock. Waiting inside a statement was such a transaction: a deadlock.
+    (tmp_path / "001_x.sql").write_text("CREATE TABLE {schema}.things (id int PRIMARY KEY);")
+    name = f"lbtest_db{uuid.uuid4().hex[:8]}"
+    url = await harness.create_database(infra.admin_database_url, name)
+    pools = [await create_pool(url, min_size=1, max_size=2) for _ in range(2)]
+    try:
+        applied = await asyncio.gather(*(migrate(p, SCHEMA, tmp_path) for p in pools))
+    finally:
+        for p in pools:
+            await p.close()
+        await harness.drop_database(infra.admin_database_url, name)
+    assert sorted(applied) == [[], ["001_x.sql"]]
 
 
 async def test_an_old_outbox_loses_its_published_at_column_and_keeps_its_rows(pool: asyncpg.Pool) -> None:
