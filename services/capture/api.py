@@ -3,48 +3,32 @@ platforms and intent feeds post here. Routes validate and translate; handlers de
 
 from __future__ import annotations
 
+import csv
+import io
 from collections.abc import Sequence
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Header, HTTPException, Path, Query
-from fastapi.responses import JSONResponse
+import orjson
+from fastapi import APIRouter, Depends, File, Form, Header, HTTPException, Path, Query, UploadFile
+from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, EmailStr, Field, ValidationError
 
 from services.capture import handlers
+from services.capture.domain.imports import BadImport, file_format
+from services.capture.domain.lead_input import LeadIn
 from services.capture.domain.leads import ActivityPerson, InTheFuture, when_it_happened
 from services.capture.handlers import CaptureDeps
 from services.capture.repository import Row
 from shared import money, webhooks
-from shared.events import Behaviour, DealOutcomeKind, LeadProfile, LeadSource, normalise_email
+from shared.events import Behaviour, DealOutcomeKind, LeadSource, normalise_email
 from shared.responses import link, responses
 from shared.service import RuntimeDep, get_deps
 from shared.validation import Count, CountryCode, Instant, Text, TextMap
 from shared.webhooks import WebhookDep
 
 router = APIRouter(prefix="/v1", tags=["leads"])
-
-
-class LeadIn(BaseModel):
-    """A captured lead as a form or scanner sends it."""
-
-    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
-
-    email: EmailStr
-    name: Text = Field(min_length=1)
-    company: Text = Field(min_length=1)
-    title: Text = ""
-    country: CountryCode
-    source: LeadSource
-    campaign: Text | None = None
-    consent: bool
-    idempotency_key: Text | None = Field(default=None, min_length=1)
-    occurred_at: Instant | None = None
-    company_size: int | None = Field(default=None, ge=1, le=10_000_000)
-    industry: str | None = Field(default=None, max_length=100)
-    phone: str | None = Field(default=None, max_length=40)
-    attributes: TextMap = Field(default_factory=dict)
 
 
 class ActivityIn(BaseModel):
@@ -101,14 +85,7 @@ TO_LEAD = {"GetLead": link("GET", LEAD, "the lead this accepted", lead_id="$resp
                      email="$request.body#/email")}}))
 async def capture(lead: LeadIn, runtime: RuntimeDep, deps: DepsDep,
                   idempotency_key: IdempotencyHeader = None) -> JSONResponse:
-    sub = handlers.Submission(
-        profile=LeadProfile(email=lead.email, name=lead.name, company=lead.company, title=lead.title,
-                            country=lead.country, company_size=lead.company_size, industry=lead.industry,
-                            phone=lead.phone),
-        source=lead.source, campaign=lead.campaign, consent=lead.consent,
-        occurred_at=_when(lead.occurred_at, "occurred_at", deps),
-        idempotency_key=lead.idempotency_key or idempotency_key, attributes=lead.attributes,
-        occurred_at_given=lead.occurred_at is not None)
+    sub = handlers.submission(lead, _when(lead.occurred_at, "occurred_at", deps), idempotency_key)
     try:
         async with runtime.unit_of_work() as uow:
             accepted = await handlers.capture_lead(deps, uow, sub)
@@ -320,3 +297,126 @@ async def list_outcomes(runtime: RuntimeDep, deps: DepsDep, matched: bool | None
         rows = await deps.leads.list_outcomes(conn, matched, limit, offset)
         unmatched = await deps.leads.count_unmatched(conn)
     return {"unmatched": unmatched, "outcomes": [_outcome_view(o) for o in rows]}
+
+
+# --------------------------------------------------------------------------- list imports
+
+imports_router = APIRouter(prefix="/v1", tags=["imports"])
+
+
+class MappingIn(BaseModel):
+    """Which column of a source's files fills each lead field (``{"email": "E-mail", ...}``);
+    source and campaign are the import's, not a column's."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    columns: dict[Text, Text] = Field(min_length=1, max_length=50)
+
+
+def _refused(problems: list[tuple[str, str]]) -> HTTPException:
+    return HTTPException(422, detail={"error": "invalid request",
+                                      "fields": [{"field": f, "reason": r} for f, r in problems]})
+
+
+IMPORT = "/v1/imports/{import_id}"
+
+
+@imports_router.put("/import-mappings/{source}")
+async def put_mapping(source: LeadSource, body: MappingIn, runtime: RuntimeDep, deps: DepsDep) -> dict[str, Any]:
+    """Save the column mapping of a source's imports (replacing the one saved)."""
+    try:
+        async with runtime.unit_of_work() as uow:
+            await handlers.save_mapping(deps, uow, source.value, body.columns)
+    except BadImport as bad:
+        raise _refused(bad.problems) from None
+    return {"source": source.value, "columns": body.columns}
+
+
+@imports_router.get("/import-mappings/{source}", responses=responses(404))
+async def get_mapping(source: LeadSource, runtime: RuntimeDep, deps: DepsDep) -> dict[str, Any]:
+    async with runtime.pool.acquire() as conn:
+        columns = await deps.imports.mapping(conn, source.value)
+    if columns is None:
+        raise HTTPException(404, detail={"field": "source", "reason": f"no mapping saved for {source.value}"})
+    return {"source": source.value, "columns": columns}
+
+
+def _progress(row: Row) -> dict[str, Any]:
+    return {"import_id": row["import_id"], "status": row["status"], "source": row["source"],
+            "campaign": row["campaign"], "format": row["format"], "sha256": row["sha256"],
+            "rows": row["total_rows"], "rows_read": row["position"], "accepted": row["accepted"],
+            "rejected": row["rejected"], "new_leads": row["new_leads"], "known_people": row["known_people"],
+            "duplicates_in_file": row["duplicates"], "created_at": row["created_at"].isoformat(),
+            "finished_at": row["finished_at"].isoformat() if row["finished_at"] else None,
+            "links": {"self": f"/v1/imports/{row['import_id']}",
+                      "rejections": f"/v1/imports/{row['import_id']}/rejections"}}
+
+
+@imports_router.post("/imports", status_code=202, responses=responses(links={202: {
+        "GetImport": link("GET", IMPORT, "the import's progress", import_id="$response.body#/import_id")}}))
+async def upload_import(runtime: RuntimeDep, deps: DepsDep, file: Annotated[UploadFile, File()],
+                        source: Annotated[LeadSource, Form()], campaign: Annotated[Text, Form(min_length=1)],
+                        mapping: Annotated[str | None, Form(max_length=10_000)] = None) -> JSONResponse:
+    """Upload a list (CSV with a header row, or JSONL) to import into ``campaign`` from
+    ``source``: 202 at once with the import's id once the file is kept; its rows are
+    imported in the background (``GET /v1/imports/{id}``). ``mapping`` (JSON: lead field
+    -> column) defaults to the source's saved one. The same file for the same source
+    and campaign is the same import: 200 with its id, nothing added."""
+    fmt = file_format(file.filename, file.content_type)
+    if fmt is None:
+        raise _refused([("file", "is neither CSV (.csv) nor JSONL (.jsonl)")])
+    columns: dict[str, str] | None = None
+    if mapping is not None:
+        try:
+            columns = MappingIn.model_validate({"columns": orjson.loads(mapping)}).columns
+        except orjson.JSONDecodeError:
+            raise _refused([("mapping", "is not JSON")]) from None
+        except ValidationError as bad:
+            raise _refused([(".".join(str(p) for p in e["loc"][1:]) or "mapping", e["msg"])
+                            for e in bad.errors()]) from None
+    upload = handlers.Upload(await file.read(), fmt, source.value, campaign, columns)
+    try:
+        async with runtime.unit_of_work() as uow:
+            started = await handlers.start_import(deps, uow, upload)
+    except handlers.UnknownCampaign as unknown:
+        raise _unknown_campaign(unknown) from None
+    except BadImport as bad:
+        raise _refused(bad.problems) from None
+    return JSONResponse(status_code=200 if started.existing else 202, content={
+        "import_id": started.import_id, "existing": started.existing,
+        "links": {"self": f"/v1/imports/{started.import_id}"}})
+
+
+def _no_import(import_id: str) -> HTTPException:
+    return HTTPException(404, detail={"field": "import_id", "reason": f"no import {import_id}"})
+
+
+@imports_router.get("/imports/{import_id}", responses=responses(404))
+async def get_import(import_id: str, runtime: RuntimeDep, deps: DepsDep) -> dict[str, Any]:
+    async with runtime.pool.acquire() as conn:
+        try:
+            return _progress(await handlers.import_progress(deps, conn, import_id))
+        except handlers.UnknownImport:
+            raise _no_import(import_id) from None
+
+
+@imports_router.get("/imports/{import_id}/rejections", responses=responses(404))
+async def import_rejections(import_id: str, runtime: RuntimeDep, deps: DepsDep,
+                            format: Literal["json", "csv"] = "json") -> Response:
+    """The import's report: its counts and every rejected row's line, field and reason
+    (``format=csv`` downloads the rejections as CSV)."""
+    async with runtime.pool.acquire() as conn:
+        try:
+            progress = _progress(await handlers.import_progress(deps, conn, import_id))
+        except handlers.UnknownImport:
+            raise _no_import(import_id) from None
+        rejected = [{"line": r["line"], "field": r["field"], "reason": r["reason"]}
+                    for r in await deps.imports.rejections(conn, import_id)]
+    if format == "csv":
+        out = io.StringIO()
+        writer = csv.DictWriter(out, fieldnames=["line", "field", "reason"])
+        writer.writeheader()
+        writer.writerows(rejected)
+        return Response(out.getvalue(), media_type="text/csv", headers={
+            "content-disposition": f'attachment; filename="import-{import_id}-rejections.csv"'})
+    return JSONResponse({**progress, "rejections": rejected})

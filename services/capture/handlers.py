@@ -6,10 +6,23 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from services.capture.domain.imports import (
+    BadImport,
+    Format,
+    RawRow,
+    Valid,
+    check_mapping,
+    decide,
+    file_hash,
+    import_id_for,
+    read_rows,
+    row_key,
+)
+from services.capture.domain.lead_input import LeadIn
 from services.capture.domain.leads import (
     ActivityPerson,
     AttachToLead,
@@ -32,7 +45,7 @@ from services.capture.domain.outcomes import (
     waiting_match,
 )
 from services.capture.metrics import UNMATCHED_OUTCOMES, UNMATCHED_RECEIVED
-from services.capture.repository import LeadStore
+from services.capture.repository import ImportStore, LeadStore, Row
 from shared import topics
 from shared.events import (
     Behaviour,
@@ -59,9 +72,15 @@ class CaptureDeps:
     """What capture's handlers and routes share."""
 
     leads: LeadStore
+    imports: ImportStore
     clock: Callable[[], datetime] = utcnow
     # A capture claiming to have happened further in the future than this is refused.
     max_clock_skew_s: float = 300.0
+    import_max_rows: int = 1_000_000
+    import_chunk_rows: int = 500
+    import_every_s: float = 1.0
+    # Each running import's rows, parsed once per process (the file itself is in the database).
+    parsed_imports: dict[str, list[RawRow]] = field(default_factory=dict, compare=False)
 
 
 # Every lead event, whoever emits it, reads on the lead's timeline and view.
@@ -76,7 +95,8 @@ def registry(deps: CaptureDeps) -> Registry:
         Subscription(topics.NURTURE_MESSAGE_ENGAGED, handler=bind(on_message_engaged, deps)),
         Subscription(topics.CAMPAIGN_DEFINED, handler=bind(on_campaign_defined, deps)),
         Subscription(topics.CRM_OUTCOMES, handler=bind(on_crm_outcome, deps)),
-    ], periodic=[Periodic("outcome-gauges", 15.0, bind(refresh_outcome_gauges, deps))])
+    ], periodic=[Periodic("outcome-gauges", 15.0, bind(refresh_outcome_gauges, deps)),
+                 Periodic("imports", deps.import_every_s, bind(process_imports, deps))])
 
 
 class UnknownCampaign(LookupError):
@@ -122,6 +142,17 @@ class Accepted:
     capture_id: str
     duplicate: bool
     is_repeat: bool
+
+
+def submission(lead: LeadIn, occurred_at: datetime, idempotency_key: str | None) -> Submission:
+    """The submission a validated lead makes (posted alone, or a row of an import)."""
+    return Submission(
+        profile=LeadProfile(email=lead.email, name=lead.name, company=lead.company, title=lead.title,
+                            country=lead.country, company_size=lead.company_size, industry=lead.industry,
+                            phone=lead.phone),
+        source=lead.source, campaign=lead.campaign, consent=lead.consent, occurred_at=occurred_at,
+        idempotency_key=lead.idempotency_key or idempotency_key, attributes=lead.attributes,
+        occurred_at_given=lead.occurred_at is not None)
 
 
 async def capture_lead(deps: CaptureDeps, uow: UnitOfWork, sub: Submission) -> Accepted:
@@ -388,3 +419,115 @@ async def refresh_outcome_gauges(deps: CaptureDeps, units: UnitOfWorkFactory) ->
     """How many outcomes wait for their lead, for Prometheus."""
     async with units() as uow:
         UNMATCHED_OUTCOMES.set(await deps.leads.count_unmatched(uow.conn))
+
+
+# --------------------------------------------------------------------------- list imports
+
+
+class UnknownImport(LookupError):
+    """No import with this id."""
+
+
+async def save_mapping(deps: CaptureDeps, uow: UnitOfWork, source: str, columns: dict[str, str]) -> None:
+    """Keep the source's column mapping. Raises :class:`BadImport` for a wrong one."""
+    problems = check_mapping(columns)
+    if problems:
+        raise BadImport(problems)
+    await deps.imports.save_mapping(uow.conn, source, columns)
+
+
+@dataclass(frozen=True)
+class Upload:
+    content: bytes
+    fmt: Format
+    source: str
+    campaign: str
+    columns: dict[str, str] | None  # None: the source's saved mapping
+
+
+@dataclass(frozen=True)
+class ImportStarted:
+    import_id: str
+    existing: bool
+
+
+async def start_import(deps: CaptureDeps, uow: UnitOfWork, upload: Upload) -> ImportStarted:
+    """Keep an uploaded file for the clocked worker (:func:`process_imports`) to import.
+    The same file for the same source and campaign is the same import (``existing``).
+    Raises :class:`BadImport` (a wrong mapping, a missing column, a file that is no
+    CSV/JSONL or has too many rows) and :class:`UnknownCampaign`."""
+    await _known_campaign(deps, uow, upload.campaign)
+    columns = upload.columns
+    if columns is None:
+        columns = await deps.imports.mapping(uow.conn, upload.source)
+        if columns is None:
+            raise BadImport([("mapping", f"none given, and none saved for source {upload.source!r}")])
+    problems = check_mapping(columns)
+    if problems:
+        raise BadImport(problems)
+    rows = read_rows(upload.content, upload.fmt, columns)
+    if len(rows) > deps.import_max_rows:
+        raise BadImport([("file", f"has {len(rows):,} rows; at most {deps.import_max_rows:,} are imported at once")])
+    sha256 = file_hash(upload.content)
+    import_id = import_id_for(sha256, upload.source, upload.campaign)
+    created = await deps.imports.create_import(uow.conn, import_id, sha256, upload.source, upload.campaign,
+                                               upload.fmt, columns, upload.content, len(rows))
+    if created:
+        deps.parsed_imports[import_id] = rows
+    return ImportStarted(import_id, existing=not created)
+
+
+async def import_progress(deps: CaptureDeps, conn: Any, import_id: str) -> Row:
+    found = await deps.imports.get_import(conn, import_id)
+    if found is None:
+        raise UnknownImport(import_id)
+    return found
+
+
+async def process_imports(deps: CaptureDeps, units: UnitOfWorkFactory) -> None:
+    """The clocked import worker: chunk after chunk of the running imports' rows, each
+    chunk in one transaction with the leads it captures, their events, the rows'
+    outcomes and the import's new position (a restart resumes after the last chunk
+    committed). Runs a few seconds, then lets the clock call it again."""
+    until = deps.clock().timestamp() + 5.0
+    while deps.clock().timestamp() < until:
+        async with units() as uow:
+            running = await deps.imports.next_running(uow.conn)
+            if running is None:
+                return
+            await import_chunk(deps, uow, running)
+
+
+async def import_chunk(deps: CaptureDeps, uow: UnitOfWork, imp: Row) -> None:
+    """Import the next chunk of ``imp``'s rows: each valid row captured as a lead posted
+    alone would be (its key from the import and line, so a re-run adds nothing); a
+    person met earlier in the file is a duplicate and captured once only."""
+    import_id, repo = imp["import_id"], deps.imports
+    rows = deps.parsed_imports.get(import_id)
+    if rows is None:
+        rows = read_rows(await repo.content(uow.conn, import_id), imp["format"], imp["columns"])
+        deps.parsed_imports[import_id] = rows
+    start = imp["position"]
+    chunk = rows[start:start + deps.import_chunk_rows]
+    counts = dict.fromkeys(("accepted", "rejected", "new_leads", "known_people", "duplicates"), 0)
+    rejections: list[tuple[int, int, str, str]] = []
+    now = deps.clock()
+    for row in chunk:
+        decision = decide(row, imp["columns"], imp["source"], imp["campaign"], now, deps.max_clock_skew_s)
+        if not isinstance(decision, Valid):
+            counts["rejected"] += 1
+            rejections += [(decision.line, n, f, r) for n, (f, r) in enumerate(decision.problems)]
+            continue
+        counts["accepted"] += 1
+        if not await repo.first_seen(uow.conn, import_id, normalise_email(str(decision.lead.email))):
+            counts["duplicates"] += 1
+            continue
+        accepted = await capture_lead(deps, uow, submission(decision.lead, decision.occurred_at,
+                                                            row_key(import_id, decision.line)))
+        counts["known_people" if accepted.is_repeat else "new_leads"] += 1
+    if rejections:
+        await repo.add_rejections(uow.conn, import_id, rejections)
+    end = start + len(chunk)
+    await repo.advance(uow.conn, import_id, end, counts, done=end >= len(rows))
+    if end >= len(rows):
+        deps.parsed_imports.pop(import_id, None)

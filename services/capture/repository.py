@@ -238,3 +238,106 @@ class LeadRepository:
 
     async def count_unmatched(self, conn: Connection) -> int:
         return int(await conn.fetchval(f"SELECT count(*) FROM {self.s}.outcomes WHERE lead_id IS NULL"))
+
+
+# --------------------------------------------------------------------------- list imports
+
+IMPORT_COUNTS = ("accepted", "rejected", "new_leads", "known_people", "duplicates")
+
+
+class ImportStore(Protocol):
+    """Column mappings per source, uploaded files with their progress, rejected rows,
+    and the people each import has seen."""
+
+    async def save_mapping(self, conn: Any, source: str, columns: dict[str, str]) -> None:
+        """Keep (or replace) the source's mapping."""
+
+    async def mapping(self, conn: Any, source: str) -> dict[str, str] | None:
+        """The source's saved mapping, or None."""
+
+    async def create_import(self, conn: Any, import_id: str, sha256: str, source: str, campaign: str, fmt: str,
+                            columns: dict[str, str], content: bytes, total_rows: int) -> bool:
+        """Keep an uploaded file; False if this import (same file, source, campaign) exists."""
+
+    async def get_import(self, conn: Any, import_id: str) -> Row | None:
+        """The import's progress (without its content), or None."""
+
+    async def next_running(self, conn: Any) -> Row | None:
+        """The oldest unfinished import nobody else is working on, locked, or None."""
+
+    async def content(self, conn: Any, import_id: str) -> bytes:
+        """The uploaded file."""
+
+    async def first_seen(self, conn: Any, import_id: str, email_norm: str) -> bool:
+        """Record that the import met this person; False if it had already."""
+
+    async def add_rejections(self, conn: Any, import_id: str, rejections: Sequence[tuple[int, int, str, str]]) -> None:
+        """Keep rejected rows' problems: (line, n, field, reason)."""
+
+    async def advance(self, conn: Any, import_id: str, position: int, counts: dict[str, int], done: bool) -> None:
+        """Move the import's position on and add ``counts`` to its figures (done: finished)."""
+
+    async def rejections(self, conn: Any, import_id: str) -> Sequence[Row]:
+        """The import's rejected rows' problems, by line."""
+
+
+class ImportRepository:
+    """List imports in PostgreSQL: ``ImportRepository(schema).method(conn, ...)``."""
+
+    def __init__(self, schema: str = "capture") -> None:
+        self.s = schema
+
+    async def save_mapping(self, conn: Connection, source: str, columns: dict[str, str]) -> None:
+        await conn.execute(
+            f"INSERT INTO {self.s}.import_mappings(source, columns) VALUES ($1, $2) "
+            "ON CONFLICT (source) DO UPDATE SET columns = $2, updated_at = now()", source, columns)
+
+    async def mapping(self, conn: Connection, source: str) -> dict[str, str] | None:
+        found = await conn.fetchval(f"SELECT columns FROM {self.s}.import_mappings WHERE source = $1", source)
+        return None if found is None else dict(found)
+
+    async def create_import(self, conn: Connection, import_id: str, sha256: str, source: str, campaign: str,
+                            fmt: str, columns: dict[str, str], content: bytes, total_rows: int) -> bool:
+        row = await conn.fetchval(
+            f"INSERT INTO {self.s}.imports(import_id, sha256, source, campaign, format, columns, content, total_rows) "
+            "VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT DO NOTHING RETURNING import_id",
+            import_id, sha256, source, campaign, fmt, columns, content, total_rows)
+        return row is not None
+
+    _PROGRESS = ("import_id, sha256, source, campaign, format, columns, total_rows, status, position, "
+                 + ", ".join(IMPORT_COUNTS) + ", created_at, finished_at")
+
+    async def get_import(self, conn: Connection, import_id: str) -> Row | None:
+        return await conn.fetchrow(f"SELECT {self._PROGRESS} FROM {self.s}.imports WHERE import_id = $1", import_id)
+
+    async def next_running(self, conn: Connection) -> Row | None:
+        return await conn.fetchrow(
+            f"SELECT {self._PROGRESS} FROM {self.s}.imports WHERE status = 'running' "
+            "ORDER BY created_at LIMIT 1 FOR UPDATE SKIP LOCKED")
+
+    async def content(self, conn: Connection, import_id: str) -> bytes:
+        return bytes(await conn.fetchval(f"SELECT content FROM {self.s}.imports WHERE import_id = $1", import_id))
+
+    async def first_seen(self, conn: Connection, import_id: str, email_norm: str) -> bool:
+        return bool(await conn.fetchval(
+            f"INSERT INTO {self.s}.import_people VALUES ($1, $2) ON CONFLICT DO NOTHING RETURNING true",
+            import_id, email_norm))
+
+    async def add_rejections(self, conn: Connection, import_id: str,
+                             rejections: Sequence[tuple[int, int, str, str]]) -> None:
+        await conn.executemany(
+            f"INSERT INTO {self.s}.import_rejections VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING",
+            [(import_id, *r) for r in rejections])
+
+    async def advance(self, conn: Connection, import_id: str, position: int, counts: dict[str, int],
+                      done: bool) -> None:
+        sets = ", ".join(f"{c} = {c} + ${i + 3}" for i, c in enumerate(IMPORT_COUNTS))
+        await conn.execute(
+            f"UPDATE {self.s}.imports SET position = $2, {sets}, "
+            f"status = CASE WHEN ${len(IMPORT_COUNTS) + 3} THEN 'done' ELSE status END, "
+            f"finished_at = CASE WHEN ${len(IMPORT_COUNTS) + 3} THEN now() END WHERE import_id = $1",
+            import_id, position, *(counts.get(c, 0) for c in IMPORT_COUNTS), done)
+
+    async def rejections(self, conn: Connection, import_id: str) -> Sequence[Row]:
+        return await conn.fetch(f"SELECT line, field, reason FROM {self.s}.import_rejections "
+                                "WHERE import_id = $1 ORDER BY line, n", import_id)

@@ -5,21 +5,23 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from services.capture.api import router
+from services.capture.api import imports_router, router
 from services.capture.handlers import CaptureDeps, registry
-from services.capture.repository import LeadRepository
+from services.capture.repository import ImportRepository, LeadRepository
 from services.capture.settings import CaptureSettings
 from shared.service import ServiceDefinition
 
 
 def build_service(settings: CaptureSettings | None = None) -> ServiceDefinition:
     settings = settings or CaptureSettings()
-    deps = CaptureDeps(leads=LeadRepository(settings.schema), max_clock_skew_s=settings.max_clock_skew_s)
+    deps = CaptureDeps(leads=LeadRepository(settings.schema), imports=ImportRepository(settings.schema),
+                       max_clock_skew_s=settings.max_clock_skew_s, import_max_rows=settings.import_max_rows,
+                       import_chunk_rows=settings.import_chunk_rows, import_every_s=settings.import_every_s)
     return ServiceDefinition(
         settings=settings,
         title="Leadbridge capture",
         migrations=Path(__file__).parent / "migrations",
         handlers=registry(deps),
         deps=deps,
-        routers=[router],
+        routers=[router, imports_router],
     )

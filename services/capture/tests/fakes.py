@@ -7,7 +7,7 @@ from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
 
-from services.capture.repository import Row, TimelineRow
+from services.capture.repository import IMPORT_COUNTS, Row, TimelineRow
 from shared.events import CampaignDefined, CrmOutcomeReported, LeadProfile, utcnow
 
 
@@ -151,3 +151,65 @@ class InMemoryLeads:
 
     async def count_unmatched(self, conn: Any) -> int:
         return sum(o["lead_id"] is None for o in self.outcomes.values())
+
+
+class InMemoryImports:
+    """In-memory twin of :class:`services.capture.repository.ImportRepository`."""
+
+    def __init__(self, clock: Callable[[], datetime] = utcnow) -> None:
+        self.clock = clock
+        self.mappings: dict[str, dict[str, str]] = {}
+        self.imports: dict[str, dict[str, Any]] = {}
+        self.rejected: dict[tuple[str, int, int], tuple[str, str]] = {}
+        self.people: set[tuple[str, str]] = set()
+
+    async def save_mapping(self, conn: Any, source: str, columns: dict[str, str]) -> None:
+        self.mappings[source] = dict(columns)
+
+    async def mapping(self, conn: Any, source: str) -> dict[str, str] | None:
+        return self.mappings.get(source)
+
+    async def create_import(self, conn: Any, import_id: str, sha256: str, source: str, campaign: str, fmt: str,
+                            columns: dict[str, str], content: bytes, total_rows: int) -> bool:
+        if import_id in self.imports or any((i["sha256"], i["source"], i["campaign"]) == (sha256, source, campaign)
+                                            for i in self.imports.values()):
+            return False
+        self.imports[import_id] = {
+            "import_id": import_id, "sha256": sha256, "source": source, "campaign": campaign, "format": fmt,
+            "columns": dict(columns), "content": content, "total_rows": total_rows, "status": "running",
+            "position": 0, **dict.fromkeys(IMPORT_COUNTS, 0), "created_at": self.clock(), "finished_at": None}
+        return True
+
+    async def get_import(self, conn: Any, import_id: str) -> Row | None:
+        found = self.imports.get(import_id)
+        return None if found is None else {k: v for k, v in found.items() if k != "content"}
+
+    async def next_running(self, conn: Any) -> Row | None:
+        running = [i for i in self.imports.values() if i["status"] == "running"]
+        first = min(running, key=lambda i: i["created_at"], default=None)
+        return None if first is None else await self.get_import(conn, first["import_id"])
+
+    async def content(self, conn: Any, import_id: str) -> bytes:
+        return bytes(self.imports[import_id]["content"])
+
+    async def first_seen(self, conn: Any, import_id: str, email_norm: str) -> bool:
+        if (import_id, email_norm) in self.people:
+            return False
+        self.people.add((import_id, email_norm))
+        return True
+
+    async def add_rejections(self, conn: Any, import_id: str, rejections: Sequence[tuple[int, int, str, str]]) -> None:
+        for line, n, field, reason in rejections:
+            self.rejected.setdefault((import_id, line, n), (field, reason))
+
+    async def advance(self, conn: Any, import_id: str, position: int, counts: dict[str, int], done: bool) -> None:
+        imp = self.imports[import_id]
+        imp["position"] = position
+        for c in IMPORT_COUNTS:
+            imp[c] += counts.get(c, 0)
+        if done:
+            imp.update(status="done", finished_at=self.clock())
+
+    async def rejections(self, conn: Any, import_id: str) -> Sequence[Row]:
+        return [{"line": line, "field": f, "reason": r}
+                for (i, line, _), (f, r) in sorted(self.rejected.items()) if i == import_id]

@@ -11,7 +11,7 @@ import pytest
 from services.capture import handlers
 from services.capture.domain.leads import ActivityPerson, LeadConflict
 from services.capture.handlers import Activity, CaptureDeps, Newcomer, Submission, registry
-from services.capture.tests.fakes import InMemoryLeads
+from services.capture.tests.fakes import InMemoryImports, InMemoryLeads
 from shared import topics
 from shared.events import (
     Behaviour,
@@ -37,7 +37,7 @@ def capture() -> tuple[CaptureDeps, InMemoryLeads]:
     leads = InMemoryLeads(clock=lambda: T0)
     for name in ("expo", "webinar-q2"):
         leads.campaigns[name] = {"campaign_id": name, "name": name, "type": "event", "version": 1, "defined_at": T0}
-    return CaptureDeps(leads=leads, clock=lambda: T0), leads
+    return CaptureDeps(leads=leads, imports=InMemoryImports(), clock=lambda: T0), leads
 
 
 def submission(*, email: str = "Ann.Lee@Acme.com", source: LeadSource = LeadSource.WEB_FORM,

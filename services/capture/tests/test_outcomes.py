@@ -9,7 +9,7 @@ import pytest
 
 from services.capture import handlers
 from services.capture.handlers import CaptureDeps, registry
-from services.capture.tests.fakes import InMemoryLeads
+from services.capture.tests.fakes import InMemoryImports, InMemoryLeads
 from services.capture.tests.test_handlers import activity, submission
 from shared import topics
 from shared.events import CampaignDefined, CrmOutcomeReported, DealOutcomeRecorded, LeadCaptured
@@ -20,7 +20,7 @@ T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 
 def capture() -> tuple[CaptureDeps, InMemoryLeads]:
     leads = InMemoryLeads(clock=lambda: T0)
-    return CaptureDeps(leads=leads, clock=lambda: T0), leads
+    return CaptureDeps(leads=leads, imports=InMemoryImports(), clock=lambda: T0), leads
 
 
 def defined(campaign_id: str, version: int = 1) -> CampaignDefined:
