@@ -13,8 +13,8 @@ import asyncpg
 import pytest
 
 from services.capture.domain.leads import TimelineEntry
-from services.capture.repository import LeadRepository, LeadStore
-from services.capture.tests.fakes import InMemoryLeads
+from services.capture.repository import ImportRepository, ImportStore, LeadRepository, LeadStore
+from services.capture.tests.fakes import InMemoryImports, InMemoryLeads
 from services.content.domain.effectiveness import Deal as ContentDeal
 from services.content.repository import CollateralStore, ContentRepository
 from services.content.tests.fakes import InMemoryCollateral, InMemoryUse
@@ -65,6 +65,12 @@ async def backend(kind: str, pool: asyncpg.Pool, service: str, real: Callable[[s
 @pytest.fixture(params=["postgres", "memory"])
 async def leads(request: pytest.FixtureRequest, pool: asyncpg.Pool) -> AsyncIterator[tuple[LeadStore, Any]]:
     async for b in backend(request.param, pool, "capture", LeadRepository, InMemoryLeads):
+        yield b
+
+
+@pytest.fixture(params=["postgres", "memory"])
+async def imports(request: pytest.FixtureRequest, pool: asyncpg.Pool) -> AsyncIterator[tuple[ImportStore, Any]]:
+    async for b in backend(request.param, pool, "capture", ImportRepository, InMemoryImports):
         yield b
 
 
@@ -614,3 +620,29 @@ async def test_tasks_and_the_no_show_timer(programs: tuple[ProgramStore, Any]) -
     again = await store.webinar(conn, "wb")
     assert again is not None and (again["no_shows"], again["no_show_due_at"]) == (4, end + timedelta(hours=1))
     assert await store.due_webinars(conn, end + timedelta(days=1), 10) == []
+
+
+async def test_imports_keep_files_mappings_progress_rejections_and_people(imports: tuple[ImportStore, Any]) -> None:
+    store, conn = imports
+    assert await store.mapping(conn, "list_import") is None
+    await store.save_mapping(conn, "list_import", {"email": "E"})
+    await store.save_mapping(conn, "list_import", {"email": "Email"})
+    assert await store.mapping(conn, "list_import") == {"email": "Email"}
+    assert await store.create_import(conn, "I1", "abc", "list_import", "expo", "csv", {"email": "Email"}, b"x\n", 3)
+    assert not await store.create_import(conn, "I1", "abc", "list_import", "expo", "csv", {}, b"x\n", 3)
+    assert await store.content(conn, "I1") == b"x\n"
+    assert pick(await store.next_running(conn), "import_id", "position", "status") == {
+        "import_id": "I1", "position": 0, "status": "running"}
+    assert await store.first_seen(conn, "I1", "a@x.com") and not await store.first_seen(conn, "I1", "a@x.com")
+    await store.add_rejections(conn, "I1", [(3, 0, "email", "bad"), (2, 0, "row", "short"), (3, 1, "name", "x")])
+    await store.advance(conn, "I1", 2, {"accepted": 1, "rejected": 1, "new_leads": 1}, done=False)
+    await store.advance(conn, "I1", 3, {"rejected": 1}, done=True)
+    got = await store.get_import(conn, "I1")
+    assert pick(got, "position", "status", "accepted", "rejected", "new_leads", "known_people", "duplicates") == {
+        "position": 3, "status": "done", "accepted": 1, "rejected": 2, "new_leads": 1, "known_people": 0,
+        "duplicates": 0}
+    assert got is not None and got["finished_at"] is not None
+    assert await store.next_running(conn) is None
+    assert [dict(r) for r in await store.rejections(conn, "I1")] == [
+        {"line": 2, "field": "row", "reason": "short"}, {"line": 3, "field": "email", "reason": "bad"},
+        {"line": 3, "field": "name", "reason": "x"}]

@@ -55,11 +55,19 @@ def check_mapping(columns: Mapping[str, str]) -> list[Problem]:
 
 
 def file_format(filename: str | None, content_type: str | None) -> Format | None:
-    """CSV or JSONL, by the file's name (or its content type), else None."""
+    """CSV or JSONL, by the file's name (or, for a name without an extension, its
+    content type), else None."""
     name = (filename or "").lower()
-    if name.endswith(".csv") or (content_type or "").startswith("text/csv"):
+    if name.endswith(".csv"):
         return "csv"
-    if name.endswith((".jsonl", ".ndjson")) or (content_type or "") in ("application/jsonl", "application/x-ndjson"):
+    if name.endswith((".jsonl", ".ndjson")):
+        return "jsonl"
+    if "." in name.rpartition("/")[2]:
+        return None  # named as something else: a .pdf sent as text/csv is no list
+    kind = (content_type or "").partition(";")[0].strip()
+    if kind == "text/csv":
+        return "csv"
+    if kind in ("application/jsonl", "application/x-ndjson"):
         return "jsonl"
     return None
 

@@ -53,6 +53,7 @@ def test_the_format_is_told_by_name_or_content_type() -> None:
     assert file_format("x", "text/csv; charset=utf-8") == "csv"
     assert file_format("export.jsonl", None) == "jsonl"
     assert file_format("list.xlsx", "application/vnd.ms-excel") is None
+    assert file_format("brochure.pdf", "text/csv") is None
 
 
 def test_csv_rows_keep_their_line_numbers_through_quoted_newlines_and_blank_lines() -> None:
