@@ -1,6 +1,7 @@
-"""Upload a list to capture and watch it import:
+"""Upload a list to capture and watch it import (an operator's tool, run from the
+repository with the development requirements installed):
 
-    python -m services.capture.imports_cli upload FILE --source list_import --campaign expo-2026 \\
+    python -m tools.imports_cli upload FILE --source list_import --campaign expo-2026 \\
         [--mapping '{"email": "Email", ...}' | --mapping mapping.json] [--url http://127.0.0.1:8001]
 
 Without ``--mapping`` the source's saved mapping is used. Shows a progress bar (rich)
@@ -69,7 +70,7 @@ def upload(args: argparse.Namespace, console: Console) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m services.capture.imports_cli")
+    parser = argparse.ArgumentParser(prog="python -m tools.imports_cli")
     commands = parser.add_subparsers(dest="command", required=True)
     up = commands.add_parser("upload", help="upload a CSV or JSONL list and show its progress")
     up.add_argument("file")
