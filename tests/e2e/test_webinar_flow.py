@@ -28,7 +28,15 @@ import pytest
 
 from bench.leads import grade_c
 from shared import codec, topics
-from shared.events import LeadAssigned, LeadCaptured, LeadProfile, LeadScored, LeadSource, lead_id_for_email
+from shared.events import (
+    LeadAssigned,
+    LeadCaptured,
+    LeadEngaged,
+    LeadProfile,
+    LeadScored,
+    LeadSource,
+    lead_id_for_email,
+)
 from tests import harness
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
@@ -153,6 +161,25 @@ def test_the_webinar_flow_at_its_real_size(stack: harness.Stack, mailpit: harnes
         assert not {m["To"][0]["Address"] for m in everything} & refusing, "mail to a person without consent"
         assert all(m["Subject"] == "Sorry we missed you, Casey: the recording of Winning back big clients"
                    for m in got_mail)
+
+        # a no-show clicks the recording link: capture makes it the lead's activity (capture alone
+        # produces lead-engaged) and scoring re-scores the lead
+        clicked = got_mail[0]
+        text = mailpit.message(clicked["ID"])["Text"]
+        link = next(w for w in text.split() if "/v1/nurture/r/" in w)
+        assert httpx.get(link, follow_redirects=False, timeout=10).headers["location"] == (
+            "https://leadbridge.example/webinars/recording")
+        clicker = lead_id_for_email(clicked["To"][0]["Address"])
+
+        def click_rescored() -> LeadScored | None:
+            engaged = [codec.decode(LeadEngaged, m.value) for m in harness.read_topic(
+                stack.ns.bootstrap, stack.ns.topic(topics.LEAD_ENGAGED), timeout_s=2)]
+            ids = {e.event_id for e in engaged if e.lead_id == clicker and e.detail.get("via") == "nurture-email"}
+            return next((e for m in harness.read_topic(stack.ns.bootstrap, stack.ns.topic(topics.LEAD_SCORED),
+                                                       timeout_s=2)
+                         if (e := codec.decode(LeadScored, m.value)).cause_event_id in ids), None)
+
+        assert harness.eventually(click_rescored, timeout_s=30, interval_s=1, what="the click re-scoring the lead")
 
         # the attendees: re-graded by scoring from the attendance, then given to sales by routing
         def attendance_scores() -> dict[str, LeadScored]:
