@@ -352,8 +352,13 @@ def _progress(row: Row) -> dict[str, Any]:
                       "rejections": f"/v1/imports/{row['import_id']}/rejections"}}
 
 
-@imports_router.post("/imports", status_code=202, responses=responses(links={202: {
-        "GetImport": link("GET", IMPORT, "the import's progress", import_id="$response.body#/import_id")}}))
+_TO_IMPORT = {"GetImport": link("GET", IMPORT, "the import's progress", import_id="$response.body#/import_id")}
+
+
+@imports_router.post("/imports", status_code=202, responses={
+    **responses(links={202: _TO_IMPORT}),
+    200: {"description": "this file was imported for this source and campaign already: that import",
+          "links": _TO_IMPORT}})
 async def upload_import(runtime: RuntimeDep, deps: DepsDep, file: Annotated[UploadFile, File()],
                         source: Annotated[LeadSource, Form()], campaign: Annotated[Text, Form(min_length=1)],
                         mapping: Annotated[str | None, Form(max_length=10_000)] = None) -> JSONResponse:
@@ -400,7 +405,9 @@ async def get_import(import_id: str, runtime: RuntimeDep, deps: DepsDep) -> dict
             raise _no_import(import_id) from None
 
 
-@imports_router.get("/imports/{import_id}/rejections", responses=responses(404))
+@imports_router.get("/imports/{import_id}/rejections", responses={
+    **responses(404), 200: {"description": "the report (JSON), or its rejections as CSV (format=csv)",
+                            "content": {"application/json": {}, "text/csv": {"schema": {"type": "string"}}}}})
 async def import_rejections(import_id: str, runtime: RuntimeDep, deps: DepsDep,
                             format: Literal["json", "csv"] = "json") -> Response:
     """The import's report: its counts and every rejected row's line, field and reason
