@@ -31,7 +31,7 @@ from collections import Counter, deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import asyncpg
 from aiokafka.errors import KafkaError
@@ -47,6 +47,9 @@ from shared.topics import TopicSpec, spec_for, spec_for_model
 log = logging.getLogger(__name__)
 
 TRANSIENT: tuple[type[BaseException], ...] = (*TRANSIENT_DB_ERRORS, KafkaError)
+# Errors after which PostgreSQL rolled the transaction back and running it again may succeed.
+CONFLICT_DB_ERRORS = (asyncpg.exceptions.DeadlockDetectedError, asyncpg.exceptions.SerializationError)
+T = TypeVar("T")
 
 # Rows of HTTP commands and clocked jobs waiting to be handed to the producer. Beyond
 # this (the producer is stalled) further rows are left to the outbox relay.
@@ -229,6 +232,26 @@ class Runtime:
                 rows = self.to_rows(uow.emitted)
                 await self.outbox.add(conn, rows)
         self.hand_off(rows)
+
+    async def run(self, command: Callable[[UnitOfWork], Awaitable[T]], *, attempts: int = 4) -> T:
+        """Run an HTTP command in a unit of work, again from the start when PostgreSQL
+        rolled it back for a deadlock or a serialization failure (a bulk command locking
+        many rows while a consumer moves the same ones). The rolled-back attempt left
+        nothing behind, so re-running it is safe; the last failure is raised."""
+        delay = 0.05
+        for attempt in range(1, attempts + 1):
+            try:
+                async with self.unit_of_work() as uow:
+                    return await command(uow)
+            except CONFLICT_DB_ERRORS as exc:
+                if attempt == attempts:
+                    raise
+                metrics.TRANSIENT_RETRIES.labels(self._name, "command").inc()
+                log.warning("command rolled back by a lock conflict; running it again",
+                            extra={"error": repr(exc), "attempt": attempt})
+                await asyncio.sleep(delay)
+                delay *= 2
+        raise AssertionError("unreachable")
 
     async def relay_outbox(self) -> int:
         """Re-send outbox rows whose publication was never confirmed."""

@@ -395,9 +395,8 @@ async def add_members(campaign_id: str, body: MembersIn, runtime: RuntimeDep, de
     if not body.lead_ids and not body.emails:
         raise _refused("lead_ids", "name at least one member, by lead_ids or emails")
     try:
-        async with runtime.unit_of_work() as uow:
-            members = await handlers.add_members(deps, uow, campaign_id, body.lead_ids,
-                                                 [str(e) for e in body.emails], body.status)
+        members = await runtime.run(lambda uow: handlers.add_members(
+            deps, uow, campaign_id, body.lead_ids, [str(e) for e in body.emails], body.status))
     except handlers.UnknownCampaign:
         raise _no_campaign(campaign_id) from None
     except StepNotInCampaign as bad:

@@ -92,10 +92,11 @@ def test_the_webinar_flow_at_its_real_size(stack: harness.Stack, mailpit: harnes
             for lead, p in zip(leads, persons, strict=True)))
 
         def listed(lead_ids: list[str], status: str) -> dict[str, Any] | None:
-            # a list is idempotent (members only move forward), so it is sent again when refused:
-            # 422 while nurture has not heard of every lead yet, 500 on a deadlock with the
-            # consumer moving the same members
+            # a list is idempotent (members only move forward), so it is sent again while nurture
+            # has not heard of every lead yet (422); a lock conflict with the consumer moving the
+            # same members is nurture's to retry, never a 5xx
             r = nurture.post(f"/v1/campaigns/{cid}/members", json={"lead_ids": lead_ids, "status": status})
+            assert r.status_code in (202, 422), r.text
             return r.json() if r.status_code == 202 else None
 
         assert harness.eventually(lambda: listed(leads, "invited"), timeout_s=60, interval_s=1,

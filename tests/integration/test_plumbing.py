@@ -228,3 +228,33 @@ async def test_a_handler_emitting_an_event_too_large_dead_letters_its_input(
     assert [h["dlq_original_offset"] for _, h in letters] == ["20"]
     assert "EventTooLarge" in letters[0][1]["dlq_error"]
     assert await runtime.pool.fetchval("SELECT count(*) FROM plumbing.outbox") == 0
+
+
+async def test_a_command_rolled_back_by_a_deadlock_runs_again_and_takes_effect_once(runtime: Runtime) -> None:
+    attempts: list[int] = []
+
+    async def command(uow: UnitOfWork) -> str:
+        attempts.append(len(attempts) + 1)
+        await uow.conn.execute("INSERT INTO plumbing.things VALUES ('cmd', 1) "
+                               "ON CONFLICT (lead_id) DO UPDATE SET times = things.times + 1")
+        uow.emit(captured(f"cmd-{len(attempts)}"))
+        if len(attempts) == 1:  # PostgreSQL's own deadlock error, raised inside the transaction
+            await uow.conn.execute("DO $$ BEGIN RAISE EXCEPTION 'simulated' USING ERRCODE = '40P01'; END $$")
+        return "done"
+
+    assert await runtime.run(command) == "done"
+    assert attempts == [1, 2]
+    assert await count_things(runtime) == {"cmd": 1}  # the first attempt's insert was rolled back
+    await runtime.settle()
+    ids = [r["event_id"] for r in await runtime.pool.fetch("SELECT event_id FROM plumbing.outbox")]
+    assert captured("cmd-1").event_id not in ids  # nor did its event reach the outbox
+
+
+async def test_a_command_that_keeps_deadlocking_gives_up_with_the_error(runtime: Runtime) -> None:
+    import asyncpg
+
+    async def command(uow: UnitOfWork) -> None:
+        await uow.conn.execute("DO $$ BEGIN RAISE EXCEPTION 'simulated' USING ERRCODE = '40P01'; END $$")
+
+    with pytest.raises(asyncpg.exceptions.DeadlockDetectedError):
+        await runtime.run(command, attempts=2)
