@@ -205,7 +205,9 @@ class PersonIn(BaseModel):
 class InvitationsIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    people: list[PersonIn] = Field(min_length=1, max_length=10_000)
+    # One request, one transaction: a list this size is answered in a second or two. A
+    # longer one (a purchased list, a platform's export) is a list import (POST /v1/imports).
+    people: list[PersonIn] = Field(min_length=1, max_length=1_000)
     status: Literal["invited", "registered"] = "invited"
     source: LeadSource = LeadSource.LIST_IMPORT
 

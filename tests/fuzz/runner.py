@@ -53,8 +53,8 @@ class Outcome:
 def run_schemathesis(service: str, base_url: str, report_dir: Path, *, max_examples: int, seed: int,
                      phases: Iterable[str] = PHASES) -> Outcome:
     report = report_dir / f"{service}.json"
-    # --request-timeout 60: capture's invitations of 10,000 people (the documented maximum)
-    # took about 25 s on the shared two-core machine; slow, but not what these checks judge.
+    # --request-timeout 60: the largest documented bodies (capture's invitations of 1,000
+    # people) take seconds on a loaded two-core machine; slow, but not what these checks judge.
     command = [str(ST), "run", f"{base_url}/openapi.json", "--checks", ",".join(CHECKS),
                "--phases", ",".join(phases), "--max-examples", str(max_examples), "--seed", str(seed),
                "--workers", "1", "--request-timeout", "60", "--generation-database", "none",
