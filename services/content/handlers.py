@@ -30,7 +30,7 @@ from services.content.storage import FileStore
 from services.content.use_handlers import effectiveness_for_segment, on_deal_outcome, refresh_effectiveness
 from services.content.use_repository import UseStore
 from shared import metrics as shared_metrics
-from shared import topics
+from shared import timers, topics
 from shared.events import (
     CollateralRetirementWarned,
     CollateralShared,
@@ -482,16 +482,9 @@ async def run_retirement(deps: ContentDeps, units: UnitOfWorkFactory) -> int:
     chunk until none is due; then the timer backlog for ``leadbridge_timers_due``."""
     fired = 0
     for step in (warn_due, retire_due):
-        while True:
-            async with units() as uow:
-                n = await step(deps, uow)
-            fired += n
-            if n < deps.timer_batch:
-                break
-    async with units() as uow:
-        now = deps.clock()
-        due, oldest = await deps.collateral.timer_backlog(uow.conn, now)
-    shared_metrics.report_timer_backlog(metrics.SERVICE, metrics.TIMER_RETIREMENT, due, oldest, now)
+        fired += await timers.drain(units, bind(step, deps), deps.timer_batch)
+    await timers.report_backlog(units, deps.clock, metrics.SERVICE,
+                                {metrics.TIMER_RETIREMENT: deps.collateral.timer_backlog})
     return fired
 
 

@@ -55,7 +55,7 @@ from services.nurture.mailer import Mailer, MessageRejected
 from services.nurture.metrics import CAMPAIGN_CLOSED_REVENUE, CAMPAIGN_MEMBERS
 from services.nurture.repository import CampaignStore, DealRow, MemberChange, PoolStore, ProgramStore, Row, TouchRow
 from shared import metrics as shared_metrics
-from shared import topics
+from shared import timers, topics
 from shared.events import (
     GRADES,
     Behaviour,
@@ -86,6 +86,9 @@ from shared.handling import Periodic, Registry, Subscription, UnitOfWork, UnitOf
 from shared.money import from_minor
 
 log = logging.getLogger(__name__)
+
+NO_SHOW_BATCH = 10
+"""Webinars whose no-shows one unit of work marks."""
 
 
 class NotFound(LookupError):
@@ -368,7 +371,7 @@ async def fire_no_show_timers(deps: NurtureDeps, uow: UnitOfWork) -> int:
     report reaches later is moved to attended (the funnel's late correction). Returns how
     many webinars."""
     now = deps.clock()
-    due = await deps.programs.due_webinars(uow.conn, now, 10)
+    due = await deps.programs.due_webinars(uow.conn, now, NO_SHOW_BATCH)
     for w in due:
         campaign = await deps.campaigns.get_campaign(uow.conn, w["campaign_id"])
         marked = 0
@@ -388,17 +391,9 @@ async def fire_no_show_timers(deps: NurtureDeps, uow: UnitOfWork) -> int:
 
 async def run_no_show_timers(deps: NurtureDeps, units: UnitOfWorkFactory) -> int:
     """The ``webinar-no-shows`` job: fire due no-show timers, then report what is left due."""
-    fired = 0
-    while True:
-        async with units() as uow:
-            n = await fire_no_show_timers(deps, uow)
-        fired += n
-        if n == 0:
-            break
-    async with units() as uow:
-        now = deps.clock()
-        due, oldest = await deps.programs.no_show_backlog(uow.conn, now)
-        shared_metrics.report_timer_backlog(metrics.SERVICE, metrics.TIMER_NO_SHOWS, due, oldest, now)
+    fired = await timers.drain(units, bind(fire_no_show_timers, deps), NO_SHOW_BATCH)
+    await timers.report_backlog(units, deps.clock, metrics.SERVICE,
+                                {metrics.TIMER_NO_SHOWS: deps.programs.no_show_backlog})
     return fired
 
 
@@ -507,17 +502,9 @@ async def _track_of(deps: NurtureDeps, conn: Any, name: str, version: int) -> Tr
 async def run_steps(deps: NurtureDeps, units: UnitOfWorkFactory) -> int:
     """The ``nurture-steps`` job: fire due step timers, a transaction per ``timer_batch``,
     until none is due; then report what is left due."""
-    fired = 0
-    while True:
-        async with units() as uow:
-            n = await fire_due_steps(deps, uow)
-        fired += n
-        if n < deps.timer_batch:
-            break
-    async with units() as uow:
-        now = deps.clock()
-        due, oldest = await deps.programs.step_backlog(uow.conn, now)
-        shared_metrics.report_timer_backlog(metrics.SERVICE, metrics.TIMER_STEPS, due, oldest, now)
+    fired = await timers.drain(units, bind(fire_due_steps, deps), deps.timer_batch)
+    await timers.report_backlog(units, deps.clock, metrics.SERVICE,
+                                {metrics.TIMER_STEPS: deps.programs.step_backlog})
     return fired
 
 
@@ -609,13 +596,7 @@ async def send_queued(deps: NurtureDeps, uow: UnitOfWork) -> int:
 
 async def send_mail(deps: NurtureDeps, units: UnitOfWorkFactory) -> int:
     """The ``nurture-mail`` job: work through the due queue, ``mail_batch`` per transaction."""
-    handled = 0
-    while True:
-        async with units() as uow:
-            n = await send_queued(deps, uow)
-        handled += n
-        if n < deps.mail_batch:
-            return handled
+    return await timers.drain(units, bind(send_queued, deps), deps.mail_batch)
 
 
 async def engaged(deps: NurtureDeps, uow: UnitOfWork, message_id: str, behaviour: str,

@@ -35,7 +35,7 @@ from services.routing.domain.lifecycle import (
 from services.routing.domain.router import LeadFacts, Router, is_away
 from services.routing.repository import AssignmentRow, PendingWrites, RoutingStore, Row, active_from_row
 from shared import metrics as shared_metrics
-from shared import topics
+from shared import timers, topics
 from shared.events import (
     DealOutcomeRecorded,
     FollowUpEscalated,
@@ -338,18 +338,8 @@ async def run_timers(deps: RoutingDeps, units: UnitOfWorkFactory) -> int:
     """The ``sla-timers`` job: fire every due breach, then every due reminder, one
     transaction per chunk of ``timer_batch``, until none is due; then report what is
     left due. Returns the breaches."""
-    fired = 0
-    while True:
-        async with units() as uow:
-            n = await fire_due(deps, uow)
-        fired += n
-        if n < deps.timer_batch:
-            break
-    while True:
-        async with units() as uow:
-            n = await fire_reminders(deps, uow)
-        if n < deps.timer_batch:
-            break
+    fired = await timers.drain(units, bind(fire_due, deps), deps.timer_batch)
+    await timers.drain(units, bind(fire_reminders, deps), deps.timer_batch)
     async with units() as uow:
         await report_timer_backlog(deps, uow)
     return fired
