@@ -8,7 +8,6 @@ from pathlib import Path
 
 from services.content.api import router
 from services.content.domain.lifecycle import Policy
-from services.content.domain.upkeep import Thresholds
 from services.content.handlers import ContentDeps, OffsetClock, registry
 from services.content.repository import ContentRepository
 from services.content.settings import ContentSettings
@@ -31,9 +30,6 @@ def file_store(settings: ContentSettings) -> FileStore:
 def build_service(settings: ContentSettings | None = None) -> ServiceDefinition:
     settings = settings or ContentSettings()
     test_clock = OffsetClock() if settings.test_clock else None
-    thresholds = Thresholds(revise_below=settings.revise_below, min_ratings=settings.revise_min_ratings,
-                            unused_days=settings.prune_unused_days, expand_win_rate=settings.expand_win_rate,
-                            min_deals=settings.expand_min_deals, few_items=settings.expand_few_items)
     deps = ContentDeps(collateral=ContentRepository(settings.schema), files=file_store(settings),
                        use=UseRepository(settings.schema),
                        policy=Policy({str(k): v for k, v in settings.approval_policy.items()}),
@@ -41,8 +37,8 @@ def build_service(settings: ContentSettings | None = None) -> ServiceDefinition:
                        lifetime=timedelta(days=settings.retire_after_days),
                        retirement_every_s=settings.retirement_every_s, gauges_every_s=settings.gauges_every_s,
                        test_clock=test_clock, clock=test_clock if test_clock is not None else utcnow,
-                       effectiveness_every_s=settings.effectiveness_every_s, upkeep_thresholds=thresholds,
-                       outlier_below=settings.one_message_outlier_below)
+                       effectiveness_every_s=settings.effectiveness_every_s,
+                       upkeep_thresholds=settings.upkeep_thresholds(), outlier_below=settings.one_message_outlier_below)
     return ServiceDefinition(
         settings=settings,
         title="Leadbridge content",

@@ -5,7 +5,10 @@ from typing import Literal, Self
 
 from pydantic import model_validator
 
+from services.content.domain.upkeep import Thresholds
 from shared.settings import ServiceSettings
+
+_UPKEEP = Thresholds()  # the upkeep report's defaults are the domain's; settings only name them
 
 
 class ContentSettings(ServiceSettings):
@@ -43,11 +46,18 @@ class ContentSettings(ServiceSettings):
     test_clock: bool = False
 
     # collateral in use: how often effectiveness is re-measured, and the report's thresholds
+    # (LEADBRIDGE_REVISE_BELOW and so on; each defaults to the domain's `Thresholds`)
     effectiveness_every_s: float = 60.0
-    revise_below: float = 3.0  # mean rating under which an item is to revise
-    revise_min_ratings: int = 2
-    prune_unused_days: int = 90
-    expand_win_rate: float = 0.5
-    expand_min_deals: int = 3
-    expand_few_items: int = 1
+    revise_below: float = _UPKEEP.revise_below  # mean rating under which an item is to revise
+    revise_min_ratings: int = _UPKEEP.min_ratings
+    prune_unused_days: int = _UPKEEP.unused_days
+    expand_win_rate: float = _UPKEEP.expand_win_rate
+    expand_min_deals: int = _UPKEEP.min_deals
+    expand_few_items: int = _UPKEEP.few_items
     one_message_outlier_below: float = 0.2
+
+    def upkeep_thresholds(self) -> Thresholds:
+        """The upkeep report's thresholds, as configured."""
+        return Thresholds(revise_below=self.revise_below, min_ratings=self.revise_min_ratings,
+                          unused_days=self.prune_unused_days, expand_win_rate=self.expand_win_rate,
+                          min_deals=self.expand_min_deals, few_items=self.expand_few_items)

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
+import pytest
+
 from services.content.domain.effectiveness import Deal
 from services.content.domain.upkeep import (
     LiveItem,
@@ -15,6 +17,7 @@ from services.content.domain.upkeep import (
     funnel_stage,
     upkeep,
 )
+from services.content.settings import ContentSettings
 
 NOW = datetime(2026, 6, 1, tzinfo=UTC)
 
@@ -72,3 +75,13 @@ def test_segments_and_stages_winning_often_with_little_content_are_to_expand() -
 def test_crm_stages_map_to_funnel_stages() -> None:
     assert [funnel_stage(s) for s in ("Closed Won", "decision", "proposal", "weird", None)] == \
         ["onboarding", "decision", "decision", None, None]
+
+
+def test_the_settings_default_to_the_domains_thresholds_and_each_one_can_be_set(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    assert ContentSettings().upkeep_thresholds() == Thresholds()
+    monkeypatch.setenv("LEADBRIDGE_REVISE_BELOW", "2.5")
+    monkeypatch.setenv("LEADBRIDGE_EXPAND_FEW_ITEMS", "4")
+    configured = ContentSettings().upkeep_thresholds()
+    assert (configured.revise_below, configured.few_items) == (2.5, 4)
+    assert configured.unused_days == Thresholds().unused_days
