@@ -170,6 +170,13 @@ def create_app(definition: ServiceDefinition) -> FastAPI:
         return JSONResponse(status_code=200 if ok else 503,
                             content={"status": "ok" if ok else "unavailable", "service": name, "checks": checks})
 
+    @api.get("/livez", tags=["operations"])
+    async def livez() -> dict[str, str]:
+        """The process is up and its event loop answers. What a supervisor's liveness
+        probe asks: a broker outage or a stuck outbox (``/healthz``, readiness) is not
+        cured by restarting the service, so it must not fail this one."""
+        return {"status": "alive", "service": name}
+
     @api.get("/metrics", tags=["operations"], response_class=PlainTextResponse,
              responses={200: {"description": "Prometheus text exposition format"}})
     async def prometheus_metrics() -> Response:

@@ -7,10 +7,9 @@ or a stat reading the ``leadbridge-prometheus`` datasource. Queries use only met
 services export and the recording rules in deploy/prometheus/rules; the test in
 tests/e2e/test_observability.py runs each one against a Prometheus scraping the services.
 
-Not here yet, because nothing exports their figures: the campaign funnel (invited,
-registered, attended, followed up, opportunity, won) and collateral use. Per-campaign grade
-counts are served by scoring's ``GET /v1/grades`` (unbounded label values do not belong in
-Prometheus).
+Per-campaign grade counts are served by scoring's ``GET /v1/grades`` and a campaign's full
+report (cost, ROI, attribution) by nurture's ``GET /v1/campaigns/{id}/report``; the
+campaigns dashboard shows the funnel and closed revenue nurture exports per campaign.
 """
 
 from __future__ import annotations
@@ -241,7 +240,38 @@ def collateral_library() -> Dashboard:
     ])
 
 
-DASHBOARDS = (flow_and_lag, grades_and_sources, sla_and_escalations, collateral_library)
+def campaigns_and_nurture() -> Dashboard:
+    # Campaign gauges come from nurture's tables: every replica reports the same, so max.
+    return Dashboard("leadbridge-campaigns", "Leadbridge · campaigns and nurture",
+                     "What did each campaign bring in, how far did its people get, and what is marketing "
+                     "sending the leads sales is not working yet?", [
+        ("Campaign funnel", [
+            Panel("Members by furthest step, per campaign",
+                  [("max by (campaign, status) (leadbridge_nurture_campaign_members)", "{{campaign}} {{status}}")],
+                  kind="stat", width=24, height=6),
+            Panel("Closed revenue per campaign",
+                  [("max by (campaign, currency) (leadbridge_nurture_campaign_closed_revenue)",
+                    "{{campaign}} {{currency}}")], unit="currencyUSD"),
+            Panel("CRM outcomes matching no lead",
+                  [("max(leadbridge_capture_unmatched_outcomes)", "unmatched now")],
+                  description="Kept at capture, matched when the person is captured: GET /v1/outcomes?matched=false"),
+        ]),
+        ("Nurture tracks", [
+            Panel("Leads entering and leaving tracks per hour",
+                  [("sum by (track) (increase(leadbridge_nurture_enrolled_total[1h]))", "entered {{track}}"),
+                   ("sum by (track, reason) (increase(leadbridge_nurture_exited_total[1h]))",
+                    "left {{track}} ({{reason}})")]),
+            Panel("Email per hour: sent, deferred, suppressed",
+                  [("sum by (outcome) (increase(leadbridge_nurture_messages_total[1h]))", "{{outcome}}")]),
+            Panel("Opens and clicks per hour",
+                  [("sum by (behaviour) (increase(leadbridge_nurture_engagement_total[1h]))", "{{behaviour}}")]),
+            Panel("Rep tasks created per hour",
+                  [("sum by (kind) (increase(leadbridge_nurture_tasks_total[1h]))", "{{kind}}")]),
+        ]),
+    ])
+
+
+DASHBOARDS = (flow_and_lag, grades_and_sources, sla_and_escalations, campaigns_and_nurture, collateral_library)
 
 
 def render() -> dict[str, str]:

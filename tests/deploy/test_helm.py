@@ -137,9 +137,10 @@ def test_one_deployment_and_service_per_service_as_its_code_runs(default: list[d
             assert "secretKeyRef" in env[secret]["valueFrom"]  # from the cluster, never from values
         assert svc.definition is not None
         routes = {getattr(r, "path", None) for r in create_app(svc.definition).routes}
-        for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
+        expected = {"startupProbe": "/healthz", "readinessProbe": "/healthz", "livenessProbe": "/livez"}
+        for probe, path in expected.items():
             assert container[probe]["httpGet"]["path"] in routes
-            assert container[probe]["httpGet"]["path"] == "/healthz"
+            assert container[probe]["httpGet"]["path"] == path
         assert container["resources"]["requests"] and container["resources"]["limits"]
         assert services[name]["spec"]["ports"][0]["port"] == settings.http_port
 
