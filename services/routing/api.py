@@ -13,9 +13,10 @@ from pydantic import BaseModel, ConfigDict, Field
 from services.routing import handlers
 from services.routing.domain.config import ConfigInvalid
 from services.routing.domain.followup import FollowUpRefused, NoteRequired, NotTheOwner
+from services.routing.domain.lifecycle import ActiveAssignment
 from services.routing.domain.sla import seconds_left
 from services.routing.handlers import RoutingDeps
-from services.routing.repository import AssignmentRow, Row
+from services.routing.repository import Row
 from shared.events import FollowUpOutcome
 from shared.responses import link, responses
 from shared.service import RuntimeDep, get_deps
@@ -61,7 +62,7 @@ def _config_error(exc: ConfigInvalid) -> HTTPException:
                                       "fields": [e.as_dict() for e in exc.errors]})
 
 
-def _next(row: AssignmentRow | None) -> dict[str, Any] | None:
+def _next(row: ActiveAssignment | None) -> dict[str, Any] | None:
     if row is None:
         return None
     return {"assignment_id": row.assignment_id, "owner_kind": row.owner_kind, "rep_id": row.rep_id,

@@ -23,6 +23,7 @@ from services.routing.documents import default_rules_path, read_org_file, read_r
 from services.routing.domain.config import ConfigInvalid, RoutingConfig, company_key, compile_config
 from services.routing.domain.followup import AssignmentState, decide_follow_up, is_active
 from services.routing.domain.lifecycle import (
+    ActiveAssignment,
     Plan,
     plan_for_breach,
     plan_for_disqualified,
@@ -33,7 +34,7 @@ from services.routing.domain.lifecycle import (
     team_manages,
 )
 from services.routing.domain.router import LeadFacts, Router, is_away
-from services.routing.repository import AssignmentRow, PendingWrites, RoutingStore, Row, active_from_row
+from services.routing.repository import PendingWrites, RoutingStore, Row, active_from_row
 from shared import metrics as shared_metrics
 from shared import timers, topics
 from shared.events import (
@@ -139,16 +140,16 @@ def registry(deps: RoutingDeps) -> Registry:
 
 
 def _record(uow: UnitOfWork, writes: PendingWrites, plan: Plan, lead: LeadFacts, cause_id: str,
-            now: datetime) -> AssignmentRow:
+            now: datetime) -> ActiveAssignment:
     """Turn a plan into an assignment row, a decision record and a ``LeadAssigned``."""
     d = plan.decision
     assignment_id = derive_event_id(cause_id, "assignment")
     previous = plan.previous.assignment_id if plan.previous else None
     if previous is not None:
         writes.close(previous, _CLOSED_AS.get(plan.trigger, "replaced"), plan.reason, now)
-    row = AssignmentRow(
+    row = ActiveAssignment(
         assignment_id=assignment_id, lead_id=lead.lead_id, owner_kind=d.owner_kind, rep_id=d.rep_id, team=d.team,
-        rule=d.rule, reason=d.reason, trigger=plan.trigger, attempt=plan.attempt, chain=list(plan.chain),
+        rule=d.rule, reason=d.reason, trigger=plan.trigger, attempt=plan.attempt, chain=plan.chain,
         previous_assignment_id=previous, status="nurture" if d.owner_kind == "nurture" else "open",
         assigned_at=now, due_at=plan.clock.due_at if plan.clock else None,
         remind_at=plan.clock.remind_at if plan.clock else None)
@@ -194,7 +195,7 @@ async def on_lead_scored(deps: RoutingDeps, events: Sequence[LeadScored], uow: U
             metrics.KEPT.inc()
             continue
         row = _record(uow, writes, plan, lead, event.event_id, now)
-        active[lead.lead_id] = row.as_active()
+        active[lead.lead_id] = row
     await repo.flush(conn, writes)
     await repo.save_context(conn, ctx)
 
@@ -234,7 +235,7 @@ async def on_deal_outcome_recorded(deps: RoutingDeps, event: DealOutcomeRecorded
 
 
 async def take_from_queue(deps: RoutingDeps, uow: UnitOfWork, team_id: str, rep_id: str,
-                          taken_by: str = "") -> AssignmentRow:
+                          taken_by: str = "") -> ActiveAssignment:
     """A rep (or a manager for them) takes the next lead from a team's queue by hand (the
     rule: :func:`~services.routing.domain.lifecycle.plan_for_taken`): the most urgent
     queued lead (the earliest due, then the longest waiting), recorded as a routing
@@ -353,7 +354,7 @@ class FollowUpResult:
     follow_up_id: str
     on_time: bool
     status: str
-    next_assignment: AssignmentRow | None
+    next_assignment: ActiveAssignment | None
 
 
 def _state_of(row: Row) -> AssignmentState:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -35,30 +35,8 @@ _ASSIGNMENT_TYPES = ("text", "text", "text", "text", "text", "text", "text", "te
                      "timestamptz", "timestamptz", "timestamptz")
 
 
-@dataclass
-class AssignmentRow:
-    assignment_id: str
-    lead_id: str
-    owner_kind: str
-    rep_id: str | None
-    team: str | None
-    rule: str
-    reason: str
-    trigger: str
-    attempt: int
-    chain: list[str]
-    previous_assignment_id: str | None
-    status: str
-    assigned_at: datetime
-    due_at: datetime | None
-    remind_at: datetime | None
-
-    def values(self) -> tuple[Any, ...]:
-        return tuple(getattr(self, c) for c in _ASSIGNMENT_COLUMNS)
-
-    def as_active(self) -> ActiveAssignment:
-        return ActiveAssignment(self.assignment_id, self.lead_id, self.owner_kind, self.rep_id, self.team,
-                                self.rule, self.attempt, tuple(self.chain), self.due_at, self.status)
+def _assignment_values(a: ActiveAssignment) -> tuple[Any, ...]:
+    return tuple(getattr(a, c) for c in _ASSIGNMENT_COLUMNS)
 
 
 @dataclass
@@ -67,14 +45,14 @@ class PendingWrites:
     few round trips. An assignment closed in the same batch it was made in is closed in
     memory (it is not in the table yet)."""
 
-    assignments: dict[str, AssignmentRow] = field(default_factory=dict)
+    assignments: dict[str, ActiveAssignment] = field(default_factory=dict)
     closes: list[tuple[str, str, str, datetime]] = field(default_factory=list)  # id, status, reason, at
     decisions: list[tuple[str, str, datetime, str, str, dict[str, Any]]] = field(default_factory=list)
 
     def close(self, assignment_id: str, status: str, reason: str, at: datetime) -> None:
         pending = self.assignments.get(assignment_id)
         if pending is not None:
-            pending.status = status
+            self.assignments[assignment_id] = replace(pending, status=status)
         else:
             self.closes.append((assignment_id, status, reason, at))
 
@@ -315,9 +293,9 @@ class RoutingRepository:
             n = len(_ASSIGNMENT_COLUMNS)
             cols = ", ".join(_ASSIGNMENT_COLUMNS)
             casts = ", ".join(f"${i + 1}::{t}[]" for i, t in enumerate(_ASSIGNMENT_TYPES))
-            rows = [r.values() for r in writes.assignments.values()]
+            rows = [_assignment_values(r) for r in writes.assignments.values()]
             columns = [list(col) for col in zip(*rows, strict=True)] if rows else [[] for _ in range(n)]
-            columns[9] = [orjson.dumps(chain).decode() for chain in columns[9]]
+            columns[9] = [orjson.dumps(list(chain)).decode() for chain in columns[9]]
             select = ", ".join(f"c{i}::jsonb" if i == 9 else f"c{i}" for i in range(n))
             names = ", ".join(f"c{i}" for i in range(n))
             decisions = ([list(col) for col in zip(*writes.decisions, strict=True)] if writes.decisions

@@ -432,10 +432,10 @@ async def routing_store(request: pytest.FixtureRequest, pool: asyncpg.Pool) -> A
 
 
 def _assignment(lead_id: str, owner_kind: str, due: datetime, rep_id: str | None = None) -> Any:
-    from services.routing.repository import AssignmentRow
+    from services.routing.domain.lifecycle import ActiveAssignment
 
-    return AssignmentRow(assignment_id=f"a-{lead_id}", lead_id=lead_id, owner_kind=owner_kind, rep_id=rep_id,
-                         team="field", rule="a-to-field", reason="test", trigger="scored", attempt=0, chain=[],
+    return ActiveAssignment(assignment_id=f"a-{lead_id}", lead_id=lead_id, owner_kind=owner_kind, rep_id=rep_id,
+                         team="field", rule="a-to-field", reason="test", trigger="scored", attempt=0, chain=(),
                          previous_assignment_id=None, status="open", assigned_at=T0, due_at=due, remind_at=None)
 
 

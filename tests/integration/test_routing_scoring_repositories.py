@@ -12,8 +12,9 @@ from typing import Any
 import asyncpg
 import pytest
 
+from services.routing.domain.lifecycle import ActiveAssignment
 from services.routing.domain.router import LeadFacts, RoutingContext
-from services.routing.repository import AssignmentRow, PendingWrites, RoutingRepository, RoutingStore
+from services.routing.repository import PendingWrites, RoutingRepository, RoutingStore
 from services.routing.tests.fakes import InMemoryRouting
 from services.scoring.domain.lead import LeadState, apply_events, evidence_from
 from services.scoring.domain.lifecycle import activate, approve, bootstrap_active, new_draft
@@ -62,15 +63,15 @@ def facts(lead_id: str, company: str = "Acme") -> LeadFacts:
 
 
 def assignment(assignment_id: str, lead_id: str, *, owner_kind: str = "rep", rep_id: str | None = "r1",
-               team: str = "t", due: timedelta | None = timedelta(hours=4), at: datetime = T0) -> AssignmentRow:
-    return AssignmentRow(
+               team: str = "t", due: timedelta | None = timedelta(hours=4), at: datetime = T0) -> ActiveAssignment:
+    return ActiveAssignment(
         assignment_id=assignment_id, lead_id=lead_id, owner_kind=owner_kind, rep_id=rep_id, team=team, rule="all",
-        reason="because", trigger="scored", attempt=0, chain=[rep_id] if rep_id else [], previous_assignment_id=None,
+        reason="because", trigger="scored", attempt=0, chain=(rep_id,) if rep_id else (), previous_assignment_id=None,
         status="nurture" if owner_kind == "nurture" else "open", assigned_at=at,
         due_at=at + due if due is not None else None, remind_at=at + due * 0.75 if due is not None else None)
 
 
-async def write(store: RoutingStore, conn: Any, *rows: AssignmentRow,
+async def write(store: RoutingStore, conn: Any, *rows: ActiveAssignment,
                 closes: tuple[tuple[str, str], ...] = ()) -> None:
     writes = PendingWrites()
     for assignment_id, status in closes:

@@ -27,7 +27,9 @@ TAKEN_FROM_QUEUE = "taken-from-queue"
 
 @dataclass(frozen=True)
 class ActiveAssignment:
-    """A lead's current owner as routing stored it."""
+    """A lead's assignment (its current owner) as routing stores it: the one definition, which
+    the repository writes and maps its rows into. The rules read the owner, rule, attempt,
+    chain, clock and status; the rest is the record of how it was made."""
 
     assignment_id: str
     lead_id: str
@@ -39,6 +41,11 @@ class ActiveAssignment:
     chain: tuple[str, ...] = ()  # reps who held the lead since its last fresh routing
     due_at: datetime | None = None
     status: str = "open"
+    reason: str = ""
+    trigger: str = ""
+    previous_assignment_id: str | None = None
+    assigned_at: datetime | None = None
+    remind_at: datetime | None = None
 
 
 @dataclass(frozen=True)

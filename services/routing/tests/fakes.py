@@ -107,7 +107,8 @@ class InMemoryRouting:
         for row in writes.assignments.values():
             if row.assignment_id not in self.assignments:  # ON CONFLICT DO NOTHING
                 self.assignments[row.assignment_id] = {
-                    **copy.deepcopy(vars(row)), "closed_at": None, "close_reason": None, "reminded_at": None,
+                    **copy.deepcopy(vars(row)), "chain": list(row.chain), "closed_at": None, "close_reason": None,
+                    "reminded_at": None,
                     "followed_up_at": None, "opportunity_id": None, "deal_status": None, "deal_amount_minor": None,
                     "deal_currency": None, "deal_closed_on": None, "deal_updated_at": None}
         for lead_id, assignment_id, decided_at, trigger, cause_id, detail in writes.decisions:
