@@ -90,7 +90,8 @@ def read_topic(bootstrap: str, topic: str, *, timeout_s: float = 5.0) -> Iterato
 
 # --------------------------------------------------------------------------- campaigns and webhooks
 
-WEBHOOK_SECRETS = {"crm": "whsec_" + base64.b64encode(b"leadbridge test crm secret").decode()}
+WEBHOOK_SECRETS = {"crm": "whsec_" + base64.b64encode(b"leadbridge test crm secret").decode(),
+                   "zoom": "whsec_" + base64.b64encode(b"leadbridge test webinar platform secret").decode()}
 """The Standard Webhooks secret of each test sender (capture runs with them)."""
 
 TEST_CAMPAIGNS = [

@@ -16,6 +16,7 @@ from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, EmailStr, Field, ValidationError
 
 from services.capture import handlers
+from services.capture.domain.attendance import MAX_ATTENDEES, AttendeeIn, BadAttendance, parse_csv
 from services.capture.domain.imports import BadImport, file_format
 from services.capture.domain.lead_input import LeadIn
 from services.capture.domain.leads import ActivityPerson, InTheFuture, when_it_happened
@@ -234,6 +235,72 @@ async def invitations(campaign_id: str, body: InvitationsIn, runtime: RuntimeDep
     return {"campaign_id": campaign_id, "status": body.status, "people": len(accepted),
             "leads_created": sum(a.lead_created for a in accepted),
             "already_invited": sum(a.duplicate for a in accepted), "lead_ids": [a.lead_id for a in accepted]}
+
+
+# --------------------------------------------------------------------------- webinar attendance
+
+
+class AttendanceIn(BaseModel):
+    """A webinar platform's attendance report for one campaign."""
+
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    campaign_id: Text = Field(min_length=1)
+    # one report, one transaction, as an invitation list; a longer one is a list import
+    attendees: list[AttendeeIn] = Field(min_length=1, max_length=MAX_ATTENDEES)
+
+
+def _attendance_refused(problems: list[tuple[str, str, str]]) -> HTTPException:
+    return HTTPException(422, detail={"error": "invalid request", "fields": [
+        {"field": f"{where}.{field}" if field else where, "reason": reason} for where, field, reason in problems]})
+
+
+def _attendance_view(campaign_id: str, done: handlers.AttendanceRecorded) -> dict[str, Any]:
+    return {"campaign_id": campaign_id, "attendees": done.attendees, "activities": done.activities,
+            "already_recorded": done.already_recorded, "leads_created": done.leads_created,
+            "links": {"members": f"nurture: /v1/campaigns/{campaign_id}/members"}}
+
+
+@router.post("/webhooks/{source}/attendance", status_code=202, tags=["campaigns"], responses=responses(401))
+async def attendance_webhook(source: Annotated[str, Path(min_length=1, max_length=64)], hook: WebhookDep,
+                             report: AttendanceIn, runtime: RuntimeDep, deps: DepsDep) -> dict[str, Any]:
+    """A webinar platform's attendance report, as a Standard Webhooks delivery signed
+    with this source's secret: each attendee's registration (if ``registered_at``) and
+    attendance (if ``attended``, with the minutes watched) become the campaign's
+    activities, as ``POST /v1/activities`` records them. The same report again (a new
+    delivery of it) changes nothing; a replayed delivery is a 401."""
+    try:
+        async with webhooks.receive_once(runtime, hook) as uow:
+            done = await handlers.record_attendance(
+                deps, uow, report.campaign_id, [(f"attendees.{i}", a) for i, a in enumerate(report.attendees)],
+                f"webhook:{source}")
+    except handlers.UnknownCampaign as unknown:
+        raise HTTPException(422, detail={"error": "invalid request", "fields": [
+            {"field": "campaign_id", "reason": str(unknown)}]}) from None
+    except BadAttendance as bad:
+        raise _attendance_refused(bad.problems) from None
+    return _attendance_view(report.campaign_id, done)
+
+
+@router.post("/campaigns/{campaign_id}/attendance", status_code=202, tags=["campaigns"])
+async def attendance_upload(campaign_id: Annotated[str, Path(min_length=1, max_length=200)],
+                            file: Annotated[UploadFile, File()], runtime: RuntimeDep, deps: DepsDep) -> dict[str, Any]:
+    """A webinar platform's attendance export (CSV with a header row: ``email``,
+    ``registered_at``, ``attended``, ``minutes_watched``; ``name``, ``company`` and
+    ``country`` for people who are no lead yet), at most 1,000 rows: the same effect per
+    row as the webhook's attendee. All or nothing: a malformed row is a 422 naming its
+    line and field (``line 3.minutes_watched``)."""
+    try:
+        rows = parse_csv(await file.read())
+        async with runtime.unit_of_work() as uow:
+            done = await handlers.record_attendance(deps, uow, campaign_id,
+                                                    [(f"line {n}", a) for n, a in rows], "csv")
+    except handlers.UnknownCampaign as unknown:
+        raise HTTPException(422, detail={"error": "invalid request", "fields": [
+            {"field": "campaign_id", "reason": str(unknown)}]}) from None
+    except BadAttendance as bad:
+        raise _attendance_refused(bad.problems) from None
+    return _attendance_view(campaign_id, done)
 
 
 # --------------------------------------------------------------------------- outcomes from the CRM

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from services.capture.domain.attendance import AttendeeIn, BadAttendance, plan
 from services.capture.domain.imports import (
     BadImport,
     Format,
@@ -356,6 +357,44 @@ async def invite(deps: CaptureDeps, uow: UnitOfWork, campaign: str, people: Sequ
     if missing:
         raise InvalidInvitations(missing)
     return accepted
+
+
+@dataclass(frozen=True)
+class AttendanceRecorded:
+    attendees: int
+    activities: int
+    already_recorded: int
+    leads_created: int
+
+
+async def record_attendance(deps: CaptureDeps, uow: UnitOfWork, campaign: str,
+                            attendees: Sequence[tuple[str, AttendeeIn]], via: str) -> AttendanceRecorded:
+    """A webinar platform's attendance report for a campaign (a webhook's attendees or a
+    CSV's rows, each named by ``where``): every registration and attendance is an
+    activity through :func:`record_activity_by_email`, keyed by campaign, person and kind
+    (``domain.attendance``), so the same report again changes nothing. All or nothing:
+    a person who cannot become a lead, or a registration in the future, is
+    :class:`BadAttendance` naming them."""
+    await _known_campaign(deps, uow, campaign)
+    planned = plan(campaign, list(attendees), deps.clock(), deps.max_clock_skew_s, via)
+    problems: list[tuple[str, str, str]] = []
+    recorded = duplicates = created = 0
+    for where, attendee, activities in planned:
+        who = Newcomer(ActivityPerson(email=str(attendee.email), name=attendee.name, company=attendee.company,
+                                      country=attendee.country), LeadSource.WEBINAR, False, True)
+        for p in activities:
+            try:
+                accepted = await record_activity_by_email(deps, uow, who, Activity(
+                    p.behaviour, campaign, p.occurred_at, p.idempotency_key, p.detail))
+            except MissingLeadDetails as lacking:
+                problems.extend((where, f, "required when the email is not a known lead") for f in lacking.fields)
+                break
+            recorded += not accepted.duplicate
+            duplicates += accepted.duplicate
+            created += accepted.lead_created
+    if problems:
+        raise BadAttendance(problems)
+    return AttendanceRecorded(len(planned), recorded, duplicates, created)
 
 
 async def on_campaign_defined(deps: CaptureDeps, event: CampaignDefined, uow: UnitOfWork) -> None:
