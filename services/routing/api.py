@@ -95,40 +95,30 @@ def _not_found(field_name: str, exc: handlers.NotFound) -> HTTPException:
 # ------------------------------------------------------------------ organisation and rules
 
 
-@router.get("/org", responses=responses(links={200: {
-    "PutOrg": link("PUT", "/v1/org", "the same organisation, unchanged", request_body="$response.body#/org",
-                   expected_version="$response.body#/version")}}))
-async def get_org(runtime: RuntimeDep, deps: DepsDep) -> dict[str, Any]:
-    """The live sales organisation and its version."""
-    async with runtime.unit_of_work() as uow:
-        version, document = await handlers.live_document(deps, uow, "org")
-    return {"version": version, "org": document}
+def _live_document_routes(kind: Literal["org", "rules"], noun: str, read_doc: str, replace_doc: str) -> None:
+    """``GET /v1/<kind>`` (the live document and its version) and ``PUT /v1/<kind>`` (its
+    replacement, refused whole with 422 or, on a stale ``expected_version``, 409)."""
+    put_link = link("PUT", f"/v1/{kind}", f"the same {noun}, unchanged", request_body=f"$response.body#/{kind}",
+                    expected_version="$response.body#/version")
+
+    @router.get(f"/{kind}", name=f"get_{kind}", description=read_doc,
+                responses=responses(links={200: {f"Put{kind.title()}": put_link}}))
+    async def read(runtime: RuntimeDep, deps: DepsDep) -> dict[str, Any]:
+        async with runtime.unit_of_work() as uow:
+            version, document = await handlers.live_document(deps, uow, kind)
+        return {"version": version, kind: document}
+
+    @router.put(f"/{kind}", name=f"put_{kind}", description=replace_doc, responses=responses(409))
+    async def replace(runtime: RuntimeDep, deps: DepsDep, document: dict[str, Any],
+                      expected_version: Count | None = Query(default=None),
+                      changed_by: Text = Query(default="")) -> dict[str, Any]:
+        return await _change(runtime, deps, kind, document, expected_version, changed_by)
 
 
-@router.put("/org", responses=responses(409))
-async def put_org(runtime: RuntimeDep, deps: DepsDep, document: dict[str, Any],
-                  expected_version: Count | None = Query(default=None),
-                  changed_by: Text = Query(default="")) -> dict[str, Any]:
-    """Replace the organisation; 422 lists every problem and leaves the live one as it was."""
-    return await _change(runtime, deps, "org", document, expected_version, changed_by)
-
-
-@router.get("/rules", responses=responses(links={200: {
-    "PutRules": link("PUT", "/v1/rules", "the same rules, unchanged", request_body="$response.body#/rules",
-                     expected_version="$response.body#/version")}}))
-async def get_rules(runtime: RuntimeDep, deps: DepsDep) -> dict[str, Any]:
-    """The live routing rules, in evaluation order, and their version."""
-    async with runtime.unit_of_work() as uow:
-        version, document = await handlers.live_document(deps, uow, "rules")
-    return {"version": version, "rules": document}
-
-
-@router.put("/rules", responses=responses(409))
-async def put_rules(runtime: RuntimeDep, deps: DepsDep, document: dict[str, Any],
-                    expected_version: Count | None = Query(default=None),
-                    changed_by: Text = Query(default="")) -> dict[str, Any]:
-    """Replace the rules; validated against the live organisation."""
-    return await _change(runtime, deps, "rules", document, expected_version, changed_by)
+_live_document_routes("org", "organisation", "The live sales organisation and its version.",
+                      "Replace the organisation; 422 lists every problem and leaves the live one as it was.")
+_live_document_routes("rules", "rules", "The live routing rules, in evaluation order, and their version.",
+                      "Replace the rules; validated against the live organisation.")
 
 
 # ------------------------------------------------------------------ reps
