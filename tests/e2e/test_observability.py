@@ -103,12 +103,16 @@ def test_consumer_lag_has_a_series_for_every_service(stack: harness.Stack,
         return {s["metric"]["service"] for s in prometheus.query(expr)}
 
     everyone = set(stack.services)
-    harness.eventually(lambda: services_with("max by (service) (leadbridge_consumer_lag_records)") == everyone,
-                       timeout_s=30, what="live lag series from every service")
-    harness.eventually(lambda: services_with("max by (service) (leadbridge_consumer_group_lag_records)") == everyone,
-                       timeout_s=30, what="committed lag series (lagwatch) for every service")
-    harness.eventually(lambda: services_with("max by (service) (leadbridge_outbox_backlog_rows)") == everyone,
-                       timeout_s=30, what="outbox backlog from every service")
+
+    def missing(expr: str) -> set[str] | None:
+        lacking = everyone - services_with(expr)
+        assert not lacking, f"no series yet from {sorted(lacking)}"
+        return None
+
+    for expr, what in (("max by (service) (leadbridge_consumer_lag_records)", "live lag series"),
+                       ("max by (service) (leadbridge_consumer_group_lag_records)", "committed lag series (lagwatch)"),
+                       ("max by (service) (leadbridge_outbox_backlog_rows)", "outbox backlog")):
+        harness.eventually(lambda expr=expr: missing(expr) is None, timeout_s=30, what=f"{what} from every service")
     timers = {(s["metric"]["service"], s["metric"]["timer"]) for s in prometheus.query("leadbridge_timers_due")}
     assert {("routing", "follow-up-due"), ("routing", "follow-up-reminder")} <= timers
 
