@@ -58,6 +58,34 @@ CREATE TABLE IF NOT EXISTS {schema}.webhook_receipts (
     PRIMARY KEY (source, webhook_id)
 );
 CREATE INDEX IF NOT EXISTS webhook_receipts_by_age ON {schema}.webhook_receipts (received_at);
+-- The audit trail (shared.audit): one row per AuditRecorded, written in the transaction of
+-- the change it records. Append-only: a trigger refuses UPDATE, DELETE and TRUNCATE to
+-- every role, the service's own included.
+CREATE TABLE IF NOT EXISTS {schema}.audit_log (
+    seq          bigserial PRIMARY KEY,
+    event_id     text NOT NULL UNIQUE,
+    occurred_at  timestamptz NOT NULL,
+    recorded_at  timestamptz NOT NULL DEFAULT now(),
+    action       text NOT NULL,
+    subject_type text NOT NULL,
+    subject_id   text NOT NULL,
+    actor        text NOT NULL,
+    actor_name   text NOT NULL,
+    actor_roles  text[] NOT NULL,
+    changes      jsonb NOT NULL,
+    details      jsonb NOT NULL
+);
+CREATE INDEX IF NOT EXISTS audit_log_by_subject ON {schema}.audit_log (subject_type, subject_id, seq);
+CREATE INDEX IF NOT EXISTS audit_log_by_actor ON {schema}.audit_log (actor, seq);
+CREATE OR REPLACE FUNCTION {schema}.audit_log_refuse_change() RETURNS trigger LANGUAGE plpgsql AS $audit$
+BEGIN
+    RAISE EXCEPTION 'the audit trail is append-only: % on %.audit_log refused', TG_OP, TG_TABLE_SCHEMA
+        USING ERRCODE = 'insufficient_privilege';
+END $audit$;
+CREATE OR REPLACE TRIGGER audit_log_append_only BEFORE UPDATE OR DELETE ON {schema}.audit_log
+    FOR EACH ROW EXECUTE FUNCTION {schema}.audit_log_refuse_change();
+CREATE OR REPLACE TRIGGER audit_log_no_truncate BEFORE TRUNCATE ON {schema}.audit_log
+    FOR EACH STATEMENT EXECUTE FUNCTION {schema}.audit_log_refuse_change();
 -- Schemas made before confirmed rows were deleted have a published_at column (with a
 -- partial index on it) that nothing reads or writes any more: dropped once, here,
 -- so the check costs no lock on later starts.
@@ -199,6 +227,44 @@ class Inbox:
             if deleted < chunk:
                 return total
             await asyncio.sleep(0)  # let the service's own work in between chunks
+
+
+class AuditLog:
+    """The service's audit trail (see :mod:`shared.audit`): appended to in the caller's
+    transaction, read by ``GET /v1/audit``; the table itself refuses any change."""
+
+    COLUMNS = ("seq, event_id, occurred_at, recorded_at, action, subject_type, subject_id, actor, actor_name, "
+               "actor_roles, changes, details")
+
+    def __init__(self, schema: str) -> None:
+        self._schema = schema
+
+    async def add(self, conn: asyncpg.Connection, entries: Sequence[Any]) -> None:
+        """Append ``entries`` (:class:`shared.events.AuditRecorded`) in the caller's
+        transaction; an entry already there (a re-run with the same event id) is kept."""
+        if not entries:
+            return
+        await conn.executemany(
+            f"INSERT INTO {self._schema}.audit_log(event_id, occurred_at, action, subject_type, subject_id, actor, "
+            "actor_name, actor_roles, changes, details) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) "
+            "ON CONFLICT (event_id) DO NOTHING",
+            [(e.event_id, e.occurred_at, e.action, e.subject_type, e.subject_id, e.actor, e.actor_name,
+              list(e.actor_roles), [c.model_dump(mode="json") for c in e.changes], e.details) for e in entries])
+
+    async def query(self, conn: Any, *, subject_types: Sequence[str] | None = None, subject_id: str | None = None,
+                    action: str | None = None, actor: str | None = None, since: Any = None, until: Any = None,
+                    after_seq: int = 0, limit: int = 100) -> list[dict[str, Any]]:
+        """Entries in the order they were recorded, after ``after_seq``, narrowed by
+        each filter given (``subject_types``: any of them)."""
+        rows = await conn.fetch(
+            f"SELECT {self.COLUMNS} FROM {self._schema}.audit_log WHERE seq > $1 "
+            "AND ($2::text[] IS NULL OR subject_type = ANY($2)) AND ($3::text IS NULL OR subject_id = $3) "
+            "AND ($4::text IS NULL OR action = $4) AND ($5::text IS NULL OR actor = $5) "
+            "AND ($6::timestamptz IS NULL OR occurred_at >= $6) AND ($7::timestamptz IS NULL OR occurred_at < $7) "
+            "ORDER BY seq LIMIT $8",
+            after_seq, list(subject_types) if subject_types is not None else None, subject_id, action, actor,
+            since, until, limit)
+        return [dict(r) for r in rows]
 
 
 class OutboxRow:

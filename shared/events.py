@@ -723,3 +723,37 @@ class CollateralViewed(Event):
     item_id: str
     version: int
     rep_id: str
+
+
+# --------------------------------------------------------------------------- audit trail
+
+
+class AuditChange(Frozen):
+    """One place a change touched: ``path`` (dotted; list items by index, ``""`` for
+    the whole subject) with its value before and after (``None``: absent)."""
+
+    path: str
+    before: Any = None
+    after: Any = None
+
+
+class AuditRecorded(Event):
+    """Someone changed something the business agreed on (the rubric, the organisation,
+    the rules, a campaign, a track, a collateral item's status) or read or erased a
+    person's data. Written by :func:`shared.audit.record` in the same transaction as
+    the change, into the service's append-only ``audit_log`` and onto this topic, so
+    one place can gather every service's trail. ``actor`` is the token's subject
+    (``system:<job>`` for the service's own work), ``actor_name`` its name. It carries
+    ids, never a lead's personal data. Keyed by ``subject_id``."""
+
+    TYPE: ClassVar[str] = "io.leadbridge.audit.recorded.v1"
+
+    service: str = ""  # filled by the runtime: the service whose transaction recorded it
+    action: str  # "<subject_type>.<verb>": rubric.drafted, rubric.approved, org.changed, lead.erased, ...
+    subject_type: str
+    subject_id: str
+    actor: str
+    actor_name: str = ""
+    actor_roles: tuple[str, ...] = ()
+    changes: tuple[AuditChange, ...] = ()
+    details: dict[str, Any] = Field(default_factory=dict)

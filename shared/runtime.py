@@ -37,8 +37,8 @@ import asyncpg
 from aiokafka.errors import KafkaError
 
 from shared import codec, metrics
-from shared.db import TRANSIENT_DB_ERRORS, Inbox, Outbox, OutboxRow, create_pool
-from shared.events import Event
+from shared.db import TRANSIENT_DB_ERRORS, AuditLog, Inbox, Outbox, OutboxRow, create_pool
+from shared.events import AuditRecorded, Event
 from shared.handling import RawRecord, Subscription, UnitOfWork
 from shared.publisher import InFlight, Publisher
 from shared.settings import ServiceSettings
@@ -76,6 +76,7 @@ class Runtime:
         self.schema = self.settings.schema
         self.inbox = Inbox(self.schema)
         self.outbox = Outbox(self.schema)
+        self.audit = AuditLog(self.schema)
         self.source = codec.event_source(self.settings.service_name)
         self._name = self.settings.service_name
         self._published: list[str] = []
@@ -108,6 +109,19 @@ class Runtime:
         await self.pool.close()
 
     # ------------------------------------------------------------------ emitting
+
+    async def record_audit(self, conn: asyncpg.Connection, uow: UnitOfWork) -> None:
+        """Append the unit's audit entries (:func:`shared.audit.record`) to the audit
+        trail in its own transaction, stamped with this service's name (the published
+        copies carry it too): the entry commits with the change, or neither does."""
+        found = False
+        for i, event in enumerate(uow.emitted):
+            if type(event) is AuditRecorded:
+                found = True
+                if not event.service:
+                    uow.emitted[i] = event.model_copy(update={"service": self._name})
+        if found:
+            await self.audit.add(conn, [e for e in uow.emitted if type(e) is AuditRecorded])
 
     def to_rows(self, events: Sequence[Event | codec.Encoded[Any]]) -> list[OutboxRow]:
         """Outbox rows for emitted events. Raises :class:`codec.EventTooLarge` for one the
@@ -229,6 +243,7 @@ class Runtime:
             async with conn.transaction():
                 uow = UnitOfWork(conn)
                 yield uow
+                await self.record_audit(conn, uow)
                 rows = self.to_rows(uow.emitted)
                 await self.outbox.add(conn, rows)
         self.hand_off(rows)
@@ -351,6 +366,7 @@ class Runtime:
             if fresh:
                 await handler(fresh, uow)
             handled = fresh
+            await self.record_audit(conn, uow)
             rows = self.to_rows(uow.emitted)
             await self.outbox.add(conn, rows)
         metrics.EVENTS_CONSUMED.labels(self._name, spec.name).inc(len(handled))

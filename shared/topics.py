@@ -16,6 +16,7 @@ import sys
 from dataclasses import dataclass
 
 from shared.events import (
+    AuditRecorded,
     CampaignDefined,
     CampaignMemberChanged,
     CollateralRetirementWarned,
@@ -100,6 +101,8 @@ COLLATERAL_RETIREMENT_WARNED = TopicSpec("collateral-retirement-warned", Collate
                                          key_field="item_id")
 COLLATERAL_SHARED = TopicSpec("collateral-shared", CollateralShared)
 COLLATERAL_VIEWED = TopicSpec("collateral-viewed", CollateralViewed)
+# Every service's audit trail (shared.audit), in one order for whoever gathers them.
+AUDIT_RECORDED = TopicSpec("audit-recorded", AuditRecorded, key_field="subject_id", partitions=1)
 
 ALL: tuple[TopicSpec, ...] = (
     LEAD_CAPTURED,
@@ -123,6 +126,7 @@ ALL: tuple[TopicSpec, ...] = (
     COLLATERAL_RETIREMENT_WARNED,
     COLLATERAL_SHARED,
     COLLATERAL_VIEWED,
+    AUDIT_RECORDED,
 )
 
 # Which services publish each topic. Consumers are read from each service's registry
@@ -152,6 +156,8 @@ PUBLISHERS: dict[TopicSpec, tuple[str, ...]] = {
     COLLATERAL_RETIREMENT_WARNED: ("content",),
     COLLATERAL_SHARED: ("content",),
     COLLATERAL_VIEWED: ("content",),
+    # every service: shared.audit.record, in the transaction of the change it records
+    AUDIT_RECORDED: ("capture", "content", "nurture", "routing", "scoring"),
 }
 
 BY_NAME: dict[str, TopicSpec] = {spec.name: spec for spec in ALL}
