@@ -10,6 +10,11 @@ Where the broker and database come from, in order:
 3. the local stack on 127.0.0.1 (``make test`` starts it with deploy/kafka/kafka.sh
    and deploy/postgres/postgres.sh).
 
+Every process that starts a stack makes one signing key (:func:`run_keys`): the
+services verify tokens with its public JWKS (``LEADBRIDGE_AUTH_JWKS_FILE``), the app
+signs with its private PEM (``LEADBRIDGE_AUTH_SIGNING_KEY_FILE``), and :func:`token`
+mints tokens with it; ``Stack.client(service)`` sends one holding every role.
+
 Each run gets its own topics (a unique ``LEADBRIDGE_TOPIC_PREFIX``) and its own
 database (created next to the given one, dropped at the end), so runs never see each
 other's events or rows, and a user's data is never touched.
@@ -18,15 +23,19 @@ other's events or rows, and a user's data is never touched.
 from __future__ import annotations
 
 import asyncio
+import atexit
 import contextlib
+import functools
 import os
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
@@ -34,7 +43,7 @@ from urllib.parse import urlsplit, urlunsplit
 import asyncpg
 import httpx
 
-from shared import topics
+from shared import auth, topics
 
 ROOT = Path(__file__).resolve().parents[1]  # the repository
 SERVICES = ("capture", "scoring", "routing", "nurture", "content")
@@ -100,6 +109,41 @@ async def drop_database(admin_url: str, name: str) -> None:
         await conn.close()
 
 
+@functools.cache
+def run_keys() -> tuple[Path, Path]:
+    """This run's signing key: ``(private PEM, public JWKS file)``, made once per process
+    in a private directory removed at exit."""
+    directory = Path(tempfile.mkdtemp(prefix="leadbridge-keys-"))
+    atexit.register(shutil.rmtree, directory, True)
+    return auth.generate_keypair(directory)
+
+
+def auth_env() -> dict[str, str]:
+    """What points a service at this run's keys (every service verifies; the app signs)."""
+    pem, jwks = run_keys()
+    return {"LEADBRIDGE_AUTH_JWKS_FILE": str(jwks), "LEADBRIDGE_AUTH_SIGNING_KEY_FILE": str(pem)}
+
+
+def token(roles: Iterable[auth.Role | str] = auth.ALL_ROLES, *, subject: str = "test-user",
+          rep_id: str | None = None, teams: Iterable[str] = (), name: str = "", ttl_s: float = 900) -> str:
+    """A bearer token signed with this run's key (the issuer and audience the services expect
+    by default)."""
+    return auth.issue_token(run_keys()[0], subject, sorted(str(r) for r in roles), rep_id=rep_id, teams=teams,
+                            name=name, ttl_s=ttl_s)
+
+
+@functools.cache
+def all_roles_token() -> str:
+    """A token holding every role, valid for the whole run: what existing tests and benches send."""
+    return token(subject="test-all-roles", name="Every role", ttl_s=12 * 3600)
+
+
+def authorised(base_url: str, token_: str | None = None, *, timeout: float = 10) -> httpx.Client:
+    """An HTTP client for a service that sends ``token_`` (by default :func:`all_roles_token`)."""
+    bearer = token_ if token_ is not None else all_roles_token()
+    return httpx.Client(base_url=base_url, timeout=timeout, headers={"authorization": f"Bearer {bearer}"})
+
+
 @dataclass
 class Namespace:
     """One test run's private slice of the broker and the database server."""
@@ -112,7 +156,7 @@ class Namespace:
 
     def env(self) -> dict[str, str]:
         return {"LEADBRIDGE_KAFKA_BOOTSTRAP": self.bootstrap, "LEADBRIDGE_DATABASE_URL": self.database_url,
-                "LEADBRIDGE_TOPIC_PREFIX": self.topic_prefix}
+                "LEADBRIDGE_TOPIC_PREFIX": self.topic_prefix, **auth_env()}
 
     def topic(self, spec: topics.TopicSpec) -> str:
         return self.topic_prefix + spec.name
@@ -216,8 +260,9 @@ class Stack:
     def url(self, service: str) -> str:
         return self.services[service].url
 
-    def client(self, service: str) -> httpx.Client:
-        return httpx.Client(base_url=self.url(service), timeout=10)
+    def client(self, service: str, token: str | None = None) -> httpx.Client:
+        """A client for ``service`` sending ``token`` (by default one holding every role)."""
+        return authorised(self.url(service), token)
 
     def stop(self) -> None:
         for svc in self.services.values():

@@ -49,6 +49,14 @@ deploy/mailpit/mailpit.sh start   # nurture's SMTP server (its default, 127.0.0.
 MAILPIT_URL="$(deploy/mailpit/mailpit.sh url)"
 "$PY" -m shared.topics create
 
+# Sign-in: one signing key for this machine's demo, made once under the data directory.
+# Every service verifies tokens with its public JWKS; the app signs with the private PEM;
+# make demo mints its token with it.
+AUTH_DIR="${LEADBRIDGE_DATA:-$HOME/.local/share/leadbridge}/auth"
+{ read -r pem; read -r jwks; } < <("$PY" -m shared.auth keypair "$AUTH_DIR")
+export LEADBRIDGE_AUTH_SIGNING_KEY_FILE="${LEADBRIDGE_AUTH_SIGNING_KEY_FILE:-$pem}"
+export LEADBRIDGE_AUTH_JWKS_FILE="${LEADBRIDGE_AUTH_JWKS_FILE:-$jwks}"
+
 # The demo's webinar (make demo) ends a minute after it is defined: its no-shows are marked
 # seconds after the end, and its pre-event calls are due seconds before the start.
 export LEADBRIDGE_NURTURE_NO_SHOW_GRACE_S="${LEADBRIDGE_NURTURE_NO_SHOW_GRACE_S:-5}"
@@ -108,6 +116,9 @@ Leadbridge is running.
             try: $PROMETHEUS_URL/graph?g0.expr=service_topic:leadbridge_consumer_group_lag_records:sum
   dashboards deploy/grafana/dashboards/*.json (import into Grafana, or docker compose up grafana)
   logs      var/log/<service>.log
+  tokens    every route but /healthz, /livez and /metrics needs one; for curl:
+            TOKEN=\$($PY -m shared.auth token --key $LEADBRIDGE_AUTH_SIGNING_KEY_FILE --subject me --roles operator)
+            curl -H "Authorization: Bearer \$TOKEN" http://127.0.0.1:8003/v1/org
 
 Try:  make demo     (in another terminal)
 Ctrl-C stops everything this command started.

@@ -213,8 +213,9 @@ def link(method: str, path: str, description: str = "", *, request_body: str | N
 
 def document(openapi: dict[str, Any]) -> dict[str, Any]:
     """Make an OpenAPI document say what the service answers: every 4xx a route
-    declares, every 422 and the 413 of every operation with a body are the error model
-    in JSON, which replaces FastAPI's ``HTTPValidationError``."""
+    declares, every 422, the 413 of every operation with a body and the 401 and 403 of
+    every operation that needs a bearer token are the error model in JSON, which
+    replaces FastAPI's ``HTTPValidationError``."""
     schemas = openapi.setdefault("components", {}).setdefault("schemas", {})
     for name in ("HTTPValidationError", "ValidationError"):
         schemas.pop(name, None)
@@ -226,6 +227,8 @@ def document(openapi: dict[str, Any]) -> dict[str, Any]:
             answers = operation.setdefault("responses", {})
             refused = {s: answers[s].get("description", error_name(int(s))) for s in answers if s.startswith("4")}
             refused |= {"422": error_name(422), **({"413": error_name(413)} if "requestBody" in operation else {})}
+            if operation.get("security"):  # a bearer token's route (shared.auth): refused without one, or a role
+                refused |= {"401": "no valid bearer token", "403": "the token's roles do not allow this"}
             for status, description in refused.items():
                 # JSON whatever the route's own response class (an HTML page's 404 is JSON too)
                 answers[status] = {"description": description,

@@ -29,7 +29,7 @@ from fastapi import APIRouter, Depends, FastAPI, Request, Response
 from fastapi.responses import JSONResponse, PlainTextResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from shared import metrics, responses
+from shared import auth, metrics, responses
 from shared.consumer import BatchConsumer
 from shared.db import migrate
 from shared.handling import Periodic, Registry, Subscription
@@ -150,6 +150,7 @@ def create_app(definition: ServiceDefinition) -> FastAPI:
     # and every 4xx is the one error model (shared.responses).
     api = FastAPI(title=definition.title, lifespan=lifespan, dependencies=[Depends(responses.refuse_unsafe_text)])
     responses.install(api, settings.max_body_bytes)
+    auth.install(api, settings)
 
     @api.middleware("http")
     async def observe(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
@@ -160,7 +161,7 @@ def create_app(definition: ServiceDefinition) -> FastAPI:
         metrics.HTTP_SECONDS.labels(name, request.method, route).observe(time.perf_counter() - started)
         return response
 
-    @api.get("/healthz", tags=["operations"], responses={
+    @api.get("/healthz", tags=["operations"], dependencies=[auth.public], responses={
         503: {"description": "the broker or the database does not answer",
               "content": {"application/json": {"schema": {"type": "object"}}}}})
     async def healthz(runtime: RuntimeDep) -> JSONResponse:
@@ -170,14 +171,14 @@ def create_app(definition: ServiceDefinition) -> FastAPI:
         return JSONResponse(status_code=200 if ok else 503,
                             content={"status": "ok" if ok else "unavailable", "service": name, "checks": checks})
 
-    @api.get("/livez", tags=["operations"])
+    @api.get("/livez", tags=["operations"], dependencies=[auth.public])
     async def livez() -> dict[str, str]:
         """The process is up and its event loop answers. What a supervisor's liveness
         probe asks: a broker outage or a stuck outbox (``/healthz``, readiness) is not
         cured by restarting the service, so it must not fail this one."""
         return {"status": "alive", "service": name}
 
-    @api.get("/metrics", tags=["operations"], response_class=PlainTextResponse,
+    @api.get("/metrics", tags=["operations"], dependencies=[auth.public], response_class=PlainTextResponse,
              responses={200: {"description": "Prometheus text exposition format"}})
     async def prometheus_metrics() -> Response:
         return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)

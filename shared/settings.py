@@ -57,6 +57,18 @@ class ServiceSettings(BaseSettings):
     # consumer): the broker refuses records over its message.max.bytes (1 MB by default)
     # for ever, so one accepted would never be published.
     max_event_bytes: int = 256 * 1024
+    # Who is calling (shared.auth): bearer tokens are JWTs signed by the issuer, verified
+    # with the public keys of its JWKS (a file, or a URL such as the app's
+    # /.well-known/jwks.json or an OpenID Connect provider's jwks_uri); the roles are in
+    # the claim auth_roles_claim (a dotted path, e.g. realm_access.roles for Keycloak).
+    auth_issuer: str = "leadbridge"
+    auth_audience: str = "leadbridge"
+    auth_jwks_file: str = ""
+    auth_jwks_url: str = ""
+    auth_roles_claim: str = "roles"
+    # Clock skew tolerated on exp/iat; and how often an unknown kid may fetch the JWKS URL again.
+    auth_leeway_s: float = 30.0
+    auth_jwks_refetch_s: float = 30.0
     db_pool_min: int = 2
     db_pool_max: int = 10
 

@@ -26,6 +26,9 @@ from bench.stack import (
     Namespace,
     ServiceProcess,
     Stack,
+    all_roles_token,
+    auth_env,
+    authorised,
     close_namespace,
     create_database,
     drop_database,
@@ -33,13 +36,16 @@ from bench.stack import (
     open_namespace,
     start_infra,
     start_stack,
+    token,
     with_database,
 )
 
 __all__ = ["ROOT", "SERVICES", "TEST_CAMPAIGNS", "WEBHOOK_SECRETS", "Infra", "Mailpit", "Namespace", "PrivateKafka",
-           "Prometheus", "ServiceProcess", "Stack", "close_namespace", "create_database", "define_campaigns",
+           "Prometheus", "ServiceProcess", "Stack", "all_roles_token", "auth_env", "authorised", "close_namespace",
+           "create_database", "define_campaigns",
            "drop_database", "eventually", "free_port", "open_namespace", "produce", "read_topic", "signed_webhook",
-           "start_infra", "start_lagwatch", "start_mailpit", "start_prometheus", "start_stack", "with_database"]
+           "start_infra", "start_lagwatch", "start_mailpit", "start_prometheus", "start_stack", "token",
+           "with_database"]
 
 
 def eventually(check: Callable[[], Any], timeout_s: float = 20, interval_s: float = 0.2,

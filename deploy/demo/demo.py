@@ -35,6 +35,7 @@ from typing import Any
 
 import httpx
 
+from deploy.demo import caller
 from deploy.demo.webinar import run_webinar
 
 CAPTURE = os.environ.get("LEADBRIDGE_CAPTURE_URL", "http://127.0.0.1:8001").rstrip("/")
@@ -432,7 +433,7 @@ def show_one_message(client: httpx.Client, segment: str | None, item_id: str | N
 
 def main() -> int:
     run = uuid.uuid4().hex[:6]
-    with httpx.Client(timeout=10) as client:
+    with httpx.Client(timeout=10, headers=caller.headers()) as client:
         try:
             check_running(client)
         except StackDown as exc:

@@ -10,6 +10,8 @@ import sys
 
 import httpx
 
+from deploy.demo import caller
+
 CONTENT = os.environ.get("LEADBRIDGE_CONTENT_URL", "http://127.0.0.1:8005")
 NURTURE = os.environ.get("LEADBRIDGE_NURTURE_URL", "http://127.0.0.1:8004")
 
@@ -43,7 +45,7 @@ ITEMS = [
 
 
 def main() -> int:
-    with httpx.Client(base_url=CONTENT, timeout=10) as client:
+    with httpx.Client(base_url=CONTENT, timeout=10, headers=caller.headers()) as client:
         existing = {i["title"] for i in client.get("/v1/collateral").json()["items"]}
         added = 0
         for item in ITEMS:
@@ -51,7 +53,7 @@ def main() -> int:
                 client.post("/v1/collateral", json={**item, "actor": MARKETING}).raise_for_status()
                 added += 1
     print(f"[seed] collateral: {added} added, {len(ITEMS) - added} already there")
-    with httpx.Client(base_url=NURTURE, timeout=10) as client:
+    with httpx.Client(base_url=NURTURE, timeout=10, headers=caller.headers()) as client:
         defined = 0
         for campaign in CAMPAIGNS:
             r = client.post("/v1/campaigns", json=campaign)
