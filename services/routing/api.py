@@ -4,13 +4,14 @@ and translate; handlers decide. Answers are small JSON documents."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Query
 from pydantic import BaseModel, ConfigDict, Field
 
 from services.routing import handlers
+from services.routing.domain.compliance import Compliance
 from services.routing.domain.config import ConfigInvalid
 from services.routing.domain.followup import FollowUpRefused, NoteRequired, NotTheOwner
 from services.routing.domain.lifecycle import ActiveAssignment
@@ -36,6 +37,8 @@ class TakeIn(BaseModel):
 
     rep_id: str = Field(min_length=1, max_length=100, description="the rep who gets the lead")
     taken_by: str = Field(default="", max_length=100, description="who took it, if not the rep (their manager)")
+    assignment_id: str | None = Field(default=None, min_length=1, max_length=100,
+                                      description="this queued lead (its assignment); default: the most urgent")
 
 
 class AwayIn(BaseModel):
@@ -44,6 +47,13 @@ class AwayIn(BaseModel):
     start: Instant = Field(alias="from")
     end: Instant = Field(alias="to")
     reason: Text = ""
+
+
+class CapacityIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    capacity: int = Field(ge=0, le=100_000, description="most open leads held at once")
+    changed_by: Text = ""
 
 
 class AvailabilityIn(BaseModel):
@@ -149,6 +159,20 @@ async def put_availability(rep_id: str, body: AvailabilityIn, runtime: RuntimeDe
     except ConfigInvalid as exc:
         raise _config_error(exc) from None
     return {"rep_id": rep_id, "away": away}
+
+
+@router.put("/reps/{rep_id}/capacity", responses=responses(404))
+async def put_capacity(rep_id: str, body: CapacityIn, runtime: RuntimeDep, deps: DepsDep) -> dict[str, Any]:
+    """Change how many open leads a rep holds at most. Takes effect at once; 422 if the
+    organisation would not validate (a rule's only team left with no capacity, say)."""
+    try:
+        async with runtime.unit_of_work() as uow:
+            await handlers.set_capacity(deps, uow, rep_id, body.capacity, body.changed_by)
+    except handlers.NotFound as exc:
+        raise _not_found("rep_id", exc) from None
+    except ConfigInvalid as exc:
+        raise _config_error(exc) from None
+    return {"rep_id": rep_id, "capacity": body.capacity}
 
 
 @router.get("/reps/{rep_id}/assignments", responses=responses(404, links={200: {
@@ -258,7 +282,7 @@ async def take_from_queue(team: str, body: TakeIn, runtime: RuntimeDep, deps: De
     404 for an unknown team or rep, 403 for a rep of another team, 409 for an empty queue."""
     try:
         async with runtime.unit_of_work() as uow:
-            row = await handlers.take_from_queue(deps, uow, team, body.rep_id, body.taken_by)
+            row = await handlers.take_from_queue(deps, uow, team, body.rep_id, body.taken_by, body.assignment_id)
     except handlers.NotFound as exc:
         raise _not_found(exc.field, exc) from None
     except handlers.NotInTeam as exc:
@@ -266,6 +290,73 @@ async def take_from_queue(team: str, body: TakeIn, runtime: RuntimeDep, deps: De
     except handlers.EmptyQueue as exc:
         raise HTTPException(409, detail={"field": "team", "reason": str(exc)}) from None
     return {"lead_id": row.lead_id, "assignment": _next(row)}
+
+
+# ------------------------------------------------------------------ a team's board
+
+
+@router.get("/teams/{team}/assignments", responses=responses(404))
+async def team_assignments(team: str, runtime: RuntimeDep, deps: DepsDep,
+                           limit: int = Query(default=200, ge=1, le=2000)) -> dict[str, Any]:
+    """A team's open leads on the clock (its reps' and its queue's), earliest due first,
+    with the time left as each owner counts it; overdue ones are marked."""
+    try:
+        async with runtime.unit_of_work() as uow:
+            config, rows = await handlers.team_open(deps, uow, team, limit)
+    except handlers.NotFound as exc:
+        raise _not_found(exc.field, exc) from None
+    now = deps.clock()
+    items = []
+    for r in rows:
+        left = seconds_left(config, r["rep_id"], r["team"], now, r["due_at"])
+        items.append({"assignment_id": r["assignment_id"], "lead_id": r["lead_id"], "owner_kind": r["owner_kind"],
+                      "rep_id": r["rep_id"], "name": r["profile"].get("name"), "company": r["profile"].get("company"),
+                      "grade": r["facts"].get("grade"), "assigned_at": _iso(r["assigned_at"]),
+                      "due_at": _iso(r["due_at"]), "seconds_left": left, "overdue": left is not None and left <= 0,
+                      "attempt": r["attempt"], "rule": r["rule"]})
+    return {"team": team, "open": len(items), "overdue": sum(i["overdue"] for i in items), "assignments": items}
+
+
+def _compliance_json(c: Compliance) -> dict[str, Any]:
+    return {"met": c.met, "missed": c.missed, "ended": c.ended,
+            "rate": None if c.rate is None else round(c.rate, 4)}
+
+
+@router.get("/teams/{team}/sla", responses=responses(404))
+async def team_sla(team: str, runtime: RuntimeDep, deps: DepsDep) -> dict[str, Any]:
+    """SLA compliance today and this week (in the team's time zone), for the team and
+    each rep: of the follow-up clocks that ended, how many ended on time (``rate`` is null
+    when none ended)."""
+    try:
+        async with runtime.unit_of_work() as uow:
+            result = await handlers.team_compliance(deps, uow, team)
+    except handlers.NotFound as exc:
+        raise _not_found(exc.field, exc) from None
+    return {"team": team, "periods": {p: {"since": start.isoformat(), **_compliance_json(result.team[p])}
+                                      for p, start in result.starts.items()},
+            "reps": [{"rep_id": rep_id, **{p: _compliance_json(c) for p, c in periods.items()}}
+                     for rep_id, periods in result.reps.items()]}
+
+
+@router.get("/teams/{team}/escalations", responses=responses(404))
+async def team_escalations(team: str, runtime: RuntimeDep, deps: DepsDep,
+                           since: Instant | None = Query(default=None, description="default: 7 days ago"),
+                           limit: int = Query(default=100, ge=1, le=1000)) -> dict[str, Any]:
+    """The team's missed follow-ups, latest first: whose clock ran out, and where the lead
+    went (the next rep, or nurture once the team's escalations are used up) and why."""
+    start = since or deps.clock() - timedelta(days=7)
+    try:
+        async with runtime.unit_of_work() as uow:
+            rows = await handlers.team_escalations(deps, uow, team, start, limit)
+    except handlers.NotFound as exc:
+        raise _not_found(exc.field, exc) from None
+    return {"team": team, "since": start.isoformat(), "escalations": [{
+        "lead_id": r["lead_id"], "name": r["profile"].get("name"), "company": r["profile"].get("company"),
+        "missed_assignment_id": r["missed_assignment_id"], "missed_rep_id": r["missed_rep_id"],
+        "due_at": _iso(r["due_at"]), "escalated_at": _iso(r["escalated_at"]), "escalation": r["attempt"],
+        "reason": r["reason"], "now": None if r["assignment_id"] is None else {
+            "assignment_id": r["assignment_id"], "owner_kind": r["owner_kind"], "rep_id": r["rep_id"],
+            "team": r["team"]}} for r in rows]}
 
 
 def _assignment_json(row: Row) -> dict[str, Any]:

@@ -20,7 +20,10 @@ from typing import Any, Literal
 
 from services.routing import metrics
 from services.routing.documents import default_rules_path, read_org_file, read_rules_file
-from services.routing.domain.config import ConfigInvalid, RoutingConfig, company_key, compile_config
+from services.routing.domain.calendar import parse_zone
+from services.routing.domain.compliance import ClockEnded, TeamCompliance, period_starts
+from services.routing.domain.compliance import team_compliance as compliance_of
+from services.routing.domain.config import ConfigInvalid, RoutingConfig, Team, company_key, compile_config
 from services.routing.domain.followup import AssignmentState, decide_follow_up, is_active
 from services.routing.domain.lifecycle import (
     ActiveAssignment,
@@ -235,11 +238,12 @@ async def on_deal_outcome_recorded(deps: RoutingDeps, event: DealOutcomeRecorded
 
 
 async def take_from_queue(deps: RoutingDeps, uow: UnitOfWork, team_id: str, rep_id: str,
-                          taken_by: str = "") -> ActiveAssignment:
-    """A rep (or a manager for them) takes the next lead from a team's queue by hand (the
-    rule: :func:`~services.routing.domain.lifecycle.plan_for_taken`): the most urgent
-    queued lead (the earliest due, then the longest waiting), recorded as a routing
-    decision with its reason; it gets its clock. Raises :class:`NotFound` (team or rep),
+                          taken_by: str = "", assignment_id: str | None = None) -> ActiveAssignment:
+    """A rep (or a manager for them) takes a lead from a team's queue by hand (the rule:
+    :func:`~services.routing.domain.lifecycle.plan_for_taken`): the one ``assignment_id``
+    names, or else the most urgent queued lead (the earliest due, then the longest
+    waiting), recorded as a routing decision with its reason; it gets its clock. Raises
+    :class:`NotFound` (team, rep, or a named lead no longer waiting there),
     :class:`NotInTeam` or :class:`EmptyQueue`."""
     conn, repo = uow.conn, deps.repo
     router = await deps.configs.router(conn, lock=True)
@@ -251,7 +255,10 @@ async def take_from_queue(deps: RoutingDeps, uow: UnitOfWork, team_id: str, rep_
         raise NotFound(f"no rep '{rep_id}'", "rep_id")
     if rep.team != team_id:
         raise NotInTeam(f"rep '{rep_id}' is in team '{rep.team}', not '{team_id}'")
-    row = await repo.next_queued(conn, team_id)
+    row = await repo.next_queued(conn, team_id, assignment_id)
+    if row is None and assignment_id is not None:
+        raise NotFound(f"assignment '{assignment_id}' is not waiting in the '{team_id}' queue "
+                       "(taken already, or never queued there)", "assignment_id")
     if row is None:
         raise EmptyQueue(f"the '{team_id}' queue is empty")
     lead = LeadFacts.from_dict(row["facts"])
@@ -445,21 +452,35 @@ async def seed_config(deps: RoutingDeps, uow: UnitOfWork, org_doc: dict[str, Any
     return True
 
 
-async def set_availability(deps: RoutingDeps, uow: UnitOfWork, rep_id: str, away: list[dict[str, Any]],
-                           changed_by: str = "") -> RoutingConfig:
-    """Replace a rep's away periods (an empty list: available). An org change like any
-    other: validated, versioned, announced."""
+async def _change_rep(deps: RoutingDeps, uow: UnitOfWork, rep_id: str, changes: dict[str, Any], change: str,
+                      changed_by: str) -> RoutingConfig:
+    """Set fields of one rep in the live organisation: an org change like any other
+    (validated, versioned, announced). Raises :class:`NotFound` or :class:`ConfigInvalid`."""
     docs = await deps.repo.config_documents(uow.conn, for_update=True)
     org = dict(docs["org"][1])
     reps = [dict(r) for r in org.get("reps", [])]
     match = [r for r in reps if r.get("id") == rep_id]
     if not match:
         raise NotFound(f"no rep '{rep_id}'")
-    match[0]["away"] = away
+    match[0].update(changes)
     org["reps"] = reps
+    return await change_config(deps, uow, "org", org, change, changed_by or rep_id)
+
+
+async def set_availability(deps: RoutingDeps, uow: UnitOfWork, rep_id: str, away: list[dict[str, Any]],
+                           changed_by: str = "") -> RoutingConfig:
+    """Replace a rep's away periods (an empty list: available)."""
     change = f"availability of {rep_id}: " + ("available" if not away else
                                               ", ".join(f"away {a['from']} to {a['to']}" for a in away))
-    return await change_config(deps, uow, "org", org, change, changed_by or rep_id)
+    return await _change_rep(deps, uow, rep_id, {"away": away}, change, changed_by)
+
+
+async def set_capacity(deps: RoutingDeps, uow: UnitOfWork, rep_id: str, capacity: int,
+                       changed_by: str = "") -> RoutingConfig:
+    """Change how many open leads a rep holds at most (the organisation's rules apply:
+    a rep with weight 0 keeps capacity 0, say)."""
+    return await _change_rep(deps, uow, rep_id, {"capacity": capacity}, f"capacity of {rep_id}: {capacity}",
+                             changed_by)
 
 
 async def seed_from_files(deps: RoutingDeps, units: UnitOfWorkFactory) -> None:
@@ -551,3 +572,42 @@ async def queues(deps: RoutingDeps, uow: UnitOfWork, per_team: int) -> tuple[lis
     """Every team's id, and the oldest ``per_team`` leads queued at each (no rep could take them)."""
     config = (await deps.configs.router(uow.conn)).config
     return [t.id for t in config.org.teams], await deps.repo.queued(uow.conn, per_team)
+
+
+# --------------------------------------------------------------------------- a team's board
+
+
+def _team(config: RoutingConfig, team_id: str) -> Team:
+    team = config.teams.get(team_id)
+    if team is None:
+        raise NotFound(f"no team '{team_id}' (teams: {', '.join(config.teams)})", "team")
+    return team
+
+
+async def team_open(deps: RoutingDeps, uow: UnitOfWork, team_id: str,
+                    limit: int) -> tuple[RoutingConfig, list[Row]]:
+    """A team's open assignments on the clock (its reps' and its queue's), earliest due
+    first, with the live configuration (for the time left). Raises :class:`NotFound`."""
+    config = (await deps.configs.router(uow.conn)).config
+    _team(config, team_id)
+    return config, await deps.repo.team_open(uow.conn, team_id, limit)
+
+
+async def team_compliance(deps: RoutingDeps, uow: UnitOfWork, team_id: str) -> TeamCompliance:
+    """A team's SLA compliance today and this week (its own time zone), overall and per
+    rep (the rule: :mod:`~services.routing.domain.compliance`). Raises :class:`NotFound`."""
+    config = (await deps.configs.router(uow.conn)).config
+    team = _team(config, team_id)
+    starts = period_starts(deps.clock(), parse_zone(team.timezone))
+    rows = await deps.repo.clocks_ended(uow.conn, team_id, min(starts.values()))
+    ended = [ClockEnded(r["assignment_id"], r["rep_id"], r["ended_at"], r["on_time"]) for r in rows]
+    return compliance_of(ended, starts, [r.id for r in config.team_reps.get(team_id, ())])
+
+
+async def team_escalations(deps: RoutingDeps, uow: UnitOfWork, team_id: str, since: datetime,
+                           limit: int) -> list[Row]:
+    """A team's missed follow-ups since ``since``, latest first, each with where the lead
+    went and why. Raises :class:`NotFound`."""
+    config = (await deps.configs.router(uow.conn)).config
+    _team(config, team_id)
+    return await deps.repo.escalations(uow.conn, team_id, since, limit)

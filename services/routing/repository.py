@@ -143,9 +143,25 @@ class RoutingStore(Protocol):
     async def queued(self, conn: Any, per_team: int) -> list[Row]:
         """The oldest ``per_team`` queued assignments of each team, with each team's count (``queued``)."""
 
-    async def next_queued(self, conn: Any, team: str) -> Row | None:
+    async def next_queued(self, conn: Any, team: str, assignment_id: str | None = None) -> Row | None:
         """The most urgent open queued assignment of ``team`` (earliest due, then longest
-        waiting), with its lead's ``facts``, locked; rows another worker holds are skipped."""
+        waiting), or the one named by ``assignment_id`` if it still waits there, with its
+        lead's ``facts``, locked; rows another worker holds are skipped."""
+
+    async def team_open(self, conn: Any, team: str, limit: int) -> list[Row]:
+        """The team's open assignments with a running clock (its reps' and its queue's),
+        earliest due first, with ``facts`` and ``profile``."""
+
+    async def clocks_ended(self, conn: Any, team: str, since: datetime) -> list[Row]:
+        """The team's follow-up clocks that ended at or after ``since``: ``assignment_id``,
+        ``rep_id``, ``ended_at`` and ``on_time`` (the first follow-up's verdict; a clock that
+        ran out, ``missed``, is not on time)."""
+
+    async def escalations(self, conn: Any, team: str, since: datetime, limit: int) -> list[Row]:
+        """The team's assignments missed at or after ``since``, latest first: the missed one
+        (``missed_assignment_id``, ``missed_rep_id``, ``due_at``, ``escalated_at``), the
+        lead's ``profile`` and the assignment that replaced it (``assignment_id``,
+        ``owner_kind``, ``rep_id``, ``team``, ``attempt``, ``reason``; None if unknown)."""
 
     async def record_deal(self, conn: Any, assignment_id: str, opportunity_id: str, deal_status: str,
                           amount_minor: int | None, currency: str | None, closed_on: date | None,
@@ -376,11 +392,44 @@ class RoutingRepository:
             "WINDOW w AS (PARTITION BY a.team)) q WHERE n <= $1 ORDER BY team, assigned_at", per_team,
             list(WORKED_STATUSES))
 
-    async def next_queued(self, conn: asyncpg.Connection, team: str) -> Row | None:
+    async def next_queued(self, conn: asyncpg.Connection, team: str, assignment_id: str | None = None) -> Row | None:
         return await conn.fetchrow(
             f"SELECT a.*, l.facts FROM {self.s}.assignments a JOIN {self.s}.leads l USING (lead_id) "
             "WHERE a.owner_kind = 'queue' AND a.status = 'open' AND a.team = $1 "
-            "ORDER BY a.due_at NULLS LAST, a.assigned_at LIMIT 1 FOR UPDATE OF a SKIP LOCKED", team)
+            "AND ($2::text IS NULL OR a.assignment_id = $2) "
+            "ORDER BY a.due_at NULLS LAST, a.assigned_at LIMIT 1 FOR UPDATE OF a SKIP LOCKED", team, assignment_id)
+
+    async def team_open(self, conn: asyncpg.Connection | asyncpg.Pool, team: str, limit: int) -> list[Row]:
+        return await conn.fetch(
+            f"SELECT a.*, l.facts, l.profile FROM {self.s}.assignments a JOIN {self.s}.leads l USING (lead_id) "
+            "WHERE a.team = $1 AND a.status = 'open' AND a.due_at IS NOT NULL ORDER BY a.due_at LIMIT $2",
+            team, limit)
+
+    async def clocks_ended(self, conn: asyncpg.Connection | asyncpg.Pool, team: str, since: datetime) -> list[Row]:
+        # A clock ends at its assignment's first follow-up, or when it ran out (missed: no
+        # follow-up was recorded, or the timer would not have fired).
+        return await conn.fetch(
+            f"SELECT a.assignment_id, a.rep_id, f.recorded_at AS ended_at, f.on_time "
+            f"FROM (SELECT DISTINCT ON (assignment_id) assignment_id, recorded_at, on_time FROM {self.s}.follow_ups "
+            "      WHERE recorded_at >= $2 ORDER BY assignment_id, recorded_at) f "
+            f"JOIN {self.s}.assignments a USING (assignment_id) "
+            "WHERE a.team = $1 AND a.due_at IS NOT NULL AND NOT EXISTS ("
+            f"  SELECT 1 FROM {self.s}.follow_ups e WHERE e.assignment_id = f.assignment_id AND e.recorded_at < $2) "
+            "UNION ALL "
+            f"SELECT assignment_id, rep_id, closed_at, false FROM {self.s}.assignments "
+            "WHERE team = $1 AND status = 'missed' AND closed_at >= $2 ORDER BY ended_at", team, since)
+
+    async def escalations(self, conn: asyncpg.Connection | asyncpg.Pool, team: str, since: datetime,
+                          limit: int) -> list[Row]:
+        return await conn.fetch(
+            "SELECT m.assignment_id AS missed_assignment_id, m.lead_id, m.rep_id AS missed_rep_id, m.due_at, "
+            "m.closed_at AS escalated_at, l.profile, n.assignment_id, n.owner_kind, n.rep_id, n.team, n.attempt, "
+            f"coalesce(n.reason, m.close_reason) AS reason FROM {self.s}.assignments m "
+            f"JOIN {self.s}.leads l ON l.lead_id = m.lead_id "
+            f"LEFT JOIN {self.s}.assignments n ON n.previous_assignment_id = m.assignment_id "
+            "AND n.trigger = 'escalation' "
+            "WHERE m.team = $1 AND m.status = 'missed' AND m.closed_at >= $2 "
+            "ORDER BY m.closed_at DESC, m.assignment_id LIMIT $3", team, since, limit)
 
     async def record_deal(self, conn: asyncpg.Connection, assignment_id: str, opportunity_id: str,
                           deal_status: str, amount_minor: int | None, currency: str | None,

@@ -473,6 +473,52 @@ async def test_routing_takes_the_most_urgent_queued_lead_and_keeps_the_deal_on_i
 
 
 
+
+async def test_routing_answers_a_teams_board_open_leads_ended_clocks_and_escalations(
+        routing_store: tuple[Any, Any]) -> None:
+    from dataclasses import replace
+
+    from services.routing.domain.router import LeadFacts
+    from services.routing.repository import PendingWrites
+
+    store, conn = routing_store
+    await store.save_scored(conn, [(f"s-{i}", LeadFacts(lead_id=i, grade="B", segment="mid"), {"name": i}, T0)
+                                   for i in ("L1", "L2", "L3", "L4")])
+    writes = PendingWrites()
+    rows = [_assignment("L1", "rep", T0 + timedelta(hours=4), rep_id="r1"),
+            _assignment("L2", "rep", T0 + timedelta(hours=2), rep_id="r2"),
+            _assignment("L3", "queue", T0 + timedelta(hours=3)),
+            _assignment("L4", "rep", T0 + timedelta(hours=1), rep_id="r1")]
+    for row in rows:
+        writes.assignments[row.assignment_id] = row
+    await store.flush(conn, writes)
+    # L2 followed up on time (twice: only the first ends the clock); L4 ran out and went to r2
+    await store.add_follow_up(conn, "f1", "a-L2", "L2", "r2", "contacted", "", True, T0 + timedelta(hours=1))
+    await store.add_follow_up(conn, "f2", "a-L2", "L2", "r2", "contacted", "", False, T0 + timedelta(hours=5))
+    await store.mark_followed_up(conn, "a-L2", T0 + timedelta(hours=1))
+    writes.close("a-L4", "missed", "escalation 1 of 2 after missed follow-up", T0 + timedelta(minutes=90))
+    writes.assignments["a-L4b"] = replace(_assignment("L4", "rep", T0 + timedelta(hours=5), rep_id="r2"),
+                                          assignment_id="a-L4b", trigger="escalation", attempt=1,
+                                          previous_assignment_id="a-L4", reason="escalated to r2")
+    await store.flush(conn, writes)
+
+    assert [r["lead_id"] for r in await store.team_open(conn, "field", 10)] == ["L3", "L1", "L4"]
+    assert (await store.team_open(conn, "field", 1))[0]["profile"] == {"name": "L3"}
+    assert await store.team_open(conn, "agency", 10) == []
+    ended = await store.clocks_ended(conn, "field", T0)
+    assert [pick(r, "assignment_id", "rep_id", "ended_at", "on_time") for r in ended] == [
+        {"assignment_id": "a-L2", "rep_id": "r2", "ended_at": T0 + timedelta(hours=1), "on_time": True},
+        {"assignment_id": "a-L4", "rep_id": "r1", "ended_at": T0 + timedelta(minutes=90), "on_time": False}]
+    assert await store.clocks_ended(conn, "field", T0 + timedelta(hours=2)) == []
+    (esc,) = await store.escalations(conn, "field", T0, 10)
+    assert pick(esc, "missed_assignment_id", "missed_rep_id", "assignment_id", "rep_id", "attempt", "reason") == {
+        "missed_assignment_id": "a-L4", "missed_rep_id": "r1", "assignment_id": "a-L4b", "rep_id": "r2",
+        "attempt": 1, "reason": "escalated to r2"}
+    assert await store.escalations(conn, "field", T0 + timedelta(hours=2), 10) == []
+    chosen = await store.next_queued(conn, "field", "a-L3")
+    assert chosen["assignment_id"] == "a-L3"
+    assert await store.next_queued(conn, "field", "a-L1") is None  # a rep's, not queued
+
 @pytest.fixture(params=["postgres", "memory"])
 async def use(request: pytest.FixtureRequest, pool: asyncpg.Pool) -> AsyncIterator[tuple[Any, Any, Any]]:
     """Collateral in use, beside the library it reads items and segments from."""

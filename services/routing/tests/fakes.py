@@ -184,13 +184,54 @@ class InMemoryRouting:
             out += [{**copy.deepcopy(a), "queued": len(rows)} for a in rows[:per_team]]
         return out
 
-    async def next_queued(self, conn: Any, team: str) -> Row | None:
+    async def next_queued(self, conn: Any, team: str, assignment_id: str | None = None) -> Row | None:
         rows = [a for a in self.assignments.values()
-                if a["owner_kind"] == "queue" and a["status"] == "open" and a["team"] == team]
+                if a["owner_kind"] == "queue" and a["status"] == "open" and a["team"] == team
+                and assignment_id in (None, a["assignment_id"])]
         if not rows:
             return None
         rows.sort(key=lambda a: (a["due_at"] is None, a["due_at"] or a["assigned_at"], a["assigned_at"]))
         return self._with_facts(rows[0])
+
+    async def team_open(self, conn: Any, team: str, limit: int) -> list[Row]:
+        rows = sorted((a for a in self.assignments.values()
+                       if a["team"] == team and a["status"] == "open" and a["due_at"] is not None),
+                      key=lambda a: a["due_at"])
+        return [{**self._with_facts(a), "profile": copy.deepcopy(self.leads[a["lead_id"]]["profile"])}
+                for a in rows[:limit]]
+
+    async def clocks_ended(self, conn: Any, team: str, since: datetime) -> list[Row]:
+        first: dict[str, dict[str, Any]] = {}
+        for f in sorted(self.follow_ups, key=lambda f: f["recorded_at"]):
+            first.setdefault(f["assignment_id"], f)
+        out: list[dict[str, Any]] = []
+        for a in self.assignments.values():
+            if a["team"] != team:
+                continue
+            f = first.get(a["assignment_id"])
+            if f is not None and a["due_at"] is not None and f["recorded_at"] >= since:
+                out.append({"assignment_id": a["assignment_id"], "rep_id": a["rep_id"],
+                            "ended_at": f["recorded_at"], "on_time": f["on_time"]})
+            elif a["status"] == "missed" and a["closed_at"] >= since:
+                out.append({"assignment_id": a["assignment_id"], "rep_id": a["rep_id"], "ended_at": a["closed_at"],
+                            "on_time": False})
+        return sorted(out, key=lambda r: r["ended_at"])
+
+    async def escalations(self, conn: Any, team: str, since: datetime, limit: int) -> list[Row]:
+        out: list[dict[str, Any]] = []
+        for m in self.assignments.values():
+            if m["team"] != team or m["status"] != "missed" or m["closed_at"] < since:
+                continue
+            n = next((a for a in self.assignments.values()
+                      if a["previous_assignment_id"] == m["assignment_id"] and a["trigger"] == "escalation"), None)
+            out.append({"missed_assignment_id": m["assignment_id"], "lead_id": m["lead_id"],
+                        "missed_rep_id": m["rep_id"], "due_at": m["due_at"], "escalated_at": m["closed_at"],
+                        "profile": copy.deepcopy(self.leads[m["lead_id"]]["profile"]),
+                        **{k: (n or {}).get(k) for k in ("assignment_id", "owner_kind", "rep_id", "team", "attempt")},
+                        "reason": n["reason"] if n else m["close_reason"]})
+        out.sort(key=lambda r: r["missed_assignment_id"])
+        out.sort(key=lambda r: r["escalated_at"], reverse=True)
+        return out[:limit]
 
     async def record_deal(self, conn: Any, assignment_id: str, opportunity_id: str, deal_status: str,
                           amount_minor: int | None, currency: str | None, closed_on: date | None,
