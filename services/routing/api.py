@@ -18,6 +18,7 @@ from services.routing.domain.lifecycle import ActiveAssignment
 from services.routing.domain.sla import seconds_left
 from services.routing.handlers import RoutingDeps
 from services.routing.repository import Row
+from shared.auth import Principal, Role, allow, forbidden
 from shared.events import FollowUpOutcome
 from shared.responses import link, responses
 from shared.service import RuntimeDep, get_deps
@@ -98,6 +99,21 @@ async def _change(runtime: RuntimeDep, deps: RoutingDeps, kind: Literal["org", "
     return {"kind": kind, "version": version}
 
 
+def _managed_teams(who: Principal) -> frozenset[str] | None:
+    """The teams ``who`` may see and change the board of: every team for an operator,
+    the token's ``teams`` for a manager."""
+    return None if who.has(Role.operator) else who.teams
+
+
+def _may_manage(who: Principal, team: str) -> None:
+    teams = _managed_teams(who)
+    if teams is not None and team not in teams:
+        raise forbidden(f"team '{team}' is not one you manage ({', '.join(sorted(teams)) or 'none'})")
+
+
+TeamBoard = Annotated[Principal, allow(Role.manager, Role.operator)]
+
+
 def _not_found(field_name: str, exc: handlers.NotFound) -> HTTPException:
     return HTTPException(404, detail={"field": field_name, "reason": str(exc)})
 
@@ -161,15 +177,20 @@ async def put_availability(rep_id: str, body: AvailabilityIn, runtime: RuntimeDe
     return {"rep_id": rep_id, "away": away}
 
 
-@router.put("/reps/{rep_id}/capacity", responses=responses(404))
-async def put_capacity(rep_id: str, body: CapacityIn, runtime: RuntimeDep, deps: DepsDep) -> dict[str, Any]:
-    """Change how many open leads a rep holds at most. Takes effect at once; 422 if the
-    organisation would not validate (a rule's only team left with no capacity, say)."""
+@router.put("/reps/{rep_id}/capacity", responses=responses(403, 404))
+async def put_capacity(rep_id: str, body: CapacityIn, runtime: RuntimeDep, deps: DepsDep,
+                       who: TeamBoard) -> dict[str, Any]:
+    """Change how many open leads a rep holds at most (a manager: a rep of a team they
+    manage). Takes effect at once; 422 if the organisation would not validate (a rule's
+    only team left with no capacity, say)."""
     try:
         async with runtime.unit_of_work() as uow:
-            await handlers.set_capacity(deps, uow, rep_id, body.capacity, body.changed_by)
+            await handlers.set_capacity(deps, uow, rep_id, body.capacity, body.changed_by or who.name or who.subject,
+                                        teams=_managed_teams(who))
     except handlers.NotFound as exc:
         raise _not_found("rep_id", exc) from None
+    except handlers.NotInTeam as exc:
+        raise forbidden(str(exc)) from None
     except ConfigInvalid as exc:
         raise _config_error(exc) from None
     return {"rep_id": rep_id, "capacity": body.capacity}
@@ -295,11 +316,12 @@ async def take_from_queue(team: str, body: TakeIn, runtime: RuntimeDep, deps: De
 # ------------------------------------------------------------------ a team's board
 
 
-@router.get("/teams/{team}/assignments", responses=responses(404))
-async def team_assignments(team: str, runtime: RuntimeDep, deps: DepsDep,
+@router.get("/teams/{team}/assignments", responses=responses(403, 404))
+async def team_assignments(team: str, runtime: RuntimeDep, deps: DepsDep, who: TeamBoard,
                            limit: int = Query(default=200, ge=1, le=2000)) -> dict[str, Any]:
     """A team's open leads on the clock (its reps' and its queue's), earliest due first,
     with the time left as each owner counts it; overdue ones are marked."""
+    _may_manage(who, team)
     try:
         async with runtime.unit_of_work() as uow:
             config, rows = await handlers.team_open(deps, uow, team, limit)
@@ -322,11 +344,12 @@ def _compliance_json(c: Compliance) -> dict[str, Any]:
             "rate": None if c.rate is None else round(c.rate, 4)}
 
 
-@router.get("/teams/{team}/sla", responses=responses(404))
-async def team_sla(team: str, runtime: RuntimeDep, deps: DepsDep) -> dict[str, Any]:
+@router.get("/teams/{team}/sla", responses=responses(403, 404))
+async def team_sla(team: str, runtime: RuntimeDep, deps: DepsDep, who: TeamBoard) -> dict[str, Any]:
     """SLA compliance today and this week (in the team's time zone), for the team and
     each rep: of the follow-up clocks that ended, how many ended on time (``rate`` is null
     when none ended)."""
+    _may_manage(who, team)
     try:
         async with runtime.unit_of_work() as uow:
             result = await handlers.team_compliance(deps, uow, team)
@@ -338,12 +361,13 @@ async def team_sla(team: str, runtime: RuntimeDep, deps: DepsDep) -> dict[str, A
                      for rep_id, periods in result.reps.items()]}
 
 
-@router.get("/teams/{team}/escalations", responses=responses(404))
-async def team_escalations(team: str, runtime: RuntimeDep, deps: DepsDep,
+@router.get("/teams/{team}/escalations", responses=responses(403, 404))
+async def team_escalations(team: str, runtime: RuntimeDep, deps: DepsDep, who: TeamBoard,
                            since: Instant | None = Query(default=None, description="default: 7 days ago"),
                            limit: int = Query(default=100, ge=1, le=1000)) -> dict[str, Any]:
     """The team's missed follow-ups, latest first: whose clock ran out, and where the lead
     went (the next rep, or nurture once the team's escalations are used up) and why."""
+    _may_manage(who, team)
     start = since or deps.clock() - timedelta(days=7)
     try:
         async with runtime.unit_of_work() as uow:

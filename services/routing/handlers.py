@@ -453,15 +453,19 @@ async def seed_config(deps: RoutingDeps, uow: UnitOfWork, org_doc: dict[str, Any
 
 
 async def _change_rep(deps: RoutingDeps, uow: UnitOfWork, rep_id: str, changes: dict[str, Any], change: str,
-                      changed_by: str) -> RoutingConfig:
+                      changed_by: str, teams: frozenset[str] | None = None) -> RoutingConfig:
     """Set fields of one rep in the live organisation: an org change like any other
-    (validated, versioned, announced). Raises :class:`NotFound` or :class:`ConfigInvalid`."""
+    (validated, versioned, announced). With ``teams``, only a rep of one of them. Raises
+    :class:`NotFound`, :class:`NotInTeam` or :class:`ConfigInvalid`."""
     docs = await deps.repo.config_documents(uow.conn, for_update=True)
     org = dict(docs["org"][1])
     reps = [dict(r) for r in org.get("reps", [])]
     match = [r for r in reps if r.get("id") == rep_id]
     if not match:
         raise NotFound(f"no rep '{rep_id}'")
+    if teams is not None and match[0].get("team") not in teams:
+        raise NotInTeam(f"rep '{rep_id}' is in team '{match[0].get('team')}', not one of "
+                        f"{', '.join(sorted(teams)) or 'no team'}")
     match[0].update(changes)
     org["reps"] = reps
     return await change_config(deps, uow, "org", org, change, changed_by or rep_id)
@@ -476,11 +480,11 @@ async def set_availability(deps: RoutingDeps, uow: UnitOfWork, rep_id: str, away
 
 
 async def set_capacity(deps: RoutingDeps, uow: UnitOfWork, rep_id: str, capacity: int,
-                       changed_by: str = "") -> RoutingConfig:
+                       changed_by: str = "", teams: frozenset[str] | None = None) -> RoutingConfig:
     """Change how many open leads a rep holds at most (the organisation's rules apply:
-    a rep with weight 0 keeps capacity 0, say)."""
+    a rule's only team keeps some capacity); with ``teams``, only a rep of one of them."""
     return await _change_rep(deps, uow, rep_id, {"capacity": capacity}, f"capacity of {rep_id}: {capacity}",
-                             changed_by)
+                             changed_by, teams)
 
 
 async def seed_from_files(deps: RoutingDeps, units: UnitOfWorkFactory) -> None:

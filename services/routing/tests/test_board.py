@@ -127,3 +127,12 @@ async def test_capacity_that_leaves_a_rule_with_nobody_is_refused(routing: Routi
         await handlers.set_capacity(routing.deps, FakeUnitOfWork(), rep, 0)
     with pytest.raises(ConfigInvalid):
         await handlers.set_capacity(routing.deps, FakeUnitOfWork(), "is-3", 0)
+
+
+async def test_a_manager_changes_capacity_only_in_a_team_they_manage(routing: Routing) -> None:
+    with pytest.raises(handlers.NotInTeam, match="is in team 'field'"):
+        await handlers.set_capacity(routing.deps, FakeUnitOfWork(), "us-am-1", 3, "Priya Shah",
+                                    teams=frozenset({"inside_sales"}))
+    await handlers.set_capacity(routing.deps, FakeUnitOfWork(), "is-1", 3, "Priya Shah",
+                                teams=frozenset({"inside_sales"}))
+    assert next(r for r in routing.repo.config["org"][1]["reps"] if r["id"] == "is-1")["capacity"] == 3
