@@ -97,7 +97,7 @@ class BatchConsumer:
             bootstrap_servers=s.kafka_bootstrap, group_id=group_id(s), client_id=s.service_name,
             enable_auto_commit=False, auto_offset_reset="earliest", max_poll_records=s.consumer_batch_max,
             session_timeout_ms=10_000, heartbeat_interval_ms=1_000, fetch_max_wait_ms=100,
-            retry_backoff_ms=s.kafka_retry_backoff_ms)
+            retry_backoff_ms=s.kafka_retry_backoff_ms, **s.kafka_security())
         # (the consumer's client is private in aiokafka; the pacing is the same as the publisher's)
         pace_metadata_refreshes(self._consumer._client, s.kafka_retry_backoff_ms / 1000,
                                 s.kafka_retry_backoff_max_ms / 1000)

@@ -176,7 +176,10 @@ async def migrate(pool: asyncpg.Pool, schema: str, migrations_dir: Path | None) 
         while not await conn.fetchval("SELECT pg_try_advisory_lock($1)", lock_id):
             await asyncio.sleep(0.2)
         try:
-            await conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
+            # In the secure profile the schema is made for the service's role, which may not
+            # create schemas (CREATE SCHEMA IF NOT EXISTS checks that right even when it exists).
+            if await conn.fetchval("SELECT to_regnamespace($1) IS NULL", schema):
+                await conn.execute(f'CREATE SCHEMA IF NOT EXISTS "{schema}"')
             await conn.execute(
                 f"CREATE TABLE IF NOT EXISTS {schema}.schema_migrations "
                 "(name text PRIMARY KEY, applied_at timestamptz NOT NULL DEFAULT now())")

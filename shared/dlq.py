@@ -16,6 +16,7 @@ import argparse
 import sys
 from collections import Counter
 from collections.abc import Iterator
+from typing import Any
 
 from kafka import KafkaConsumer, KafkaProducer, TopicPartition
 from kafka.consumer.fetcher import ConsumerRecord
@@ -25,12 +26,13 @@ from shared.codec import header_map, without_dead_letter_headers
 from shared.settings import ServiceSettings
 
 
-def _read(bootstrap: str, topic: str, group: str | None) -> tuple[KafkaConsumer, Iterator[ConsumerRecord]]:
+def _read(bootstrap: str, topic: str, group: str | None,
+          security: dict[str, Any]) -> tuple[KafkaConsumer, Iterator[ConsumerRecord]]:
     """Every record of ``topic`` up to its current end: from the beginning, or, with a
     group, from where that group's last replay committed. Partitions are assigned, not
     subscribed, so no group join delays it."""
     consumer = KafkaConsumer(bootstrap_servers=bootstrap, group_id=group, auto_offset_reset="earliest",
-                             enable_auto_commit=False)
+                             enable_auto_commit=False, **security)
     partitions = consumer.partitions_for_topic(topic) or {0}
     assigned = [TopicPartition(topic, p) for p in sorted(partitions)]
     consumer.assign(assigned)
@@ -44,11 +46,11 @@ def _read(bootstrap: str, topic: str, group: str | None) -> tuple[KafkaConsumer,
     return consumer, records()
 
 
-def list_letters(bootstrap: str, prefix: str, only: str | None) -> int:
+def list_letters(bootstrap: str, prefix: str, only: str | None, security: dict[str, Any] | None = None) -> int:
     for spec in topics.ALL:
         if only and spec.name != only:
             continue
-        consumer, records = _read(bootstrap, prefix + spec.dlq, None)
+        consumer, records = _read(bootstrap, prefix + spec.dlq, None, security or {})
         errors: Counter[str] = Counter()
         for record in records:
             h = header_map(record.headers)
@@ -61,13 +63,14 @@ def list_letters(bootstrap: str, prefix: str, only: str | None) -> int:
     return 0
 
 
-def replay(bootstrap: str, prefix: str, topic: str, service: str | None, dry_run: bool) -> int:
+def replay(bootstrap: str, prefix: str, topic: str, service: str | None, dry_run: bool,
+           security: dict[str, Any] | None = None) -> int:
     spec = topics.BY_NAME.get(topic)
     if spec is None:
         print(f"unknown topic {topic!r}; one of {', '.join(topics.BY_NAME)}", file=sys.stderr)
         return 2
-    consumer, records = _read(bootstrap, prefix + spec.dlq, f"{prefix}leadbridge-dlq-replay")
-    producer = None if dry_run else KafkaProducer(bootstrap_servers=bootstrap, acks="all")
+    consumer, records = _read(bootstrap, prefix + spec.dlq, f"{prefix}leadbridge-dlq-replay", security or {})
+    producer = None if dry_run else KafkaProducer(bootstrap_servers=bootstrap, acks="all", **(security or {}))
     sent = skipped = 0
     for record in records:
         h = header_map(record.headers)
@@ -104,8 +107,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     settings = ServiceSettings()
     if args.command == "list":
-        return list_letters(settings.kafka_bootstrap, settings.topic_prefix, args.topic)
-    return replay(settings.kafka_bootstrap, settings.topic_prefix, args.topic, args.service, args.dry_run)
+        return list_letters(settings.kafka_bootstrap, settings.topic_prefix, args.topic, settings.kafka_security())
+    return replay(settings.kafka_bootstrap, settings.topic_prefix, args.topic, args.service, args.dry_run,
+                  settings.kafka_security())
 
 
 if __name__ == "__main__":

@@ -47,8 +47,9 @@ class GroupLagCollector(Collector):
     """Reads committed and end offsets from the broker at scrape time (a few requests:
     one ListGroups, one OffsetFetch per coordinator, one ListOffsets per leader)."""
 
-    def __init__(self, bootstrap: str, topic_prefix: str = "") -> None:
+    def __init__(self, bootstrap: str, topic_prefix: str = "", security: dict[str, Any] | None = None) -> None:
         self.bootstrap = bootstrap
+        self.security = dict(security or {})  # the lagwatch principal's SASL settings on a secure broker
         self.topic_prefix = topic_prefix
         self.group_prefix = f"{topic_prefix}leadbridge-"
         self._admin: Any = None
@@ -60,7 +61,7 @@ class GroupLagCollector(Collector):
 
         if self._admin is None:
             self._admin = KafkaAdminClient(bootstrap_servers=self.bootstrap, client_id="leadbridge-lagwatch",
-                                           request_timeout_ms=5000)
+                                           request_timeout_ms=5000, **self.security)
         return self._admin
 
     def read(self) -> GroupLag:
@@ -135,7 +136,7 @@ class GroupLagCollector(Collector):
 def main() -> None:
     settings = LagwatchSettings()
     setup_logging(settings.service_name, settings.log_level, settings.log_json)
-    REGISTRY.register(GroupLagCollector(settings.kafka_bootstrap, settings.topic_prefix))
+    REGISTRY.register(GroupLagCollector(settings.kafka_bootstrap, settings.topic_prefix, settings.kafka_security()))
     start_http_server(settings.http_port, addr=settings.http_host)
     log.info("lagwatch serving /metrics", extra={"port": settings.http_port, "prefix": settings.topic_prefix})
     while True:

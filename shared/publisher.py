@@ -68,8 +68,10 @@ class Publisher:
     replaced by a fresh one after a failed or unconfirmed send (see the module doc)."""
 
     def __init__(self, bootstrap: str, client_id: str, *, retry_backoff_ms: int = 500,
-                 retry_backoff_max_ms: int = 2000, confirm_timeout_s: float = 30.0) -> None:
+                 retry_backoff_max_ms: int = 2000, confirm_timeout_s: float = 30.0,
+                 security: dict[str, Any] | None = None) -> None:
         self._bootstrap = bootstrap
+        self._security = dict(security or {})  # SASL settings (ServiceSettings.kafka_security)
         self._client_id = client_id
         self._retry_backoff_ms = retry_backoff_ms
         self._retry_backoff_max_ms = retry_backoff_max_ms
@@ -94,7 +96,7 @@ class Publisher:
                                     acks="all", enable_idempotence=True, linger_ms=1,
                                     max_batch_size=PRODUCER_MAX_BATCH_BYTES,
                                     request_timeout_ms=PRODUCER_REQUEST_TIMEOUT_MS,
-                                    retry_backoff_ms=self._retry_backoff_ms)
+                                    retry_backoff_ms=self._retry_backoff_ms, **self._security)
         pace_metadata_refreshes(producer.client, self._retry_backoff_ms / 1000, self._retry_backoff_max_ms / 1000)
         try:
             # (start also fetches a producer id, which waits for a broker that is only half up)

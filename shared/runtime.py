@@ -93,7 +93,8 @@ class Runtime:
         publisher = Publisher(settings.kafka_bootstrap, settings.service_name,
                               retry_backoff_ms=settings.kafka_retry_backoff_ms,
                               retry_backoff_max_ms=settings.kafka_retry_backoff_max_ms,
-                              confirm_timeout_s=settings.publish_confirm_timeout_s)
+                              confirm_timeout_s=settings.publish_confirm_timeout_s,
+                              security=settings.kafka_security())
         try:
             await publisher.start()
         except BaseException:

@@ -3,6 +3,9 @@
 
 from __future__ import annotations
 
+from typing import Any, Literal
+
+from pydantic import SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from shared import topics
@@ -44,6 +47,12 @@ class ServiceSettings(BaseSettings):
     # waits this long, doubling up to the max, so a broker outage is not a reconnect storm.
     kafka_retry_backoff_ms: int = 500
     kafka_retry_backoff_max_ms: int = 2000
+    # The secure profile (docs/SECURITY.md): the broker's SASL listener and this
+    # service's own principal, which its ACLs let write only the topics it publishes.
+    kafka_security_protocol: Literal["PLAINTEXT", "SASL_PLAINTEXT"] = "PLAINTEXT"
+    kafka_sasl_mechanism: Literal["SCRAM-SHA-512", "SCRAM-SHA-256", "PLAIN"] = "SCRAM-SHA-512"
+    kafka_sasl_username: str = ""
+    kafka_sasl_password: SecretStr = SecretStr("")
     # Allocations between young-generation collections (CPython's default is 700).
     gc_gen0_threshold: int = 10_000
     # Inbound webhooks (shared.webhooks): each sender's Standard Webhooks secret, "whsec_...",
@@ -72,7 +81,26 @@ class ServiceSettings(BaseSettings):
     db_pool_min: int = 2
     db_pool_max: int = 10
 
+    def kafka_security(self) -> dict[str, Any]:
+        """The connection options of every Kafka client here (aiokafka and kafka-python
+        take the same names): nothing on the plaintext development broker, the SASL
+        mechanism and this service's credentials on the secure one."""
+        return kafka_security(self.kafka_security_protocol, self.kafka_sasl_mechanism, self.kafka_sasl_username,
+                              self.kafka_sasl_password.get_secret_value())
+
     @property
     def schema(self) -> str:  # type: ignore[override]  # (shadows pydantic v1 BaseModel.schema)
         """Each service owns one PostgreSQL schema, named after it."""
         return self.service_name.replace("-", "_")
+
+
+def kafka_security(protocol: str, mechanism: str = "SCRAM-SHA-512", username: str = "",
+                   password: str = "") -> dict[str, Any]:
+    """Kafka client options for a listener: ``{}`` for PLAINTEXT, else SASL with these
+    credentials (a tool or test holding another principal's credentials builds its own)."""
+    if protocol == "PLAINTEXT":
+        return {}
+    if not username:
+        raise ValueError(f"LEADBRIDGE_KAFKA_SASL_USERNAME is needed with {protocol}")
+    return {"security_protocol": protocol, "sasl_mechanism": mechanism, "sasl_plain_username": username,
+            "sasl_plain_password": password}

@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from shared.events import (
     AuditRecorded,
@@ -183,17 +185,18 @@ def longest_readable_ms() -> int:
 
 
 def create_all(bootstrap: str, *, prefix: str = "", replication_factor: int = 1,
-               timeout_s: float = 30.0) -> list[str]:
+               timeout_s: float = 30.0, security: Mapping[str, Any] | None = None) -> list[str]:
     """Create every registered topic and its dead-letter twin, with their retention;
     existing ones are kept, their retention set to the registry's. ``replication_factor``
     is 1 for the single local broker; a cluster's deployment passes its own (the Helm
-    chart's topics job: 3).
+    chart's topics job: 3). ``security``: the SASL options of a secure broker
+    (:meth:`shared.settings.ServiceSettings.kafka_security`, an admin principal's).
 
     Returns the names created now."""
     from kafka.admin import ConfigResource, ConfigResourceType, KafkaAdminClient, NewTopic
 
     admin = KafkaAdminClient(bootstrap_servers=bootstrap, client_id="leadbridge-topics",
-                             request_timeout_ms=int(timeout_s * 1000))
+                             request_timeout_ms=int(timeout_s * 1000), **(security or {}))
     try:
         existing = set(admin.list_topics())
         rf = replication_factor
@@ -211,7 +214,8 @@ def create_all(bootstrap: str, *, prefix: str = "", replication_factor: int = 1,
         admin.close()
 
 
-def delete_with_prefix(bootstrap: str, prefix: str, *, timeout_s: float = 30.0) -> list[str]:
+def delete_with_prefix(bootstrap: str, prefix: str, *, timeout_s: float = 30.0,
+                       security: Mapping[str, Any] | None = None) -> list[str]:
     """Delete every topic whose name starts with ``prefix`` (a test run's or a bench's
     namespace, dead-letter topics included). Refuses an empty prefix: that would
     be the live pipeline."""
@@ -220,7 +224,7 @@ def delete_with_prefix(bootstrap: str, prefix: str, *, timeout_s: float = 30.0) 
     from kafka.admin import KafkaAdminClient
 
     admin = KafkaAdminClient(bootstrap_servers=bootstrap, client_id="leadbridge-topics",
-                             request_timeout_ms=int(timeout_s * 1000))
+                             request_timeout_ms=int(timeout_s * 1000), **(security or {}))
     try:
         mine = [t for t in admin.list_topics() if t.startswith(prefix)]
         if mine:
@@ -248,7 +252,8 @@ def main(argv: list[str] | None = None) -> int:
     settings = ServiceSettings()
     bootstrap = args.bootstrap or settings.kafka_bootstrap
     if args.command == "create":
-        created = create_all(bootstrap, prefix=settings.topic_prefix, replication_factor=args.replication_factor)
+        created = create_all(bootstrap, prefix=settings.topic_prefix, replication_factor=args.replication_factor,
+                             security=settings.kafka_security())
         print(f"[topics] created {len(created)}: {', '.join(created) or '(all existed)'}")
     else:
         for spec in ALL:

@@ -153,11 +153,13 @@ def start_lagwatch(ns: Namespace, log_dir: Path) -> ServiceProcess:
 class PrivateKafka:
     """A broker of the test's own (deploy/kafka/kafka.sh with its own ports and data
     directory), for a test that stops and starts Kafka: the shared broker on 9092 serves
-    everyone else's runs and is never stopped."""
+    everyone else's runs and is never stopped. ``credentials`` (a deploy/secure.py
+    credentials file) makes it the secure profile's broker: SASL/SCRAM and ACLs."""
 
     data_dir: Path
     port: int = field(default_factory=free_port)
     controller_port: int = field(default_factory=free_port)
+    credentials: Path | None = None
 
     @property
     def bootstrap(self) -> str:
@@ -167,6 +169,8 @@ class PrivateKafka:
         env = {**os.environ, "LEADBRIDGE_DATA": str(self.data_dir), "KAFKA_PORT": str(self.port),
                "KAFKA_CONTROLLER_PORT": str(self.controller_port),
                "KAFKA_HEAP_OPTS": "-Xmx384m -Xms128m", "LEADBRIDGE_PYTHON": sys.executable}
+        if self.credentials is not None:
+            env |= {"KAFKA_SECURE": "1", "LEADBRIDGE_SECURE_CREDENTIALS": str(self.credentials)}
         done = subprocess.run([str(ROOT / "deploy" / "kafka" / "kafka.sh"), command], env=env,
                               capture_output=True, text=True, timeout=timeout_s)
         if done.returncode != 0:

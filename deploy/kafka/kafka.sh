@@ -7,6 +7,11 @@
 #   deploy/kafka/kafka.sh status   # prints running/stopped (exit 0 / 3)
 #   deploy/kafka/kafka.sh wait     # until the broker answers metadata requests
 #
+#   KAFKA_SECURE=1 deploy/kafka/kafka.sh start   # the secure profile (docs/SECURITY.md):
+#       SASL/SCRAM-SHA-512 and ACLs, its own data (LEADBRIDGE_DATA/kafka-secure) and port
+#       (9094); the admin's password from the credentials file (deploy/secure.py makes it).
+#       Then `python -m deploy.secure kafka` gives every service its principal and ACLs.
+#
 # Environment:
 #   LEADBRIDGE_CACHE       jar cache root      (default: $HOME/.cache/leadbridge)
 #   LEADBRIDGE_DATA        data root           (default: $HOME/.local/share/leadbridge)
@@ -14,6 +19,9 @@
 #   KAFKA_CONTROLLER_PORT  controller listener (default: 9093)
 #   KAFKA_HEAP_OPTS        JVM heap options    (default: -Xmx1g -Xms256m)
 #   KAFKA_WAIT_TIMEOUT     seconds for `wait`  (default: 90)
+#   KAFKA_SECURE           1: the secure profile (default 0)
+#   LEADBRIDGE_SECURE_CREDENTIALS  the secure profile's credentials file
+#                          (default: $LEADBRIDGE_DATA/secure/credentials)
 #   LEADBRIDGE_PYTHON      python with kafka-python for the metadata check
 #                          (default: <repo>/.venv/bin/python, else TCP check only)
 #
@@ -27,6 +35,8 @@ HERE="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 REPO="$(cd "$HERE/../.." && pwd)"
 POM="$HERE/pom.xml"
 TEMPLATE="$HERE/server.properties.template"
+SECURE_TEMPLATE="$HERE/server-secure.properties.template"
+SECURE="${KAFKA_SECURE:-0}"
 LOG4J="$HERE/log4j2.properties"
 
 KAFKA_VERSION="$(sed -n 's:.*<kafka\.version>\(.*\)</kafka\.version>.*:\1:p' "$POM" | head -n1)"
@@ -38,7 +48,8 @@ LIBS="$KAFKA_HOME/libs"
 FETCH_STAMP="$KAFKA_HOME/libs.complete"
 
 DATA_ROOT="${LEADBRIDGE_DATA:-$HOME/.local/share/leadbridge}"
-KDATA="$DATA_ROOT/kafka"
+if [[ "$SECURE" == 1 ]]; then KDATA="$DATA_ROOT/kafka-secure"; else KDATA="$DATA_ROOT/kafka"; fi
+CREDENTIALS="${LEADBRIDGE_SECURE_CREDENTIALS:-$DATA_ROOT/secure/credentials}"
 LOG_DIRS="$KDATA/data"
 PROPS="$KDATA/server.properties"
 CLUSTER_ID_FILE="$KDATA/cluster.id"
@@ -46,8 +57,13 @@ PIDFILE="$KDATA/kafka.pid"
 LOGFILE="$KDATA/kafka.log"
 LOCKFILE="$KDATA/kafka.sh.lock"
 
-KAFKA_PORT="${KAFKA_PORT:-9092}"
-KAFKA_CONTROLLER_PORT="${KAFKA_CONTROLLER_PORT:-9093}"
+if [[ "$SECURE" == 1 ]]; then
+  KAFKA_PORT="${KAFKA_PORT:-9094}"
+  KAFKA_CONTROLLER_PORT="${KAFKA_CONTROLLER_PORT:-9095}"
+else
+  KAFKA_PORT="${KAFKA_PORT:-9092}"
+  KAFKA_CONTROLLER_PORT="${KAFKA_CONTROLLER_PORT:-9093}"
+fi
 KAFKA_HEAP_OPTS="${KAFKA_HEAP_OPTS:--Xmx1g -Xms256m}"
 KAFKA_WAIT_TIMEOUT="${KAFKA_WAIT_TIMEOUT:-90}"
 BOOTSTRAP="127.0.0.1:$KAFKA_PORT"
@@ -124,12 +140,29 @@ fetch_jars() {
 # ---------------------------------------------------------------- config
 sed_escape() { printf '%s' "$1" | sed -e 's/[\\|&]/\\&/g'; }
 
+# The secure profile's admin password (made with the other principals' by deploy/secure.py).
+admin_password() {
+  if [[ ! -s "$CREDENTIALS" ]] || ! grep -q '^kafka\.admin=' "$CREDENTIALS"; then
+    local py
+    py="$(pick_python)"
+    [[ -n "$py" ]] || die "no credentials file $CREDENTIALS, and no .venv python to make one (make venv)"
+    (cd "$REPO" && LEADBRIDGE_SECURE_CREDENTIALS="$CREDENTIALS" PYTHONPATH="$REPO" "$py" -m deploy.secure credentials >/dev/null) \
+      || die "could not make the credentials file $CREDENTIALS"
+  fi
+  sed -n 's/^kafka\.admin=//p' "$CREDENTIALS" | head -n1
+}
+
 render_props() {
   mkdir -p "$KDATA" "$LOG_DIRS"
-  sed -e "s|@KAFKA_PORT@|$(sed_escape "$KAFKA_PORT")|g" \
+  local templates=("$TEMPLATE") password=""
+  if [[ "$SECURE" == 1 ]]; then
+    templates+=("$SECURE_TEMPLATE")
+    password="$(admin_password)"
+  fi
+  (umask 077; cat "${templates[@]}" | sed -e "s|@KAFKA_PORT@|$(sed_escape "$KAFKA_PORT")|g" \
       -e "s|@KAFKA_CONTROLLER_PORT@|$(sed_escape "$KAFKA_CONTROLLER_PORT")|g" \
       -e "s|@KAFKA_LOG_DIRS@|$(sed_escape "$LOG_DIRS")|g" \
-      "$TEMPLATE" >"$PROPS.tmp"
+      -e "s|@ADMIN_PASSWORD@|$(sed_escape "$password")|g" >"$PROPS.tmp")
   mv "$PROPS.tmp" "$PROPS"
 }
 
@@ -152,7 +185,10 @@ format_once() {
   local cid
   cid="$(cat "$CLUSTER_ID_FILE")"
   log "formatting $LOG_DIRS (cluster id $cid)"
-  if ! java_tool kafka.tools.StorageTool format -t "$cid" -c "$PROPS" --standalone >>"$LOGFILE" 2>&1; then
+  local scram=()
+  # SCRAM credentials live in the metadata log: the admin's is written at format time.
+  if [[ "$SECURE" == 1 ]]; then scram=(--add-scram "SCRAM-SHA-512=[name=admin,password=$(admin_password)]"); fi
+  if ! java_tool kafka.tools.StorageTool format -t "$cid" -c "$PROPS" --standalone "${scram[@]}" >>"$LOGFILE" 2>&1; then
     tail_log
     die "StorageTool format failed"
   fi
@@ -167,12 +203,16 @@ pick_python() {
 }
 
 metadata_ok() {
-  local py="$1"
-  timeout 20 "$py" - "$BOOTSTRAP" >/dev/null 2>&1 <<'PY'
-import sys
+  local py="$1" password=""
+  if [[ "$SECURE" == 1 ]]; then password="$(admin_password)"; fi
+  LB_ADMIN_PASSWORD="$password" timeout 20 "$py" - "$BOOTSTRAP" >/dev/null 2>&1 <<'PY'
+import os, sys
 from kafka import KafkaAdminClient
+password = os.environ["LB_ADMIN_PASSWORD"]
+sasl = dict(security_protocol="SASL_PLAINTEXT", sasl_mechanism="SCRAM-SHA-512", sasl_plain_username="admin",
+            sasl_plain_password=password) if password else {}
 admin = KafkaAdminClient(bootstrap_servers=sys.argv[1], client_id="leadbridge-kafka-sh",
-                         request_timeout_ms=5000)
+                         request_timeout_ms=5000, **sasl)
 try:
     admin.list_topics()
 finally:

@@ -6,6 +6,9 @@
 #   deploy/postgres/postgres.sh stop --if-started   # ...only if `start` started it (marker file)
 #   deploy/postgres/postgres.sh status              # prints running/stopped (exit 0 / 3)
 #   deploy/postgres/postgres.sh wait                # until pg_isready on 127.0.0.1:$PGPORT
+#   deploy/postgres/postgres.sh secure [DB [CREDS]] # the secure profile (docs/SECURITY.md): a role
+#                                                   # per service owning only its schema in DB
+#   deploy/postgres/postgres.sh secure-drop DB [CREDS]  # drop DB and those roles (tests)
 #
 # `start` provisions, idempotently: role leadbridge (password leadbridge, LOGIN
 # CREATEDB) and databases leadbridge and leadbridge_test owned by it, then checks
@@ -21,6 +24,10 @@
 #   PGPORT            port of the cluster to use/create (default: 5432)
 #   LEADBRIDGE_DATA   where the marker file lives (default: $HOME/.local/share/leadbridge)
 #   PG_WAIT_TIMEOUT   seconds for `wait` (default: 30)
+#   LEADBRIDGE_SECURE_CREDENTIALS  `secure`'s credentials file, postgres.<service>=<password>
+#                     lines (default: $LEADBRIDGE_DATA/secure/credentials, made by
+#                     `python -m deploy.secure credentials`)
+#   LEADBRIDGE_ROLE_PREFIX  `secure`'s role names: <prefix><service> (default: leadbridge_)
 set -euo pipefail
 
 PGPORT="${PGPORT:-5432}"
@@ -287,10 +294,62 @@ do_status() {
   return 3
 }
 
+# ---------------------------------------------------------------- secure profile
+CREDENTIALS="${LEADBRIDGE_SECURE_CREDENTIALS:-$DATA_ROOT/secure/credentials}"
+ROLE_PREFIX="${LEADBRIDGE_ROLE_PREFIX:-leadbridge_}"
+
+# service=password per line, from the credentials file's postgres.<service> lines
+secure_services() {
+  local creds="$1"
+  [[ -s "$creds" ]] || die "no credentials file $creds (python -m deploy.secure credentials makes it)"
+  sed -n 's/^postgres\.\([a-z0-9_-]*\)=\(.*\)$/\1=\2/p' "$creds"
+}
+
+# Each service's role may log in to DB and owns its schema there, nothing else: no
+# CREATE on the database, no USAGE on another service's schema, no superuser.
+do_secure() {
+  local db="${1:-${LEADBRIDGE_SECURE_DATABASE:-leadbridge_secure}}" creds="${2:-$CREDENTIALS}" line svc pw n=0
+  local lines
+  lines="$(secure_services "$creds")"
+  [[ -n "$lines" ]] || die "no postgres.<service>= lines in $creds"
+  as_postgres_psql -v db="$db" <<'SQL'
+SELECT format('CREATE DATABASE %I', :'db') WHERE NOT EXISTS (SELECT 1 FROM pg_database WHERE datname = :'db') \gexec
+SQL
+  while IFS= read -r line; do
+    svc="${line%%=*}"; pw="${line#*=}"
+    as_postgres_psql -v db="$db" -v role="$ROLE_PREFIX${svc//-/_}" -v schema="${svc//-/_}" -v pw="$pw" <<'SQL'
+SET password_encryption = 'scram-sha-256';
+SELECT format('CREATE ROLE %I LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOINHERIT PASSWORD %L', :'role', :'pw')
+ WHERE NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = :'role') \gexec
+SELECT format('ALTER ROLE %I LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOINHERIT PASSWORD %L', :'role', :'pw') \gexec
+SELECT format('REVOKE ALL ON DATABASE %I FROM PUBLIC', :'db') \gexec
+SELECT format('GRANT CONNECT ON DATABASE %I TO %I', :'db', :'role') \gexec
+\connect :"db"
+SELECT format('CREATE SCHEMA IF NOT EXISTS %I AUTHORIZATION %I', :'schema', :'role') \gexec
+SELECT format('ALTER SCHEMA %I OWNER TO %I', :'schema', :'role') \gexec
+SELECT format('REVOKE ALL ON SCHEMA %I FROM PUBLIC', :'schema') \gexec
+REVOKE CREATE ON SCHEMA public FROM PUBLIC;
+SQL
+    n=$((n + 1))
+  done <<<"$lines"
+  log "secure profile: $n roles ${ROLE_PREFIX}<service> in database $db, each owning only its schema"
+}
+
+do_secure_drop() {
+  local db="${1:?secure-drop needs the database}" creds="${2:-$CREDENTIALS}" line svc
+  as_postgres_psql -v db="$db" <<<"SELECT format('DROP DATABASE IF EXISTS %I WITH (FORCE)', :'db') \gexec"
+  while IFS= read -r line; do
+    svc="${line%%=*}"
+    as_postgres_psql -v role="$ROLE_PREFIX${svc//-/_}" <<<"SELECT format('DROP ROLE IF EXISTS %I', :'role') \gexec"
+  done < <(secure_services "$creds")
+}
+
 case "${1:-}" in
   start) do_start ;;
+  secure) do_secure "${2:-}" "${3:-}" ;;
+  secure-drop) do_secure_drop "${2:-}" "${3:-}" ;;
   stop) do_stop "${2:-}" ;;
   status) do_status ;;
   wait) do_wait ;;
-  *) echo "usage: $0 {start|stop [--if-started]|status|wait}" >&2; exit 2 ;;
+  *) echo "usage: $0 {start|stop [--if-started]|status|wait|secure [DB [CREDS]]|secure-drop DB [CREDS]}" >&2; exit 2 ;;
 esac
