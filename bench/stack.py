@@ -1,5 +1,5 @@
 """The real stack for tests and benches: the broker and database, an isolated namespace
-per run, and the five services as real processes.
+per run, and the six services as real processes.
 
 Where the broker and database come from, in order:
 
@@ -46,7 +46,7 @@ import httpx
 from shared import auth, topics
 
 ROOT = Path(__file__).resolve().parents[1]  # the repository
-SERVICES = ("capture", "scoring", "routing", "nurture", "content")
+SERVICES = ("capture", "scoring", "routing", "nurture", "content", "app")
 
 
 @dataclass
@@ -277,6 +277,10 @@ def start_stack(ns: Namespace, log_dir: Path, extra_env: dict[str, dict[str, str
     if "nurture" in services:  # the links in its email lead back to this process
         nurture = services["nurture"]
         nurture.extra_env.setdefault("LEADBRIDGE_NURTURE_PUBLIC_URL", nurture.url)
+    if "app" in services:  # the pages call the other services of this stack
+        for name, svc in services.items():
+            if name != "app":
+                services["app"].extra_env.setdefault(f"LEADBRIDGE_APP_{name.upper()}_URL", svc.url)
     try:
         for svc in services.values():
             svc.start(wait=False)

@@ -345,6 +345,8 @@ class LeadAssigned(Event):
 
 
 class FollowUpOutcome(StrEnum):
+    CALLED = "called"
+    EMAILED = "emailed"
     CONTACTED = "contacted"
     LEFT_MESSAGE = "left_message"
     MEETING_BOOKED = "meeting_booked"

@@ -42,14 +42,16 @@ def mailpit(tmp_path_factory: pytest.TempPathFactory) -> Iterator[harness.Mailpi
 
 @pytest.fixture(scope="session")
 def stack(namespace: harness.Namespace, log_dir: Path, mailpit: harness.Mailpit) -> Iterator[harness.Stack]:
-    """All five services, started once for the end-to-end tests that share them.
+    """All six services, started once for the end-to-end tests that share them.
     Routing runs the test organisation with short SLAs (tests/e2e/org.yaml); nurture
     sends to the session's Mailpit, marks a webinar's no-shows 3 s after its end, wants
     pre-event calls 20 s before the start and lets 5 emails a day reach a person; capture
     verifies the test CRM's webhooks
     (harness.WEBHOOK_SECRETS); the campaigns the tests' leads name are defined
     (harness.define_campaigns); content stores its files in the run's directory
-    with a 1 MiB upload limit and re-measures effectiveness every second."""
+    with a 1 MiB upload limit and re-measures effectiveness every second; the app seeds
+    the test accounts (tests/e2e/accounts.yaml: every rep of the test org, a manager per
+    team, one of each other role)."""
     org = Path(__file__).parent / "e2e" / "org.yaml"
     extra = {"routing": {"LEADBRIDGE_ROUTING_ORG_FILE": str(org)}} if org.exists() else {}
     extra["nurture"] = {**mailpit.nurture_env(), "LEADBRIDGE_NURTURE_NO_SHOW_GRACE_S": "3",
@@ -57,6 +59,7 @@ def stack(namespace: harness.Namespace, log_dir: Path, mailpit: harness.Mailpit)
                         "LEADBRIDGE_NURTURE_PRE_EVENT_CALL_SOONEST_S": "1",
                         "LEADBRIDGE_NURTURE_MAX_EMAILS_PER_DAY": "5"}
     extra["capture"] = {"LEADBRIDGE_WEBHOOK_SECRETS": json.dumps(harness.WEBHOOK_SECRETS)}
+    extra["app"] = {"LEADBRIDGE_APP_ACCOUNTS_FILE": str(Path(__file__).parent / "e2e" / "accounts.yaml")}
     extra["content"] = {"LEADBRIDGE_DATA_DIR": str(log_dir / "content-data"),
                         "LEADBRIDGE_MAX_UPLOAD_BYTES": str(1024 * 1024), "LEADBRIDGE_EFFECTIVENESS_EVERY_S": "1"}
     stack = harness.start_stack(namespace, log_dir / "stack", extra)
