@@ -1,5 +1,6 @@
 # Leadbridge — the two commands a newcomer needs:
-#   make run    bring up broker, database, topics, all five services and the demo configuration
+#   make run    bring up broker, database, topics, all six services (the five of the pipeline and the
+#               people's app) with the demo configuration and accounts; prints the app's URL and sign-ins
 #   make test   run every test (unit, integration, end to end) on a real broker and database
 SHELL := /bin/bash
 PY    := .venv/bin/python
@@ -19,7 +20,7 @@ help:
 
 venv: .venv/.installed ## install the runtime and development requirements into .venv
 
-tools: ## install the checkers and clients make test runs (AsyncAPI CLI, compose schema, Helm, kcat), once per machine
+tools: ## install the checkers and clients make test runs (AsyncAPI CLI, compose schema, Helm, kcat, Chromium and axe-core for the browser tests), once per machine
 	@tools/install.sh >/dev/null
 
 generate: venv ## regenerate what derives from the topic registry and the services: docs/asyncapi.yaml, the chart's registry.yaml
@@ -33,7 +34,7 @@ infra: venv ## start Kafka (KRaft) and PostgreSQL if they are not running, and c
 topics: venv
 	@$(PY) -m shared.topics create
 
-run: venv ## bring up the whole pipeline with the demo configuration; Ctrl-C stops it
+run: venv ## bring up the whole pipeline and the app (http://127.0.0.1:8006) with the demo configuration and accounts; Ctrl-C stops it
 	@deploy/run.sh
 
 lint: venv ## ruff

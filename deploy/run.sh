@@ -2,9 +2,9 @@
 # make run: the whole Leadbridge pipeline on this machine, until Ctrl-C.
 #
 # Starts (when not already running) Kafka and PostgreSQL, creates the topics, starts
-# the five services with the demo configuration (deploy/demo: the intent-led
-# company's sales organisation and the agreed rubric), seeds demo collateral,
-# prints the URLs and waits. Ctrl-C stops every process it started, and only those.
+# the five services and the app with the demo configuration (deploy/demo: the intent-led
+# company's sales organisation, the agreed rubric and the demo accounts), seeds demo
+# collateral, prints the URLs and the demo sign-ins and waits. Ctrl-C stops every process it started, and only those.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT="$PWD"
@@ -63,9 +63,20 @@ export LEADBRIDGE_NURTURE_NO_SHOW_GRACE_S="${LEADBRIDGE_NURTURE_NO_SHOW_GRACE_S:
 export LEADBRIDGE_NURTURE_PRE_EVENT_CALL_LEAD_S="${LEADBRIDGE_NURTURE_PRE_EVENT_CALL_LEAD_S:-15}"
 export LEADBRIDGE_NURTURE_PRE_EVENT_CALL_SOONEST_S="${LEADBRIDGE_NURTURE_PRE_EVENT_CALL_SOONEST_S:-1}"
 
-declare -A PORTS=([capture]=8001 [scoring]=8002 [routing]=8003 [nurture]=8004 [content]=8005)
+# The embedded accounts' signing key, made once (var/keys): the app signs people's tokens
+# with the private half, every service verifies them with the public JWKS.
+KEYS="$ROOT/var/keys"
+if [ ! -f "$KEYS/signing.pem" ]; then
+  "$PY" -c "import sys; from shared import auth; auth.generate_keypair(sys.argv[1])" "$KEYS"
+  echo "[run] made the accounts' signing key in var/keys"
+fi
+export LEADBRIDGE_AUTH_SIGNING_KEY_FILE="${LEADBRIDGE_AUTH_SIGNING_KEY_FILE:-$KEYS/signing.pem}"
+export LEADBRIDGE_AUTH_JWKS_FILE="${LEADBRIDGE_AUTH_JWKS_FILE:-$KEYS/signing.jwks.json}"
+
+SERVICES=(capture scoring routing nurture content app)
+declare -A PORTS=([capture]=8001 [scoring]=8002 [routing]=8003 [nurture]=8004 [content]=8005 [app]=8006)
 LAGWATCH_PORT=9308  # deploy/prometheus/prometheus.sh scrapes it there
-for svc in capture scoring routing nurture content; do
+for svc in "${SERVICES[@]}"; do
   port="${PORTS[$svc]}"
   if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
     echo "[run] port $port is taken: is another 'make run' still running? (stop it first)" >&2
@@ -90,7 +101,7 @@ echo "[run] lagwatch starting (pid $!, log var/log/lagwatch.log)"
 deploy/prometheus/prometheus.sh start
 PROMETHEUS_URL="$(deploy/prometheus/prometheus.sh url)"
 
-for svc in capture scoring routing nurture content; do
+for svc in "${SERVICES[@]}"; do
   port="${PORTS[$svc]}"
   for i in $(seq 1 120); do
     if curl -fsS "http://127.0.0.1:$port/healthz" >/dev/null 2>&1; then echo "[run] $svc healthy"; break; fi
@@ -104,12 +115,18 @@ done
 cat <<MSG
 
 Leadbridge is running.
+
+  The app:  http://127.0.0.1:8006/   (phone first: try it at 390 px wide)
+  Demo sign-ins (user name, password, role; reps sign in with their rep id):
+$("$PY" deploy/demo/accounts.py)
+
   capture   http://127.0.0.1:8001/docs   POST /v1/leads, GET /v1/leads/{id}
   scoring   http://127.0.0.1:8002/docs   rubrics, GET /v1/leads/{id}/score
   routing   http://127.0.0.1:8003/docs   org, rules, follow-ups, GET /v1/reps/{id}/assignments
   nurture   http://127.0.0.1:8004/docs   pool, tracks (PUT /v1/nurture/tracks/{name}), tasks, messages
   mailpit   $MAILPIT_URL   every email nurture sent (web UI; API under /api/v1)
   content   http://127.0.0.1:8005/docs   GET /v1/collateral
+  app       http://127.0.0.1:8006/docs   POST /v1/auth/token, GET /.well-known/jwks.json (the pages: /)
   metrics   http://127.0.0.1:800N/metrics on each service; health on /healthz
   lagwatch  http://127.0.0.1:$LAGWATCH_PORT/metrics   committed consumer-group lag, read from the broker
   prometheus $PROMETHEUS_URL   scrapes all of them; rules and alerts: $PROMETHEUS_URL/alerts

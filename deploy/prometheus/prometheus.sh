@@ -43,7 +43,7 @@ LOCKFILE="$PDATA/prometheus.sh.lock"
 URL="http://127.0.0.1:$PORT"
 
 # The local services (deploy/run.sh starts them on these ports) and the lag watcher.
-LOCAL_TARGETS=(capture:8001 scoring:8002 routing:8003 nurture:8004 content:8005 lagwatch:9308)
+LOCAL_TARGETS=(capture:8001 scoring:8002 routing:8003 nurture:8004 content:8005 app:8006 lagwatch:9308)
 
 log() { echo "[prometheus] $*"; }
 err() { echo "[prometheus] $*" >&2; }
