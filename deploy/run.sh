@@ -63,16 +63,6 @@ export LEADBRIDGE_NURTURE_NO_SHOW_GRACE_S="${LEADBRIDGE_NURTURE_NO_SHOW_GRACE_S:
 export LEADBRIDGE_NURTURE_PRE_EVENT_CALL_LEAD_S="${LEADBRIDGE_NURTURE_PRE_EVENT_CALL_LEAD_S:-15}"
 export LEADBRIDGE_NURTURE_PRE_EVENT_CALL_SOONEST_S="${LEADBRIDGE_NURTURE_PRE_EVENT_CALL_SOONEST_S:-1}"
 
-# The embedded accounts' signing key, made once (var/keys): the app signs people's tokens
-# with the private half, every service verifies them with the public JWKS.
-KEYS="$ROOT/var/keys"
-if [ ! -f "$KEYS/signing.pem" ]; then
-  "$PY" -c "import sys; from shared import auth; auth.generate_keypair(sys.argv[1])" "$KEYS"
-  echo "[run] made the accounts' signing key in var/keys"
-fi
-export LEADBRIDGE_AUTH_SIGNING_KEY_FILE="${LEADBRIDGE_AUTH_SIGNING_KEY_FILE:-$KEYS/signing.pem}"
-export LEADBRIDGE_AUTH_JWKS_FILE="${LEADBRIDGE_AUTH_JWKS_FILE:-$KEYS/signing.jwks.json}"
-
 SERVICES=(capture scoring routing nurture content app)
 declare -A PORTS=([capture]=8001 [scoring]=8002 [routing]=8003 [nurture]=8004 [content]=8005 [app]=8006)
 LAGWATCH_PORT=9308  # deploy/prometheus/prometheus.sh scrapes it there
