@@ -268,6 +268,12 @@ class HomePage:
 
 HOME_PAGES: list[HomePage] = [
     HomePage("/rep", "My leads", "Your leads by time left on the follow-up clock", (Role.rep,)),
+    HomePage("/manager", "Team board", "Leads due and overdue, SLA, the queue, reps away and capacity, escalations",
+             (Role.manager,)),
+    HomePage("/marketing", "Marketing board", "Grades per campaign and source, the funnel, the nurture pool, "
+             "rubric approvals, collateral", (Role.marketing, Role.sales_approver)),
+    HomePage("/operator", "Operations", "Each service's health, consumer lag and dead letters, with the replay "
+             "command", (Role.operator,)),
 ]
 """The boards add theirs (manager, marketing, operator) here."""
 

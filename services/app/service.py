@@ -7,6 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from services.app.api import router as api_router
+from services.app.boards.pages import router as boards_router
 from services.app.handlers import AppDeps, TokenSigner, registry
 from services.app.pages import router as pages_router
 from services.app.repository import AccountRepository
@@ -34,5 +35,5 @@ def build_service(settings: AppSettings | None = None) -> ServiceDefinition:
         migrations=Path(__file__).parent / "migrations",
         handlers=registry(deps),
         deps=deps,
-        routers=[api_router, pages_router],
+        routers=[api_router, pages_router, boards_router],
     )
