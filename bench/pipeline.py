@@ -216,7 +216,8 @@ async def bench_pipeline(stack: harness.Stack, args: argparse.Namespace) -> Run:
                                           topics.LEAD_ASSIGNED.partitions)
     limits = httpx.Limits(max_connections=args.concurrency, max_keepalive_connections=args.concurrency)
     try:
-        async with httpx.AsyncClient(base_url=stack.url("capture"), timeout=30, limits=limits) as client:
+        async with httpx.AsyncClient(base_url=stack.url("capture"), timeout=30, limits=limits,
+                                     headers=stack.headers("capture")) as client:
 
             async def post(i: int) -> tuple[str | None, str | None]:
                 r = await client.post("/v1/leads", json=bodies[i])

@@ -26,6 +26,7 @@ import asyncio
 import atexit
 import contextlib
 import functools
+import json
 import os
 import shutil
 import signal
@@ -47,6 +48,13 @@ from shared import auth, topics
 
 ROOT = Path(__file__).resolve().parents[1]  # the repository
 SERVICES = ("capture", "scoring", "routing", "nurture", "content", "app")
+
+SOURCE_KEY = "lbk_0000000000000000.stack-source-key-for-tests-and-benches-not-a-secret"
+"""The capture source key of a stack started here (a bootstrap key in capture's
+``LEADBRIDGE_SOURCE_KEYS``): it posts for every source and campaign, with a rate limit
+no bench reaches. :meth:`Stack.client` sends it to capture."""
+SOURCE_KEYS_ENV = {"LEADBRIDGE_SOURCE_KEYS": json.dumps([{
+    "key": SOURCE_KEY, "source": "*", "rate_limit": "10000000/minute", "label": "test and bench stack"}])}
 
 
 @dataclass
@@ -260,9 +268,19 @@ class Stack:
     def url(self, service: str) -> str:
         return self.services[service].url
 
-    def client(self, service: str, token: str | None = None) -> httpx.Client:
-        """A client for ``service`` sending ``token`` (by default one holding every role)."""
-        return authorised(self.url(service), token)
+    def client(self, service: str, token: str | None = None, *,
+               source_key: str | None = SOURCE_KEY) -> httpx.Client:
+        """A client for ``service`` sending ``token`` (by default one holding every role);
+        capture's also carries ``source_key`` (None: no key)."""
+        client = authorised(self.url(service), token)
+        client.headers.update(self.headers(service, source_key, bearer=False))
+        return client
+
+    def headers(self, service: str, source_key: str | None = SOURCE_KEY, *, bearer: bool = True) -> dict[str, str]:
+        """What a client of ``service`` sends to be let in: the all-roles token and, to
+        capture, the stack's source key."""
+        sent = {"authorization": f"Bearer {all_roles_token()}"} if bearer else {}
+        return {**sent, **({"X-Api-Key": source_key} if service == "capture" and source_key else {})}
 
     def stop(self) -> None:
         for svc in self.services.values():
@@ -274,6 +292,9 @@ def start_stack(ns: Namespace, log_dir: Path, extra_env: dict[str, dict[str, str
     log_dir.mkdir(parents=True, exist_ok=True)
     services = {name: ServiceProcess(name, free_port(), ns.env(), log_dir / f"{name}.log",
                                      extra_env=dict((extra_env or {}).get(name, {}))) for name in names}
+    if "capture" in services:
+        for env, value in SOURCE_KEYS_ENV.items():
+            services["capture"].extra_env.setdefault(env, value)
     if "nurture" in services:  # the links in its email lead back to this process
         nurture = services["nurture"]
         nurture.extra_env.setdefault("LEADBRIDGE_NURTURE_PUBLIC_URL", nurture.url)

@@ -86,6 +86,24 @@ CREATE OR REPLACE TRIGGER audit_log_append_only BEFORE UPDATE OR DELETE ON {sche
     FOR EACH ROW EXECUTE FUNCTION {schema}.audit_log_refuse_change();
 CREATE OR REPLACE TRIGGER audit_log_no_truncate BEFORE TRUNCATE ON {schema}.audit_log
     FOR EACH STATEMENT EXECUTE FUNCTION {schema}.audit_log_refuse_change();
+-- Capture sources' API keys (a keyed hash, never the key), form keys and webhook
+-- secrets (shared.sources): issued, rotated and revoked by operators.
+CREATE TABLE IF NOT EXISTS {schema}.source_credentials (
+    credential_id   text PRIMARY KEY,
+    kind            text NOT NULL,
+    source          text NOT NULL,
+    campaign        text,
+    allowed_origins text[] NOT NULL DEFAULT '{{}}',
+    rate_limit      text,
+    label           text NOT NULL DEFAULT '',
+    digest          bytea UNIQUE,
+    secret          text,
+    created_at      timestamptz NOT NULL,
+    created_by      text,
+    valid_until     timestamptz,
+    revoked_at      timestamptz,
+    replaces        text
+);
 -- Schemas made before confirmed rows were deleted have a published_at column (with a
 -- partial index on it) that nothing reads or writes any more: dropped once, here,
 -- so the check costs no lock on later starts.

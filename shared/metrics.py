@@ -35,6 +35,12 @@ CONSUME_DELAY_SECONDS = Histogram("leadbridge_consume_delay_seconds",
 HTTP_REQUESTS = Counter("leadbridge_http_requests_total", "HTTP requests", ["service", "method", "route", "status"])
 HTTP_SECONDS = Histogram("leadbridge_http_request_seconds", "HTTP request latency", ["service", "method", "route"],
                          buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5))
+SOURCE_REFUSALS = Counter("leadbridge_source_refusals_total",
+                          "Posts to intake routes refused for their key, origin, scope or rate (shared.sources)",
+                          ["service", "reason"])
+WEBHOOK_REFUSALS = Counter("leadbridge_webhook_refusals_total",
+                           "Webhook deliveries refused (unsigned, forged, stale, replayed; shared.webhooks)",
+                           ["service", "reason"])
 UP = Gauge("leadbridge_service_up", "1 while the service's broker and database checks pass", ["service"])
 
 # --------------------------------------------------------------------------- operator's figures

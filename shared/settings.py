@@ -9,6 +9,7 @@ from pydantic import SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from shared import topics
+from shared.credentials import BootstrapKey
 
 
 class ServiceSettings(BaseSettings):
@@ -58,6 +59,20 @@ class ServiceSettings(BaseSettings):
     # Inbound webhooks (shared.webhooks): each sender's Standard Webhooks secret, "whsec_...",
     # by the source name in its URL; as JSON in LEADBRIDGE_WEBHOOK_SECRETS.
     webhook_secrets: dict[str, str] = {}
+    # Capture sources (shared.sources): keys valid without the database, as a JSON list
+    # of {"key", "source" ("*": any), "campaign", "kind", "allowed_origins", "rate_limit"};
+    # the HMAC key of stored key hashes (set it in production: a table copied without it
+    # cannot confirm a key); how often each process re-reads the issued credentials; how
+    # long a rotated key or secret stays valid beside its replacement by default.
+    source_keys: list[BootstrapKey] = []
+    source_key_pepper: str = "leadbridge-local-source-key-pepper"
+    source_keys_refresh_s: float = 5.0
+    source_key_rotation_overlap_s: float = 24 * 3600.0
+    # Rate limits of the intake routes ("limits" notation): per key (a key may carry its
+    # own), and per client address for a public form key's posts and for requests without
+    # a valid key. Over a limit: 429 with Retry-After.
+    rate_limit_per_key: str = "6000/minute"
+    rate_limit_per_address: str = "600/minute"
     # The largest request body a route reads (413 above it); field lengths and map sizes
     # are LEADBRIDGE_LIMIT_* (shared.validation.FieldLimits).
     max_body_bytes: int = 1024 * 1024

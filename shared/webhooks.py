@@ -13,15 +13,19 @@ handled is refused when it comes again)::
         async with webhooks.receive_once(runtime, hook) as uow:
             await handlers.something(deps, uow, hook.json())
 
-Each sender (``source``, the path parameter) has its own secret, ``whsec_...``, from
-``ServiceSettings.webhook_secrets`` (``LEADBRIDGE_WEBHOOK_SECRETS='{"crm": "whsec_..."}'``).
-Every refusal is a 401 whose ``detail`` names the header at fault and why.
+Each sender (``source``, the path parameter) has its own secrets, ``whsec_...``: those an
+operator issued (``POST /v1/sources/{source}/webhook-secrets``, :mod:`shared.sources`),
+and the bootstrap one in ``ServiceSettings.webhook_secrets``
+(``LEADBRIDGE_WEBHOOK_SECRETS='{"crm": "whsec_..."}'``). While a secret is rotated both
+are valid, and a sender may sign with both (Standard Webhooks' space-separated
+signatures in ``webhook-signature``). Every refusal is a 401 whose ``detail`` names the
+header at fault and why, counted in ``leadbridge_webhook_refusals_total``.
 """
 
 from __future__ import annotations
 
 import binascii
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -31,6 +35,7 @@ import orjson
 from fastapi import Depends, HTTPException, Request
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
+from shared import metrics, sources
 from shared.handling import UnitOfWork
 from shared.runtime import Runtime
 from shared.service import get_runtime
@@ -56,7 +61,9 @@ class VerifiedWebhook:
         return orjson.loads(self.body)
 
 
-def refused(field: str, reason: str) -> HTTPException:
+def refused(field: str, reason: str, service: str = "") -> HTTPException:
+    if service:
+        metrics.WEBHOOK_REFUSALS.labels(service, field).inc()
     return HTTPException(401, detail={"error": "webhook refused", "field": field, "reason": reason})
 
 
@@ -71,32 +78,39 @@ def _reason(error: WebhookVerificationError) -> tuple[str, str]:
     return "webhook-signature", "no signature matches this source's secret"
 
 
-def verify(secret: str, source: str, body: bytes, headers: dict[str, str]) -> VerifiedWebhook:
-    """Verify one delivery against the sender's secret; raises the 401 that says why not."""
+def verify(secrets: Sequence[str], source: str, body: bytes, headers: dict[str, str],
+           service: str = "") -> VerifiedWebhook:
+    """Verify one delivery against the sender's valid secrets (one signature made with
+    any of them will do); raises the 401 that says why not."""
     lowered = {k.lower(): v for k, v in headers.items()}
     missing = [h for h in HEADERS if not lowered.get(h)]
     if missing:
-        raise refused(missing[0], f"missing header {missing[0]}: the delivery is not signed")
-    try:
-        Webhook(secret).verify(body, lowered, json_parse=False)
-    except WebhookVerificationError as error:
-        raise refused(*_reason(error)) from None
-    except (ValueError, binascii.Error):  # a signature without "v1," or not base64
-        raise refused("webhook-signature", "malformed: expected 'v1,<base64>'") from None
-    sent_at = datetime.fromtimestamp(float(lowered["webhook-timestamp"]), tz=UTC)
-    return VerifiedWebhook(source=source, webhook_id=lowered["webhook-id"], sent_at=sent_at, body=body)
+        raise refused(missing[0], f"missing header {missing[0]}: the delivery is not signed", service)
+    problem: tuple[str, str] = ("source", f"no webhook secret is valid for source {source!r}")
+    for secret in secrets:
+        try:
+            Webhook(secret).verify(body, lowered, json_parse=False)
+        except WebhookVerificationError as error:
+            problem = _reason(error)
+            if problem[0] == "webhook-timestamp":
+                break  # the same for every secret
+            continue
+        except (ValueError, binascii.Error):  # a signature without "v1," or not base64
+            problem = ("webhook-signature", "malformed: expected 'v1,<base64>'")
+            break
+        sent_at = datetime.fromtimestamp(float(lowered["webhook-timestamp"]), tz=UTC)
+        return VerifiedWebhook(source=source, webhook_id=lowered["webhook-id"], sent_at=sent_at, body=body)
+    raise refused(*problem, service)
 
 
 async def verified_webhook(request: Request) -> VerifiedWebhook:
-    """The FastAPI dependency: the delivery to this route, verified with the secret of
+    """The FastAPI dependency: the delivery to this route, verified with the secrets of
     the route's ``{source}`` path parameter. 401 naming the reason otherwise (a source
-    without a configured secret included: it cannot be verified)."""
+    without a valid secret included: it cannot be verified)."""
     runtime = get_runtime(request)
     source = str(request.path_params.get("source", ""))
-    secret = runtime.settings.webhook_secrets.get(source)
-    if not secret:
-        raise refused("source", f"no webhook secret is configured for source {source!r}")
-    return verify(secret, source, await request.body(), dict(request.headers))
+    secrets = await sources.webhook_secrets(request, source)
+    return verify(secrets, source, await request.body(), dict(request.headers), runtime.settings.service_name)
 
 
 WebhookDep = Annotated[VerifiedWebhook, Depends(verified_webhook)]
@@ -129,5 +143,6 @@ async def receive_once(runtime: Runtime, hook: VerifiedWebhook) -> AsyncIterator
     rolled back with the rest and the sender's retry is accepted."""
     async with runtime.unit_of_work() as uow:
         if not await WebhookReceipts(runtime.schema).claim(uow.conn, hook.source, hook.webhook_id):
-            raise refused("webhook-id", f"replayed: delivery {hook.webhook_id} was already received")
+            raise refused("webhook-id", f"replayed: delivery {hook.webhook_id} was already received",
+                          runtime.settings.service_name)
         yield uow

@@ -5,27 +5,30 @@ from __future__ import annotations
 
 import csv
 import io
+import uuid
 from collections.abc import Sequence
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
 import orjson
-from fastapi import APIRouter, Depends, File, Form, Header, HTTPException, Path, Query, UploadFile
+from fastapi import APIRouter, Depends, File, Form, Header, HTTPException, Path, Query, Request, UploadFile
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, EmailStr, Field, ValidationError
 
-from services.capture import handlers
+from services.capture import handlers, metrics
 from services.capture.domain.attendance import MAX_ATTENDEES, AttendeeIn, BadAttendance, parse_csv
 from services.capture.domain.imports import BadImport, file_format
-from services.capture.domain.lead_input import LeadIn
+from services.capture.domain.lead_input import PostedLead
 from services.capture.domain.leads import ActivityPerson, InTheFuture, when_it_happened
+from services.capture.domain.scope import KeyScope, OutOfScope, campaign_within
 from services.capture.handlers import CaptureDeps
 from services.capture.repository import Row
-from shared import money, webhooks
-from shared.events import Behaviour, DealOutcomeKind, LeadSource, normalise_email
+from shared import money, sources, webhooks
+from shared.events import Behaviour, DealOutcomeKind, LeadSource, lead_id_for_email, normalise_email
 from shared.responses import link, responses
 from shared.service import RuntimeDep, get_deps
+from shared.sources import SourcePrincipal
 from shared.validation import Count, CountryCode, Instant, Text, TextMap
 from shared.webhooks import WebhookDep
 
@@ -50,7 +53,7 @@ class ActivityByEmailIn(ActivityIn):
     name: Text | None = Field(default=None, min_length=1)
     company: Text | None = Field(default=None, min_length=1)
     country: CountryCode | None = None
-    source: LeadSource = LeadSource.WEB_FORM
+    source: LeadSource | None = Field(default=None, description="default: the key's source, else web_form")
     consent: bool = False
 
 
@@ -64,6 +67,34 @@ def _when(value: datetime | None, field: str, deps: CaptureDeps) -> datetime:
 
 IdempotencyHeader = Annotated[Text | None, Header(alias="Idempotency-Key", min_length=1)]
 DepsDep = Annotated[CaptureDeps, Depends(get_deps)]
+SourceKey = Annotated[SourcePrincipal, sources.source_key()]
+"""A source's API key (X-Api-Key): the intake routes' caller."""
+SourceOrFormKey = Annotated[SourcePrincipal, sources.source_key(forms=True)]
+"""A source's API key, or a web form's form key from one of its allowed origins."""
+INTAKE = responses(401, 403, 429)
+
+
+def _scope(who: SourcePrincipal) -> KeyScope:
+    return KeyScope(who.source, who.campaign_id)
+
+
+def _within(who: SourcePrincipal, source: str | None, campaign: str | None, **fields: str) -> str | None:
+    """The campaign to record (the key's when the post names none); 403 naming the
+    field when the post is outside the key's source or campaign."""
+    try:
+        return campaign_within(_scope(who), source, campaign, **fields)
+    except OutOfScope as out:
+        raise sources.out_of_scope(out.field, out.reason, "capture") from None
+
+
+def _source_of(who: SourcePrincipal, given: LeadSource | None, default: LeadSource) -> LeadSource:
+    """A post's source: as given, else its key's (a key for every source: ``default``)."""
+    if given is not None:
+        return given
+    return LeadSource(who.source) if who.source in _LEAD_SOURCES else default
+
+
+_LEAD_SOURCES = frozenset(s.value for s in LeadSource)
 
 
 def _unknown_campaign(unknown: handlers.UnknownCampaign) -> HTTPException:
@@ -79,35 +110,57 @@ LEAD = "/v1/leads/{lead_id}"
 TO_LEAD = {"GetLead": link("GET", LEAD, "the lead this accepted", lead_id="$response.body#/lead_id")}
 
 
-@router.post("/leads", status_code=202, responses=responses(links={202: {
+@router.post("/leads", status_code=202, responses={**INTAKE, **responses(links={202: {
     **TO_LEAD,
     "AddActivity": link("POST", LEAD + "/activities", "an activity of this lead", lead_id="$response.body#/lead_id"),
     "FindLead": link("GET", "/v1/leads", "the lead by the email it was captured with",
-                     email="$request.body#/email")}}))
-async def capture(lead: LeadIn, runtime: RuntimeDep, deps: DepsDep,
+                     email="$request.body#/email")}})})
+async def capture(lead: PostedLead, who: SourceOrFormKey, runtime: RuntimeDep, deps: DepsDep,
                   idempotency_key: IdempotencyHeader = None) -> JSONResponse:
+    """A lead from a web form, a scanner or a platform, with the key of its source
+    (``X-Api-Key``): an API key, or a web form's public form key from one of its pages.
+    A lead outside the key's source or campaign is a 403; a lead with the honeypot
+    filled is answered as any other and dropped."""
+    campaign = _within(who, lead.source.value, lead.campaign)
+    if lead.caught_by_honeypot:
+        metrics.HONEYPOT_DROPPED.labels(lead.source.value).inc()
+        lead_id = lead_id_for_email(normalise_email(str(lead.email)))
+        return JSONResponse(status_code=202, headers=who.cors_headers(), content={
+            "lead_id": lead_id, "capture_id": str(uuid.uuid4()), "duplicate": False, "repeat": False,
+            "links": {"lead": f"/v1/leads/{lead_id}"}})
+    if campaign != lead.campaign:
+        lead = lead.model_copy(update={"campaign": campaign})
     sub = handlers.submission(lead, _when(lead.occurred_at, "occurred_at", deps), idempotency_key)
     try:
         async with runtime.unit_of_work() as uow:
             accepted = await handlers.capture_lead(deps, uow, sub)
     except handlers.UnknownCampaign as unknown:
         raise _unknown_campaign(unknown) from None
-    return JSONResponse(status_code=202, content={
+    return JSONResponse(status_code=202, headers=who.cors_headers(), content={
         "lead_id": accepted.lead_id, "capture_id": accepted.capture_id,
         "duplicate": accepted.duplicate, "repeat": accepted.is_repeat,
         "links": {"lead": f"/v1/leads/{accepted.lead_id}"}})
 
 
-def _activity(activity: ActivityIn, deps: CaptureDeps, idempotency_key: str | None) -> handlers.Activity:
-    return handlers.Activity(behaviour=activity.behaviour, campaign=activity.campaign,
+@router.options("/leads", status_code=204, responses=responses(403))
+async def capture_preflight(request: Request) -> Response:
+    """A browser's CORS preflight before a web form posts a lead: answered for the
+    origins some form key allows, refused (403, no CORS headers) for any other."""
+    return sources.preflight(request, await sources.ring_of(request))
+
+
+def _activity(activity: ActivityIn, deps: CaptureDeps, idempotency_key: str | None,
+              campaign: str | None) -> handlers.Activity:
+    return handlers.Activity(behaviour=activity.behaviour, campaign=campaign,
                              occurred_at=_when(activity.occurred_at, "occurred_at", deps),
                              idempotency_key=activity.idempotency_key or idempotency_key, detail=activity.detail)
 
 
-@router.post("/leads/{lead_id}/activities", status_code=202, responses=responses(404, links={202: TO_LEAD}))
-async def add_activity(lead_id: str, activity: ActivityIn, runtime: RuntimeDep, deps: DepsDep,
+@router.post("/leads/{lead_id}/activities", status_code=202,
+             responses={**INTAKE, **responses(404, links={202: TO_LEAD})})
+async def add_activity(lead_id: str, activity: ActivityIn, who: SourceKey, runtime: RuntimeDep, deps: DepsDep,
                        idempotency_key: IdempotencyHeader = None) -> dict[str, Any]:
-    command = _activity(activity, deps, idempotency_key)
+    command = _activity(activity, deps, idempotency_key, _within(who, None, activity.campaign))
     try:
         async with runtime.unit_of_work() as uow:
             accepted = await handlers.record_activity(deps, uow, lead_id, command)
@@ -118,17 +171,18 @@ async def add_activity(lead_id: str, activity: ActivityIn, runtime: RuntimeDep, 
     return {"lead_id": accepted.lead_id, "activity_id": accepted.activity_id, "duplicate": accepted.duplicate}
 
 
-@router.post("/activities", status_code=202, responses=responses(links={202: TO_LEAD}))
-async def add_activity_by_email(activity: ActivityByEmailIn, runtime: RuntimeDep, deps: DepsDep,
+@router.post("/activities", status_code=202, responses={**INTAKE, **responses(links={202: TO_LEAD})})
+async def add_activity_by_email(activity: ActivityByEmailIn, who: SourceKey, runtime: RuntimeDep, deps: DepsDep,
                                 idempotency_key: IdempotencyHeader = None) -> dict[str, Any]:
-    command = _activity(activity, deps, idempotency_key)
-    who = handlers.Newcomer(
+    source = _source_of(who, activity.source, LeadSource.WEB_FORM)
+    command = _activity(activity, deps, idempotency_key, _within(who, source.value, activity.campaign))
+    person = handlers.Newcomer(
         person=ActivityPerson(email=str(activity.email), name=activity.name, company=activity.company,
                               country=activity.country),
-        source=activity.source, consent=activity.consent, occurred_at_given=activity.occurred_at is not None)
+        source=source, consent=activity.consent, occurred_at_given=activity.occurred_at is not None)
     try:
         async with runtime.unit_of_work() as uow:
-            accepted = await handlers.record_activity_by_email(deps, uow, who, command)
+            accepted = await handlers.record_activity_by_email(deps, uow, person, command)
     except handlers.UnknownCampaign as unknown:
         raise _unknown_campaign(unknown) from None
     except handlers.MissingLeadDetails as missing:
@@ -210,17 +264,20 @@ class InvitationsIn(BaseModel):
     # longer one (a purchased list, a platform's export) is a list import (POST /v1/imports).
     people: list[PersonIn] = Field(min_length=1, max_length=1_000)
     status: Literal["invited", "registered"] = "invited"
-    source: LeadSource = LeadSource.LIST_IMPORT
+    source: LeadSource | None = Field(default=None, description="default: the key's source, else list_import")
 
 
-@router.post("/campaigns/{campaign_id}/invitations", status_code=202, tags=["campaigns"])
-async def invitations(campaign_id: str, body: InvitationsIn, runtime: RuntimeDep, deps: DepsDep) -> dict[str, Any]:
+@router.post("/campaigns/{campaign_id}/invitations", status_code=202, tags=["campaigns"], responses=INTAKE)
+async def invitations(campaign_id: str, body: InvitationsIn, who: SourceKey, runtime: RuntimeDep,
+                      deps: DepsDep) -> dict[str, Any]:
     """Marketing's invitation list (or a platform's registrations) for a campaign: the
     people become (or are) leads and the campaign's members at ``status``. A person who is
     no lead yet and lacks name, company or country is a 422 naming their place
     (``people.3.name``), and nothing of the list is accepted."""
+    source = _source_of(who, body.source, LeadSource.LIST_IMPORT)
+    _within(who, source.value, campaign_id, campaign_field="campaign_id")
     people = [handlers.Newcomer(ActivityPerson(email=str(p.email), name=p.name, company=p.company,
-                                               country=p.country), body.source, p.consent, False)
+                                               country=p.country), source, p.consent, False)
               for p in body.people]
     try:
         async with runtime.unit_of_work() as uow:

@@ -20,7 +20,7 @@ def signed(at: datetime, secret: str = SECRET, webhook_id: str = "msg_1") -> dic
 
 def refusal(headers: dict[str, str], body: bytes = BODY) -> tuple[str, str]:
     with pytest.raises(HTTPException) as caught:
-        verify(SECRET, "crm", body, headers)
+        verify([SECRET], "crm", body, headers)
     assert caught.value.status_code == 401
     detail = caught.value.detail
     assert isinstance(detail, dict)
@@ -29,7 +29,7 @@ def refusal(headers: dict[str, str], body: bytes = BODY) -> tuple[str, str]:
 
 def test_a_signed_delivery_is_verified() -> None:
     now = datetime.now(UTC)
-    hook = verify(SECRET, "crm", BODY, {k.title(): v for k, v in signed(now).items()})
+    hook = verify([SECRET], "crm", BODY, {k.title(): v for k, v in signed(now).items()})
     assert (hook.source, hook.webhook_id, hook.json()) == ("crm", "msg_1", {"kind": "won"})
     assert abs((hook.sent_at - now).total_seconds()) < 1
 

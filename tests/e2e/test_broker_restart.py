@@ -46,14 +46,15 @@ class Answer:
 class Poster(threading.Thread):
     """Posts a lead every 0.1 s until stopped, recording each answer and its latency."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, headers: dict[str, str]) -> None:
         super().__init__(daemon=True)
         self.url = url
+        self.headers = headers
         self.answers: list[Answer] = []
         self.halt = threading.Event()
 
     def run(self) -> None:
-        with httpx.Client(base_url=self.url, timeout=30) as client:
+        with httpx.Client(base_url=self.url, timeout=30, headers=self.headers) as client:
             i = 0
             while not self.halt.is_set():
                 body = grade_a() if i % 2 else grade_c()
@@ -87,7 +88,7 @@ def test_a_broker_restart_delays_leads_but_loses_none_wedges_nothing_and_health_
     extra = {name: dict(stuck) for name in harness.SERVICES}
     extra["routing"]["LEADBRIDGE_ROUTING_ORG_FILE"] = str(slow_sla_org(tmp_path))
     stack = harness.start_stack(ns, tmp_path / "logs", extra)
-    poster = Poster(stack.url("capture"))
+    poster = Poster(stack.url("capture"), stack.headers("capture"))
     try:
         status, healthy = health(stack.url("capture"))
         assert status == 200 and healthy["checks"]["outbox"] == "ok", healthy

@@ -47,7 +47,7 @@ def test_killing_a_service_mid_stream_loses_nothing_and_duplicates_nothing(
     posted: list[str] = []
     try:
         def post_all() -> None:
-            with httpx.Client(base_url=stack.url("capture"), timeout=30) as client:
+            with httpx.Client(base_url=stack.url("capture"), timeout=30, headers=stack.headers("capture")) as client:
                 for i in range(LEADS):
                     body = grade_a() if i % 2 else grade_c()
                     r = client.post("/v1/leads", json=body)

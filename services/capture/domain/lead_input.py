@@ -29,3 +29,16 @@ class LeadIn(BaseModel):
     industry: str | None = Field(default=None, max_length=100)
     phone: str | None = Field(default=None, max_length=40)
     attributes: TextMap = Field(default_factory=dict)
+
+
+class PostedLead(LeadIn):
+    """A lead as ``POST /v1/leads`` takes it: :class:`LeadIn` and a web form's honeypot."""
+
+    honeypot: str | None = Field(default=None, max_length=1000, description=(
+        "a web form's trap for bots: an input hidden from people (by CSS, not type=hidden), "
+        "sent here as it is; a lead with it filled is answered 202 like any other and dropped"))
+
+    @property
+    def caught_by_honeypot(self) -> bool:
+        """People never see the trap, so whatever filled it is a bot."""
+        return bool(self.honeypot and self.honeypot.strip())
