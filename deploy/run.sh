@@ -63,6 +63,17 @@ export LEADBRIDGE_NURTURE_NO_SHOW_GRACE_S="${LEADBRIDGE_NURTURE_NO_SHOW_GRACE_S:
 export LEADBRIDGE_NURTURE_PRE_EVENT_CALL_LEAD_S="${LEADBRIDGE_NURTURE_PRE_EVENT_CALL_LEAD_S:-15}"
 export LEADBRIDGE_NURTURE_PRE_EVENT_CALL_SOONEST_S="${LEADBRIDGE_NURTURE_PRE_EVENT_CALL_SOONEST_S:-1}"
 
+# Capture takes leads only with a source's key: make demo's is a bootstrap key for every
+# source, made once beside the signing key, unless LEADBRIDGE_SOURCE_KEYS is given.
+if [ -z "${LEADBRIDGE_SOURCE_KEYS:-}" ]; then
+  if [ ! -s "$AUTH_DIR/demo-source-key" ]; then
+    (umask 077 && "$PY" -c 'import secrets; print("lbk_demo" + secrets.token_hex(6) + "." + secrets.token_urlsafe(32))' \
+      >"$AUTH_DIR/demo-source-key")
+  fi
+  LEADBRIDGE_SOURCE_KEYS="[{\"key\": \"$(cat "$AUTH_DIR/demo-source-key")\", \"source\": \"*\", \"label\": \"make run demo\"}]"
+  export LEADBRIDGE_SOURCE_KEYS
+fi
+
 SERVICES=(capture scoring routing nurture content app)
 declare -A PORTS=([capture]=8001 [scoring]=8002 [routing]=8003 [nurture]=8004 [content]=8005 [app]=8006)
 LAGWATCH_PORT=9308  # deploy/prometheus/prometheus.sh scrapes it there

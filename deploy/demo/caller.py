@@ -15,6 +15,18 @@ def signing_key() -> Path:
     return Path(os.environ.get("LEADBRIDGE_AUTH_SIGNING_KEY_FILE") or DATA / "auth" / "signing.pem")
 
 
+def source_key() -> str:
+    """The capture source key the demo posts leads with: LEADBRIDGE_DEMO_SOURCE_KEY, or
+    the bootstrap key `make run` made beside the signing key."""
+    given = os.environ.get("LEADBRIDGE_DEMO_SOURCE_KEY")
+    if given:
+        return given
+    path = DATA / "auth" / "demo-source-key"
+    if not path.exists():
+        raise SystemExit(f"no source key at {path}: start the stack with `make run` first")
+    return path.read_text().strip()
+
+
 def headers() -> dict[str, str]:
     """The Authorization header every demo request carries."""
     key = signing_key()

@@ -43,6 +43,11 @@ SCORING = os.environ.get("LEADBRIDGE_SCORING_URL", "http://127.0.0.1:8002").rstr
 ROUTING = os.environ.get("LEADBRIDGE_ROUTING_URL", "http://127.0.0.1:8003").rstrip("/")
 CONTENT = os.environ.get("LEADBRIDGE_CONTENT_URL", "http://127.0.0.1:8005").rstrip("/")
 WAIT_S = float(os.environ.get("LEADBRIDGE_DEMO_WAIT_S", "20"))
+def _with_source_key(key: str) -> Callable[[httpx.Request], None]:
+    def hook(request: httpx.Request) -> None:
+        if key and str(request.url).startswith(CAPTURE):  # capture only: no other service needs it
+            request.headers["X-Api-Key"] = key
+    return hook
 
 View = dict[str, Any]
 
@@ -433,7 +438,8 @@ def show_one_message(client: httpx.Client, segment: str | None, item_id: str | N
 
 def main() -> int:
     run = uuid.uuid4().hex[:6]
-    with httpx.Client(timeout=10, headers=caller.headers()) as client:
+    with httpx.Client(timeout=10, headers=caller.headers(),
+                      event_hooks={"request": [_with_source_key(caller.source_key())]}) as client:
         try:
             check_running(client)
         except StackDown as exc:

@@ -46,3 +46,18 @@ def test_refusals_say_why() -> None:
     assert refusal({**signed(now), "webhook-signature": "garbage"}) == (
         "webhook-signature", "malformed: expected 'v1,<base64>'")
     assert refusal({**signed(now), "webhook-timestamp": "noon"})[0] == "webhook-timestamp"
+
+
+def test_during_a_rotation_a_delivery_signed_with_either_secret_or_both_is_verified() -> None:
+    now = datetime.now(UTC)
+    new = "whsec_" + base64.b64encode(b"the secret that replaces it").decode()
+    both = {**signed(now), "webhook-signature": signed(now)["webhook-signature"] + " " + signed(
+        now, secret=new)["webhook-signature"]}
+    for headers in (signed(now), signed(now, secret=new), both):
+        assert verify([new, SECRET], "crm", BODY, headers).webhook_id == "msg_1"
+    with pytest.raises(HTTPException) as caught:
+        verify([new], "crm", BODY, signed(now))  # the old one once it is no longer valid
+    assert caught.value.detail["reason"] == "no signature matches this source's secret"  # type: ignore[index]
+    with pytest.raises(HTTPException) as caught:
+        verify([], "crm", BODY, signed(now))
+    assert caught.value.detail["field"] == "source"  # type: ignore[index]

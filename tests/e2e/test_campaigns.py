@@ -1,7 +1,7 @@
 """Campaigns end to end on the real broker and database: marketing defines a campaign
 in nurture (every bad definition a 4xx naming the field), capture learns it from
 campaign-defined and refuses leads naming any other; members move forward only; the
-CRM's outcomes arrive as signed webhooks (unsigned, forged, stale and replayed ones
+CRM's outcomes arrive as signed webhooks (unsigned, forged, stale, future-dated and replayed ones
 refused with a 401 saying why), are matched to leads or kept unmatched, and a won
 deal shows as closed revenue in the report, its credits summing to the amount under
 every attribution model."""
@@ -103,7 +103,8 @@ def post_outcome(stack: harness.Stack, body: dict[str, Any], **signing: Any) -> 
         return c.post("/v1/webhooks/crm/outcomes", content=raw, headers=harness.signed_webhook(raw, **signing))
 
 
-def test_outcome_webhooks_unsigned_forged_stale_or_replayed_are_refused_saying_why(stack: harness.Stack) -> None:
+def test_outcome_webhooks_unsigned_forged_stale_future_dated_or_replayed_are_refused_saying_why(
+        stack: harness.Stack) -> None:
     body = {"kind": "lost", "opportunity_id": f"OPP-{uuid.uuid4().hex[:6]}", "email": "nobody@nowhere.example"}
     raw = orjson.dumps(body)
     with stack.client("capture") as c:
@@ -118,6 +119,10 @@ def test_outcome_webhooks_unsigned_forged_stale_or_replayed_are_refused_saying_w
                        headers=harness.signed_webhook(raw, at=datetime.now(UTC) - timedelta(minutes=6)))
         assert (stale.status_code, stale.json()["fields"][0]["field"]) == (401, "webhook-timestamp")
         assert "too old" in stale.json()["fields"][0]["reason"]
+        future = c.post("/v1/webhooks/crm/outcomes", content=raw,
+                        headers=harness.signed_webhook(raw, at=datetime.now(UTC) + timedelta(minutes=6)))
+        assert (future.status_code, future.json()["fields"][0]["field"]) == (401, "webhook-timestamp")
+        assert "too new" in future.json()["fields"][0]["reason"]
         unknown_source = c.post("/v1/webhooks/pipedrive/outcomes", content=raw, headers=harness.signed_webhook(raw))
         assert (unknown_source.status_code, unknown_source.json()["fields"][0]["field"]) == (401, "source")
         headers = harness.signed_webhook(raw)
