@@ -54,6 +54,7 @@ from fastapi.routing import APIRoute
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.routing import BaseRoute
 
+from shared import sources
 from shared.settings import ServiceSettings
 
 log = logging.getLogger(__name__)
@@ -377,18 +378,34 @@ public: Any = Depends(_anyone)
 on a private network), the JWKS, the app's sign-in and share-link views."""
 
 
+def _source_principal(caller: sources.SourceCaller) -> Principal:
+    return Principal(subject=caller.subject, name=caller.name, source=caller.source, campaign_id=caller.campaign_id)
+
+
 @declares_callers("source")
-async def _any_source(request: Request) -> Principal:
-    """Placeholder until per-source keys land (engineer capkeys): accepts any caller as
-    an unnamed source. Marks capture's intake routes (leads, activities, imports,
-    invitations) as authenticated by their *source*, not a person."""
-    return Principal(subject="source:unverified")
+async def _source_key(request: Request) -> Principal:
+    """A capture source's API key (``X-Api-Key``), checked by :mod:`shared.sources`."""
+    who = _source_principal(await sources.authenticate(request, forms=False))
+    request.state.principal = who
+    return who
 
 
-source_intake: Any = Depends(_any_source)
-"""Capture's intake routes: the sending source authenticates (``dependencies=[source_intake]``
-or ``who: Annotated[Principal, source_intake]``). For now it accepts any caller (capkeys
-replaces it with per-source API keys and form keys)."""
+@declares_callers("source")
+async def _source_or_form_key(request: Request) -> Principal:
+    """A capture source's API key, or a web form's public form key from one of its pages."""
+    who = _source_principal(await sources.authenticate(request, forms=True))
+    request.state.principal = who
+    return who
+
+
+source_intake: Any = Depends(_source_key)
+"""Capture's intake routes: the sending source authenticates with its API key
+(``who: Annotated[Principal, source_intake]``; ``who.source`` and ``who.campaign_id`` are
+what the key may post for, ``"*"``/None: any). 401, 403 or 429 otherwise
+(:func:`shared.sources.authenticate`)."""
+
+form_intake: Any = Depends(_source_or_form_key)
+"""``POST /v1/leads``: a source's API key or a web form's form key (only there)."""
 
 
 # ----------------------------------------------------------------------------- fail closed

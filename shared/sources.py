@@ -4,11 +4,12 @@ people do in :mod:`shared.auth`.
 - **API keys** (``X-Api-Key: lbk_...``): a sender's secret, scoped to a source and
   optionally a campaign. **Form keys** (``lbf_...``): a web form's public key, limited
   to its form (source and campaign) and its allowed origins, for ``POST /v1/leads``
-  only (:func:`source_key` with ``forms=True``). **Webhook secrets** (``whsec_...``): a
+  only (:func:`authenticate`, which :data:`shared.auth.source_intake` and
+  ``form_intake`` ask). **Webhook secrets** (``whsec_...``): a
   webhook sender's, per source, several valid while one is rotated
   (:func:`webhook_secrets`, used by :mod:`shared.webhooks`).
 - Operators issue, list, rotate (with an overlap) and revoke them over HTTP
-  (:data:`router`); a key is shown once, when issued, and only its keyed hash is
+  (:mod:`shared.source_admin`); a key is shown once, when issued, and only its keyed hash is
   stored (:func:`shared.credentials.digest` says why a fast hash). Keys and secrets in
   settings (``LEADBRIDGE_SOURCE_KEYS``, ``LEADBRIDGE_WEBHOOK_SECRETS``) are the
   bootstrap: valid without the database.
@@ -28,20 +29,16 @@ import logging
 import math
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
-from datetime import UTC, datetime, timedelta
-from typing import Annotated, Any
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
 
-from fastapi import APIRouter, Depends, HTTPException, Path, Request, Response
+from fastapi import HTTPException, Request, Response
 from limits import RateLimitItem, parse, storage, strategies
-from pydantic import BaseModel, ConfigDict, Field
 
 from shared import credentials, metrics
-from shared.credentials import ANY_SOURCE, BadCredential, Credential, Kind
-from shared.events import LeadSource
-from shared.responses import responses
+from shared.credentials import ANY_SOURCE, Credential, Kind
 from shared.runtime import Runtime
-from shared.service import get_runtime
 from shared.settings import ServiceSettings
 
 log = logging.getLogger(__name__)
@@ -223,22 +220,25 @@ def too_many(what: str, retry_after: float, service: str) -> HTTPException:
 
 
 @dataclass
-class _Edge:
+class Edge:
     ring: KeyRing
     gate: Gate
 
 
-def _edge(request: Request) -> tuple[Runtime, _Edge]:
-    runtime = get_runtime(request)
-    edge: _Edge | None = getattr(request.app.state, "source_edge", None)
+def edge_of(request: Request) -> tuple[Runtime, Edge]:
+    """This service's runtime and its key ring and rate limits (made on first use)."""
+    runtime: Runtime | None = getattr(request.app.state, "runtime", None)
+    if runtime is None:
+        raise RuntimeError("service is not started")
+    edge: Edge | None = getattr(request.app.state, "source_edge", None)
     if edge is None:
-        edge = _Edge(KeyRing(runtime.settings), Gate(runtime.settings))
+        edge = Edge(KeyRing(runtime.settings), Gate(runtime.settings))
         request.app.state.source_edge = edge
     return runtime, edge
 
 
 async def ring_of(request: Request) -> KeyRing:
-    runtime, edge = _edge(request)
+    runtime, edge = edge_of(request)
     return await edge.ring.fresh(runtime)
 
 
@@ -252,10 +252,10 @@ def client_address(request: Request) -> str:
 
 
 @dataclass(frozen=True)
-class SourcePrincipal:
+class SourceCaller:
     """The sender behind a valid key: its credential's id and label, the source and
     campaign it may post for (``source`` ``"*"``: any, a bootstrap key's), and for a
-    form key the page's origin."""
+    form key the page's origin. (:mod:`shared.auth` makes it the route's ``Principal``.)"""
 
     subject: str
     name: str
@@ -267,9 +267,12 @@ class SourcePrincipal:
     def covers(self, source: str) -> bool:
         return self.source in (source, ANY_SOURCE)
 
-    def cors_headers(self) -> dict[str, str]:
-        """What a form's answer carries so that its page may read it."""
-        return {"Access-Control-Allow-Origin": self.origin, "Vary": "Origin"} if self.origin else {}
+
+def cors_headers(request: Request) -> dict[str, str]:
+    """What an answer to a form's post carries so that its page may read it (nothing for
+    an API key's post)."""
+    origin: str | None = getattr(request.state, "form_origin", None)
+    return {"Access-Control-Allow-Origin": origin, "Vary": "Origin"} if origin else {}
 
 
 def refused(field: str, reason: str, service: str, why: str) -> HTTPException:
@@ -283,53 +286,46 @@ def forbidden(field: str, reason: str, service: str, why: str) -> HTTPException:
     return HTTPException(403, detail={"error": "forbidden", "field": field, "reason": reason})
 
 
-def source_key(*, forms: bool = False) -> Any:
-    """The dependency of an intake route: the :class:`SourcePrincipal` of the key in
-    ``X-Api-Key``, declared like :func:`shared.auth.allow`::
-
-        who: Annotated[SourcePrincipal, source_key(forms=True)]
-
-    401 naming the reason (no key, an unknown, revoked or expired one), 403 for a form
-    key on a route that is not ``forms`` or from an origin its form does not allow,
-    429 with ``Retry-After`` over a rate limit. The route checks that what is posted is
-    within the key's source and campaign."""
-
-    async def dependency(request: Request) -> SourcePrincipal:
-        runtime, edge = _edge(request)
-        ring = await edge.ring.fresh(runtime)
-        service, address = runtime.settings.service_name, client_address(request)
-        key = request.headers.get(KEY_HEADER, "")
-        found = ring.find(key) if key else None
-        problem: tuple[str, str] | None = None
-        if not key:
-            problem = f"missing header {KEY_HEADER}: this route takes a source's key", "no_key"
-        elif found is None:
-            problem = "unknown key", "unknown_key"
-        elif (why := found.refusal(ring.now())) is not None:
-            problem = why, "revoked" if found.revoked_at is not None else "expired"
-        if problem is not None or found is None:
-            # a caller without a valid key is counted by its address, so guessing is slow
-            if (wait := edge.gate.take(edge.gate.per_address, "refused", address)) is not None:
-                raise too_many("client address", wait, service)
-            reason, why = problem or ("unknown key", "unknown_key")
-            raise refused(KEY_HEADER, reason, service, why)
-        origin = None
-        if found.kind is Kind.FORM_KEY:
-            if not forms:
-                raise forbidden(KEY_HEADER, "a form key only posts a lead (POST /v1/leads)", service, "form_key_route")
-            origin = request.headers.get("Origin", "")
-            if origin not in found.allowed_origins:
-                raise forbidden("Origin", f"{origin or 'no origin'} is not an origin this form key allows",
-                                service, "origin")
-            # a public key: one address's burst must not use up the form's allowance
-            if (wait := edge.gate.take(edge.gate.per_address, "form", found.credential_id, address)) is not None:
-                raise too_many("client address", wait, service)
-        if (wait := edge.gate.take(edge.gate.limit_of(found), "key", found.credential_id)) is not None:
-            raise too_many("key", wait, service)
-        return SourcePrincipal(subject=found.credential_id, name=found.label, kind=found.kind, source=found.source,
-                               campaign_id=found.campaign, origin=origin)
-
-    return Depends(dependency)
+async def authenticate(request: Request, *, forms: bool) -> SourceCaller:
+    """The sender of the key in ``X-Api-Key`` (what :data:`shared.auth.source_intake`
+    and :data:`shared.auth.form_intake` ask). 401 naming the reason (no key, an unknown,
+    revoked or expired one), 403 for a form key where ``forms`` is false or from an
+    origin its form does not allow, 429 with ``Retry-After`` over a rate limit. The
+    route checks that what is posted is within the key's source and campaign."""
+    runtime, edge = edge_of(request)
+    ring = await edge.ring.fresh(runtime)
+    service, address = runtime.settings.service_name, client_address(request)
+    key = request.headers.get(KEY_HEADER, "")
+    found = ring.find(key) if key else None
+    problem: tuple[str, str] | None = None
+    if not key:
+        problem = f"missing header {KEY_HEADER}: this route takes a source's key", "no_key"
+    elif found is None:
+        problem = "unknown key", "unknown_key"
+    elif (why := found.refusal(ring.now())) is not None:
+        problem = why, "revoked" if found.revoked_at is not None else "expired"
+    if problem is not None or found is None:
+        # a caller without a valid key is counted by its address, so guessing is slow
+        if (wait := edge.gate.take(edge.gate.per_address, "refused", address)) is not None:
+            raise too_many("client address", wait, service)
+        reason, why = problem or ("unknown key", "unknown_key")
+        raise refused(KEY_HEADER, reason, service, why)
+    origin = None
+    if found.kind is Kind.FORM_KEY:
+        if not forms:
+            raise forbidden(KEY_HEADER, "a form key only posts a lead (POST /v1/leads)", service, "form_key_route")
+        origin = request.headers.get("Origin", "")
+        if origin not in found.allowed_origins:
+            raise forbidden("Origin", f"{origin or 'no origin'} is not an origin this form key allows",
+                            service, "origin")
+        # a public key: one address's burst must not use up the form's allowance
+        if (wait := edge.gate.take(edge.gate.per_address, "form", found.credential_id, address)) is not None:
+            raise too_many("client address", wait, service)
+        request.state.form_origin = origin
+    if (wait := edge.gate.take(edge.gate.limit_of(found), "key", found.credential_id)) is not None:
+        raise too_many("key", wait, service)
+    return SourceCaller(subject=found.credential_id, name=found.label, kind=found.kind, source=found.source,
+                        campaign_id=found.campaign, origin=origin)
 
 
 def out_of_scope(field: str, reason: str, service: str) -> HTTPException:
@@ -350,193 +346,8 @@ def preflight(request: Request, ring: KeyRing) -> Response:
     method = request.headers.get("Access-Control-Request-Method", "")
     if not ring.form_origin(origin) or method != "POST":
         raise forbidden("Origin", f"{origin or 'no origin'} may not post here ({method or 'no method'})",
-                        get_runtime(request).settings.service_name, "origin")
+                        edge_of(request)[0].settings.service_name, "origin")
     return Response(status_code=204, headers={
         "Access-Control-Allow-Origin": origin, "Access-Control-Allow-Methods": "POST",
         "Access-Control-Allow-Headers": f"Content-Type, {KEY_HEADER}, Idempotency-Key",
         "Access-Control-Max-Age": "600", "Vary": "Origin"})
-
-
-# --------------------------------------------------------------------------- the operator's routes
-
-
-class KeyIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    kind: Kind = Field(default=Kind.API_KEY, description="api_key or form_key")
-    campaign: str | None = Field(default=None, min_length=1, max_length=200,
-                                 description="the one campaign the key posts for (a form key's form)")
-    allowed_origins: list[str] = Field(default_factory=list, max_length=20,
-                                       description="a form key's pages: scheme://host[:port]")
-    rate_limit: str | None = Field(default=None, max_length=40, description=(
-        "this key's own limit ('600/minute'); default LEADBRIDGE_RATE_LIMIT_PER_KEY"))
-    label: str = Field(default="", max_length=200)
-
-
-class SecretIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    label: str = Field(default="", max_length=200)
-
-
-class RotationIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    old_valid_until: datetime | None = Field(
-        default=None, description="until when the old key or secret stays valid; default "
-                                  "now + LEADBRIDGE_SOURCE_KEY_ROTATION_OVERLAP_S")
-
-
-def _unprocessable(bad: BadCredential) -> HTTPException:
-    return HTTPException(422, detail={"error": "invalid request", "fields": [{"field": bad.field,
-                                                                               "reason": bad.reason}]})
-
-
-def _not_found(credential_id: str) -> HTTPException:
-    return HTTPException(404, detail={"field": "id", "reason": f"no credential {credential_id} of this source"})
-
-
-KeySource = Annotated[LeadSource, Path(description="the lead source the key posts for")]
-SenderName = Annotated[str, Path(min_length=1, max_length=64, pattern=r"^[a-z0-9][a-z0-9_-]*$",
-                                 description="the webhook sender, as in /v1/webhooks/{source}/...")]
-CredentialId = Annotated[str, Path(min_length=1, max_length=64)]
-
-
-@dataclass(frozen=True)
-class _Management:
-    """The issue, list, rotate and revoke of one kind family, written once for keys and
-    for webhook secrets."""
-
-    kinds: tuple[Kind, ...]
-
-    async def issue(self, request: Request, definition: Credential,
-                    ending: tuple[str, datetime] | None = None) -> tuple[Credential, str]:
-        """Store a new credential made from ``definition`` (and, in the same transaction,
-        end the one it replaces: ``ending`` is its id and last moment)."""
-        runtime, edge = _edge(request)
-        if definition.kind is Kind.WEBHOOK_SECRET:
-            credential_id, shown = credentials.issue_webhook_secret()
-            issued = replace(definition, credential_id=credential_id, secret=shown)
-        else:
-            credential_id, shown = credentials.issue_key(definition.kind)
-            issued = replace(definition, credential_id=credential_id,
-                             digest=credentials.digest(runtime.settings.source_key_pepper, shown))
-        async with runtime.unit_of_work() as uow:
-            await edge.ring.store.add(uow.conn, issued)
-            if ending is not None:
-                await edge.ring.store.end(uow.conn, *ending)
-        edge.ring.invalidate()
-        return issued, shown
-
-    async def existing(self, request: Request, source: str, credential_id: str) -> Credential:
-        runtime, edge = _edge(request)
-        async with runtime.pool.acquire() as conn:
-            found = await edge.ring.store.get(conn, credential_id)
-        if found is None or found.source != source or found.kind not in self.kinds:
-            raise _not_found(credential_id)
-        return found
-
-    async def rotate(self, request: Request, source: str, credential_id: str,
-                     body: RotationIn) -> tuple[Credential, str, datetime]:
-        runtime, _ = _edge(request)
-        old = await self.existing(request, source, credential_id)
-        overlap = timedelta(seconds=runtime.settings.source_key_rotation_overlap_s)
-        try:
-            successor, until = credentials.rotation(old, _now(), body.old_valid_until, overlap)
-        except BadCredential as bad:
-            raise _unprocessable(bad) from None
-        issued, shown = await self.issue(request, successor, (old.credential_id, until))
-        return issued, shown, until
-
-    async def revoke(self, request: Request, source: str, credential_id: str) -> Credential:
-        runtime, edge = _edge(request)
-        await self.existing(request, source, credential_id)
-        async with runtime.unit_of_work() as uow:
-            await edge.ring.store.revoke(uow.conn, credential_id, _now())
-        edge.ring.invalidate()
-        return await self.existing(request, source, credential_id)
-
-    async def listed(self, request: Request, source: str) -> list[dict[str, object]]:
-        runtime, edge = _edge(request)
-        async with runtime.pool.acquire() as conn:
-            found = await edge.ring.store.of_source(conn, source, self.kinds)
-        now = _now()
-        return [{**c.view(), "valid": c.valid(now)} for c in found]
-
-
-KEYS = _Management((Kind.API_KEY, Kind.FORM_KEY))
-SECRETS = _Management((Kind.WEBHOOK_SECRET,))
-
-router = APIRouter(prefix="/v1/sources", tags=["sources"])
-"""The operator's management of source credentials (capture includes it)."""
-
-@router.post("/{source}/keys", status_code=201, responses=responses(403))
-async def issue_key(source: KeySource, body: KeyIn, request: Request) -> dict[str, Any]:
-    """Issue an API key (or a web form's ``form_key``) for ``source``. The key is in
-    this answer only: it is stored as a keyed hash and no list shows it again."""
-    if body.kind is Kind.WEBHOOK_SECRET:
-        raise _unprocessable(BadCredential("kind", "webhook secrets: POST /v1/sources/{source}/webhook-secrets"))
-    try:
-        origins = tuple(dict.fromkeys(credentials.origin(o) for o in body.allowed_origins))
-        if body.kind is Kind.FORM_KEY and not origins:
-            raise BadCredential("allowed_origins", "a form key needs the origins of its pages")
-        definition = Credential(credential_id="", kind=body.kind, source=source.value, created_at=_now(),
-                                campaign=body.campaign, allowed_origins=origins,
-                                rate_limit=credentials.rate_limit(body.rate_limit), label=body.label)
-    except BadCredential as bad:
-        raise _unprocessable(bad) from None
-    issued, key = await KEYS.issue(request, definition)
-    return {**issued.view(), "key": key}
-
-
-@router.get("/{source}/keys", responses=responses(403))
-async def list_keys(source: KeySource, request: Request) -> dict[str, Any]:
-    """The source's keys, valid or not (never the keys themselves)."""
-    return {"source": source.value, "keys": await KEYS.listed(request, source.value)}
-
-
-@router.post("/{source}/keys/{key_id}/rotation", status_code=201, responses=responses(403, 404))
-async def rotate_key(source: KeySource, key_id: CredentialId, body: RotationIn, request: Request) -> dict[str, Any]:
-    """A new key with the old one's scope (shown once); the old one stays valid until
-    ``old_valid_until`` so the sender can switch without a refused post."""
-    issued, key, until = await KEYS.rotate(request, source.value, key_id, body)
-    return {**issued.view(), "key": key, "old": {"id": key_id, "valid_until": until.isoformat()}}
-
-
-@router.delete("/{source}/keys/{key_id}", responses=responses(403, 404))
-async def revoke_key(source: KeySource, key_id: CredentialId, request: Request) -> dict[str, Any]:
-    """Revoke a key now (refused from this replica's next request on, the others' within
-    ``LEADBRIDGE_SOURCE_KEYS_REFRESH_S``)."""
-    return (await KEYS.revoke(request, source.value, key_id)).view()
-
-
-@router.post("/{source}/webhook-secrets", status_code=201, responses=responses(403))
-async def issue_secret(source: SenderName, body: SecretIn, request: Request) -> dict[str, Any]:
-    """Issue a Standard Webhooks secret (``whsec_...``) for the webhook sender
-    ``source``, shown in this answer only; give it to the sender's settings."""
-    definition = Credential(credential_id="", kind=Kind.WEBHOOK_SECRET, source=source, created_at=_now(),
-                            label=body.label)
-    issued, secret = await SECRETS.issue(request, definition)
-    return {**issued.view(), "secret": secret}
-
-
-@router.get("/{source}/webhook-secrets", responses=responses(403))
-async def list_secrets(source: SenderName, request: Request) -> dict[str, Any]:
-    """The sender's issued secrets (never the secrets), and whether settings hold one."""
-    ring = await ring_of(request)
-    return {"source": source, "secrets": await SECRETS.listed(request, source),
-            "in_settings": ring.in_settings(source)}
-
-
-@router.post("/{source}/webhook-secrets/{secret_id}/rotation", status_code=201, responses=responses(403, 404))
-async def rotate_secret(source: SenderName, secret_id: CredentialId, body: RotationIn,
-                        request: Request) -> dict[str, Any]:
-    """A new secret (shown once); deliveries signed with the old one, or with both
-    (Standard Webhooks' several signatures), are accepted until ``old_valid_until``."""
-    issued, secret, until = await SECRETS.rotate(request, source, secret_id, body)
-    return {**issued.view(), "secret": secret, "old": {"id": secret_id, "valid_until": until.isoformat()}}
-
-
-@router.delete("/{source}/webhook-secrets/{secret_id}", responses=responses(403, 404))
-async def revoke_secret(source: SenderName, secret_id: CredentialId, request: Request) -> dict[str, Any]:
-    return (await SECRETS.revoke(request, source, secret_id)).view()

@@ -36,6 +36,7 @@ from fastapi import Depends, HTTPException, Request
 from standardwebhooks.webhooks import Webhook, WebhookVerificationError
 
 from shared import metrics, sources
+from shared.auth import declares_callers
 from shared.handling import UnitOfWork
 from shared.runtime import Runtime
 from shared.service import get_runtime
@@ -103,6 +104,7 @@ def verify(secrets: Sequence[str], source: str, body: bytes, headers: dict[str, 
     raise refused(*problem, service)
 
 
+@declares_callers("webhook")
 async def verified_webhook(request: Request) -> VerifiedWebhook:
     """The FastAPI dependency: the delivery to this route, verified with the secrets of
     the route's ``{source}`` path parameter. 401 naming the reason otherwise (a source

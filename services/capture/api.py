@@ -25,10 +25,10 @@ from services.capture.domain.scope import KeyScope, OutOfScope, campaign_within
 from services.capture.handlers import CaptureDeps
 from services.capture.repository import Row
 from shared import money, sources, webhooks
+from shared.auth import Principal, form_intake, public, source_intake
 from shared.events import Behaviour, DealOutcomeKind, LeadSource, lead_id_for_email, normalise_email
 from shared.responses import link, responses
 from shared.service import RuntimeDep, get_deps
-from shared.sources import SourcePrincipal
 from shared.validation import Count, CountryCode, Instant, Text, TextMap
 from shared.webhooks import WebhookDep
 
@@ -67,18 +67,18 @@ def _when(value: datetime | None, field: str, deps: CaptureDeps) -> datetime:
 
 IdempotencyHeader = Annotated[Text | None, Header(alias="Idempotency-Key", min_length=1)]
 DepsDep = Annotated[CaptureDeps, Depends(get_deps)]
-SourceKey = Annotated[SourcePrincipal, sources.source_key()]
+SourceKey = Annotated[Principal, source_intake]
 """A source's API key (X-Api-Key): the intake routes' caller."""
-SourceOrFormKey = Annotated[SourcePrincipal, sources.source_key(forms=True)]
+SourceOrFormKey = Annotated[Principal, form_intake]
 """A source's API key, or a web form's form key from one of its allowed origins."""
 INTAKE = responses(401, 403, 429)
 
 
-def _scope(who: SourcePrincipal) -> KeyScope:
-    return KeyScope(who.source, who.campaign_id)
+def _scope(who: Principal) -> KeyScope:
+    return KeyScope(who.source or "", who.campaign_id)
 
 
-def _within(who: SourcePrincipal, source: str | None, campaign: str | None, **fields: str) -> str | None:
+def _within(who: Principal, source: str | None, campaign: str | None, **fields: str) -> str | None:
     """The campaign to record (the key's when the post names none); 403 naming the
     field when the post is outside the key's source or campaign."""
     try:
@@ -87,7 +87,7 @@ def _within(who: SourcePrincipal, source: str | None, campaign: str | None, **fi
         raise sources.out_of_scope(out.field, out.reason, "capture") from None
 
 
-def _source_of(who: SourcePrincipal, given: LeadSource | None, default: LeadSource) -> LeadSource:
+def _source_of(who: Principal, given: LeadSource | None, default: LeadSource) -> LeadSource:
     """A post's source: as given, else its key's (a key for every source: ``default``)."""
     if given is not None:
         return given
@@ -115,7 +115,7 @@ TO_LEAD = {"GetLead": link("GET", LEAD, "the lead this accepted", lead_id="$resp
     "AddActivity": link("POST", LEAD + "/activities", "an activity of this lead", lead_id="$response.body#/lead_id"),
     "FindLead": link("GET", "/v1/leads", "the lead by the email it was captured with",
                      email="$request.body#/email")}})})
-async def capture(lead: PostedLead, who: SourceOrFormKey, runtime: RuntimeDep, deps: DepsDep,
+async def capture(lead: PostedLead, who: SourceOrFormKey, request: Request, runtime: RuntimeDep, deps: DepsDep,
                   idempotency_key: IdempotencyHeader = None) -> JSONResponse:
     """A lead from a web form, a scanner or a platform, with the key of its source
     (``X-Api-Key``): an API key, or a web form's public form key from one of its pages.
@@ -125,7 +125,7 @@ async def capture(lead: PostedLead, who: SourceOrFormKey, runtime: RuntimeDep, d
     if lead.caught_by_honeypot:
         metrics.HONEYPOT_DROPPED.labels(lead.source.value).inc()
         lead_id = lead_id_for_email(normalise_email(str(lead.email)))
-        return JSONResponse(status_code=202, headers=who.cors_headers(), content={
+        return JSONResponse(status_code=202, headers=sources.cors_headers(request), content={
             "lead_id": lead_id, "capture_id": str(uuid.uuid4()), "duplicate": False, "repeat": False,
             "links": {"lead": f"/v1/leads/{lead_id}"}})
     if campaign != lead.campaign:
@@ -136,13 +136,13 @@ async def capture(lead: PostedLead, who: SourceOrFormKey, runtime: RuntimeDep, d
             accepted = await handlers.capture_lead(deps, uow, sub)
     except handlers.UnknownCampaign as unknown:
         raise _unknown_campaign(unknown) from None
-    return JSONResponse(status_code=202, headers=who.cors_headers(), content={
+    return JSONResponse(status_code=202, headers=sources.cors_headers(request), content={
         "lead_id": accepted.lead_id, "capture_id": accepted.capture_id,
         "duplicate": accepted.duplicate, "repeat": accepted.is_repeat,
         "links": {"lead": f"/v1/leads/{accepted.lead_id}"}})
 
 
-@router.options("/leads", status_code=204, responses=responses(403))
+@router.options("/leads", status_code=204, dependencies=[public], responses=responses(403))
 async def capture_preflight(request: Request) -> Response:
     """A browser's CORS preflight before a web form posts a lead: answered for the
     origins some form key allows, refused (403, no CORS headers) for any other."""

@@ -9,7 +9,7 @@ from services.capture.api import imports_router, router
 from services.capture.handlers import CaptureDeps, registry
 from services.capture.repository import ImportRepository, LeadRepository
 from services.capture.settings import CaptureSettings
-from shared import sources
+from shared import source_admin
 from shared.service import ServiceDefinition
 
 
@@ -24,5 +24,5 @@ def build_service(settings: CaptureSettings | None = None) -> ServiceDefinition:
         migrations=Path(__file__).parent / "migrations",
         handlers=registry(deps),
         deps=deps,
-        routers=[router, imports_router, sources.router],
+        routers=[router, imports_router, source_admin.router],
     )
