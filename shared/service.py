@@ -30,6 +30,7 @@ from fastapi.responses import JSONResponse, PlainTextResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from shared import auth, metrics, responses
+from shared.audit_api import AuditReaders, audit_router
 from shared.consumer import BatchConsumer
 from shared.db import migrate
 from shared.handling import Periodic, Registry, Subscription
@@ -51,6 +52,9 @@ class ServiceDefinition:
     handlers: Registry = field(default_factory=Registry)
     deps: Any = None
     routers: list[APIRouter] = field(default_factory=list)
+    # Roles besides operator that may read GET /v1/audit, each limited to some subject
+    # types (scoring: marketing and sales approvers read the rubric's), see shared.audit_api.
+    audit_readers: AuditReaders = field(default_factory=dict)
 
     @property
     def subscriptions(self) -> list[Subscription[Any]]:
@@ -185,6 +189,7 @@ def create_app(definition: ServiceDefinition) -> FastAPI:
 
     for router in definition.routers:
         api.include_router(router)
+    api.include_router(audit_router(name, definition.audit_readers))
     return api
 
 

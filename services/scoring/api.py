@@ -15,13 +15,14 @@ from typing import Annotated, Any, Literal
 import orjson
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.responses import JSONResponse
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict
 
 from services.scoring import handlers
 from services.scoring.domain.lifecycle import LifecycleError, NotApproved, RubricVersion
 from services.scoring.domain.rubric import Problem, RubricDocument, RubricError, parse_rubric, parse_rubric_data
 from services.scoring.handlers import ScoringDeps
 from services.scoring.repository import StoredRubric, VersionExists
+from shared.auth import Principal, Role, allow, forbidden
 from shared.events import GRADES
 from shared.responses import link, responses
 from shared.service import RuntimeDep, get_deps
@@ -29,16 +30,15 @@ from shared.validation import Text
 
 
 class ApprovalIn(BaseModel):
+    """One side's sign-off; the signer is the caller (the token's subject), and the side
+    must be one their roles speak for: marketing for ``marketing``, sales_approver for ``sales``."""
+
     model_config = ConfigDict(extra="forbid")
 
-    approver: Text = Field(min_length=1)
     side: Literal["marketing", "sales"]
 
 
-class ActivationIn(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    activated_by: Text = ""
+SIDE_ROLES: dict[str, Role] = {"marketing": Role.marketing, "sales": Role.sales_approver}
 
 
 def _invalid_rubric(problems: list[Problem]) -> JSONResponse:
@@ -129,10 +129,10 @@ BY_VERSION = "$response.body#/version"
     "application/yaml": {"schema": {"type": "string"}},
     "application/json": {"schema": {"type": "object"}}}, "required": True}})
 async def create_rubric(request: Request, runtime: RuntimeDep, deps: DepsDep,
-                        created_by: Annotated[Text, Query()] = "") -> Any:
+                        who: Annotated[Principal, allow(Role.marketing)]) -> Any:
     """Create a draft rubric version from a YAML document (any non-JSON content type)
-    or the same document as a JSON object. 422 names each bad place; 409 if the
-    version exists."""
+    or the same document as a JSON object, as the caller. 422 names each bad place; 409
+    if the version exists."""
     body = await request.body()
     try:
         document: RubricDocument
@@ -149,7 +149,7 @@ async def create_rubric(request: Request, runtime: RuntimeDep, deps: DepsDep,
         return _invalid_rubric(exc.problems)
     try:
         async with runtime.unit_of_work() as uow:
-            stored = await handlers.create_draft(deps, uow, document, text, created_by)
+            stored = await handlers.create_draft(deps, uow, document, text, who)
     except VersionExists:
         raise HTTPException(409, detail={"field": "version", "reason": f"rubric version {document.version} "
                                           "already exists; give the draft a new version"}) from None
@@ -192,11 +192,15 @@ async def get_rubric(version: str, runtime: RuntimeDep, deps: DepsDep) -> dict[s
 @router.post("/rubrics/{version}/approvals", status_code=201, responses=responses(404, 409, links={201: {
     "ActivateRubric": link("POST", VERSION + "/activation", "make it live once both sides signed",
                            version=BY_VERSION)}}))
-async def approve_rubric(version: str, body: ApprovalIn, runtime: RuntimeDep, deps: DepsDep) -> dict[str, Any]:
-    """One approver signs off for marketing or for sales."""
+async def approve_rubric(version: str, body: ApprovalIn, runtime: RuntimeDep, deps: DepsDep,
+                         who: Annotated[Principal, allow(Role.marketing, Role.sales_approver)]) -> dict[str, Any]:
+    """The caller signs off for marketing (role marketing) or for sales (role
+    sales_approver); one person cannot sign for both sides (409)."""
+    if not who.has(SIDE_ROLES[body.side]):
+        raise forbidden(f"signing for {body.side} needs the role {SIDE_ROLES[body.side]}")
     try:
         async with runtime.unit_of_work() as uow:
-            meta = await handlers.approve(deps, uow, version, body.approver, body.side)
+            meta = await handlers.approve(deps, uow, version, who, body.side)
     except handlers.UnknownRubric:
         raise HTTPException(404, detail={"field": "version", "reason": "unknown rubric version"}) from None
     except LifecycleError as exc:
@@ -205,11 +209,13 @@ async def approve_rubric(version: str, body: ApprovalIn, runtime: RuntimeDep, de
 
 
 @router.post("/rubrics/{version}/activation", responses=responses(404, 409))
-async def activate_rubric(version: str, runtime: RuntimeDep, deps: DepsDep, body: ActivationIn | None = None) -> Any:
-    """Make an approved version grade live traffic (409 unless both sides approved)."""
+async def activate_rubric(version: str, runtime: RuntimeDep, deps: DepsDep,
+                          who: Annotated[Principal, allow(Role.marketing, Role.sales_approver, Role.operator)]) -> Any:
+    """Make an approved version grade live traffic, as the caller (409 unless both sides
+    approved)."""
     try:
         async with runtime.unit_of_work() as uow:
-            meta = await handlers.activate(deps, uow, version, body.activated_by if body else "")
+            meta = await handlers.activate(deps, uow, version, who)
     except handlers.UnknownRubric:
         raise HTTPException(404, detail={"field": "version", "reason": "unknown rubric version"}) from None
     except NotApproved as exc:

@@ -29,7 +29,7 @@ from services.scoring.domain.lead import Graded, LeadState, apply_events, engage
 from services.scoring.domain.rubric import CompiledRubric, RubricDocument, load_rubric, parse_rubric
 from services.scoring.domain.scoring import ScoreResult
 from services.scoring.repository import GradedLeadStore, Row, RubricStore, StoredRubric
-from shared import topics
+from shared import audit, topics
 from shared.events import (
     CollateralViewed,
     Encoded,
@@ -191,10 +191,12 @@ async def load_rubric_file(deps: ScoringDeps, units: UnitOfWorkFactory) -> None:
 
 
 async def create_draft(deps: ScoringDeps, uow: UnitOfWork, document: RubricDocument, text: str,
-                       created_by: str = "") -> StoredRubric:
+                       who: audit.Who) -> StoredRubric:
     """Store a validated rubric document as a new draft version (raises ``VersionExists``)."""
-    meta = lifecycle.new_draft(document.version, utcnow(), created_by)
+    meta = lifecycle.new_draft(document.version, utcnow(), who.subject)
     await deps.rubrics.insert(uow.conn, meta, text, document.description)
+    audit.record(uow, who, "rubric.drafted", "rubric", document.version,
+                 after={"description": document.description, "document": text})
     return StoredRubric(meta, text, document.description)
 
 
@@ -206,38 +208,48 @@ async def _locked(deps: ScoringDeps, uow: UnitOfWork, version: str) -> StoredRub
     return stored
 
 
-async def approve(deps: ScoringDeps, uow: UnitOfWork, version: str, approver: str,
+async def approve(deps: ScoringDeps, uow: UnitOfWork, version: str, who: audit.Who,
                   side: lifecycle.Side) -> lifecycle.RubricVersion:
-    """Record one side's approval of a draft."""
+    """Record ``who``'s approval of a draft for one side (the approver is the caller's
+    subject: one person cannot sign for both sides)."""
     stored = await _locked(deps, uow, version)
-    meta = lifecycle.approve(stored.meta, approver, side, utcnow())
+    meta = lifecycle.approve(stored.meta, who.subject, side, utcnow())
+    if meta is stored.meta:  # approved twice: nothing changed, nothing to record
+        return meta
     await deps.rubrics.save_state(uow.conn, meta)
+    audit.record(uow, who, "rubric.approved", "rubric", version, before={"status": stored.meta.status},
+                 after={"status": meta.status}, details={"side": side})
     return meta
 
 
-async def activate(deps: ScoringDeps, uow: UnitOfWork, version: str, by: str = "") -> lifecycle.RubricVersion:
+async def activate(deps: ScoringDeps, uow: UnitOfWork, version: str, who: audit.Who) -> lifecycle.RubricVersion:
     """Make an approved version the one that grades live traffic; emits
     ``rubric-activated``. Activating the active version changes nothing."""
     stored = await _locked(deps, uow, version)
     current = await deps.rubrics.active(uow.conn)
     # Re-validate: the document must still parse under today's code before it grades anything.
     load_rubric(stored.document)
-    meta, retired = lifecycle.activate(stored.meta, current.meta if current else None, utcnow(), by)
+    meta, retired = lifecycle.activate(stored.meta, current.meta if current else None, utcnow(), who.subject)
     if meta is stored.meta:
         return meta
     if retired is not None:
         await deps.rubrics.save_state(uow.conn, retired)  # first: only one row may be 'active'
     await deps.rubrics.save_state(uow.conn, meta)
-    await _activated(deps, uow, meta, current.meta.version if current else None)
+    await _activated(deps, uow, who, meta, stored.meta.status, current.meta.version if current else None)
     return meta
 
 
-async def _activated(deps: ScoringDeps, uow: UnitOfWork, meta: lifecycle.RubricVersion, previous: str | None) -> None:
+async def _activated(deps: ScoringDeps, uow: UnitOfWork, who: audit.Who, meta: lifecycle.RubricVersion,
+                     before: str | None, previous: str | None) -> None:
     await deps.rubrics.record_activation(uow.conn, meta, previous)
     uow.emit(RubricActivated(
         version=meta.version, previous_version=previous, activated_by=meta.activated_by or "",
         approvals=tuple(RubricApproval(approver=a.approver, side=a.side, approved_at=a.approved_at)
                         for a in meta.approvals)))
+    audit.record(uow, who, "rubric.activated", "rubric", meta.version, before={"status": before},
+                 after={"status": meta.status},
+                 details={"previous_version": previous,
+                          "approvals": [{"approver": a.approver, "side": a.side} for a in meta.approvals]})
 
 
 async def bootstrap(deps: ScoringDeps, uow: UnitOfWork, path: Path) -> str | None:
@@ -260,7 +272,7 @@ async def bootstrap(deps: ScoringDeps, uow: UnitOfWork, path: Path) -> str | Non
         meta = replace(existing.meta, status="active", activated_at=utcnow(), activated_by=origin,
                        retired_at=None)
         await deps.rubrics.save_state(uow.conn, meta)
-    await _activated(deps, uow, meta, None)
+    await _activated(deps, uow, audit.system(origin), meta, existing.meta.status if existing else None, None)
     log.info("rubric file activated", extra={"version": document.version, "file": str(path)})
     return document.version
 

@@ -9,6 +9,7 @@ from services.scoring.api import router
 from services.scoring.handlers import ScoringDeps, registry
 from services.scoring.repository import GradedLeadRepository, RubricRepository
 from services.scoring.settings import ScoringSettings
+from shared.auth import Role
 from shared.service import ServiceDefinition
 
 MIGRATIONS = Path(__file__).parent / "migrations"
@@ -27,4 +28,6 @@ def build_service(settings: ScoringSettings | None = None) -> ServiceDefinition:
         handlers=registry(deps),
         deps=deps,
         routers=[router],
+        # the people who agree the rubric read its audit trail (who drafted, signed, activated)
+        audit_readers={Role.marketing: {"rubric"}, Role.sales_approver: {"rubric"}},
     )

@@ -54,7 +54,11 @@ def scored_for(ns: harness.Namespace, cause: str) -> dict[str, Any] | None:
 def test_rubric_workflow_grading_and_ledger(scoring: harness.ServiceProcess,
                                             private_namespace: harness.Namespace, tmp_path: Path) -> None:
     ns = private_namespace
-    http = httpx.Client(base_url=scoring.url, timeout=10)
+    http = harness.authorised(scoring.url)
+    # the rubric's two sides are two people
+    mia = harness.authorised(scoring.url, harness.token(["marketing"], subject="mia", name="Mia"))
+    sam = harness.authorised(scoring.url, harness.token(["sales_approver"], subject="sam", name="Sam"))
+    ops = harness.authorised(scoring.url, harness.token(["operator"], subject="ops", name="Ops"))
     assert http.get("/v1/rubrics/active").json()["version"] == "demo-1"
 
     first = capture("lead-a")
@@ -75,15 +79,15 @@ def test_rubric_workflow_grading_and_ledger(scoring: harness.ServiceProcess,
     import yaml
 
     doc = yaml.safe_load(DEMO_RUBRIC.read_text()) | {"version": "demo-2", "thresholds": {"A": 50, "B": 35, "C": 15}}
-    assert http.post("/v1/rubrics", json=doc, params={"created_by": "mia"}).status_code == 201
-    assert http.post("/v1/rubrics", json=doc).status_code == 409
-    refused = http.post("/v1/rubrics/demo-2/activation")
+    assert mia.post("/v1/rubrics", json=doc).status_code == 201
+    assert mia.post("/v1/rubrics", json=doc).status_code == 409
+    refused = ops.post("/v1/rubrics/demo-2/activation")
     assert refused.status_code == 409
     assert [f["field"] for f in refused.json()["fields"]] == ["approvals.marketing", "approvals.sales"]
-    assert http.post("/v1/rubrics/demo-2/approvals", json={"approver": "mia", "side": "marketing"}).status_code == 201
-    assert http.post("/v1/rubrics/demo-2/activation").status_code == 409
-    assert http.post("/v1/rubrics/demo-2/approvals", json={"approver": "sam", "side": "sales"}).status_code == 201
-    activated = http.post("/v1/rubrics/demo-2/activation", json={"activated_by": "ops"})
+    assert mia.post("/v1/rubrics/demo-2/approvals", json={"side": "marketing"}).status_code == 201
+    assert ops.post("/v1/rubrics/demo-2/activation").status_code == 409
+    assert sam.post("/v1/rubrics/demo-2/approvals", json={"side": "sales"}).status_code == 201
+    activated = ops.post("/v1/rubrics/demo-2/activation")
     assert activated.status_code == 200 and activated.json()["status"] == "active"
     history = http.get("/v1/rubrics").json()
     assert {v["version"]: v["status"] for v in history["versions"]} == {"demo-1": "retired", "demo-2": "active"}

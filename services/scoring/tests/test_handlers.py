@@ -21,7 +21,9 @@ from services.scoring.repository import VersionExists
 from services.scoring.tests.fakes import InMemoryGradedLeads, InMemoryRubrics
 from services.scoring.tests.helpers import rubric_dict, rubric_yaml
 from shared import testing, topics
+from shared.audit import Actor
 from shared.events import (
+    AuditRecorded,
     Behaviour,
     CollateralViewed,
     Encoded,
@@ -38,6 +40,9 @@ from shared.testing import FakeUnitOfWork, FakeUnits
 from shared.topics import TopicSpec
 
 T = datetime(2025, 3, 1, tzinfo=UTC)
+MIA = Actor("mkt-1", "Mia", ("marketing",))
+SAM = Actor("sls-1", "Sam", ("sales_approver",))
+LEAD = Actor("lead-1", "Lee", ("marketing",))
 
 
 class Scoring:
@@ -131,8 +136,9 @@ async def test_one_batch_grades_each_event_in_order(scoring: Scoring) -> None:
 
 async def test_start_activates_the_file_only_when_nothing_is_active(rubric_file: Path) -> None:
     s = Scoring(rubric_file)
-    (activated,) = (await s.start()).events()
+    activated, recorded = (await s.start()).events()
     assert isinstance(activated, RubricActivated) and activated.version == "t-1"
+    assert isinstance(recorded, AuditRecorded) and recorded.actor == "system:startup:rubric.yaml"
     rubric_file.write_text(rubric_yaml(rubric_dict(version="t-9")))  # noqa: ASYNC240 - a small test file
     assert (await s.start()).events() == []
     assert await s.rubrics.active_version(None) == "t-1"
@@ -142,21 +148,29 @@ async def test_start_activates_the_file_only_when_nothing_is_active(rubric_file:
 async def test_activation_needs_both_sides_then_grades_new_leads(scoring: Scoring) -> None:
     deps, rubrics = scoring.deps, scoring.rubrics
     doc = rubric_dict(version="t-2", thresholds={"A": 25, "B": 15, "C": 5})
-    await handlers.create_draft(deps, uow(), parse_rubric_data(doc), rubric_yaml(doc), "mia")
+    drafted = uow()
+    await handlers.create_draft(deps, drafted, parse_rubric_data(doc), rubric_yaml(doc), MIA)
     with pytest.raises(VersionExists):
-        await handlers.create_draft(deps, uow(), parse_rubric_data(doc), rubric_yaml(doc), "mia")
-    await handlers.approve(deps, uow(), "t-2", "mia", "marketing")
+        await handlers.create_draft(deps, uow(), parse_rubric_data(doc), rubric_yaml(doc), MIA)
+    approvals = [uow(), uow(), uow()]
+    await handlers.approve(deps, approvals[0], "t-2", MIA, "marketing")
+    await handlers.approve(deps, approvals[1], "t-2", MIA, "marketing")  # twice: nothing new
     with pytest.raises(NotApproved):
-        await handlers.activate(deps, uow(), "t-2")
+        await handlers.activate(deps, uow(), "t-2", LEAD)
     assert await rubrics.active_version(None) == "t-1"
-    await handlers.approve(deps, uow(), "t-2", "sam", "sales")
+    await handlers.approve(deps, approvals[2], "t-2", SAM, "sales")
     u = uow()
-    meta = await handlers.activate(deps, uow=u, version="t-2", by="lead")
+    meta = await handlers.activate(deps, uow=u, version="t-2", who=LEAD)
     assert meta.status == "active" and rubrics.versions["t-1"].meta.status == "retired"
-    (activated,) = u.emitted
-    assert isinstance(activated, RubricActivated)
+    (activated,) = u.of(RubricActivated)
+    # the audit trail: who drafted, who signed for which side, who activated
+    trail = [e for w in (drafted, *approvals, u) for e in w.of(AuditRecorded)]
+    assert [(e.action, e.actor, e.actor_name, e.details.get("side")) for e in trail] == [
+        ("rubric.drafted", "mkt-1", "Mia", None), ("rubric.approved", "mkt-1", "Mia", "marketing"),
+        ("rubric.approved", "sls-1", "Sam", "sales"), ("rubric.activated", "lead-1", "Lee", None)]
+    assert trail[-1].changes[0].before == "approved" and trail[-1].details["previous_version"] == "t-1"
     assert (activated.version, activated.previous_version) == ("t-2", "t-1")
-    assert {(a.approver, a.side) for a in activated.approvals} == {("mia", "marketing"), ("sam", "sales")}
+    assert {(a.approver, a.side) for a in activated.approvals} == {("mkt-1", "marketing"), ("sls-1", "sales")}
     (event,) = (await scoring.captured(capture("L2", event_id="c2"))).of(LeadScored)
     assert event.rubric_version == "t-2" and event.grade == "A"
     history, activations = await handlers.rubric_history(deps, uow())
@@ -166,7 +180,7 @@ async def test_activation_needs_both_sides_then_grades_new_leads(scoring: Scorin
 
 async def test_unknown_rubrics_and_leads_are_refused_by_name(scoring: Scoring) -> None:
     with pytest.raises(handlers.UnknownRubric):
-        await handlers.approve(scoring.deps, uow(), "nope", "mia", "marketing")
+        await handlers.approve(scoring.deps, uow(), "nope", MIA, "marketing")
     with pytest.raises(handlers.UnknownRubric):
         await handlers.rubric(scoring.deps, uow(), "nope")
     assert (await handlers.rubric(scoring.deps, uow(), None)).meta.version == "t-1"
