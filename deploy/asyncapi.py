@@ -137,6 +137,38 @@ def dead_letter_headers_schema(services_: Sequence[Service]) -> dict[str, Any]:
     return {"type": "object", "required": list(properties), "properties": properties}
 
 
+SEALED_SCHEMA: dict[str, Any] = {
+    "type": "string", "pattern": "^pii:v1:[0-9A-Za-z_.-]+:[0-9a-f]+:[A-Za-z0-9_=-]+$",
+    "description": ("A personal field sealed with its person's key (shared/pii.py, docs/PRIVACY.md): "
+                    "`pii:v1:<lead id>:<key id>:<base64url(nonce || AES-256-GCM ciphertext+tag)>`, associated "
+                    "data `leadbridge-pii/v1|<lead id>|<event_id>|<field path>`. The services write every "
+                    "personal field so; an outside producer may send the plain value. Once the person is "
+                    "erased their key is gone and the value reads as erased.")}
+
+
+def _mark_sealed(schemas: dict[str, Any], model: str, path: list[str]) -> None:
+    """The field at ``path`` of ``model``'s schema may be a sealed value on the wire."""
+    schema = schemas[model]
+    for i, part in enumerate(path):
+        prop = schema["properties"][part] if part != "*" else None
+        if part == "*":
+            holder, name = schema, "additionalProperties"
+        else:
+            holder, name = schema["properties"], part
+        target = holder[name] if prop is None else prop
+        ref = target.get("$ref") if isinstance(target, dict) else None
+        if i < len(path) - 1:
+            if ref:
+                schema = schemas[ref.rsplit("/", 1)[1]]
+            else:
+                schema = target
+            continue
+        if not any(alt.get("$ref", "").endswith("/SealedPersonalValue") for alt in target.get("anyOf", [])):
+            plain = {k: v for k, v in target.items() if k not in ("title", "description", "default")}
+            kept = {k: v for k, v in target.items() if k in ("title", "description", "default")}
+            holder[name] = {**kept, "anyOf": [plain, {"$ref": "#/components/schemas/SealedPersonalValue"}]}
+
+
 def _summary(model: type[Any]) -> str:
     return inspect.cleandoc(model.__doc__ or model.__name__).split("\n\n")[0].replace("\n", " ")
 
@@ -157,6 +189,11 @@ def build_document(registry: Iterable[TopicSpec] = topics.ALL,
     _, defs = models_json_schema([(spec.value_model, "validation") for spec in registry],
                                  ref_template="#/components/schemas/{model}")
     schemas: dict[str, Any] = defs.get("$defs", {})
+    for spec in registry:
+        for path in spec.value_model.PERSONAL:
+            _mark_sealed(schemas, spec.value_model.__name__, path.split("."))
+    if any(spec.value_model.PERSONAL for spec in registry):
+        schemas["SealedPersonalValue"] = SEALED_SCHEMA
 
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
     channels: dict[str, Any] = {}

@@ -48,6 +48,7 @@ from typing import Any, Literal, TypeVar
 
 import orjson
 
+from shared import pii
 from shared.events import Encoded, Event
 
 E = TypeVar("E", bound=Event)
@@ -82,13 +83,30 @@ def record_size(key: bytes | None, value: bytes, headers: Headers) -> int:
 
 
 __all__ = ["DeadLetterReason", "DecodeError", "Encoded", "EventTooLarge", "cloudevent_headers",
-           "dead_letter_headers", "decode", "decode_record", "encode", "event_source", "header_map", "record_size",
-           "without_dead_letter_headers"]
+           "dead_letter_headers", "decode", "decode_record", "encode", "encode_sealed", "event_source", "header_map",
+           "personal_fields", "record_size", "without_dead_letter_headers"]
 
 
 def encode(event: Event) -> bytes:
+    """An event's JSON as it is, personal fields in the clear (what an outside producer
+    sends; the services' runtime seals them, :func:`encode_sealed`)."""
     # pydantic's own (Rust) JSON serialiser: no intermediate dict.
     return event.model_dump_json().encode()
+
+
+def personal_fields(event: Event | Encoded[Any]) -> dict[str, Any]:
+    """The JSON fields of an event with personal fields, to seal (:func:`encode_sealed`)."""
+    if isinstance(event, Encoded):
+        if event.fields is not None:
+            return event.fields
+        return orjson.loads(event.value)  # type: ignore[no-any-return]
+    return event.model_dump(mode="json")
+
+
+def encode_sealed(model: type[Event], fields: dict[str, Any], key: pii.SubjectKey | None) -> bytes:
+    """An event's JSON with its personal fields (``model.PERSONAL``) sealed by its
+    person's ``key``; with no key (an erased person) they read as erased."""
+    return orjson.dumps(pii.seal_fields(model.PERSONAL, fields, key), option=orjson.OPT_UTC_Z)
 
 
 def decode(model: type[E], value: bytes | None) -> E:
@@ -100,19 +118,31 @@ def decode(model: type[E], value: bytes | None) -> E:
         raise DecodeError(f"not a valid {model.__name__}: {exc}") from exc
 
 
+_NO_KEYS: Mapping[str, pii.SubjectKey] = {}
+
+
 def decode_record(model: type[E], value: bytes | None, headers: Iterable[tuple[str, bytes]] = (),
-                  timestamp_ms: int | None = None) -> E:
-    """A consumed record as an event of ``model``, by the rules in the module docstring."""
+                  timestamp_ms: int | None = None, keys: Mapping[str, pii.SubjectKey] = _NO_KEYS) -> E:
+    """A consumed record as an event of ``model``, by the rules in the module docstring.
+    Its sealed personal fields (:mod:`shared.pii`) are opened with ``keys`` (the persons'
+    keys by subject, :func:`pii.subjects_in` says whose are needed); one whose key is
+    absent reads as erased, one that does not open is refused."""
     attrs = _cloudevent_headers(headers)
     content_type = attrs.get("content-type", "")
     if content_type[:len(STRUCTURED_PREFIX)].lower() == STRUCTURED_PREFIX:
-        return _decode_structured(model, value, content_type, timestamp_ms)
+        return _decode_structured(model, value, content_type, timestamp_ms, keys)
     if "specversion" in attrs:
         _require_attributes(attrs, "ce_")
     if not _is_json(content_type):
         raise DecodeError(f"content-type {content_type!r} is not JSON; the value must be the event as JSON")
     _check_type(model, attrs.get("type"), "ce_type")
     ce_id = attrs.get("id")
+    if model.PERSONAL and pii.has_sealed(value):  # opened as fields, before validation
+        try:
+            sealed = orjson.loads(value or b"")
+        except ValueError as exc:
+            raise DecodeError(f"not a valid {model.__name__}: {exc}") from exc
+        return _complete(model, sealed, ce_id, "ce_id", attrs.get("time"), timestamp_ms, keys)
     event: E | None = None
     first_error: ValueError | None = None
     try:
@@ -130,7 +160,7 @@ def decode_record(model: type[E], value: bytes | None, headers: Iterable[tuple[s
         data = orjson.loads(value)
     except ValueError:
         raise DecodeError(f"not a valid {model.__name__}: {first_error}") from first_error
-    return _complete(model, data, ce_id, "ce_id", attrs.get("time"), timestamp_ms)
+    return _complete(model, data, ce_id, "ce_id", attrs.get("time"), timestamp_ms, keys)
 
 
 _COMPLETE = frozenset({"event_id", "occurred_at"})
@@ -183,7 +213,8 @@ def _id_conflict(body_id: str, ce_id: str, where: str) -> str:
             "(send the same id in both, or only one of them)")
 
 
-def _decode_structured(model: type[E], value: bytes | None, content_type: str, timestamp_ms: int | None) -> E:
+def _decode_structured(model: type[E], value: bytes | None, content_type: str, timestamp_ms: int | None,
+                       keys: Mapping[str, pii.SubjectKey]) -> E:
     if content_type.split(";", 1)[0].strip().lower() != STRUCTURED_JSON:
         raise DecodeError(f"content-type {content_type!r}: only the JSON event format ({STRUCTURED_JSON}) is "
                           "accepted in structured mode")
@@ -207,11 +238,11 @@ def _decode_structured(model: type[E], value: bytes | None, content_type: str, t
     else:
         raise DecodeError(f"a structured-mode {model.__name__} needs data (the event body)")
     time = envelope.get("time")
-    return _complete(model, data, envelope["id"], "id", time if isinstance(time, str) else None, timestamp_ms)
+    return _complete(model, data, envelope["id"], "id", time if isinstance(time, str) else None, timestamp_ms, keys)
 
 
 def _complete(model: type[E], data: Any, ce_id: str | None, where: str, ce_time: str | None,
-              timestamp_ms: int | None) -> E:
+              timestamp_ms: int | None, keys: Mapping[str, pii.SubjectKey] = _NO_KEYS) -> E:
     """Validate a body an outside producer wrote, filling what it may omit."""
     if not isinstance(data, dict):
         raise DecodeError(f"not a valid {model.__name__}: the event must be a JSON object")
@@ -228,6 +259,11 @@ def _complete(model: type[E], data: Any, ce_id: str | None, where: str, ce_time:
             data["occurred_at"] = ce_time
         elif timestamp_ms is not None and timestamp_ms > 0:
             data["occurred_at"] = datetime.fromtimestamp(timestamp_ms / 1000, UTC)
+    if model.PERSONAL:
+        try:
+            pii.open_fields(model.PERSONAL, data, model.pii_subject(data), keys)
+        except pii.Refused as exc:
+            raise DecodeError(f"not a valid {model.__name__}: {exc}") from exc
     model.fill_omitted(data)
     try:
         return model.model_validate(data)

@@ -63,13 +63,18 @@ def utcnow() -> datetime:
 
 
 class Frozen(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
+    # Validation errors never echo the input: they end up in dead letters' headers and in
+    # logs, and the input may be a person's opened (decrypted) personal data.
+    model_config = ConfigDict(frozen=True, extra="forbid", hide_input_in_errors=True)
 
 
 class Event(Frozen):
     """Base of every event. ``TYPE`` is the CloudEvents type."""
 
     TYPE: ClassVar[str] = "io.leadbridge.event.v1"
+    PERSONAL: ClassVar[tuple[str, ...]] = ()
+    """Where the event carries personal data: dotted paths into its JSON (``*`` for every
+    value of a map). The runtime seals these with the person's key (:mod:`shared.pii`)."""
 
     event_id: str = Field(default_factory=new_event_id)
     occurred_at: AwareDatetime = Field(default_factory=utcnow)
@@ -89,6 +94,12 @@ class Event(Frozen):
         already filled from the CloudEvents attributes). The codec calls it; the
         services' own events never need it."""
 
+    @classmethod
+    def pii_subject(cls, data: Mapping[str, Any]) -> str | None:
+        """Whose personal data the event (as JSON fields) carries: its lead's id."""
+        lead_id = data.get("lead_id")
+        return lead_id if isinstance(lead_id, str) else None
+
 
 E = TypeVar("E", bound="Event")
 
@@ -98,14 +109,18 @@ class Encoded(Generic[E]):
     for hot paths where building the pydantic model costs more than the work that made
     it. ``value`` is the JSON of a valid ``model``; :meth:`decode` builds the model."""
 
-    __slots__ = ("event_id", "key", "model", "occurred_at", "value")
+    __slots__ = ("event_id", "fields", "key", "model", "occurred_at", "value")
 
-    def __init__(self, model: type[E], event_id: str, key: bytes, occurred_at: datetime, value: bytes) -> None:
+    def __init__(self, model: type[E], event_id: str, key: bytes, occurred_at: datetime, value: bytes,
+                 fields: dict[str, Any] | None = None) -> None:
         self.model = model
         self.event_id = event_id
         self.key = key
         self.occurred_at = occurred_at
         self.value = value
+        # The fields ``value`` was written from: what the runtime seals personal fields in
+        # (``model.PERSONAL``) before the event leaves the service.
+        self.fields = fields
 
     def decode(self) -> E:
         return self.model.model_validate_json(self.value)
@@ -177,10 +192,15 @@ class LeadProfile(Frozen):
     phone: str | None = None
 
 
+PROFILE_PERSONAL: tuple[str, ...] = ("profile.email", "profile.name", "profile.title", "profile.phone")
+"""The person in a ``LeadProfile`` (the company's facts are not theirs)."""
+
+
 class LeadCaptured(Event):
     """A lead was captured (or captured again from another source: ``is_repeat``)."""
 
     TYPE: ClassVar[str] = "io.leadbridge.lead.captured.v1"
+    PERSONAL: ClassVar[tuple[str, ...]] = (*PROFILE_PERSONAL, "attributes.*")
 
     lead_id: str
     capture_id: str
@@ -206,6 +226,7 @@ class LeadEngaged(Event):
     """A captured lead did something that counts as engagement."""
 
     TYPE: ClassVar[str] = "io.leadbridge.lead.engaged.v1"
+    PERSONAL: ClassVar[tuple[str, ...]] = ("detail.*",)
 
     lead_id: str
     activity_id: str
@@ -241,6 +262,7 @@ class LeadScored(Event):
     model); ``shared/tests`` prove those bytes are what the model writes."""
 
     TYPE: ClassVar[str] = "io.leadbridge.lead.scored.v1"
+    PERSONAL: ClassVar[tuple[str, ...]] = PROFILE_PERSONAL
 
     lead_id: str
     cause_event_id: str
@@ -280,13 +302,14 @@ class LeadScored(Event):
         the hot path where building the model (its profile and reasons above all) costs
         more than grading. The caller vouches that the values are valid for their fields:
         ``profile`` is a ``LeadProfile``'s ``model_dump()``, each reason a ``ScoreReason``'s."""
-        value = orjson.dumps({
+        fields = {
             "event_id": event_id, "occurred_at": occurred_at, "lead_id": lead_id, "cause_event_id": cause_event_id,
             "profile": profile, "source": source, "campaign": campaign, "score": score, "fit_score": fit_score,
             "engagement_score": engagement_score, "grade": grade, "previous_grade": previous_grade,
             "segment": segment, "segment_parts": segment_parts, "hot": hot, "disqualified": disqualified,
-            "rubric_version": rubric_version, "reasons": reasons}, option=orjson.OPT_UTC_Z)
-        return Encoded(cls, event_id, lead_id.encode(), occurred_at, value)
+            "rubric_version": rubric_version, "reasons": reasons}
+        return Encoded(cls, event_id, lead_id.encode(), occurred_at, orjson.dumps(fields, option=orjson.OPT_UTC_Z),
+                       fields)
 
 
 OwnerKind = Literal["rep", "queue", "nurture"]
@@ -358,6 +381,7 @@ class FollowUpRecorded(Event):
     """A rep followed up on an assignment before (or after) it came due."""
 
     TYPE: ClassVar[str] = "io.leadbridge.followup.recorded.v1"
+    PERSONAL: ClassVar[tuple[str, ...]] = ("note",)
 
     lead_id: str
     assignment_id: str
@@ -575,6 +599,21 @@ class CrmOutcomeReported(_DealFacts):
     matched by one consumer (capture's, which owns identity). Keyed by ``opportunity_id``."""
 
     TYPE: ClassVar[str] = "io.leadbridge.crm.outcome.reported.v1"
+    PERSONAL: ClassVar[tuple[str, ...]] = ("email",)
+
+    @classmethod
+    def pii_subject(cls, data: Mapping[str, Any]) -> str | None:
+        """The lead it names, else the person its email names (the person a sealed email
+        was sealed for, read from the sealed value)."""
+        lead_id, email = data.get("lead_id"), data.get("email")
+        if isinstance(lead_id, str):
+            return lead_id
+        if not isinstance(email, str):
+            return None
+        if email.startswith("pii:"):
+            parts = email.split(":", 3)
+            return parts[2] if len(parts) > 3 else None
+        return lead_id_for_email(email)
 
     lead_id: str | None = None
     email: str | None = Field(default=None, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$", max_length=320)
@@ -612,6 +651,7 @@ class NurtureMessageSent(Event):
     within the per-person limit, all checked at the moment of sending."""
 
     TYPE: ClassVar[str] = "io.leadbridge.nurture.message.sent.v1"
+    PERSONAL: ClassVar[tuple[str, ...]] = ("to", "subject")
 
     lead_id: str
     message_id: str
@@ -630,6 +670,7 @@ class NurtureMessageEngaged(Event):
     re-scores the lead as for any other engagement."""
 
     TYPE: ClassVar[str] = "io.leadbridge.nurture.message.engaged.v1"
+    PERSONAL: ClassVar[tuple[str, ...]] = ("url",)
 
     lead_id: str
     message_id: str
@@ -643,6 +684,7 @@ class RepTaskCreated(Event):
     ``due_at``: a track's call, or a call before a campaign's event."""
 
     TYPE: ClassVar[str] = "io.leadbridge.nurture.task.created.v1"
+    PERSONAL: ClassVar[tuple[str, ...]] = ("title",)
 
     lead_id: str
     task_id: str
@@ -759,3 +801,75 @@ class AuditRecorded(Event):
     actor_roles: tuple[str, ...] = ()
     changes: tuple[AuditChange, ...] = ()
     details: dict[str, Any] = Field(default_factory=dict)
+
+
+# --------------------------------------------------------------------------- privacy (GDPR)
+
+
+class ErasureReason(StrEnum):
+    """Why a person is erased: they asked (or someone for them), or their lead outlived
+    the retention period unconverted."""
+
+    REQUEST = "request"
+    RETENTION = "retention"
+
+
+class SubjectErasureRequested(Event):
+    """A person is to be forgotten (capture, which owns identity, publishes it once it
+    has destroyed their key: from then on nothing sealed for them opens). Every service
+    removes their personal data from its tables, stops whatever it would still do for
+    them (as for :class:`ConsentWithdrawn`) and confirms with :class:`SubjectErased`.
+    Carries no personal data: the lead id is the person's pseudonym. Keyed by ``lead_id``."""
+
+    TYPE: ClassVar[str] = "io.leadbridge.subject.erasure.requested.v1"
+
+    lead_id: str
+    erasure_id: str
+    reason: ErasureReason = ErasureReason.REQUEST
+    requested_by: str = ""
+
+
+class SubjectErased(Event):
+    """One service removed a person's personal data (``rows`` touched) for an erasure.
+    Keyed by ``lead_id``."""
+
+    TYPE: ClassVar[str] = "io.leadbridge.subject.erased.v1"
+
+    lead_id: str
+    erasure_id: str
+    service: str
+    rows: int = Field(ge=0)
+
+
+class ErasureConfirmation(Frozen):
+    """A service's part of an erasure, and when it was done."""
+
+    service: str
+    erased_at: AwareDatetime
+    rows: int
+
+
+class SubjectErasureCompleted(Event):
+    """The receipt of an erasure: every service confirmed (``confirmations``, one each),
+    the person's key was destroyed at ``key_destroyed_at``. Capture publishes it once the
+    last confirmation arrives. Keyed by ``lead_id``."""
+
+    TYPE: ClassVar[str] = "io.leadbridge.subject.erasure.completed.v1"
+
+    lead_id: str
+    erasure_id: str
+    reason: ErasureReason
+    requested_at: AwareDatetime
+    key_destroyed_at: AwareDatetime
+    confirmations: tuple[ErasureConfirmation, ...]
+
+
+class ConsentWithdrawn(Event):
+    """A person withdrew consent to be contacted: every service stops at once whatever
+    it would still send or ask for them (nurture's emails and tasks, routing's follow-up
+    clocks). Capture publishes it. Keyed by ``lead_id``."""
+
+    TYPE: ClassVar[str] = "io.leadbridge.consent.withdrawn.v1"
+
+    lead_id: str
+    requested_by: str = ""

@@ -36,13 +36,13 @@ from typing import Any, TypeVar
 import asyncpg
 from aiokafka.errors import KafkaError
 
-from shared import codec, metrics
+from shared import codec, metrics, pii
 from shared.db import TRANSIENT_DB_ERRORS, AuditLog, Inbox, Outbox, OutboxRow, create_pool
 from shared.events import AuditRecorded, Event
 from shared.handling import RawRecord, Subscription, UnitOfWork
 from shared.publisher import InFlight, Publisher
 from shared.settings import ServiceSettings
-from shared.topics import TopicSpec, spec_for, spec_for_model
+from shared.topics import SUBJECT_ERASURE_REQUESTED, TopicSpec, spec_for, spec_for_model
 
 log = logging.getLogger(__name__)
 
@@ -85,6 +85,8 @@ class Runtime:
         self._handoff_rows = 0
         self._handoff_ready = asyncio.Event()
         self._handoff_task: asyncio.Task[None] | None = None
+        # Persons' data keys (shared.pii): personal fields are sealed in to_rows, opened in consume_batch.
+        self.keys = pii.KeyRing(ttl_s=self.settings.pii_key_cache_s)
 
     @classmethod
     async def open(cls, settings: ServiceSettings) -> Runtime:
@@ -124,24 +126,48 @@ class Runtime:
         if found:
             await self.audit.add(conn, [e for e in uow.emitted if type(e) is AuditRecorded])
 
-    def to_rows(self, events: Sequence[Event | codec.Encoded[Any]]) -> list[OutboxRow]:
-        """Outbox rows for emitted events. Raises :class:`codec.EventTooLarge` for one the
-        broker would refuse, while the caller's transaction can still roll back."""
+    async def to_rows(self, conn: Any, events: Sequence[Event | codec.Encoded[Any]],
+                      minted: list[pii.SubjectKey] | None = None) -> list[OutboxRow]:
+        """Outbox rows for emitted events, their personal fields sealed with their
+        persons' keys (:mod:`shared.pii`; a key minted here is written in ``conn``'s
+        transaction and added to ``minted``, for the caller to cache once that commits). Raises
+        :class:`codec.EventTooLarge` for one the broker would refuse, while the caller's
+        transaction can still roll back."""
         rows = []
         prefix, limit = self.settings.topic_prefix, self.settings.max_event_bytes
+        personal = [(e, codec.personal_fields(e)) for e in events
+                    if (e.model if isinstance(e, codec.Encoded) else type(e)).PERSONAL]
+        keys: dict[str, pii.SubjectKey] = {}
+        subjects: dict[int, str | None] = {}
+        if personal:
+            for event, fields in personal:
+                model = event.model if isinstance(event, codec.Encoded) else type(event)
+                subjects[id(event)] = model.pii_subject(fields)
+            wanted = {s for s in subjects.values() if s is not None}
+            if wanted:
+                keys, new = await self.keys.for_sealing(conn, wanted)
+                if minted is not None:
+                    minted.extend(new)
+        sealed = {id(event): fields for event, fields in personal}
         for event in events:
             if isinstance(event, codec.Encoded):
                 spec = spec_for_model(event.model)
-                row = OutboxRow(event.event_id, prefix + spec.name, event.key, event.value,
+                value = event.value
+                if id(event) in sealed:
+                    value = codec.encode_sealed(event.model, sealed[id(event)], keys.get(subjects[id(event)] or ""))
+                row = OutboxRow(event.event_id, prefix + spec.name, event.key, value,
                                 codec.cloudevent_headers(event, self.source))
             else:
                 spec = spec_for(event)
-                row = OutboxRow(event.event_id, prefix + spec.name, spec.key_of(event),
-                                codec.encode(event), codec.cloudevent_headers(event, self.source))
+                value = (codec.encode_sealed(type(event), sealed[id(event)], keys.get(subjects[id(event)] or ""))
+                         if id(event) in sealed else codec.encode(event))
+                row = OutboxRow(event.event_id, prefix + spec.name, spec.key_of(event), value,
+                                codec.cloudevent_headers(event, self.source))
             if (size := codec.record_size(row.key, row.value, row.headers)) > limit:
                 raise codec.EventTooLarge(spec.name, size, limit)
             rows.append(row)
         return rows
+
 
     async def publish(self, rows: Sequence[OutboxRow], *, wait: bool = False) -> None:
         """Publish committed outbox rows and mark the confirmed ones. Never raises for
@@ -240,13 +266,15 @@ class Runtime:
         The caller goes on as soon as the commit is done: the events are durable in the
         outbox by then, and they are handed to the producer in the background
         (:meth:`hand_off`). A broker outage therefore never holds an HTTP answer."""
+        minted: list[pii.SubjectKey] = []
         async with self.pool.acquire() as conn:
             async with conn.transaction():
                 uow = UnitOfWork(conn)
                 yield uow
                 await self.record_audit(conn, uow)
-                rows = self.to_rows(uow.emitted)
+                rows = await self.to_rows(conn, uow.emitted, minted)
                 await self.outbox.add(conn, rows)
+        self.keys.remember(minted)
         self.hand_off(rows)
 
     async def run(self, command: Callable[[UnitOfWork], Awaitable[T]], *, attempts: int = 4) -> T:
@@ -308,11 +336,18 @@ class Runtime:
         for record in records:
             if record.timestamp_ms:
                 delay.observe(max(0.0, arrived - record.timestamp_ms / 1000))
+        if spec is SUBJECT_ERASURE_REQUESTED:  # the person's key is destroyed: drop it from the cache
+            self.keys.forget(r.key.decode() for r in records if r.key)
+        keys: dict[str, pii.SubjectKey] = {}
+        if spec.value_model.PERSONAL:
+            subjects = {s for r in records for s in pii.subjects_in(r.value)}
+            if subjects:
+                keys = await self._with_retry("keys", lambda: self.keys.for_opening(self.pool, subjects))
         decoded: list[tuple[RawRecord, Event]] = []
         for record in records:
             try:
                 decoded.append((record, codec.decode_record(spec.value_model, record.value, record.headers,
-                                                            record.timestamp_ms)))
+                                                            record.timestamp_ms, keys)))
             except codec.DecodeError as exc:
                 await self.dead_letter(record, exc, reason="decode")
         if decoded:
@@ -354,6 +389,7 @@ class Runtime:
 
     async def _handle_in_transaction(self, spec: TopicSpec, handler: Subscription[Any],
                                      items: Sequence[tuple[RawRecord, Event]]) -> list[OutboxRow]:
+        minted: list[pii.SubjectKey] = []
         async with self.pool.acquire() as conn, conn.transaction():
             claimed = await self.inbox.claim(conn, spec.name, [e.event_id for _, e in items])
             fresh: list[Event] = []
@@ -368,8 +404,9 @@ class Runtime:
                 await handler(fresh, uow)
             handled = fresh
             await self.record_audit(conn, uow)
-            rows = self.to_rows(uow.emitted)
+            rows = await self.to_rows(conn, uow.emitted, minted)
             await self.outbox.add(conn, rows)
+        self.keys.remember(minted)
         metrics.EVENTS_CONSUMED.labels(self._name, spec.name).inc(len(handled))
         return rows
 

@@ -93,6 +93,9 @@ class ServiceSettings(BaseSettings):
     # Clock skew tolerated on exp/iat; and how often an unknown kid may fetch the JWKS URL again.
     auth_leeway_s: float = 30.0
     auth_jwks_refetch_s: float = 30.0
+    # How long a person's data key (shared.pii) is cached in the process: the longest a
+    # replica that missed the erasure event could still open their sealed fields.
+    pii_key_cache_s: float = 60.0
     db_pool_min: int = 2
     db_pool_max: int = 10
 

@@ -25,6 +25,7 @@ from shared.events import (
     CollateralShared,
     CollateralStatusChanged,
     CollateralViewed,
+    ConsentWithdrawn,
     CrmOutcomeReported,
     DealOutcomeRecorded,
     Event,
@@ -41,6 +42,9 @@ from shared.events import (
     RepTaskCreated,
     RoutingConfigChanged,
     RubricActivated,
+    SubjectErased,
+    SubjectErasureCompleted,
+    SubjectErasureRequested,
 )
 
 DLQ_SUFFIX = ".dlq"
@@ -105,6 +109,10 @@ COLLATERAL_SHARED = TopicSpec("collateral-shared", CollateralShared)
 COLLATERAL_VIEWED = TopicSpec("collateral-viewed", CollateralViewed)
 # Every service's audit trail (shared.audit), in one order for whoever gathers them.
 AUDIT_RECORDED = TopicSpec("audit-recorded", AuditRecorded, key_field="subject_id", partitions=1)
+SUBJECT_ERASURE_REQUESTED = TopicSpec("subject-erasure-requested", SubjectErasureRequested)
+SUBJECT_ERASED = TopicSpec("subject-erased", SubjectErased)
+SUBJECT_ERASURE_COMPLETED = TopicSpec("subject-erasure-completed", SubjectErasureCompleted)
+CONSENT_WITHDRAWN = TopicSpec("consent-withdrawn", ConsentWithdrawn)
 
 ALL: tuple[TopicSpec, ...] = (
     LEAD_CAPTURED,
@@ -129,6 +137,10 @@ ALL: tuple[TopicSpec, ...] = (
     COLLATERAL_SHARED,
     COLLATERAL_VIEWED,
     AUDIT_RECORDED,
+    SUBJECT_ERASURE_REQUESTED,
+    SUBJECT_ERASED,
+    SUBJECT_ERASURE_COMPLETED,
+    CONSENT_WITHDRAWN,
 )
 
 # Which services publish each topic. Consumers are read from each service's registry
@@ -160,6 +172,11 @@ PUBLISHERS: dict[TopicSpec, tuple[str, ...]] = {
     COLLATERAL_VIEWED: ("content",),
     # every service: shared.audit.record, in the transaction of the change it records
     AUDIT_RECORDED: ("capture", "content", "nurture", "routing", "scoring"),
+    SUBJECT_ERASURE_REQUESTED: ("capture",),
+    # every service confirms its own part (shared.privacy builds the event for each)
+    SUBJECT_ERASED: ("capture", "content", "nurture", "routing", "scoring"),
+    SUBJECT_ERASURE_COMPLETED: ("capture",),
+    CONSENT_WITHDRAWN: ("capture",),
 }
 
 BY_NAME: dict[str, TopicSpec] = {spec.name: spec for spec in ALL}
