@@ -23,6 +23,7 @@ other's events or rows, and a user's data is never touched.
 from __future__ import annotations
 
 import asyncio
+import json
 import atexit
 import contextlib
 import functools
@@ -45,6 +46,7 @@ import asyncpg
 import httpx
 
 from shared import auth, topics
+from shared.privacy import PRIVACY_SERVICES
 
 ROOT = Path(__file__).resolve().parents[1]  # the repository
 SERVICES = ("capture", "scoring", "routing", "nurture", "content", "app")
@@ -302,6 +304,12 @@ def start_stack(ns: Namespace, log_dir: Path, extra_env: dict[str, dict[str, str
         for name, svc in services.items():
             if name != "app":
                 services["app"].extra_env.setdefault(f"LEADBRIDGE_APP_{name.upper()}_URL", svc.url)
+    if "capture" in services:  # a subject access request asks every other service holding personal data
+        holding = [name for name in PRIVACY_SERVICES if name in services]
+        peers = {name: services[name].url for name in holding if name != "capture"}
+        services["capture"].extra_env.setdefault("LEADBRIDGE_PEER_URLS", json.dumps(peers))
+        # an erasure completes once those running here have confirmed
+        services["capture"].extra_env.setdefault("LEADBRIDGE_PRIVACY_SERVICES", json.dumps(holding))
     try:
         for svc in services.values():
             svc.start(wait=False)

@@ -46,7 +46,7 @@ import secrets
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -312,21 +312,31 @@ class KeyRing:
                                 "WHERE subject = ANY($1::text[]) AND secret IS NOT NULL", list(subjects))
         return {r["subject"]: SubjectKey(r["subject"], r["kid"], bytes(r["secret"])) for r in rows}
 
-    async def erase(self, conn: Any, subject: str) -> None:
-        """Destroy a person's key (in the caller's transaction): from its commit on,
-        nothing sealed for them opens anywhere, and no service mints them a new one."""
-        await conn.execute(
-            f"INSERT INTO {SCHEMA}.subject_keys(subject, kid, secret, erased_at) VALUES ($1, NULL, NULL, now()) "
-            "ON CONFLICT (subject) DO UPDATE SET kid = NULL, secret = NULL, erased_at = now()", subject)
-        self.forget([subject])
+
+
+class KeyTable(Protocol):
+    """What capture, which owns identity, does to a person's key (the port;
+    :class:`PostgresKeyTable` is the real one, ``shared.testing.FakeKeyTable`` the fake)."""
+
+    async def destroy(self, conn: Any, subject: str) -> None:
+        """Destroy a person's key (in the caller's transaction): from its commit on, nothing
+        sealed for them opens anywhere, and no service mints them a new one. (Each process
+        drops its cached copy when the erasure event reaches it: :class:`KeyRing`.)"""
 
     async def readmit(self, conn: Any, subject: str) -> None:
         """A person erased earlier is captured again (a new consent): they get a new key,
-        and what the old one sealed stays erased."""
+        and what the old one sealed stays erased. Nothing for a person never erased."""
+
+
+class PostgresKeyTable:
+    """:class:`KeyTable` on ``pii.subject_keys``."""
+
+    async def destroy(self, conn: Any, subject: str) -> None:
+        await conn.execute(
+            f"INSERT INTO {SCHEMA}.subject_keys(subject, kid, secret, erased_at) VALUES ($1, NULL, NULL, now()) "
+            "ON CONFLICT (subject) DO UPDATE SET kid = NULL, secret = NULL, erased_at = now()", subject)
+
+    async def readmit(self, conn: Any, subject: str) -> None:
         key = SubjectKey.new(subject)
         await conn.execute(f"UPDATE {SCHEMA}.subject_keys SET kid = $2, secret = $3, erased_at = NULL, "
                            "created_at = now() WHERE subject = $1 AND secret IS NULL", subject, key.kid, key.secret)
-
-    async def erased_at(self, conn: Any, subject: str) -> Any:
-        """When a person's key was destroyed (None if it lives, or never existed)."""
-        return await conn.fetchval(f"SELECT erased_at FROM {SCHEMA}.subject_keys WHERE subject = $1", subject)

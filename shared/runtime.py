@@ -98,6 +98,8 @@ class Runtime:
                               confirm_timeout_s=settings.publish_confirm_timeout_s,
                               security=settings.kafka_security())
         try:
+            async with pool.acquire() as conn:
+                await pii.ensure_schema(conn)
             await publisher.start()
         except BaseException:
             await pool.close()

@@ -29,7 +29,7 @@ from fastapi import APIRouter, Depends, FastAPI, Request, Response
 from fastapi.responses import JSONResponse, PlainTextResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from shared import auth, metrics, pii, responses
+from shared import auth, metrics, responses
 from shared.audit_api import AuditReaders, audit_router
 from shared.consumer import BatchConsumer
 from shared.db import migrate
@@ -115,8 +115,6 @@ def create_app(definition: ServiceDefinition) -> FastAPI:
         for sub in definition.subscriptions:
             metrics.initialise_subscription(name, sub.spec.name, handler_name(sub))
         try:
-            async with runtime.pool.acquire() as conn:
-                await pii.ensure_schema(conn)
             applied = await migrate(runtime.pool, runtime.schema, definition.migrations)
             log.info("schema ready", extra={"schema": runtime.schema, "applied": applied})
             for hook in definition.handlers.startup:

@@ -66,7 +66,22 @@ class FakeUnits:
         return [e for uow in self.opened for e in uow.events()]
 
 
-__all__ = ["FakeUnitOfWork", "FakeUnits"]
+class FakeKeyTable:
+    """:class:`shared.pii.KeyTable` in memory: ``destroyed`` and ``readmitted`` persons, in order."""
+
+    def __init__(self) -> None:
+        self.destroyed: list[str] = []
+        self.readmitted: list[str] = []
+
+    async def destroy(self, conn: Any, subject: str) -> None:
+        self.destroyed.append(subject)
+
+    async def readmit(self, conn: Any, subject: str) -> None:
+        if subject in self.destroyed:
+            self.readmitted.append(subject)
+
+
+__all__ = ["FakeKeyTable", "FakeUnitOfWork", "FakeUnits"]
 
 
 async def deliver(registry: Registry, spec: TopicSpec, events: Sequence[Event]) -> FakeUnitOfWork:

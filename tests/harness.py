@@ -11,7 +11,7 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -43,7 +43,8 @@ from bench.stack import (
 __all__ = ["ROOT", "SERVICES", "TEST_CAMPAIGNS", "WEBHOOK_SECRETS", "Infra", "Mailpit", "Namespace", "PrivateKafka",
            "Prometheus", "ServiceProcess", "Stack", "all_roles_token", "auth_env", "authorised", "close_namespace",
            "create_database", "define_campaigns",
-           "drop_database", "eventually", "free_port", "open_namespace", "produce", "read_topic", "signed_webhook",
+           "drop_database", "eventually", "free_port", "open_namespace", "opened", "person_keys", "produce",
+           "read_events", "read_topic", "signed_webhook",
            "start_infra", "start_lagwatch", "start_mailpit", "start_prometheus", "start_stack", "token",
            "with_database"]
 
@@ -92,6 +93,53 @@ def read_topic(bootstrap: str, topic: str, *, timeout_s: float = 5.0) -> Iterato
         yield from consumer
     finally:
         consumer.close()
+
+
+def person_keys(database_url: str, values: Iterable[bytes | None]) -> dict[str, Any]:
+    """The live data keys (shared.pii) of the persons whose sealed fields ``values`` hold,
+    read from the run's key table, as a service's runtime reads them."""
+    import asyncpg
+
+    from shared import pii
+
+    subjects = {s for v in values for s in pii.subjects_in(v)}
+    if not subjects:
+        return {}
+
+    async def load() -> dict[str, Any]:
+        conn = await asyncpg.connect(database_url)
+        try:
+            return await pii.KeyRing().for_opening(conn, subjects)
+        finally:
+            await conn.close()
+
+    import asyncio
+
+    return asyncio.run(load())
+
+
+def opened(ns: Namespace, records: Iterable[Any], model: type[Any], *, skip_invalid: bool = False) -> list[Any]:
+    """Consumed records as events of ``model``, their sealed personal fields opened with
+    the persons' keys (read as erased for a person erased): what a consumer sees. A
+    record that is no valid event raises ``codec.DecodeError``, or is left out."""
+    from shared import codec
+
+    records = list(records)
+    keys = person_keys(ns.database_url, [r.value for r in records])
+    events = []
+    for r in records:
+        try:
+            events.append(codec.decode_record(model, r.value, list(r.headers or []), r.timestamp, keys))
+        except codec.DecodeError:
+            if not skip_invalid:
+                raise
+    return events
+
+
+def read_events(ns: Namespace, spec: Any, *, timeout_s: float = 5.0, skip_invalid: bool = False) -> list[Any]:
+    """Every event on a topic of ``ns`` so far, opened as a consumer sees it (:func:`opened`)."""
+    return opened(ns, read_topic(ns.bootstrap, ns.topic(spec), timeout_s=timeout_s), spec.value_model,
+                  skip_invalid=skip_invalid)
 
 
 # --------------------------------------------------------------------------- campaigns and webhooks

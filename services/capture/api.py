@@ -24,9 +24,9 @@ from services.capture.domain.leads import ActivityPerson, InTheFuture, when_it_h
 from services.capture.domain.scope import KeyScope, OutOfScope, campaign_within
 from services.capture.handlers import CaptureDeps
 from services.capture.repository import Row
-from shared import money, sources, webhooks
-from shared.auth import Principal, form_intake, public, source_intake
-from shared.events import Behaviour, DealOutcomeKind, LeadSource, lead_id_for_email, normalise_email
+from shared import money, privacy_api, sources, webhooks
+from shared.auth import Principal, Role, allow, form_intake, public, source_intake
+from shared.events import Behaviour, DealOutcomeKind, LeadSource, lead_id_for_email, normalise_email, utcnow
 from shared.responses import link, responses
 from shared.service import RuntimeDep, get_deps
 from shared.validation import Count, CountryCode, Instant, Text, TextMap
@@ -553,3 +553,97 @@ async def import_rejections(import_id: str, runtime: RuntimeDep, deps: DepsDep,
         return Response(out.getvalue(), media_type="text/csv", headers={
             "content-disposition": f'attachment; filename="import-{import_id}-rejections.csv"'})
     return JSONResponse({**progress, "rejections": rejected})
+
+
+# --------------------------------------------------------------------------- privacy (GDPR)
+
+privacy_router = APIRouter(prefix="/v1", tags=["privacy"])
+Operator = Annotated[Principal, allow(Role.operator)]
+EmailPath = Annotated[EmailStr, Path(description="the person's email address")]
+ERASURE = "/v1/erasures/{erasure_id}"
+
+
+class ErasureIn(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
+
+    email: EmailStr
+
+
+class ErasureConfirmationOut(BaseModel):
+    service: str
+    erased_at: datetime
+    rows: int
+
+
+class ErasureOut(BaseModel):
+    """An erasure and its receipt: complete once every service has confirmed its part."""
+
+    erasure_id: str
+    lead_id: str
+    reason: str
+    status: Literal["pending", "complete"]
+    requested_at: datetime
+    key_destroyed_at: datetime
+    completed_at: datetime | None
+    confirmations: list[ErasureConfirmationOut]
+    waiting_for: list[str]
+
+
+@privacy_router.post("/erasures", status_code=202, response_model=ErasureOut, responses=responses(links={202: {
+        "GetErasure": link("GET", ERASURE, "the erasure's receipt", erasure_id="$response.body#/erasure_id")}}))
+async def erase_subject(body: ErasureIn, runtime: RuntimeDep, deps: DepsDep, who: Operator) -> ErasureOut:
+    """Forget a person (a GDPR erasure request): their key is destroyed at once (nothing of
+    theirs in Kafka opens from now on), every service removes them from its tables and
+    confirms; ``GET /v1/erasures/{erasure_id}`` is the receipt."""
+    async with runtime.unit_of_work() as uow:
+        started = await handlers.request_erasure(deps, uow, str(body.email), who)
+    return await _receipt(runtime, deps, started.erasure_id)
+
+
+@privacy_router.get("/erasures/{erasure_id}", response_model=ErasureOut, responses=responses(404))
+async def get_erasure(erasure_id: Annotated[Text, Path()], runtime: RuntimeDep, deps: DepsDep,
+                      _: Operator) -> ErasureOut:
+    """An erasure's receipt: every service's confirmation and when, and whom it waits for."""
+    return await _receipt(runtime, deps, erasure_id)
+
+
+async def _receipt(runtime: Any, deps: CaptureDeps, erasure_id: str) -> ErasureOut:
+    try:
+        async with runtime.pool.acquire() as conn:
+            receipt = await handlers.erasure_receipt(deps, conn, erasure_id)
+    except handlers.UnknownErasure:
+        raise HTTPException(404, detail={"field": "erasure_id", "reason": f"no erasure {erasure_id}"}) from None
+    e = receipt.erasure
+    return ErasureOut(erasure_id=e["erasure_id"], lead_id=e["lead_id"], reason=e["reason"],
+                      status="complete" if e["completed_at"] is not None else "pending",
+                      requested_at=e["requested_at"], key_destroyed_at=e["key_destroyed_at"],
+                      completed_at=e["completed_at"], waiting_for=list(receipt.waiting_for),
+                      confirmations=[ErasureConfirmationOut(service=c["service"], erased_at=c["erased_at"],
+                                                            rows=c["rows"]) for c in receipt.confirmations])
+
+
+@privacy_router.post("/subjects/{email}/consent-withdrawal", status_code=202)
+async def withdraw_consent(email: EmailPath, runtime: RuntimeDep, deps: DepsDep, who: Operator) -> dict[str, str]:
+    """The person withdrew consent: every message and task for them stops at once, in
+    every service (``consent-withdrawn``)."""
+    async with runtime.unit_of_work() as uow:
+        lead_id = await handlers.withdraw_consent(deps, uow, str(email), who)
+    return {"lead_id": lead_id, "status": "withdrawn"}
+
+
+@privacy_router.get("/subjects/{email}/export", responses=responses(502))
+async def export_subject(email: EmailPath, request: Request, runtime: RuntimeDep, deps: DepsDep,
+                         who: Operator) -> dict[str, Any]:
+    """Everything Leadbridge holds about a person (a GDPR subject access request), as one
+    document: capture's part and every other service's (each asked with the caller's
+    credentials). A 502 names a service that did not give its part."""
+    async with runtime.unit_of_work() as uow:
+        lead_id = await handlers.person_of(deps, uow, str(email))
+        parts = {"capture": await handlers.export_part(deps, uow, lead_id, who)}
+    try:
+        others = await privacy_api.gather(deps.peer_urls, lead_id, request.headers.get("authorization"))
+    except privacy_api.PartMissing as missing:
+        raise HTTPException(502, detail={"field": missing.service, "reason": missing.reason}) from None
+    services = {name: part.tables for name, part in {**parts, **others}.items()}
+    return {"email": normalise_email(str(email)), "lead_id": lead_id, "exported_at": utcnow().isoformat(),
+            "services": services}

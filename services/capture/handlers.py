@@ -7,7 +7,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from services.capture.domain.attendance import AttendeeIn, BadAttendance, plan
@@ -46,13 +46,16 @@ from services.capture.domain.outcomes import (
     waiting_match,
 )
 from services.capture.metrics import UNMATCHED_OUTCOMES, UNMATCHED_RECEIVED
-from services.capture.repository import ImportStore, LeadStore, Row
-from shared import topics
+from services.capture.repository import ErasureStore, ImportStore, LeadStore, Row
+from shared import audit, pii, privacy, timers, topics
 from shared.events import (
     Behaviour,
     CampaignDefined,
+    ConsentWithdrawn,
     CrmOutcomeReported,
     DealOutcomeRecorded,
+    ErasureConfirmation,
+    ErasureReason,
     Event,
     FollowUpMissed,
     FollowUpRecorded,
@@ -62,10 +65,14 @@ from shared.events import (
     LeadProfile,
     LeadSource,
     NurtureMessageEngaged,
+    SubjectErased,
+    SubjectErasureCompleted,
+    SubjectErasureRequested,
     derive_event_id,
     utcnow,
 )
 from shared.handling import Periodic, Registry, Subscription, UnitOfWork, UnitOfWorkFactory, bind
+from shared.privacy import PRIVACY_SERVICES, SubjectData
 
 
 @dataclass(frozen=True)
@@ -74,6 +81,7 @@ class CaptureDeps:
 
     leads: LeadStore
     imports: ImportStore
+    keys: pii.KeyTable  # persons' keys: destroyed on erasure, renewed for a person captured anew
     clock: Callable[[], datetime] = utcnow
     # A capture claiming to have happened further in the future than this is refused.
     max_clock_skew_s: float = 300.0
@@ -82,6 +90,16 @@ class CaptureDeps:
     import_every_s: float = 1.0
     # Each running import's rows, parsed once per process (the file itself is in the database).
     parsed_imports: dict[str, list[RawRow]] = field(default_factory=dict, compare=False)
+    # Privacy (GDPR): the erasure bookkeeping, what capture holds about a person, the services
+    # whose confirmations complete an erasure, and retention (0: leads are kept until erased).
+    erasures: ErasureStore | None = None
+    subjects: SubjectData | None = None
+    privacy_services: tuple[str, ...] = PRIVACY_SERVICES
+    retention_s: float = 0.0
+    retention_every_s: float = 3600.0
+    retention_batch: int = 100
+    # Every other service's base URL, asked for its part of a subject access request.
+    peer_urls: dict[str, str] = field(default_factory=dict, compare=False)
 
 
 # Every lead event, whoever emits it, reads on the lead's timeline and view.
@@ -91,13 +109,18 @@ PROJECTED = (topics.LEAD_CAPTURED, topics.LEAD_ENGAGED, topics.LEAD_SCORED, topi
 
 def registry(deps: CaptureDeps) -> Registry:
     project = bind(on_lead_events, deps)
+    privacy_subscriptions = [] if deps.subjects is None else [
+        *privacy.subscriptions("capture", deps.subjects),
+        Subscription(topics.SUBJECT_ERASED, handler=bind(on_subject_erased, deps))]
+    retention = [Periodic("retention", deps.retention_every_s, bind(erase_expired, deps))] if deps.retention_s else []
     return Registry(subscriptions=[
         *(Subscription(spec, batch_handler=project) for spec in PROJECTED),
         Subscription(topics.NURTURE_MESSAGE_ENGAGED, handler=bind(on_message_engaged, deps)),
         Subscription(topics.CAMPAIGN_DEFINED, handler=bind(on_campaign_defined, deps)),
         Subscription(topics.CRM_OUTCOMES, handler=bind(on_crm_outcome, deps)),
+        *privacy_subscriptions,
     ], periodic=[Periodic("outcome-gauges", 15.0, bind(refresh_outcome_gauges, deps)),
-                 Periodic("imports", deps.import_every_s, bind(process_imports, deps))])
+                 Periodic("imports", deps.import_every_s, bind(process_imports, deps)), *retention])
 
 
 class UnknownCampaign(LookupError):
@@ -174,6 +197,7 @@ async def capture_lead(deps: CaptureDeps, uow: UnitOfWork, sub: Submission) -> A
                                       sub.campaign, sub.occurred_at):
             row = await repo.lock_by_email(uow.conn, email_norm)
         else:
+            await deps.keys.readmit(uow.conn, lead_id)  # a person erased before, captured anew: a new key
             await _match_waiting_outcomes(deps, uow, lead_id, email_norm)
     if key is not None:
         earlier = await repo.capture_by_key(uow.conn, key)
@@ -303,6 +327,8 @@ async def adopt(deps: CaptureDeps, uow: UnitOfWork, event: LeadCaptured) -> None
     already, and so is one adopted before. Raises ``LeadConflict`` for a known person
     under another lead id (the record is dead-lettered with that reason)."""
     repo = deps.leads
+    if pii.is_erased(event.profile.email):  # a capture of a person erased since: nobody to adopt
+        return
     if await repo.capture_exists(uow.conn, event.capture_id):
         return
     email_norm = normalise_email(event.profile.email)
@@ -570,3 +596,122 @@ async def import_chunk(deps: CaptureDeps, uow: UnitOfWork, imp: Row) -> None:
     await repo.advance(uow.conn, import_id, end, counts, done=end >= len(rows))
     if end >= len(rows):
         deps.parsed_imports.pop(import_id, None)
+
+
+# --------------------------------------------------------------------------- privacy (GDPR)
+
+
+class UnknownErasure(LookupError):
+    """No erasure with this id."""
+
+
+@dataclass(frozen=True)
+class ErasureStarted:
+    erasure_id: str
+    lead_id: str
+
+
+async def person_of(deps: CaptureDeps, uow: UnitOfWork, email: str) -> str:
+    """The lead id of the person with this email: capture's lead if it knows them, else
+    the id every producer gives them (an outside producer's records may name them)."""
+    known = await deps.leads.find_by_email(uow.conn, normalise_email(email))
+    return known["lead_id"] if known is not None else new_lead_id(normalise_email(email))
+
+
+async def request_erasure(deps: CaptureDeps, uow: UnitOfWork, email: str, who: audit.Who,
+                          reason: ErasureReason = ErasureReason.REQUEST) -> ErasureStarted:
+    """Forget a person: their key is destroyed in this transaction (from its commit on,
+    none of their events in Kafka opens, anywhere), and ``subject-erasure-requested``
+    asks every service to remove them from its tables and stop whatever it would still do
+    for them. Complete once every service has confirmed (:func:`on_subject_erased`)."""
+    return await _erase(deps, uow, await person_of(deps, uow, email), who, reason)
+
+
+async def _erase(deps: CaptureDeps, uow: UnitOfWork, lead_id: str, who: audit.Who,
+                 reason: ErasureReason) -> ErasureStarted:
+    assert deps.erasures is not None
+    erasure_id = str(uuid.uuid4())
+    now = deps.clock()
+    await deps.keys.destroy(uow.conn, lead_id)
+    await deps.erasures.add_erasure(uow.conn, erasure_id, lead_id, str(reason), who.subject, now)
+    uow.emit(SubjectErasureRequested(lead_id=lead_id, erasure_id=erasure_id, reason=reason,
+                                     requested_by=who.subject, occurred_at=now))
+    audit.record(uow, who, "lead.erasure_requested", "lead", lead_id,
+                 details={"erasure_id": erasure_id, "reason": str(reason)})
+    return ErasureStarted(erasure_id, lead_id)
+
+
+async def on_subject_erased(deps: CaptureDeps, event: SubjectErased, uow: UnitOfWork) -> None:
+    """A service confirmed its part of an erasure; with the last one, the erasure is
+    complete and its receipt (``subject-erasure-completed``, every service and when) is
+    published, once."""
+    assert deps.erasures is not None
+    erasure = await deps.erasures.erasure(uow.conn, event.erasure_id, for_update=True)
+    if erasure is None:
+        return
+    await deps.erasures.confirm(uow.conn, event.erasure_id, event.service, event.occurred_at, event.rows)
+    confirmed = await deps.erasures.confirmations(uow.conn, event.erasure_id)
+    if erasure["completed_at"] is not None or not set(deps.privacy_services) <= {c["service"] for c in confirmed}:
+        return
+    now = deps.clock()
+    await deps.erasures.complete(uow.conn, event.erasure_id, now)
+    uow.emit(SubjectErasureCompleted(
+        event_id=derive_event_id(event.erasure_id, "completed"), lead_id=erasure["lead_id"],
+        erasure_id=event.erasure_id, reason=ErasureReason(erasure["reason"]), requested_at=erasure["requested_at"],
+        key_destroyed_at=erasure["key_destroyed_at"], occurred_at=now,
+        confirmations=tuple(ErasureConfirmation(service=c["service"], erased_at=c["erased_at"], rows=c["rows"])
+                            for c in confirmed)))
+
+
+@dataclass(frozen=True)
+class Receipt:
+    """An erasure as it stands: who confirmed when, and who has yet to."""
+
+    erasure: Row
+    confirmations: Sequence[Row]
+    waiting_for: tuple[str, ...]
+
+
+async def erasure_receipt(deps: CaptureDeps, conn: Any, erasure_id: str) -> Receipt:
+    assert deps.erasures is not None
+    erasure = await deps.erasures.erasure(conn, erasure_id)
+    if erasure is None:
+        raise UnknownErasure(erasure_id)
+    confirmed = await deps.erasures.confirmations(conn, erasure_id)
+    done = {c["service"] for c in confirmed}
+    return Receipt(erasure, confirmed, tuple(s for s in deps.privacy_services if s not in done))
+
+
+async def withdraw_consent(deps: CaptureDeps, uow: UnitOfWork, email: str, who: audit.Who) -> str:
+    """The person withdrew consent: ``consent-withdrawn`` stops every message and task for
+    them in every service at once (capture's own record of their consent included)."""
+    lead_id = await person_of(deps, uow, email)
+    uow.emit(ConsentWithdrawn(lead_id=lead_id, requested_by=who.subject, occurred_at=deps.clock()))
+    audit.record(uow, who, "lead.consent_withdrawn", "lead", lead_id)
+    return lead_id
+
+
+async def erase_expired(deps: CaptureDeps, units: UnitOfWorkFactory) -> int:
+    """Retention: leads last captured longer ago than ``retention_s`` and never converted
+    (no CRM outcome) are erased as if they had asked, a chunk per transaction. Each lead
+    is taken under a row lock another replica skips, and a lead being erased is not
+    taken again, so each is erased once however many replicas run the job."""
+    assert deps.erasures is not None
+    erasures = deps.erasures
+
+    async def chunk(uow: UnitOfWork) -> int:
+        cutoff = deps.clock() - timedelta(seconds=deps.retention_s)
+        expired = await erasures.expired_leads(uow.conn, cutoff, deps.retention_batch)
+        for lead_id in expired:
+            await _erase(deps, uow, lead_id, audit.system("retention"), ErasureReason.RETENTION)
+        return len(expired)
+
+    return await timers.drain(units, chunk, deps.retention_batch)
+
+
+async def export_part(deps: CaptureDeps, uow: UnitOfWork, lead_id: str, who: audit.Who) -> privacy.SubjectExport:
+    """Capture's part of a subject access request, recorded in the audit trail."""
+    assert deps.subjects is not None
+    tables = await deps.subjects.export(uow.conn, lead_id)
+    audit.record(uow, who, "lead.exported", "lead", lead_id, details={"service": "capture"})
+    return privacy.SubjectExport(service="capture", lead_id=lead_id, exported_at=deps.clock(), tables=tables)

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from services.capture.domain.leads import TimelineEntry
 from shared.events import CampaignDefined, CrmOutcomeReported, LeadProfile
+from shared.privacy import count, jsonable
 
 if TYPE_CHECKING:
     from asyncpg import Connection
@@ -341,3 +342,112 @@ class ImportRepository:
     async def rejections(self, conn: Connection, import_id: str) -> Sequence[Row]:
         return await conn.fetch(f"SELECT line, field, reason FROM {self.s}.import_rejections "
                                 "WHERE import_id = $1 ORDER BY line, n", import_id)
+
+
+# --------------------------------------------------------------------------- privacy (GDPR)
+
+
+class ErasureStore(Protocol):
+    """Erasure requests and each service's confirmation of its part."""
+
+    async def add_erasure(self, conn: Any, erasure_id: str, lead_id: str, reason: str, requested_by: str,
+                          at: datetime) -> None: ...
+
+    async def erasure(self, conn: Any, erasure_id: str, for_update: bool = False) -> Row | None: ...
+
+    async def confirm(self, conn: Any, erasure_id: str, service: str, erased_at: datetime, rows: int) -> None:
+        """Record a service's confirmation (a second one of the same service is ignored)."""
+
+    async def confirmations(self, conn: Any, erasure_id: str) -> Sequence[Row]: ...
+
+    async def complete(self, conn: Any, erasure_id: str, at: datetime) -> None: ...
+
+    async def expired_leads(self, conn: Any, captured_before: datetime, limit: int) -> Sequence[str]:
+        """Leads last captured before the moment, never converted (no CRM outcome matched to
+        them) and not being erased: locked, skipping those another replica holds."""
+
+
+class ErasureRepository:
+    """Capture's erasure bookkeeping in PostgreSQL."""
+
+    def __init__(self, schema: str = "capture") -> None:
+        self.s = schema
+
+    async def add_erasure(self, conn: Connection, erasure_id: str, lead_id: str, reason: str, requested_by: str,
+                          at: datetime) -> None:
+        await conn.execute(
+            f"INSERT INTO {self.s}.erasures(erasure_id, lead_id, reason, requested_by, requested_at, "
+            "key_destroyed_at) VALUES ($1, $2, $3, $4, $5, $5)", erasure_id, lead_id, reason, requested_by, at)
+
+    async def erasure(self, conn: Connection, erasure_id: str, for_update: bool = False) -> Row | None:
+        lock = " FOR UPDATE" if for_update else ""
+        return await conn.fetchrow(f"SELECT * FROM {self.s}.erasures WHERE erasure_id = $1{lock}", erasure_id)
+
+    async def confirm(self, conn: Connection, erasure_id: str, service: str, erased_at: datetime, rows: int) -> None:
+        await conn.execute(
+            f"INSERT INTO {self.s}.erasure_confirmations(erasure_id, service, erased_at, rows) "
+            "SELECT $1, $2, $3, $4 WHERE EXISTS (SELECT 1 FROM "
+            f"{self.s}.erasures WHERE erasure_id = $1) ON CONFLICT DO NOTHING", erasure_id, service, erased_at, rows)
+
+    async def confirmations(self, conn: Connection, erasure_id: str) -> Sequence[Row]:
+        return await conn.fetch(f"SELECT service, erased_at, rows FROM {self.s}.erasure_confirmations "
+                                "WHERE erasure_id = $1 ORDER BY erased_at, service", erasure_id)
+
+    async def complete(self, conn: Connection, erasure_id: str, at: datetime) -> None:
+        await conn.execute(f"UPDATE {self.s}.erasures SET completed_at = $2 WHERE erasure_id = $1", erasure_id, at)
+
+    async def expired_leads(self, conn: Connection, captured_before: datetime, limit: int) -> Sequence[str]:
+        rows = await conn.fetch(
+            f"SELECT l.lead_id FROM {self.s}.leads l WHERE l.last_captured_at < $1 "
+            f"AND NOT EXISTS (SELECT 1 FROM {self.s}.outcomes o WHERE o.lead_id = l.lead_id) "
+            f"AND NOT EXISTS (SELECT 1 FROM {self.s}.erasures e WHERE e.lead_id = l.lead_id "
+            "AND e.completed_at IS NULL) "
+            "ORDER BY l.last_captured_at LIMIT $2 FOR UPDATE OF l SKIP LOCKED", captured_before, limit)
+        return [r["lead_id"] for r in rows]
+
+
+class CaptureSubjects:
+    """What capture holds about a person (``shared.privacy.SubjectData``): the lead, its
+    captures, activities and timeline, CRM outcomes naming it or its email, the list
+    imports that carried it, and its erasures."""
+
+    def __init__(self, schema: str = "capture") -> None:
+        self.s = schema
+
+    async def _email(self, conn: Connection, lead_id: str) -> str | None:
+        email: str | None = await conn.fetchval(f"SELECT email_norm FROM {self.s}.leads WHERE lead_id = $1", lead_id)
+        return email
+
+    async def export(self, conn: Connection, lead_id: str) -> dict[str, list[dict[str, Any]]]:
+        email = await self._email(conn, lead_id)
+        by_lead = {t: await conn.fetch(f"SELECT * FROM {self.s}.{t} WHERE lead_id = $1 ORDER BY 1", lead_id)
+                   for t in ("leads", "captures", "activities", "timeline", "erasures")}
+        outcomes = await conn.fetch(f"SELECT * FROM {self.s}.outcomes WHERE lead_id = $1 OR email_norm = $2",
+                                    lead_id, email)
+        imports = await conn.fetch(
+            f"SELECT i.import_id, i.source, i.campaign, i.created_at FROM {self.s}.import_people p "
+            f"JOIN {self.s}.imports i USING (import_id) WHERE p.email_norm = $1", email)
+        return {**{t: jsonable(rows) for t, rows in by_lead.items()}, "outcomes": jsonable(outcomes),
+                "imports": jsonable(imports)}
+
+    async def erase(self, conn: Connection, lead_id: str) -> int:
+        """The lead, its captures, activities and timeline are deleted (capture counts
+        nothing from them that outlives the person); outcomes keep their amounts for the
+        revenue reports, without the email; an import that carried the person keeps its
+        counts, without its file once it is done (the file holds their row)."""
+        email = await self._email(conn, lead_id)
+        touched = 0
+        if email is not None:
+            touched += count(await conn.execute(
+                f"UPDATE {self.s}.imports SET content = ''::bytea WHERE status = 'done' AND import_id IN "
+                f"(SELECT import_id FROM {self.s}.import_people WHERE email_norm = $1)", email))
+            touched += count(await conn.execute(f"DELETE FROM {self.s}.import_people WHERE email_norm = $1", email))
+        touched += count(await conn.execute(
+            f"UPDATE {self.s}.outcomes SET email_norm = NULL WHERE lead_id = $1 OR email_norm = $2", lead_id, email))
+        for table in ("timeline", "activities", "captures", "leads"):
+            touched += count(await conn.execute(f"DELETE FROM {self.s}.{table} WHERE lead_id = $1", lead_id))
+        return touched
+
+    async def withdraw_consent(self, conn: Connection, lead_id: str, at: datetime) -> int:
+        return count(await conn.execute(
+            f"UPDATE {self.s}.leads SET consent = false, updated_at = $2 WHERE lead_id = $1 AND consent", lead_id, at))

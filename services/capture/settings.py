@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from shared.privacy import PRIVACY_SERVICES
 from shared.settings import ServiceSettings
 
 
@@ -12,3 +13,14 @@ class CaptureSettings(ServiceSettings):
     import_max_rows: int = 1_000_000
     import_chunk_rows: int = 500
     import_every_s: float = 1.0
+    # Privacy (GDPR). The services whose confirmations complete an erasure (each holds
+    # personal data and confirms its part), as JSON in LEADBRIDGE_PRIVACY_SERVICES; the base
+    # URL of every other one, which a subject access request (GET /v1/subjects/{email}/export)
+    # asks for its part, as JSON in LEADBRIDGE_PEER_URLS.
+    privacy_services: tuple[str, ...] = PRIVACY_SERVICES
+    peer_urls: dict[str, str] = {"scoring": "http://127.0.0.1:8002", "routing": "http://127.0.0.1:8003",
+                                 "nurture": "http://127.0.0.1:8004", "content": "http://127.0.0.1:8005"}
+    # Retention: a lead last captured this many days ago and never converted (no CRM outcome)
+    # is erased as if the person had asked; 0 keeps leads until they are erased. Checked hourly.
+    retention_days: float = 0.0
+    retention_every_s: float = 3600.0

@@ -30,7 +30,7 @@ from services.content.storage import FileStore
 from services.content.use_handlers import effectiveness_for_segment, on_deal_outcome, refresh_effectiveness
 from services.content.use_repository import UseStore
 from shared import metrics as shared_metrics
-from shared import timers, topics
+from shared import privacy, timers, topics
 from shared.events import (
     CollateralRetirementWarned,
     CollateralShared,
@@ -41,6 +41,7 @@ from shared.events import (
     utcnow,
 )
 from shared.handling import Periodic, Registry, Subscription, UnitOfWork, UnitOfWorkFactory, bind
+from shared.privacy import SubjectData
 
 SYSTEM = Actor("content-retirement-timer", "system")
 DEFAULT_POLICY = Policy({"field_rep": 1, "sales_manager": 1})
@@ -80,13 +81,15 @@ class ContentDeps:
     warn_weeks: tuple[int, ...] = field(default=retirement.WARN_WEEKS)
     effectiveness_every_s: float = 60.0
     upkeep_thresholds: Thresholds = field(default_factory=Thresholds)
+    subjects: SubjectData | None = None  # what content holds about a person (export, erasure)
     outlier_below: float = OUTLIER_BELOW
 
 
 def registry(deps: ContentDeps) -> Registry:
     return Registry(
         subscriptions=[Subscription(topics.LEAD_SCORED, handler=bind(on_lead_scored, deps)),
-                       Subscription(topics.DEAL_OUTCOME_RECORDED, handler=bind(on_deal_outcome, deps))],
+                       Subscription(topics.DEAL_OUTCOME_RECORDED, handler=bind(on_deal_outcome, deps)),
+                       *(privacy.subscriptions("content", deps.subjects) if deps.subjects is not None else [])],
         periodic=[Periodic("collateral-retirement", deps.retirement_every_s, bind(run_retirement, deps)),
                   Periodic("collateral-gauges", deps.gauges_every_s, bind(refresh_gauges, deps)),
                   Periodic("effectiveness", deps.effectiveness_every_s, bind(refresh_effectiveness, deps))])

@@ -12,6 +12,9 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
 from services.content.domain.lifecycle import FINAL, ItemState, Review, Reviewer
+from services.content.storage import FileStore
+from shared.pii import ERASED_TEXT
+from shared.privacy import Rows, count, rows_of
 
 if TYPE_CHECKING:
     from asyncpg import Connection
@@ -313,3 +316,30 @@ class ContentRepository:
             f"FROM {self.s}.items", now, within_s, FINAL_STATUSES)
         return {"by_status": by_status, "reviews_waiting": int(r["waiting"]), "oldest_review_at": r["oldest"],
                 "retiring_soon": int(r["soon"])}
+
+
+class ContentSubjects:
+    """What content holds about a person (``shared.privacy.SubjectData``): their segment
+    with the name and company personalised copies are filled with, the links shared with
+    them, their views and deals. Erasure blanks the name and deletes the personalised
+    copies (the file holds their name); links, usage and deals stay (they name the lead
+    by id), so collateral effectiveness is unchanged."""
+
+    def __init__(self, schema: str, files: FileStore) -> None:
+        self.s, self.files = schema, files
+
+    async def export(self, conn: Any, lead_id: str) -> Rows:
+        return await rows_of(conn, self.s, ("lead_segments", "shares", "usage", "deals"), lead_id)
+
+    async def erase(self, conn: Any, lead_id: str) -> int:
+        copies = await conn.fetch(f"UPDATE {self.s}.shares s SET copy_key = NULL, copy_sha256 = NULL "
+                                  f"FROM {self.s}.shares old WHERE s.share_id = old.share_id AND s.lead_id = $1 "
+                                  "AND old.copy_key IS NOT NULL RETURNING old.copy_key", lead_id)
+        for row in copies:
+            await self.files.delete(row["copy_key"])
+        names = await conn.execute(f"UPDATE {self.s}.lead_segments SET name = $2 WHERE lead_id = $1",
+                                   lead_id, ERASED_TEXT)
+        return len(copies) + count(names)
+
+    async def withdraw_consent(self, conn: Any, lead_id: str, at: datetime) -> int:
+        return 0  # content sends nothing by itself: reps share links, nurture sends the email

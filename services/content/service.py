@@ -9,11 +9,12 @@ from pathlib import Path
 from services.content.api import router
 from services.content.domain.lifecycle import Policy
 from services.content.handlers import ContentDeps, OffsetClock, registry
-from services.content.repository import ContentRepository
+from services.content.repository import ContentRepository, ContentSubjects
 from services.content.settings import ContentSettings
 from services.content.storage import FileStore, FilesystemStore, S3Store, s3_client
 from services.content.use_api import router as use_router
 from services.content.use_repository import UseRepository
+from shared import privacy_api
 from shared.events import utcnow
 from shared.service import ServiceDefinition
 
@@ -30,7 +31,9 @@ def file_store(settings: ContentSettings) -> FileStore:
 def build_service(settings: ContentSettings | None = None) -> ServiceDefinition:
     settings = settings or ContentSettings()
     test_clock = OffsetClock() if settings.test_clock else None
-    deps = ContentDeps(collateral=ContentRepository(settings.schema), files=file_store(settings),
+    files = file_store(settings)
+    deps = ContentDeps(collateral=ContentRepository(settings.schema), files=files,
+                       subjects=ContentSubjects(settings.schema, files),
                        use=UseRepository(settings.schema),
                        policy=Policy({str(k): v for k, v in settings.approval_policy.items()}),
                        max_upload_bytes=settings.max_upload_bytes,
@@ -45,5 +48,5 @@ def build_service(settings: ContentSettings | None = None) -> ServiceDefinition:
         migrations=Path(__file__).parent / "migrations",
         handlers=registry(deps),
         deps=deps,
-        routers=[router, use_router],
+        routers=[router, use_router, privacy_api.router("content")],
     )

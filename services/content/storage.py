@@ -32,6 +32,10 @@ class FileStore(Protocol):
     async def get(self, key: str) -> bytes:
         """The bytes stored under ``key``; raises :class:`FileNotStored`."""
 
+    async def delete(self, key: str) -> None:
+        """Remove the file under ``key`` (none there is no error): a personalised copy of
+        an erased person's."""
+
 
 class FilesystemStore:
     """Files under ``root`` (created on first write)."""
@@ -71,6 +75,9 @@ class FilesystemStore:
     async def get(self, key: str) -> bytes:
         return await asyncio.to_thread(self._read, key)
 
+    async def delete(self, key: str) -> None:
+        await asyncio.to_thread(self._path(key).unlink, True)
+
 
 class S3Store:
     """An S3-compatible bucket. ``client`` is a boto3 S3 client (made by :func:`s3_client`
@@ -99,6 +106,9 @@ class S3Store:
 
     async def get(self, key: str) -> bytes:
         return await asyncio.to_thread(self._get, key)
+
+    async def delete(self, key: str) -> None:
+        await asyncio.to_thread(self.client.delete_object, Bucket=self.bucket, Key=self.prefix + key)
 
 
 def s3_client(endpoint_url: str | None, region: str | None) -> Any:

@@ -55,7 +55,7 @@ from services.nurture.mailer import Mailer, MessageRejected
 from services.nurture.metrics import CAMPAIGN_CLOSED_REVENUE, CAMPAIGN_MEMBERS
 from services.nurture.repository import CampaignStore, DealRow, MemberChange, PoolStore, ProgramStore, Row, TouchRow
 from shared import metrics as shared_metrics
-from shared import timers, topics
+from shared import pii, privacy, timers, topics
 from shared.events import (
     GRADES,
     Behaviour,
@@ -84,6 +84,7 @@ from shared.events import (
 )
 from shared.handling import Periodic, Registry, Subscription, UnitOfWork, UnitOfWorkFactory, bind
 from shared.money import from_minor
+from shared.privacy import SubjectData
 
 log = logging.getLogger(__name__)
 
@@ -149,6 +150,7 @@ class NurtureDeps:
     pre_event_call_soonest: timedelta = timedelta(minutes=15)
     pre_event_team: str = "inside"
     no_show_grace: timedelta = timedelta(hours=1)
+    subjects: SubjectData | None = None  # what nurture holds about a person (export, erasure)
 
 
 def registry(deps: NurtureDeps) -> Registry:
@@ -163,6 +165,7 @@ def registry(deps: NurtureDeps) -> Registry:
             Subscription(topics.DEAL_OUTCOME_RECORDED, handler=bind(on_deal_outcome, deps)),
             Subscription(topics.CAMPAIGN_DEFINED, handler=bind(on_campaign_defined, deps)),
             Subscription(topics.CAMPAIGN_MEMBER_CHANGED, handler=bind(on_campaign_member_changed, deps)),
+            *(privacy.subscriptions("nurture", deps.subjects) if deps.subjects is not None else []),
         ],
         periodic=[Periodic("nurture-steps", deps.timer_interval_s, bind(run_steps, deps)),
                   Periodic("nurture-mail", deps.timer_interval_s, bind(send_mail, deps)),
@@ -253,8 +256,11 @@ async def leave_tracks(deps: NurtureDeps, uow: UnitOfWork, lead_id: str, reason:
 
 
 async def on_lead_captured(deps: NurtureDeps, event: LeadCaptured, uow: UnitOfWork) -> None:
-    """Who the lead is and whether they consented to email (as of their latest capture)."""
+    """Who the lead is and whether they consented to email (as of their latest capture).
+    A capture of a person erased since (their fields read as erased) is nobody to write to."""
     p = event.profile
+    if pii.is_erased(p.email):
+        return
     await deps.programs.upsert_contact(uow.conn, event.lead_id, p.email, p.name, p.company, event.consent,
                                        event.occurred_at)
     await _capture_joins_campaign(deps, event, uow)

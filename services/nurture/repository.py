@@ -12,6 +12,8 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from services.nurture.domain.attribution import Credit, Touch
 from shared.events import CampaignDefined
+from shared.pii import ERASED_TEXT
+from shared.privacy import Rows, count, rows_of
 
 if TYPE_CHECKING:
     from asyncpg import Connection
@@ -751,3 +753,48 @@ class CampaignRepository:
             f"SELECT m.campaign_id, d.currency, sum(d.amount_minor) AS revenue_minor FROM {self.s}.members m "
             f"JOIN {self.s}.deals d ON d.lead_id = m.lead_id WHERE d.status = 'won' GROUP BY 1, 2")
         return rows
+
+
+class NurtureSubjects:
+    """What nurture holds about a person (``shared.privacy.SubjectData``): the contact
+    (address, name, consent), its pool entry and enrolments, the messages sent or queued
+    for it, rep tasks about it, its campaign memberships, touches and deals. Erasure
+    blanks the person (address, name, subjects, templates, task titles and interests) and
+    drops their unsubscribe; memberships, touches, deals and message counts stay, so the
+    campaign reports and the revenue credited are unchanged."""
+
+    def __init__(self, schema: str = "nurture") -> None:
+        self.s = schema
+
+    async def export(self, conn: Connection, lead_id: str) -> Rows:
+        return await rows_of(conn, self.s, ("contacts", "leads", "pool", "enrollments", "messages", "tasks",
+                                            "members", "touches", "deals", "unsubscribes"), lead_id)
+
+    async def erase(self, conn: Connection, lead_id: str) -> int:
+        email = await conn.fetchval(f"SELECT email FROM {self.s}.contacts WHERE lead_id = $1", lead_id)
+        statements = [
+            (f"DELETE FROM {self.s}.unsubscribes WHERE lead_id = $1 OR email = lower($2::text)", (lead_id, email)),
+            (f"UPDATE {self.s}.contacts SET email = NULL, name = NULL, company = NULL, consent = false "
+             "WHERE lead_id = $1", (lead_id,)),
+            (f"UPDATE {self.s}.leads SET email_norm = 'erased:' || lead_id, consent = false WHERE lead_id = $1",
+             (lead_id,)),
+            (f"UPDATE {self.s}.messages SET to_email = NULL, subject = $2, template = '{{}}'::jsonb, "
+             "links = '[]'::jsonb WHERE lead_id = $1", (lead_id, ERASED_TEXT)),
+            (f"UPDATE {self.s}.tasks SET title = $2, interests = '' WHERE lead_id = $1", (lead_id, ERASED_TEXT)),
+        ]
+        return sum([count(await conn.execute(sql, *args)) for sql, args in statements])
+
+    async def withdraw_consent(self, conn: Connection, lead_id: str, at: datetime) -> int:
+        """Nothing more is sent or asked for the person: no consent, the track left,
+        queued email suppressed, open tasks (track calls, pre-event calls) cancelled."""
+        await conn.execute(f"UPDATE {self.s}.contacts SET consent = false, updated_at = $2 WHERE lead_id = $1",
+                           lead_id, at)
+        await conn.execute(f"UPDATE {self.s}.leads SET consent = false WHERE lead_id = $1", lead_id)
+        statements = [
+            f"UPDATE {self.s}.enrollments SET status = 'exited', exit_reason = 'consent-withdrawn', due_at = NULL, "
+            "updated_at = $2 WHERE lead_id = $1 AND status = 'active'",
+            f"UPDATE {self.s}.messages SET status = 'suppressed', reason = 'consent withdrawn' "
+            "WHERE lead_id = $1 AND status = 'queued' AND $2::timestamptz IS NOT NULL",
+            f"UPDATE {self.s}.tasks SET status = 'cancelled', done_at = $2 WHERE lead_id = $1 AND status = 'open'",
+        ]
+        return sum([count(await conn.execute(sql, lead_id, at)) for sql in statements])

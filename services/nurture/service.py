@@ -12,8 +12,9 @@ from services.nurture.domain.calendar import BusinessCalendar
 from services.nurture.domain.mail import Limits
 from services.nurture.handlers import MailSettings, NurtureDeps, registry
 from services.nurture.mailer import SmtpMailer
-from services.nurture.repository import CampaignRepository, PoolRepository, ProgramRepository
+from services.nurture.repository import CampaignRepository, NurtureSubjects, PoolRepository, ProgramRepository
 from services.nurture.settings import NurtureSettings
+from shared import privacy_api
 from shared.service import ServiceDefinition
 
 
@@ -33,12 +34,13 @@ def build_service(settings: NurtureSettings | None = None) -> ServiceDefinition:
         pre_event_call_lead=timedelta(seconds=settings.nurture_pre_event_call_lead_s),
         pre_event_call_soonest=timedelta(seconds=settings.nurture_pre_event_call_soonest_s),
         pre_event_team=settings.nurture_pre_event_team,
-        no_show_grace=timedelta(seconds=settings.nurture_no_show_grace_s))
+        no_show_grace=timedelta(seconds=settings.nurture_no_show_grace_s),
+        subjects=NurtureSubjects(settings.schema))
     return ServiceDefinition(
         settings=settings,
         title="Leadbridge nurture",
         migrations=Path(__file__).parent / "migrations",
         handlers=registry(deps),
         deps=deps,
-        routers=[router, campaigns],
+        routers=[router, campaigns, privacy_api.router("nurture")],
     )

@@ -39,7 +39,7 @@ from services.routing.domain.lifecycle import (
 from services.routing.domain.router import LeadFacts, Router, is_away
 from services.routing.repository import PendingWrites, RoutingStore, Row, active_from_row
 from shared import metrics as shared_metrics
-from shared import timers, topics
+from shared import privacy, timers, topics
 from shared.events import (
     DealOutcomeRecorded,
     FollowUpEscalated,
@@ -55,6 +55,7 @@ from shared.events import (
     utcnow,
 )
 from shared.handling import Periodic, Registry, Subscription, UnitOfWork, UnitOfWorkFactory, bind
+from shared.privacy import SubjectData
 
 log = logging.getLogger(__name__)
 
@@ -124,6 +125,7 @@ class RoutingDeps:
     timer_interval_s: float = 0.5
     org_file: Path | None = None
     rules_file: Path | None = None
+    subjects: SubjectData | None = None  # what routing holds about a person (export, erasure)
     configs: ConfigCache = field(init=False)
 
     def __post_init__(self) -> None:
@@ -134,7 +136,8 @@ def registry(deps: RoutingDeps) -> Registry:
     """Routing's subscriptions, clocked jobs and startup, bound to ``deps``."""
     return Registry(
         subscriptions=[Subscription(topics.LEAD_SCORED, batch_handler=bind(on_lead_scored, deps)),
-                       Subscription(topics.DEAL_OUTCOME_RECORDED, handler=bind(on_deal_outcome_recorded, deps))],
+                       Subscription(topics.DEAL_OUTCOME_RECORDED, handler=bind(on_deal_outcome_recorded, deps)),
+                       *(privacy.subscriptions("routing", deps.subjects) if deps.subjects is not None else [])],
         periodic=[Periodic("sla-timers", deps.timer_interval_s, bind(run_timers, deps))],
         startup=[bind(seed_from_files, deps)] if deps.org_file is not None else [])
 

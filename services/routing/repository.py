@@ -20,6 +20,7 @@ import orjson
 from services.routing.domain.followup import ACTIVE_STATUSES, WORKED_STATUSES
 from services.routing.domain.lifecycle import ActiveAssignment
 from services.routing.domain.router import LeadFacts, RoutingContext
+from shared.privacy import Rows, count, erased_profile_sql, rows_of
 
 if TYPE_CHECKING:  # the driver is needed to run queries, not to name their types
     import asyncpg
@@ -451,3 +452,37 @@ class RoutingRepository:
                                   until: datetime) -> list[Row]:
         return await conn.fetch(f"SELECT * FROM {self.s}.assignments WHERE assigned_at >= $1 AND assigned_at < $2 "
                                 "ORDER BY assigned_at", since, until)
+
+
+class RoutingSubjects:
+    """What routing holds about a person (``shared.privacy.SubjectData``): their latest
+    facts and profile, scorings, assignments with their decisions, and follow-ups.
+    Erasure blanks the person in the profile and the reps' notes; assignments and their
+    deals stay for the SLA and revenue reports (they name the lead by id only)."""
+
+    def __init__(self, schema: str = "routing") -> None:
+        self.s = schema
+
+    async def export(self, conn: Any, lead_id: str) -> Rows:
+        return await rows_of(conn, self.s, ("leads", "scored_history", "assignments", "decisions", "follow_ups"),
+                             lead_id)
+
+    async def erase(self, conn: Any, lead_id: str) -> int:
+        profiles = await conn.execute(
+            f"UPDATE {self.s}.leads SET profile = {erased_profile_sql('profile')} WHERE lead_id = $1", lead_id)
+        notes = await conn.execute(f"UPDATE {self.s}.follow_ups SET note = '' WHERE lead_id = $1 AND note <> ''",
+                                   lead_id)
+        return count(profiles) + count(notes)
+
+    async def withdraw_consent(self, conn: Any, lead_id: str, at: datetime) -> int:
+        """The lead's follow-up clock stops: its worked assignment is closed ("withdrawn",
+        the SLA and reminder timers with it) and its rep's capacity freed."""
+        closed = await conn.fetch(
+            f"UPDATE {self.s}.assignments SET status = 'withdrawn', close_reason = 'consent-withdrawn', "
+            "closed_at = $2 WHERE lead_id = $1 AND status = ANY($3::text[]) RETURNING rep_id, owner_kind",
+            lead_id, at, list(WORKED_STATUSES))
+        reps = [r["rep_id"] for r in closed if r["owner_kind"] == "rep" and r["rep_id"] is not None]
+        if reps:
+            await conn.execute(f"UPDATE {self.s}.rep_load SET open_leads = greatest(open_leads - 1, 0) "
+                               "WHERE rep_id = ANY($1::text[])", reps)
+        return len(closed)

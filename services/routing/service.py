@@ -7,8 +7,9 @@ from pathlib import Path
 
 from services.routing.api import router
 from services.routing.handlers import RoutingDeps, registry
-from services.routing.repository import RoutingRepository
+from services.routing.repository import RoutingRepository, RoutingSubjects
 from services.routing.settings import RoutingSettings
+from shared import privacy_api
 from shared.service import ServiceDefinition
 
 
@@ -17,12 +18,12 @@ def build_service(settings: RoutingSettings | None = None) -> ServiceDefinition:
     settings = settings or RoutingSettings()
     deps = RoutingDeps(repo=RoutingRepository(settings.schema), timer_batch=settings.routing_timer_batch,
                        timer_interval_s=settings.routing_timer_interval_s, org_file=settings.routing_org_file,
-                       rules_file=settings.routing_rules_file)
+                       rules_file=settings.routing_rules_file, subjects=RoutingSubjects(settings.schema))
     return ServiceDefinition(
         settings=settings,
         title="Leadbridge routing",
         migrations=Path(__file__).parent / "migrations",
         handlers=registry(deps),
         deps=deps,
-        routers=[router],
+        routers=[router, privacy_api.router("routing")],
     )

@@ -29,7 +29,7 @@ from services.scoring.domain.lead import Graded, LeadState, apply_events, engage
 from services.scoring.domain.rubric import CompiledRubric, RubricDocument, load_rubric, parse_rubric
 from services.scoring.domain.scoring import ScoreResult
 from services.scoring.repository import GradedLeadStore, Row, RubricStore, StoredRubric
-from shared import audit, topics
+from shared import audit, privacy, topics
 from shared.events import (
     CollateralViewed,
     Encoded,
@@ -42,6 +42,7 @@ from shared.events import (
     utcnow,
 )
 from shared.handling import Periodic, Registry, Subscription, UnitOfWork, UnitOfWorkFactory, bind
+from shared.privacy import SubjectData
 
 log = logging.getLogger(__name__)
 
@@ -118,6 +119,7 @@ class ScoringDeps:
     reasons: int = 5
     rubric_file: Path | None = None
     grade_gauge_every_s: float = 30.0
+    subjects: SubjectData | None = None  # what scoring holds about a person (export, erasure)
     cache: RubricCache = field(init=False)
 
     def __post_init__(self) -> None:
@@ -130,7 +132,8 @@ def registry(deps: ScoringDeps) -> Registry:
     return Registry(
         subscriptions=[Subscription(topics.LEAD_CAPTURED, batch_handler=bind(on_lead_captured, deps)),
                        Subscription(topics.LEAD_ENGAGED, batch_handler=bind(on_lead_engaged, deps)),
-                       Subscription(topics.COLLATERAL_VIEWED, batch_handler=bind(on_collateral_viewed, deps))],
+                       Subscription(topics.COLLATERAL_VIEWED, batch_handler=bind(on_collateral_viewed, deps)),
+                       *(privacy.subscriptions("scoring", deps.subjects) if deps.subjects is not None else [])],
         startup=[bind(load_rubric_file, deps)] if deps.rubric_file is not None else [],
         periodic=[Periodic("grade-gauge", deps.grade_gauge_every_s, bind(refresh_grade_gauge, deps))])
 

@@ -29,6 +29,7 @@ from services.scoring.domain.lead import LeadState
 from services.scoring.domain.lifecycle import Approval, RubricVersion
 from services.scoring.domain.scoring import CapturedFacts, Evidence, ScoreResult
 from shared.events import GRADES, LeadSource
+from shared.privacy import Rows, count, erased_profile_sql, rows_of
 
 if TYPE_CHECKING:  # the driver is needed to run queries, not to name their types
     import asyncpg
@@ -358,3 +359,24 @@ class RubricRepository:
         await conn.execute(f"INSERT INTO {self.s}.rubric_activations(version, previous_version, activated_by, "
                            "activated_at) VALUES ($1, $2, $3, $4)",
                            meta.version, previous, meta.activated_by, meta.activated_at)
+
+
+class ScoringSubjects:
+    """What scoring holds about a person (``shared.privacy.SubjectData``): their graded
+    lead (profile, grade, ledger) and engagement evidence. Erasure blanks the person in
+    the profile and keeps the grade, so grade counts stay right."""
+
+    def __init__(self, schema: str = "scoring") -> None:
+        self.s = schema
+
+    async def export(self, conn: Any, lead_id: str) -> Rows:
+        return await rows_of(conn, self.s, ("leads", "evidence"), lead_id)
+
+    async def erase(self, conn: Any, lead_id: str) -> int:
+        return count(await conn.execute(
+            f"UPDATE {self.s}.leads SET profile = {erased_profile_sql('profile')} WHERE lead_id = $1", lead_id))
+
+    async def withdraw_consent(self, conn: Any, lead_id: str, at: datetime) -> int:
+        """Graded from now on as a lead without consent (the rubric's rule for it decides)."""
+        return count(await conn.execute(
+            f"UPDATE {self.s}.leads SET consent = false WHERE lead_id = $1 AND consent", lead_id))

@@ -7,8 +7,9 @@ from pathlib import Path
 
 from services.scoring.api import router
 from services.scoring.handlers import ScoringDeps, registry
-from services.scoring.repository import GradedLeadRepository, RubricRepository
+from services.scoring.repository import GradedLeadRepository, RubricRepository, ScoringSubjects
 from services.scoring.settings import ScoringSettings
+from shared import privacy_api
 from shared.auth import Role
 from shared.service import ServiceDefinition
 
@@ -20,14 +21,15 @@ def build_service(settings: ScoringSettings | None = None) -> ServiceDefinition:
     settings = settings or ScoringSettings()
     deps = ScoringDeps(leads=GradedLeadRepository(settings.schema), rubrics=RubricRepository(settings.schema),
                        reasons=settings.scoring_reasons, rubric_file=settings.scoring_rubric_file,
-                       grade_gauge_every_s=settings.scoring_grade_gauge_every_s)
+                       grade_gauge_every_s=settings.scoring_grade_gauge_every_s,
+                       subjects=ScoringSubjects(settings.schema))
     return ServiceDefinition(
         settings=settings,
         title="Leadbridge scoring",
         migrations=MIGRATIONS,
         handlers=registry(deps),
         deps=deps,
-        routers=[router],
+        routers=[router, privacy_api.router("scoring")],
         # the people who agree the rubric read its audit trail (who drafted, signed, activated)
         audit_readers={Role.marketing: {"rubric"}, Role.sales_approver: {"rubric"}},
     )

@@ -19,7 +19,7 @@ import pytest
 
 from bench.leads import grade_a
 from shared import codec, topics
-from shared.events import LeadAssigned, LeadCaptured, lead_id_for_email
+from shared.events import LeadAssigned, lead_id_for_email
 from tests import harness
 
 pytestmark = pytest.mark.e2e
@@ -149,8 +149,7 @@ def test_capture_killed_mid_import_resumes_and_every_valid_row_is_one_lead_assig
                                                                                        len(valid))
 
         captures: dict[str, set[str]] = defaultdict(set)
-        for m in harness.read_topic(private_namespace.bootstrap, private_namespace.topic(topics.LEAD_CAPTURED)):
-            event = codec.decode(LeadCaptured, m.value)
+        for event in harness.read_events(private_namespace, topics.LEAD_CAPTURED):
             captures[event.lead_id].add(event.capture_id)
         assert set(captures) == valid
         assert {lead: ids for lead, ids in captures.items() if len(ids) != 1} == {}

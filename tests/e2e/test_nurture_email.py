@@ -16,8 +16,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from shared import codec, topics
-from shared.events import LeadAssigned, LeadCaptured, LeadProfile, LeadSource, NurtureMessageEngaged, NurtureReason
+from shared import topics
+from shared.events import LeadAssigned, LeadCaptured, LeadProfile, LeadSource, NurtureReason
 from tests import harness
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
@@ -79,8 +79,7 @@ def test_unsubscribe_stops_the_next_step_links_are_tracked_and_no_consent_means_
     tracked = re.findall(re.escape(nurture.url) + r"/v1/nurture/r/[\w-]+/\d+", message["Text"])[0]
     r = httpx.get(tracked, follow_redirects=False, timeout=10)
     assert (r.status_code, r.headers["location"]) == (302, "https://leadbridge.example/book-a-call")
-    engaged = [codec.decode(NurtureMessageEngaged, m.value) for m in
-               harness.read_topic(ns.bootstrap, ns.topic(topics.NURTURE_MESSAGE_ENGAGED), timeout_s=3)]
+    engaged = harness.read_events(ns, topics.NURTURE_MESSAGE_ENGAGED, timeout_s=3)
     assert [(e.lead_id, e.behaviour, e.url) for e in engaged] == [
         (f"L-{run}", "email_click", "https://leadbridge.example/book-a-call")]
 

@@ -47,7 +47,7 @@ def events_on(stack: harness.Stack, spec: topics.TopicSpec, lead_id: str) -> lis
     found = []
     for m in harness.read_topic(stack.ns.bootstrap, stack.ns.topic(spec), timeout_s=2):
         try:
-            event = codec.decode(spec.value_model, m.value)
+            [event] = harness.opened(stack.ns, [m], spec.value_model)
         except codec.DecodeError:
             continue
         if event.lead_id == lead_id:

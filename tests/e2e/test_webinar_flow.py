@@ -31,7 +31,6 @@ from shared import codec, topics
 from shared.events import (
     LeadAssigned,
     LeadCaptured,
-    LeadEngaged,
     LeadProfile,
     LeadScored,
     LeadSource,
@@ -173,20 +172,17 @@ def test_the_webinar_flow_at_its_real_size(stack: harness.Stack, mailpit: harnes
         clicker = lead_id_for_email(clicked["To"][0]["Address"])
 
         def click_rescored() -> LeadScored | None:
-            engaged = [codec.decode(LeadEngaged, m.value) for m in harness.read_topic(
-                stack.ns.bootstrap, stack.ns.topic(topics.LEAD_ENGAGED), timeout_s=2)]
+            engaged = harness.read_events(stack.ns, topics.LEAD_ENGAGED, timeout_s=2)
             ids = {e.event_id for e in engaged if e.lead_id == clicker and e.detail.get("via") == "nurture-email"}
-            return next((e for m in harness.read_topic(stack.ns.bootstrap, stack.ns.topic(topics.LEAD_SCORED),
-                                                       timeout_s=2)
-                         if (e := codec.decode(LeadScored, m.value)).cause_event_id in ids), None)
+            return next((e for e in harness.read_events(stack.ns, topics.LEAD_SCORED, timeout_s=2)
+                         if e.cause_event_id in ids), None)
 
         assert harness.eventually(click_rescored, timeout_s=30, interval_s=1, what="the click re-scoring the lead")
 
         # the attendees: re-graded by scoring from the attendance, then given to sales by routing
         def attendance_scores() -> dict[str, LeadScored]:
             found: dict[str, LeadScored] = {}
-            for m in harness.read_topic(stack.ns.bootstrap, stack.ns.topic(topics.LEAD_SCORED), timeout_s=3):
-                e = codec.decode(LeadScored, m.value)
+            for e in harness.read_events(stack.ns, topics.LEAD_SCORED, timeout_s=3):
                 if e.lead_id in attendees and e.lead_id not in found and any(
                         x.rule == "engagement.webinar_attended" for x in e.reasons):
                     found[e.lead_id] = e  # the first grading that counts the attendance

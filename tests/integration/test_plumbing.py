@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from shared import codec, topics
+from shared import codec, pii, topics
 from shared.db import OutboxRow, migrate
-from shared.events import LeadCaptured, LeadProfile, LeadScored
+from shared.events import Event, LeadCaptured, LeadProfile, LeadScored
 from shared.handling import RawRecord, Subscription, UnitOfWork
 from shared.runtime import Runtime
 from shared.settings import ServiceSettings
@@ -41,6 +41,14 @@ def captured(lead_id: str) -> LeadCaptured:
 
 
 TOPIC: list[str] = []  # the namespace's lead-captured topic, set by the runtime fixture
+
+
+async def on_topic(rt: Runtime, ns: harness.Namespace, spec: topics.TopicSpec,
+                   timeout_s: float = 5.0) -> list[tuple[object, Event]]:
+    """Each record on a topic with its event, personal fields opened as a consumer opens them."""
+    records = list(harness.read_topic(ns.bootstrap, ns.topic(spec), timeout_s=timeout_s))
+    keys = await rt.keys.for_opening(rt.pool, {s for r in records for s in pii.subjects_in(r.value)})
+    return [(r, codec.decode_record(spec.value_model, r.value, list(r.headers), r.timestamp, keys)) for r in records]
 
 
 def record(event: LeadCaptured | None, offset: int, raw: bytes | None = None) -> RawRecord:
@@ -133,7 +141,8 @@ async def test_emitted_events_are_published_after_commit(runtime: Runtime,
         lambda: [m for m in harness.read_topic(private_namespace.bootstrap,
                                                private_namespace.topic(topics.LEAD_SCORED), timeout_s=2)],
         what="the emitted LeadScored")
-    assert [codec.decode(LeadScored, m.value).lead_id for m in scored] == ["L9"]
+    assert [e.lead_id for _, e in await on_topic(runtime, private_namespace, topics.LEAD_SCORED, 2)] == ["L9"]
+    assert len(scored) == 1 and b"L9@x.example" not in scored[0].value  # the person's email travels sealed
     await runtime.settle()
     assert await runtime.flush_published() == 1
     assert await runtime.pool.fetchval("SELECT count(*) FROM plumbing.outbox") == 0  # confirmed rows are gone
@@ -146,9 +155,8 @@ async def test_a_commands_events_are_handed_over_in_the_background_and_published
     # The command is done; its event is durable in the outbox and goes out in the background.
     assert await runtime.pool.fetchval("SELECT count(*) FROM plumbing.outbox") == 1
     await runtime.settle()
-    on_topic = [codec.decode(LeadCaptured, m.value).lead_id for m in
-                harness.read_topic(private_namespace.bootstrap, private_namespace.topic(topics.LEAD_CAPTURED))]
-    assert on_topic == ["L-command"]
+    published = [e.lead_id for _, e in await on_topic(runtime, private_namespace, topics.LEAD_CAPTURED)]
+    assert published == ["L-command"]
     assert await runtime.flush_published() == 1
     assert await runtime.pool.fetchval("SELECT count(*) FROM plumbing.outbox") == 0
 
@@ -156,20 +164,18 @@ async def test_a_commands_events_are_handed_over_in_the_background_and_published
 async def test_relay_publishes_rows_whose_send_was_never_confirmed(runtime: Runtime,
                                                                     private_namespace: harness.Namespace) -> None:
     event = captured("L-relay")
-    row = runtime.to_rows([event])[0]
     async with runtime.pool.acquire() as conn:  # as if the process died right after commit
+        row = (await runtime.to_rows(conn, [event]))[0]
         await runtime.outbox.add(conn, [OutboxRow(row.event_id, row.topic, row.key, row.value, row.headers)])
     assert await runtime.relay_outbox() == 1
     assert await runtime.relay_outbox() == 0
-    on_topic = [codec.decode(LeadCaptured, m.value) for m in
-                harness.read_topic(private_namespace.bootstrap, private_namespace.topic(topics.LEAD_CAPTURED))]
-    assert event in on_topic
+    assert event in [e for _, e in await on_topic(runtime, private_namespace, topics.LEAD_CAPTURED)]
 
 
 async def test_health_names_an_outbox_that_does_not_drain(runtime: Runtime) -> None:
     assert (await runtime.check())["outbox"] == "ok"
-    row = runtime.to_rows([captured("L-stuck")])[0]
     async with runtime.pool.acquire() as conn:  # committed an hour ago, never published
+        row = (await runtime.to_rows(conn, [captured("L-stuck")]))[0]
         await runtime.outbox.add(conn, [row])
         await conn.execute("UPDATE plumbing.outbox SET created_at = now() - interval '1 hour'")
     state = (await runtime.check())["outbox"]
@@ -183,16 +189,17 @@ async def test_published_events_land_on_the_partition_any_kafka_client_would_cho
     from kafka.partitioner import murmur2  # kafka-python's, the Java client's hash
 
     events = [captured(f"lead-{i}") for i in range(40)]
-    await runtime.publish(runtime.to_rows(events), wait=True)
+    async with runtime.pool.acquire() as conn:
+        rows = await runtime.to_rows(conn, events)
+    await runtime.publish(rows, wait=True)
     all_partitions = list(range(topics.LEAD_CAPTURED.partitions))
-    on_topic = {codec.decode(LeadCaptured, m.value).lead_id: m for m in
-                harness.read_topic(private_namespace.bootstrap, private_namespace.topic(topics.LEAD_CAPTURED))}
-    assert set(on_topic) == {e.lead_id for e in events}
-    for lead_id, m in on_topic.items():
+    published = {e.lead_id: m for m, e in await on_topic(runtime, private_namespace, topics.LEAD_CAPTURED)}
+    assert set(published) == {e.lead_id for e in events}
+    for lead_id, m in published.items():
         assert m.key == lead_id.encode()
         assert m.partition == (murmur2(m.key) & 0x7FFFFFFF) % len(all_partitions)
         assert dict(m.headers)["ce_type"] == b"io.leadbridge.lead.captured.v1"
-    assert len({m.partition for m in on_topic.values()}) == len(all_partitions)
+    assert len({m.partition for m in published.values()}) == len(all_partitions)
 
 
 def oversized(lead_id: str, limit: int) -> LeadCaptured:

@@ -26,7 +26,7 @@ from shared.events import (
     NurtureMessageEngaged,
     lead_id_for_email,
 )
-from shared.testing import FakeUnitOfWork
+from shared.testing import FakeKeyTable, FakeUnitOfWork
 from shared.topics import TopicSpec
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
@@ -37,7 +37,7 @@ def capture() -> tuple[CaptureDeps, InMemoryLeads]:
     leads = InMemoryLeads(clock=lambda: T0)
     for name in ("expo", "webinar-q2"):
         leads.campaigns[name] = {"campaign_id": name, "name": name, "type": "event", "version": 1, "defined_at": T0}
-    return CaptureDeps(leads=leads, imports=InMemoryImports(), clock=lambda: T0), leads
+    return CaptureDeps(leads=leads, imports=InMemoryImports(), keys=FakeKeyTable(), clock=lambda: T0), leads
 
 
 def submission(*, email: str = "Ann.Lee@Acme.com", source: LeadSource = LeadSource.WEB_FORM,

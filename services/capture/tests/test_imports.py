@@ -22,7 +22,7 @@ from services.capture.domain.imports import (
 from services.capture.handlers import CaptureDeps, Upload, registry
 from services.capture.tests.fakes import InMemoryImports, InMemoryLeads
 from shared.events import LeadCaptured, LeadProfile, LeadSource
-from shared.testing import FakeUnitOfWork, FakeUnits
+from shared.testing import FakeKeyTable, FakeUnitOfWork, FakeUnits
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 COLUMNS = {"email": "E-mail", "name": "Name", "company": "Company", "country": "Country", "consent": "Opt-in",
@@ -34,7 +34,9 @@ def capture(chunk_rows: int = 500) -> tuple[CaptureDeps, InMemoryLeads, InMemory
     leads, imports = InMemoryLeads(clock=lambda: T0), InMemoryImports(clock=lambda: T0)
     leads.campaigns["expo"] = {"campaign_id": "expo", "name": "expo", "type": "event", "version": 1,
                                "defined_at": T0}
-    return CaptureDeps(leads=leads, imports=imports, clock=lambda: T0, import_chunk_rows=chunk_rows), leads, imports
+    deps = CaptureDeps(leads=leads, imports=imports, keys=FakeKeyTable(), clock=lambda: T0,
+                       import_chunk_rows=chunk_rows)
+    return deps, leads, imports
 
 
 # --------------------------------------------------------------------------- the pure parts
@@ -180,7 +182,7 @@ async def test_bad_uploads_name_the_field_and_reason() -> None:
         await handlers.start_import(deps, FakeUnitOfWork(), Upload(CSV, "csv", "list_import", "expo",
                                                                    {**COLUMNS, "shoe": "Title"}))
     assert unknown.value.problems[0][0] == "mapping.shoe"
-    small = CaptureDeps(leads=deps.leads, imports=deps.imports, clock=lambda: T0, import_max_rows=5)
+    small = CaptureDeps(leads=deps.leads, imports=deps.imports, keys=deps.keys, clock=lambda: T0, import_max_rows=5)
     with pytest.raises(BadImport) as too_many:
         await handlers.start_import(small, FakeUnitOfWork(), Upload(CSV, "csv", "list_import", "expo", COLUMNS))
     assert too_many.value.problems[0] == ("file", "has 6 rows; at most 5 are imported at once")

@@ -13,14 +13,14 @@ from services.capture.tests.fakes import InMemoryImports, InMemoryLeads
 from services.capture.tests.test_handlers import activity, submission
 from shared import topics
 from shared.events import CampaignDefined, CrmOutcomeReported, DealOutcomeRecorded, LeadCaptured
-from shared.testing import FakeUnitOfWork, deliver
+from shared.testing import FakeKeyTable, FakeUnitOfWork, deliver
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 
 
 def capture() -> tuple[CaptureDeps, InMemoryLeads]:
     leads = InMemoryLeads(clock=lambda: T0)
-    return CaptureDeps(leads=leads, imports=InMemoryImports(), clock=lambda: T0), leads
+    return CaptureDeps(leads=leads, imports=InMemoryImports(), keys=FakeKeyTable(), clock=lambda: T0), leads
 
 
 def defined(campaign_id: str, version: int = 1) -> CampaignDefined:

@@ -42,6 +42,9 @@ class InMemoryFiles:
         except KeyError:
             raise FileNotStored(key) from None
 
+    async def delete(self, key: str) -> None:
+        self.files.pop(key, None)
+
 
 class InMemoryCollateral:
     def __init__(self, clock: Callable[[], datetime]) -> None:
