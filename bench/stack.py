@@ -23,7 +23,6 @@ other's events or rows, and a user's data is never touched.
 from __future__ import annotations
 
 import asyncio
-import json
 import atexit
 import contextlib
 import functools
