@@ -213,3 +213,41 @@ class InMemoryImports:
     async def rejections(self, conn: Any, import_id: str) -> Sequence[Row]:
         return [{"line": line, "field": f, "reason": r}
                 for (i, line, _), (f, r) in sorted(self.rejected.items()) if i == import_id]
+
+
+class InMemoryErasures:
+    """:class:`services.capture.repository.ErasureStore` in memory."""
+
+    def __init__(self, leads: InMemoryLeads) -> None:
+        self.leads = leads
+        self.erasures: dict[str, dict[str, Any]] = {}
+        self.confirmed: dict[str, dict[str, dict[str, Any]]] = {}
+        self.converted: set[str] = set()  # leads with a CRM outcome
+
+    async def add_erasure(self, conn: Any, erasure_id: str, lead_id: str, reason: str, requested_by: str,
+                          at: datetime) -> None:
+        self.erasures[erasure_id] = {"erasure_id": erasure_id, "lead_id": lead_id, "reason": reason,
+                                     "requested_by": requested_by, "requested_at": at, "key_destroyed_at": at,
+                                     "completed_at": None}
+
+    async def erasure(self, conn: Any, erasure_id: str, for_update: bool = False) -> Row | None:
+        found = self.erasures.get(erasure_id)
+        return dict(found) if found is not None else None
+
+    async def confirm(self, conn: Any, erasure_id: str, service: str, erased_at: datetime, rows: int) -> None:
+        if erasure_id in self.erasures:
+            self.confirmed.setdefault(erasure_id, {}).setdefault(
+                service, {"service": service, "erased_at": erased_at, "rows": rows})
+
+    async def confirmations(self, conn: Any, erasure_id: str) -> Sequence[Row]:
+        return sorted(self.confirmed.get(erasure_id, {}).values(), key=lambda c: (c["erased_at"], c["service"]))
+
+    async def complete(self, conn: Any, erasure_id: str, at: datetime) -> None:
+        self.erasures[erasure_id]["completed_at"] = at
+
+    async def expired_leads(self, conn: Any, captured_before: datetime, limit: int) -> Sequence[str]:
+        pending = {e["lead_id"] for e in self.erasures.values() if e["completed_at"] is None}
+        rows = sorted((r for r in self.leads.leads.values() if r["last_captured_at"] < captured_before
+                       and r["lead_id"] not in self.converted and r["lead_id"] not in pending),
+                      key=lambda r: r["last_captured_at"])
+        return [r["lead_id"] for r in rows[:limit]]
