@@ -231,8 +231,11 @@ CREATE TABLE IF NOT EXISTS {SCHEMA}.subject_keys (
 
 async def ensure_schema(conn: Any) -> None:
     """Create the key table if it is not there (every service does at start; an
-    advisory lock keeps replicas starting together from racing on the catalog)."""
+    advisory lock keeps replicas starting together from racing on the catalog; in the
+    secure profile ``deploy/postgres/postgres.sh secure`` makes it and grants its use)."""
     lock_id = 0x7069695F6B657973  # "pii_keys"
+    if await conn.fetchval(f"SELECT to_regclass('{SCHEMA}.subject_keys') IS NOT NULL"):
+        return  # (the secure profile made it: a service's role may not create schemas)
     async with conn.transaction():
         await conn.execute("SELECT pg_advisory_xact_lock($1)", lock_id)
         await conn.execute(DDL)

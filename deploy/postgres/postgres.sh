@@ -332,6 +332,23 @@ REVOKE CREATE ON SCHEMA public FROM PUBLIC;
 SQL
     n=$((n + 1))
   done <<<"$lines"
+  # The persons' data keys (shared/pii.py, docs/PRIVACY.md): the one table every service
+  # reads (and mints keys into); only capture, which erases people, may change a key.
+  local repo py ddl
+  repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+  py="${LEADBRIDGE_PYTHON:-$repo/.venv/bin/python}"
+  ddl="$(PYTHONPATH="$repo" "$py" -c 'from shared.pii import DDL; print(DDL)')" || die "cannot read shared/pii.py's DDL"
+  as_postgres_psql -v db="$db" <<<"\connect :\"db\"
+$ddl"
+  while IFS= read -r line; do
+    svc="${line%%=*}"
+    as_postgres_psql -v db="$db" -v role="$ROLE_PREFIX${svc//-/_}" -v svc="$svc" <<'SQL'
+\connect :"db"
+SELECT format('GRANT USAGE ON SCHEMA pii TO %I', :'role') \gexec
+SELECT format('GRANT SELECT, INSERT ON pii.subject_keys TO %I', :'role') \gexec
+SELECT format('GRANT UPDATE ON pii.subject_keys TO %I', :'role') WHERE :'svc' = 'capture' \gexec
+SQL
+  done <<<"$lines"
   log "secure profile: $n roles ${ROLE_PREFIX}<service> in database $db, each owning only its schema"
 }
 

@@ -106,3 +106,32 @@ async def test_routing_role_cannot_read_capture_schema(infra: harness.Infra, sec
     finally:
         await asyncio.gather(capture.close(), routing.close())
 
+
+
+async def test_every_role_reads_and_mints_persons_keys_and_only_capture_destroys_one(
+        infra: harness.Infra, secure_database: tuple[str, str], credentials: tuple[Path, dict[str, str]]) -> None:
+    from shared import pii
+
+    (database, prefix), creds = secure_database, credentials[1]
+
+    def url(service: str) -> str:
+        parts = urlsplit(harness.with_database(infra.admin_database_url, database))
+        netloc = f"{prefix}{service}:{creds[f'postgres.{service}']}@{parts.hostname}:{parts.port or 5432}"
+        return urlunsplit(parts._replace(netloc=netloc))
+
+    capture, routing = await create_pool(url("capture"), min_size=1), await create_pool(url("routing"), min_size=1)
+    try:
+        async with routing.acquire() as conn:
+            await pii.ensure_schema(conn)  # made by the profile: nothing to create, no privilege needed
+            keys, minted = await pii.KeyRing().for_sealing(conn, ["L-1"])
+        assert [k.subject for k in minted] == ["L-1"]
+        async with capture.acquire() as conn:
+            assert (await pii.KeyRing().for_opening(conn, ["L-1"]))["L-1"].secret == keys["L-1"].secret
+        with pytest.raises(asyncpg.exceptions.InsufficientPrivilegeError):
+            async with routing.acquire() as conn:
+                await pii.PostgresKeyTable().destroy(conn, "L-1")
+        async with capture.acquire() as conn:
+            await pii.PostgresKeyTable().destroy(conn, "L-1")
+            assert await pii.KeyRing().for_opening(conn, ["L-1"]) == {}
+    finally:
+        await asyncio.gather(capture.close(), routing.close())
