@@ -7,7 +7,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, HTTPException, Query
+from fastapi import APIRouter, Depends, Header, HTTPException, Query
 from pydantic import BaseModel, ConfigDict, Field
 
 from services.routing import handlers
@@ -223,20 +223,31 @@ async def rep_assignments(rep_id: str, runtime: RuntimeDep, deps: DepsDep) -> di
 # ------------------------------------------------------------------ follow-ups
 
 
+IdempotencyHeader = Annotated[Text | None, Header(alias="Idempotency-Key", min_length=1,
+                                                  description="the client's own id for this follow-up: "
+                                                              "a retry with it is recorded once")]
+
+
 @router.post("/assignments/{assignment_id}/follow-ups", status_code=201, responses=responses(403, 404, 409))
-async def post_follow_up(assignment_id: str, body: FollowUpIn, runtime: RuntimeDep, deps: DepsDep) -> dict[str, Any]:
+async def post_follow_up(assignment_id: str, body: FollowUpIn, runtime: RuntimeDep, deps: DepsDep,
+                         idempotency_key: IdempotencyHeader = None) -> dict[str, Any]:
     """Record a follow-up (one call from a phone). ``qualified`` from inside sales hands
-    the lead to a field rep; ``disqualified`` (note = reason) sends it to nurture."""
+    the lead to a field rep; ``disqualified`` (note = reason) sends it to nurture. Sent
+    again with the same ``Idempotency-Key``, it is not recorded twice: the answer is the
+    first one's, with ``repeat: true``."""
     try:
         async with runtime.unit_of_work() as uow:
-            result = await handlers.record_follow_up(deps, uow, assignment_id, body.rep_id, body.outcome, body.note)
+            result = await handlers.record_follow_up(deps, uow, assignment_id, body.rep_id, body.outcome, body.note,
+                                                     idempotency_key)
     except handlers.NotFound as exc:
         raise _not_found("assignment_id", exc) from None
+    except handlers.KeyReused as exc:
+        raise HTTPException(409, detail={"field": exc.field, "reason": str(exc)}) from None
     except FollowUpRefused as exc:
         status = 403 if isinstance(exc, NotTheOwner) else 422 if isinstance(exc, NoteRequired) else 409
         raise HTTPException(status, detail={"field": exc.field, "reason": exc.reason}) from None
     return {"follow_up_id": result.follow_up_id, "on_time": result.on_time, "status": result.status,
-            "next": _next(result.next_assignment)}
+            "next": _next(result.next_assignment), "repeat": result.repeat}
 
 
 @router.get("/assignments/{assignment_id}", responses=responses(404, links={200: {

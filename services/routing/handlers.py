@@ -365,6 +365,24 @@ class FollowUpResult:
     on_time: bool
     status: str
     next_assignment: ActiveAssignment | None
+    repeat: bool = False
+
+
+class KeyReused(ValueError):
+    """An idempotency key already recorded a follow-up on another assignment."""
+
+    field = "idempotency-key"
+
+
+async def _repeated(deps: RoutingDeps, uow: UnitOfWork, row: Row, earlier: Row) -> FollowUpResult:
+    """The answer to a retried follow-up: the one recorded first, the assignment's status
+    now, and the lead's owner now when the follow-up handed it on."""
+    if earlier["assignment_id"] != row["assignment_id"]:
+        raise KeyReused(f"this idempotency key recorded a follow-up on assignment '{earlier['assignment_id']}'")
+    active = (await deps.repo.active_for(uow.conn, [row["lead_id"]])).get(row["lead_id"])
+    handed_on = active is not None and active.assignment_id != row["assignment_id"]
+    return FollowUpResult(earlier["follow_up_id"], earlier["on_time"], row["status"], active if handed_on else None,
+                          repeat=True)
 
 
 def _state_of(row: Row) -> AssignmentState:
@@ -373,21 +391,30 @@ def _state_of(row: Row) -> AssignmentState:
 
 
 async def record_follow_up(deps: RoutingDeps, uow: UnitOfWork, assignment_id: str, rep_id: str,
-                           outcome: FollowUpOutcome, note: str) -> FollowUpResult:
+                           outcome: FollowUpOutcome, note: str, idempotency_key: str | None = None) -> FollowUpResult:
     """A rep followed up (the rules: :func:`~services.routing.domain.followup.decide_follow_up`).
     Records it and emits ``FollowUpRecorded``; a hand-off makes the lead's next assignment
     (a field rep for ``qualified``, nurture for ``disqualified``), otherwise the clock stops
-    and the rep keeps the lead. Raises :class:`NotFound` or a ``FollowUpRefused``."""
+    and the rep keeps the lead. Raises :class:`NotFound` or a ``FollowUpRefused``.
+
+    With an ``idempotency_key``, a retry of the same request (a phone that lost the
+    answer) records nothing and answers what the first one recorded (``repeat``); the
+    key used for another assignment raises :class:`KeyReused`."""
     conn, repo = uow.conn, deps.repo
     row = await repo.assignment(conn, assignment_id, for_update=True)
     if row is None:
         raise NotFound(f"no assignment '{assignment_id}'")
+    if idempotency_key is not None:
+        # The assignment's lock is held: a concurrent retry waits here and then sees the first one.
+        earlier = await repo.follow_up_by_key(conn, idempotency_key)
+        if earlier is not None:
+            return await _repeated(deps, uow, row, earlier)
     router = await deps.configs.router(conn)
     now = deps.clock()
     decision = decide_follow_up(router.config, _state_of(row), rep_id, outcome, note, now)
     follow_up_id = new_event_id()
     await repo.add_follow_up(conn, follow_up_id, assignment_id, row["lead_id"], rep_id, str(outcome), note,
-                             decision.on_time, now)
+                             decision.on_time, now, idempotency_key)
     uow.emit(FollowUpRecorded(event_id=follow_up_id, occurred_at=now, lead_id=row["lead_id"],
                               assignment_id=assignment_id, rep_id=rep_id, outcome=outcome, note=note,
                               on_time=decision.on_time))

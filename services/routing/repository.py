@@ -123,8 +123,12 @@ class RoutingStore(Protocol):
         """The rep acted: the assignment's clock stops, the lead stays theirs."""
 
     async def add_follow_up(self, conn: Any, follow_up_id: str, assignment_id: str, lead_id: str, rep_id: str,
-                            outcome: str, note: str, on_time: bool, at: datetime) -> None:
-        """Record one follow-up."""
+                            outcome: str, note: str, on_time: bool, at: datetime,
+                            idempotency_key: str | None = None) -> None:
+        """Record one follow-up (with the client's idempotency key, if it sent one)."""
+
+    async def follow_up_by_key(self, conn: Any, idempotency_key: str) -> Row | None:
+        """The follow-up recorded under this idempotency key, or None."""
 
     async def rep_loads(self, conn: Any) -> dict[str, int]:
         """Open leads per rep."""
@@ -361,11 +365,15 @@ class RoutingRepository:
                            "WHERE assignment_id = $1", assignment_id, at)
 
     async def add_follow_up(self, conn: asyncpg.Connection, follow_up_id: str, assignment_id: str, lead_id: str,
-                            rep_id: str, outcome: str, note: str, on_time: bool, at: datetime) -> None:
+                            rep_id: str, outcome: str, note: str, on_time: bool, at: datetime,
+                            idempotency_key: str | None = None) -> None:
         await conn.execute(
             f"INSERT INTO {self.s}.follow_ups(follow_up_id, assignment_id, lead_id, rep_id, outcome, note, on_time, "
-            "recorded_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-            follow_up_id, assignment_id, lead_id, rep_id, outcome, note, on_time, at)
+            "recorded_at, idempotency_key) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+            follow_up_id, assignment_id, lead_id, rep_id, outcome, note, on_time, at, idempotency_key)
+
+    async def follow_up_by_key(self, conn: asyncpg.Connection, idempotency_key: str) -> Row | None:
+        return await conn.fetchrow(f"SELECT * FROM {self.s}.follow_ups WHERE idempotency_key = $1", idempotency_key)
 
     # ------------------------------------------------------------------ reads for HTTP
 

@@ -165,6 +165,17 @@ async def test_timers_come_due_in_order_and_are_handled_once(routing: tuple[Rout
     assert pick(await store.assignment(conn, "early"), "status") == {"status": "followed_up"}
 
 
+async def test_a_follow_up_is_found_by_its_idempotency_key(routing: tuple[RoutingStore, Any]) -> None:
+    store, conn = routing
+    await store.save_scored(conn, [("e1", facts("L1"), {}, T0)])
+    await write(store, conn, assignment("a1", "L1", due=timedelta(hours=1)))
+    await store.add_follow_up(conn, "f1", "a1", "L1", "r1", "called", "", True, T0, "key-1")
+    await store.add_follow_up(conn, "f2", "a1", "L1", "r1", "emailed", "", True, T0)
+    assert pick(await store.follow_up_by_key(conn, "key-1"), "follow_up_id", "assignment_id", "on_time") == {
+        "follow_up_id": "f1", "assignment_id": "a1", "on_time": True}
+    assert await store.follow_up_by_key(conn, "key-2") is None
+
+
 # --------------------------------------------------------------------------- scoring
 
 

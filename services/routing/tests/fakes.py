@@ -149,10 +149,17 @@ class InMemoryRouting:
         self.assignments[assignment_id].update(status="followed_up", followed_up_at=at)
 
     async def add_follow_up(self, conn: Any, follow_up_id: str, assignment_id: str, lead_id: str, rep_id: str,
-                            outcome: str, note: str, on_time: bool, at: datetime) -> None:
+                            outcome: str, note: str, on_time: bool, at: datetime,
+                            idempotency_key: str | None = None) -> None:
+        assert idempotency_key is None or all(f["idempotency_key"] != idempotency_key for f in self.follow_ups), \
+            "the unique index refuses a second follow-up with the same key"
         self.follow_ups.append({"follow_up_id": follow_up_id, "assignment_id": assignment_id, "lead_id": lead_id,
                                 "rep_id": rep_id, "outcome": outcome, "note": note, "on_time": on_time,
-                                "recorded_at": at})
+                                "recorded_at": at, "idempotency_key": idempotency_key})
+
+    async def follow_up_by_key(self, conn: Any, idempotency_key: str) -> Row | None:
+        found = next((f for f in self.follow_ups if f["idempotency_key"] == idempotency_key), None)
+        return copy.deepcopy(found)
 
     # ------------------------------------------------------------------ reads for HTTP
 

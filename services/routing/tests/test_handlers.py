@@ -69,9 +69,9 @@ class Routing:
         return await testing.run_job(self.registry, "sla-timers")
 
     async def follow_up(self, assignment_id: str, rep_id: str, outcome: FollowUpOutcome,
-                        note: str = "") -> tuple[handlers.FollowUpResult, FakeUnitOfWork]:
+                        note: str = "", key: str | None = None) -> tuple[handlers.FollowUpResult, FakeUnitOfWork]:
         uow = FakeUnitOfWork()
-        result = await handlers.record_follow_up(self.deps, uow, assignment_id, rep_id, outcome, note)
+        result = await handlers.record_follow_up(self.deps, uow, assignment_id, rep_id, outcome, note, key)
         return result, uow
 
     def row(self, assignment_id: str) -> dict[str, Any]:
@@ -232,6 +232,33 @@ async def test_disqualified_by_the_rep_goes_to_nurture_with_the_reason(routing: 
     assert (out.owner_kind, out.nurture_reason) == ("nurture", NurtureReason.DISQUALIFIED)
     assert "no budget" in out.reason and result.status == "disqualified"
     assert routing.row(inside.assignment_id)["status"] == "disqualified"
+
+
+async def test_a_follow_up_retried_with_its_idempotency_key_is_recorded_once(routing: Routing) -> None:
+    inside = await assign(routing, scored(grade="B", company="Big Co"))
+    assert inside.rep_id is not None
+    first, uow = await routing.follow_up(inside.assignment_id, inside.rep_id, FollowUpOutcome.QUALIFIED, key="k1")
+    assert first.repeat is False and len(uow.of(FollowUpRecorded)) == 1 and first.next_assignment is not None
+    # The phone lost the answer and sends the same tap again: nothing new, the first answer.
+    again, uow = await routing.follow_up(inside.assignment_id, inside.rep_id, FollowUpOutcome.QUALIFIED, key="k1")
+    assert uow.events() == [] and again.repeat is True
+    assert (again.follow_up_id, again.on_time, again.status) == (first.follow_up_id, True, "qualified")
+    assert again.next_assignment is not None
+    assert again.next_assignment.assignment_id == first.next_assignment.assignment_id
+    assert [f["follow_up_id"] for f in routing.repo.follow_ups] == [first.follow_up_id]
+    # A new tap (a new key) on the now closed assignment is refused as before.
+    with pytest.raises(AssignmentClosed):
+        await routing.follow_up(inside.assignment_id, inside.rep_id, FollowUpOutcome.CONTACTED, key="k2")
+
+
+async def test_an_idempotency_key_cannot_record_on_another_assignment(routing: Routing) -> None:
+    one = await assign(routing, scored("L1", grade="B"))
+    two = await assign(routing, scored("L2", grade="B"))
+    assert one.rep_id is not None and two.rep_id is not None
+    await routing.follow_up(one.assignment_id, one.rep_id, FollowUpOutcome.CALLED, key="same")
+    with pytest.raises(handlers.KeyReused):
+        await routing.follow_up(two.assignment_id, two.rep_id, FollowUpOutcome.CALLED, key="same")
+    assert routing.row(two.assignment_id)["status"] == "open"
 
 
 # --------------------------------------------------------------------------- the SLA timer job
