@@ -100,6 +100,7 @@ class AppDeps:
     access_ttl_s: int = 900
     refresh_ttl_s: int = 8 * 3600
     cookie_secure: bool = False
+    content_public_url: str = ""
     # Verified against when a name is unknown, so a wrong name costs as long as a wrong password.
     _decoy_hash: str = field(init=False, default="")
 

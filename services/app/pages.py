@@ -39,6 +39,7 @@ templates = Jinja2Templates(directory=HERE / "templates")
 templates.env.globals["choices"] = rules.FOLLOW_UP_CHOICES
 templates.env.globals["disqualify_reasons"] = rules.DISQUALIFY_REASONS
 templates.env.filters["time_left"] = rules.time_left
+templates.env.filters["reason"] = rules.reason_label
 
 ACCESS_COOKIE = "lb_access"
 REFRESH_COOKIE = "lb_refresh"
@@ -424,3 +425,89 @@ async def record_follow_up(request: Request, assignment_id: str, visitor: Visito
                              "nothing to follow up here any more.",
                         403: "This lead is not assigned to you any more."}.get(answer.status, answer.reason())
     return render(request, "_follow_up.html", context, answer.status if answer.status < 500 else 502, visitor)
+
+
+# --------------------------------------------------------------------------- collateral from the card
+
+
+@router.get("/rep/collateral/{item_id}/file")
+async def open_collateral(request: Request, item_id: str, visitor: VisitorDep, deps: DepsDep) -> Response:
+    """The rep opens an item's published file (fetched from content with their token)."""
+    _rep(visitor)
+    try:
+        status, body, headers = await deps.upstream.file("content", f"/v1/collateral/{quote(item_id, safe='')}/file",
+                                                         visitor.token)
+    except UpstreamDown as exc:
+        return down(request, visitor, exc)
+    if status != 200:
+        return problem(request, visitor, 404 if status == 404 else 502, "No file to open",
+                       "This item has no published file to open (it may have been withdrawn or retired).")
+    return Response(body, headers=headers)
+
+
+@router.post("/rep/leads/{lead_id}/collateral/{item_id}/share")
+async def share_collateral(request: Request, lead_id: str, item_id: str, visitor: VisitorDep,
+                           deps: DepsDep) -> HTMLResponse:
+    """A link to the item for this lead (content records the share and, later, the views)."""
+    rep_id = _rep(visitor)
+    await check_csrf(request)
+    try:
+        answer = await deps.upstream.call("content", "POST", f"/v1/collateral/{quote(item_id, safe='')}/shares",
+                                          visitor.token, json={"lead_id": lead_id, "rep_id": rep_id,
+                                                               "rep_name": visitor.principal.name})
+    except UpstreamDown as exc:
+        return down(request, visitor, exc)
+    if not answer.ok:
+        return render(request, "_shared.html", {"error": f"Could not make a link: {answer.reason()}", "link": None},
+                      422 if answer.status < 500 else 502, visitor)
+    link = deps.content_public_url.rstrip("/") + answer.body["link"]
+    return render(request, "_shared.html", {"error": None, "link": link}, 200, visitor)
+
+
+# --------------------------------------------------------------------------- call tasks before a webinar
+
+
+async def _tasks(deps: AppDeps, visitor: Visitor, rep_id: str) -> tuple[list[Mapping[str, Any]], str | None]:
+    answer = await deps.upstream.call("nurture", "GET", "/v1/nurture/tasks", visitor.token,
+                                      params={"rep_id": rep_id, "kind": "pre-event", "limit": 200})
+    if not answer.ok:
+        return [], answer.reason()
+    return list(answer.body), None
+
+
+@router.get("/rep/tasks")
+async def tasks_page(request: Request, visitor: VisitorDep, deps: DepsDep) -> HTMLResponse:
+    """The calls to make before a webinar: ask each registrant what they want to hear
+    about, and note it for the presenter."""
+    rep_id = _rep(visitor)
+    try:
+        tasks, error = await _tasks(deps, visitor, rep_id)
+    except UpstreamDown as exc:
+        return down(request, visitor, exc)
+    return render(request, "tasks.html", {"tasks": tasks, "error": error, "saved": None}, visitor=visitor)
+
+
+@router.post("/rep/tasks/{task_id}")
+async def save_task(request: Request, task_id: str, visitor: VisitorDep, deps: DepsDep) -> HTMLResponse:
+    _rep(visitor)
+    form = await check_csrf(request)
+    interests = form.get("interests", "").strip()
+    done = form.get("action") == "done"
+    body: dict[str, Any] = {"interests": interests}
+    if done:
+        body["status"] = "done"
+    if len(interests) > 4000:
+        return render(request, "_task.html", {"task": {"task_id": task_id, "interests": interests, "title": ""},
+                                              "error": "Keep the interests under 4,000 characters.", "saved": None},
+                      422, visitor)
+    try:
+        answer = await deps.upstream.call("nurture", "PATCH", f"/v1/nurture/tasks/{quote(task_id, safe='')}",
+                                          visitor.token, json=body)
+    except UpstreamDown as exc:
+        return down(request, visitor, exc)
+    if not answer.ok:
+        message = "There is no such task any more." if answer.status == 404 else answer.reason()
+        return render(request, "_task.html", {"task": {"task_id": task_id, "interests": interests, "title": ""},
+                                              "error": message, "saved": None}, answer.status, visitor)
+    return render(request, "_task.html", {"task": answer.body, "error": None,
+                                          "saved": "Marked called and saved." if done else "Saved."}, 200, visitor)

@@ -28,7 +28,8 @@ def build_service(settings: AppSettings | None = None) -> ServiceDefinition:
                          "content": settings.app_content_url}, settings.app_upstream_timeout_s)
     deps = AppDeps(accounts=AccountRepository(settings.schema), signer=signer, upstream=upstream,
                    seed_file=settings.app_accounts_file, access_ttl_s=settings.app_access_ttl_s,
-                   refresh_ttl_s=settings.app_refresh_ttl_s, cookie_secure=settings.app_cookie_secure)
+                   refresh_ttl_s=settings.app_refresh_ttl_s, cookie_secure=settings.app_cookie_secure,
+                   content_public_url=settings.app_content_public_url or settings.app_content_url)
     return ServiceDefinition(
         settings=settings,
         title="Leadbridge app",

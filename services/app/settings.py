@@ -31,3 +31,6 @@ class AppSettings(ServiceSettings):
     app_nurture_url: str = "http://127.0.0.1:8004"
     app_content_url: str = "http://127.0.0.1:8005"
     app_upstream_timeout_s: float = 5.0
+    # Where a prospect opens a shared collateral link (content's public address); default:
+    # app_content_url.
+    app_content_public_url: str = ""

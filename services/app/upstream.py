@@ -11,6 +11,8 @@ from typing import Any
 import httpx
 
 log = logging.getLogger(__name__)
+# httpx logs every request at INFO: a page makes several.
+logging.getLogger("httpx").setLevel(logging.WARNING)
 
 SERVICES = ("capture", "scoring", "routing", "nurture", "content")
 
@@ -74,6 +76,15 @@ class Upstream:
         except ValueError:
             body = None
         return Answer(r.status_code, body)
+
+    async def file(self, service: str, path: str, token: str) -> tuple[int, bytes, dict[str, str]]:
+        """A file a service serves (status, bytes, the content type and disposition headers)."""
+        try:
+            r = await self.client().get(self.urls[service] + path, headers={"authorization": f"Bearer {token}"})
+        except httpx.HTTPError as exc:
+            raise UpstreamDown(service, type(exc).__name__) from None
+        kept = {k: v for k, v in r.headers.items() if k in ("content-type", "content-disposition")}
+        return r.status_code, r.content, kept
 
     async def close(self) -> None:
         if self._client is not None:

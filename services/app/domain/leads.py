@@ -69,3 +69,14 @@ def time_left(seconds: float | None) -> str:
 def top_reasons(ledger: Sequence[Mapping[str, Any]], n: int = 3) -> list[Mapping[str, Any]]:
     """The grade's main reasons: the ledger's lines that moved the score most."""
     return sorted((line for line in ledger if line.get("points")), key=lambda line: -abs(float(line["points"])))[:n]
+
+
+def reason_label(rule: str) -> str:
+    """A rubric rule's name as a person reads it: ``fit.title.function.marketing`` →
+    "title: function marketing (fit)"."""
+    kind, _, rest = rule.partition(".")
+    if not rest:
+        return rule.replace("_", " ")
+    head, _, tail = rest.partition(".")
+    text = head.replace("_", " ") + (": " + tail.replace(".", " ").replace("_", " ") if tail else "")
+    return f"{text} ({kind})"
