@@ -7,6 +7,7 @@ before a webinar; bad input gets a clear message; axe-core on each page; screens
 
 from __future__ import annotations
 
+import json
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -18,7 +19,7 @@ from playwright.sync_api import expect
 from bench.leads import grade_a, grade_b
 from shared import codec, topics
 from tests import harness
-from tests.browser.conftest import DESKTOP, PHONE, Browser
+from tests.browser.conftest import DESKTOP, PHONE, Browser, Tools
 
 pytestmark = [pytest.mark.e2e, pytest.mark.browser]
 
@@ -215,3 +216,11 @@ def test_first_load_ships_well_under_100_kb_of_script(browser: Browser) -> None:
     page.wait_for_load_state("load")
     print(f"\n[browser] script on the rep's first load: {sum(scripts) / 1024:.1f} KiB in {len(scripts)} files")
     assert 0 < sum(scripts) < 70 * 1024
+
+
+def test_the_htmx_the_app_serves_is_the_pinned_npm_release(browser_tools: Tools) -> None:
+    pinned = json.loads((harness.ROOT / "tools" / "browser" / "package.json").read_text())["dependencies"]["htmx.org"]
+    served = harness.ROOT / "services" / "app" / "static" / f"htmx-{pinned}.min.js"
+    npm = browser_tools.axe_js.parents[1] / "htmx.org" / "dist" / "htmx.min.js"
+    assert served.read_bytes() == npm.read_bytes(), f"{served.name} differs from htmx.org@{pinned} on npm"
+    assert f"/static/{served.name}" in (harness.ROOT / "services" / "app" / "templates" / "base.html").read_text()
