@@ -6,7 +6,7 @@ SHELL := /bin/bash
 PY    := .venv/bin/python
 export PYTHONPATH := $(CURDIR)
 
-.PHONY: help venv tools infra topics run stop test unit lint typecheck contracts generate demo bench bench-scoring bench-routing bench-inbox bench-campaigns clean
+.PHONY: help venv tools infra topics run stop test unit lint typecheck contracts generate demo bench bench-scoring bench-routing bench-inbox bench-campaigns bench-idle bench-sizing clean
 
 help:
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | column -t -s $$'\t'
@@ -82,6 +82,10 @@ bench-routing: venv ## lead-scored→lead-assigned latency at 500 leads/s
 bench-inbox: venv ## inbox retention: claim 1,000,000 ids, prune the old ones; table size, prune time, claim latency
 	@if [ -z "$$LEADBRIDGE_KAFKA_BOOTSTRAP$$LEADBRIDGE_DATABASE_URL" ]; then $(MAKE) --no-print-directory infra; fi
 	@$(PY) -m bench.inbox $(BENCH_ARGS)
+
+bench-idle: venv ## each service's CPU with no traffic for a minute, beside the 0.5 % target
+	@if [ -z "$$LEADBRIDGE_KAFKA_BOOTSTRAP$$LEADBRIDGE_DATABASE_URL" ]; then $(MAKE) --no-print-directory infra; fi
+	@$(PY) -m bench.idle $(BENCH_ARGS)
 
 stop: ## stop the local Kafka, Prometheus and Mailpit (PostgreSQL only if make run/infra started it)
 	@deploy/prometheus/prometheus.sh stop || true

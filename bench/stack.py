@@ -288,6 +288,15 @@ class Stack:
             svc.stop()
 
 
+def start_lagwatch(ns: Namespace, log_dir: Path) -> ServiceProcess:
+    """The consumer-group lag exporter (shared/lagwatch.py) for this namespace's groups."""
+    log_dir.mkdir(parents=True, exist_ok=True)
+    watch = ServiceProcess("lagwatch", free_port(), ns.env(), log_dir / "lagwatch.log", module="shared.lagwatch",
+                           health_path="/metrics")
+    watch.start()
+    return watch
+
+
 def start_stack(ns: Namespace, log_dir: Path, extra_env: dict[str, dict[str, str]] | None = None,
                 names: tuple[str, ...] = SERVICES) -> Stack:
     log_dir.mkdir(parents=True, exist_ok=True)

@@ -35,6 +35,7 @@ from bench.stack import (
     free_port,
     open_namespace,
     start_infra,
+    start_lagwatch,
     start_stack,
     token,
     with_database,
@@ -186,15 +187,6 @@ def signed_webhook(body: bytes, *, source: str = "crm", webhook_id: str | None =
 # --------------------------------------------------------------------------- observability
 
 PROMETHEUS_SH = ROOT / "deploy" / "prometheus" / "prometheus.sh"
-
-
-def start_lagwatch(ns: Namespace, log_dir: Path) -> ServiceProcess:
-    """The consumer-group lag exporter (shared/lagwatch.py) for this namespace's groups."""
-    log_dir.mkdir(parents=True, exist_ok=True)
-    watch = ServiceProcess("lagwatch", free_port(), ns.env(), log_dir / "lagwatch.log", module="shared.lagwatch",
-                           health_path="/metrics")
-    watch.start()
-    return watch
 
 
 @dataclass
