@@ -104,6 +104,20 @@ CREATE TABLE IF NOT EXISTS {schema}.source_credentials (
     revoked_at      timestamptz,
     replaces        text
 );
+-- A timer table's trigger function (shared.wakeups): at commit, notify "{schema}.due" with
+-- the table and the earliest due time of the statement's rows (TG_ARGV[0], an SQL
+-- expression over a row that is NULL when it is not pending), when that is under a
+-- minute away (shared.wakeups.HORIZON_S): no job sleeps longer.
+CREATE OR REPLACE FUNCTION {schema}.notify_due() RETURNS trigger LANGUAGE plpgsql AS $fn$
+DECLARE
+    due double precision;
+BEGIN
+    EXECUTE format('SELECT extract(epoch FROM min(%s)) FROM new_rows', TG_ARGV[0]) INTO due;
+    IF due IS NOT NULL AND due < extract(epoch FROM clock_timestamp()) + 60 THEN
+        PERFORM pg_notify(TG_TABLE_SCHEMA || '.due', TG_TABLE_NAME || ' ' || due::text);
+    END IF;
+    RETURN NULL;
+END $fn$;
 -- Schemas made before confirmed rows were deleted have a published_at column (with a
 -- partial index on it) that nothing reads or writes any more: dropped once, here,
 -- so the check costs no lock on later starts.
@@ -163,6 +177,11 @@ async def create_pool(dsn: str, *, min_size: int = 2, max_size: int = 10) -> asy
                                      **_loopback_without_tls(dsn))
     assert pool is not None
     return pool
+
+
+async def connect(dsn: str) -> asyncpg.Connection:
+    """One connection outside the pool (the due-time listener's, shared.wakeups)."""
+    return await asyncpg.connect(dsn, **_loopback_without_tls(dsn))
 
 
 async def _ensure_inbox_age_index(conn: asyncpg.Connection, schema: str) -> None:

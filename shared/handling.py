@@ -103,11 +103,19 @@ class UnitOfWorkFactory(Protocol):
 @dataclass
 class Periodic:
     """Work a service does on a clock (SLA timers, nurture steps, retirement, gauges).
-    ``run`` opens its own units of work (one per chunk of due timers, say)."""
+    ``run`` opens its own units of work (one per chunk of due timers, say); it runs
+    every ``every_s`` seconds.
+
+    A timer job sleeps instead until it has work (see :mod:`shared.wakeups`):
+    ``next_due_in`` says, after each run, in how many seconds the next timer is due (None:
+    none is pending), and ``wake_on`` names the tables whose trigger notifies a new due
+    time; ``every_s`` is then only the fallback poll (at most a minute)."""
 
     name: str
     every_s: float
     run: Callable[[UnitOfWorkFactory], Awaitable[Any]]
+    next_due_in: Callable[[UnitOfWorkFactory], Awaitable[float | None]] | None = None
+    wake_on: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -54,6 +54,8 @@ T = TypeVar("T")
 # Rows of HTTP commands and clocked jobs waiting to be handed to the producer. Beyond
 # this (the producer is stalled) further rows are left to the outbox relay.
 HANDOFF_MAX_ROWS = 10_000
+# Confirmed rows are marked published this long after the first of them is confirmed.
+MARK_PUBLISHED_AFTER_S = 0.2
 
 
 def handler_name(subscription: Subscription[Any]) -> str:
@@ -87,6 +89,11 @@ class Runtime:
         self._handoff_task: asyncio.Task[None] | None = None
         # Persons' data keys (shared.pii): personal fields are sealed in to_rows, opened in consume_batch.
         self.keys = pii.KeyRing(ttl_s=self.settings.pii_key_cache_s)
+        # Set when confirmed rows wait to be marked, and when a row's publication is
+        # known to have failed: the two upkeep loops sleep until then (see run_upkeep).
+        self._marks_waiting = asyncio.Event()
+        self._relay_wanted = asyncio.Event()
+        self._relay_wanted.set()  # once at start: a crashed predecessor may have left rows
 
     @classmethod
     async def open(cls, settings: ServiceSettings) -> Runtime:
@@ -184,6 +191,7 @@ class Runtime:
             inflight = await self.publisher.enqueue(rows)
         except TRANSIENT as exc:
             log.warning("publish failed; the outbox relay will resend", extra={"error": repr(exc)})
+            self._relay_wanted.set()
             return
         task = asyncio.create_task(self._confirm(rows, inflight))
         self._confirming.add(task)
@@ -208,6 +216,7 @@ class Runtime:
         if not rows:
             return
         if not self.publisher.available or self._handoff_rows + len(rows) > HANDOFF_MAX_ROWS:
+            self._relay_wanted.set()
             return
         self._handoff.append(rows)
         self._handoff_rows += len(rows)
@@ -248,6 +257,10 @@ class Runtime:
         # Marking is off the hot path: a clock flushes the marks in one statement. If the
         # process dies first, the relay re-sends those rows and consumers drop the copies.
         self._published.extend(confirmed)
+        if confirmed:
+            self._marks_waiting.set()
+        if len(confirmed) < len(rows):
+            self._relay_wanted.set()
 
     async def flush_published(self) -> int:
         """Mark the rows confirmed since the last flush as published."""
@@ -308,6 +321,43 @@ class Runtime:
             await self.publish(rows, wait=True)
             await self.flush_published()
         return len(rows)
+
+    async def run_upkeep(self) -> None:
+        """The outbox's background work, for as long as the service runs: mark confirmed
+        rows published (a fifth of a second after the first confirmation, so one statement
+        marks many), and re-send rows whose publication failed (``outbox_relay_after_s``
+        after the failure, then every second while some are left). Both sleep while there
+        is nothing to do: an idle service is woken by neither. Rows a crashed process
+        left behind are found at start and by the relay's fallback poll
+        (``outbox_relay_idle_s``), whichever replica runs it."""
+        await asyncio.gather(self._mark_published_forever(), self._relay_forever())
+
+    async def _mark_published_forever(self) -> None:
+        while True:
+            await self._marks_waiting.wait()
+            self._marks_waiting.clear()
+            await asyncio.sleep(MARK_PUBLISHED_AFTER_S)
+            try:
+                await self.flush_published()
+            except Exception:  # the relay sends those rows again; consumers drop the copies
+                log.exception("marking outbox rows published failed")
+
+    async def _relay_forever(self) -> None:
+        linger_s = self.settings.outbox_relay_after_s
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._relay_wanted.wait(), self.settings.outbox_relay_idle_s)
+            self._relay_wanted.clear()
+            await asyncio.sleep(linger_s)
+            try:
+                relayed = await self.relay_outbox()
+            except Exception:
+                log.exception("outbox relay failed; will run again")
+                relayed = 1
+            # Rows were left (or the database did not answer): look again in a second.
+            linger_s = 1.0 if relayed else self.settings.outbox_relay_after_s
+            if relayed:
+                self._relay_wanted.set()
 
     async def refresh_outbox_gauges(self) -> None:
         """``leadbridge_outbox_backlog_rows`` and ``leadbridge_outbox_oldest_age_seconds``."""

@@ -16,8 +16,10 @@ OpenAPI document (:mod:`shared.responses`).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
 import logging
+import sys
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
@@ -37,6 +39,7 @@ from shared.handling import Periodic, Registry, Subscription
 from shared.logs import setup_logging
 from shared.runtime import Runtime, handler_name
 from shared.settings import ServiceSettings
+from shared.wakeups import Sleeper, Wakeups
 
 log = logging.getLogger(__name__)
 
@@ -77,15 +80,20 @@ def get_deps(request: Request) -> Any:
     return request.app.state.deps
 
 
-async def _run_periodic(runtime: Runtime, job: Periodic) -> None:
+async def _run_periodic(runtime: Runtime, job: Periodic, sleeper: Sleeper) -> None:
     while True:
+        delay = job.every_s
         try:
             await job.run(runtime.unit_of_work)
+            if job.next_due_in is not None:
+                due_in = await job.next_due_in(runtime.unit_of_work)
+                if due_in is not None:
+                    delay = min(delay, due_in)
         except asyncio.CancelledError:
             raise
         except Exception:
             log.exception("periodic job failed; will run again", extra={"job": job.name})
-        await asyncio.sleep(job.every_s)
+        await sleeper.sleep(delay)
 
 
 async def _open_runtime(settings: ServiceSettings) -> Runtime:
@@ -112,6 +120,7 @@ def create_app(definition: ServiceDefinition) -> FastAPI:
         runtime = await _open_runtime(settings)
         tasks: list[asyncio.Task[None]] = []
         consumer = BatchConsumer(settings, definition.subscriptions, runtime.consume_batch)
+        wakeups = Wakeups(settings.database_url, runtime.schema)
         for sub in definition.subscriptions:
             metrics.initialise_subscription(name, sub.spec.name, handler_name(sub))
         try:
@@ -121,12 +130,13 @@ def create_app(definition: ServiceDefinition) -> FastAPI:
                 await hook(runtime.unit_of_work)
             api.state.runtime = runtime
             api.state.deps = definition.deps
-            jobs = [Periodic("outbox-relay", 1.0, lambda _: runtime.relay_outbox()),
-                    Periodic("outbox-mark-published", 0.2, lambda _: runtime.flush_published()),
-                    Periodic("outbox-gauges", 5.0, lambda _: runtime.refresh_outbox_gauges()),
+            jobs = [Periodic("outbox-gauges", 5.0, lambda _: runtime.refresh_outbox_gauges()),
                     Periodic("inbox-prune", settings.inbox_prune_every_s, lambda _: runtime.prune_inbox()),
                     *definition.handlers.periodic]
-            tasks = [asyncio.create_task(_run_periodic(runtime, job), name=job.name) for job in jobs]
+            tasks = [asyncio.create_task(_run_periodic(runtime, job, wakeups.sleeper(job)), name=job.name)
+                     for job in jobs]
+            await wakeups.start()
+            tasks.append(asyncio.create_task(runtime.run_upkeep(), name="outbox-upkeep"))
             if definition.subscriptions:
                 await consumer.start()
             # Everything alive now lives as long as the process: keep it out of the
@@ -146,6 +156,7 @@ def create_app(definition: ServiceDefinition) -> FastAPI:
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
+            await wakeups.stop()
             await consumer.stop()
             await runtime.close()
             log.info("service stopped")
@@ -197,6 +208,22 @@ def serve(definition: ServiceDefinition) -> None:
     """Run a service until SIGINT/SIGTERM (the entrypoint of ``python -m services.X``)."""
     import uvicorn
 
+    class QuietServer(uvicorn.Server):
+        """uvicorn's server loop ticks ten times a second, to refresh the Date header
+        once a second and to notice a stop signal: once a second does both (a stop
+        waits at most a second longer) and leaves an idle service asleep."""
+
+        async def main_loop(self) -> None:
+            counter = 0
+            while not await self.on_tick(counter):
+                counter = (counter + 10) % 864_000  # on_tick refreshes the Date header every 10th
+                await asyncio.sleep(1.0)
+
     settings = definition.settings
-    uvicorn.run(create_app(definition), host=settings.http_host, port=settings.http_port,
-                log_level=settings.log_level.lower(), access_log=False, log_config=None)
+    config = uvicorn.Config(create_app(definition), host=settings.http_host, port=settings.http_port,
+                            log_level=settings.log_level.lower(), access_log=False, log_config=None)
+    server = QuietServer(config)
+    with contextlib.suppress(KeyboardInterrupt):
+        server.run()
+    if not server.started:  # as uvicorn.run: the lifespan failed (the log says why)
+        sys.exit(3)

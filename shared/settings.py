@@ -31,6 +31,9 @@ class ServiceSettings(BaseSettings):
     consumer_commit_interval_s: float = 0.5
     # Outbox rows not confirmed published after this long are re-sent by the relay.
     outbox_relay_after_s: float = 5.0
+    # A process re-sends what it knows failed at once (after outbox_relay_after_s); rows
+    # a crashed replica left are found by this slower poll (and at every start).
+    outbox_relay_idle_s: float = 10.0
     # Handled event ids are forgotten this long (seconds) after they were handled. By
     # default as long as a record can still be read from its topic (shared.topics), so a
     # redelivery, however late, is still recognised. Pruned every inbox_prune_every_s

@@ -21,6 +21,10 @@ from shared.handling import UnitOfWork, UnitOfWorkFactory
 FireChunk = Callable[[UnitOfWork], Awaitable[int]]
 """Fires at most one batch of due timers in the given unit of work; returns how many."""
 
+# A timer still due after a run (its chunk failed and rolled back) is tried again this
+# long after, not in a tight loop.
+RETRY_OVERDUE_S = 1.0
+
 BacklogCount = Callable[[Any, datetime], Awaitable[tuple[int, datetime | None]]]
 """``(conn, now) -> (how many are due and not fired, the oldest one's due time)``."""
 
@@ -46,3 +50,13 @@ async def report_backlog(units: UnitOfWorkFactory, clock: Callable[[], datetime]
         found = {timer: await count(uow.conn, now) for timer, count in counts.items()}
     for timer, (due, oldest) in found.items():
         metrics.report_timer_backlog(service, timer, due, oldest, now)
+
+
+def seconds_until(due: datetime | None, now: datetime) -> float | None:
+    """A clocked job's ``next_due_in`` (see :mod:`shared.wakeups`) from the earliest
+    pending timer's due time: None when none is pending, and :data:`RETRY_OVERDUE_S` for
+    one already overdue."""
+    if due is None:
+        return None
+    wait = (due - now).total_seconds()
+    return wait if wait > 0 else RETRY_OVERDUE_S

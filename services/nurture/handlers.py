@@ -18,6 +18,7 @@ same ``Message-ID`` (at least once, never silently lost).
 
 from __future__ import annotations
 
+import functools
 import logging
 import uuid
 from collections.abc import Callable, Sequence
@@ -53,7 +54,16 @@ from services.nurture.domain.tracks import status_after_scored
 from services.nurture.domain.webinars import no_show_due, pre_event_call_due
 from services.nurture.mailer import Mailer, MessageRejected
 from services.nurture.metrics import CAMPAIGN_CLOSED_REVENUE, CAMPAIGN_MEMBERS
-from services.nurture.repository import CampaignStore, DealRow, MemberChange, PoolStore, ProgramStore, Row, TouchRow
+from services.nurture.repository import (
+    CampaignStore,
+    DealRow,
+    MemberChange,
+    NurtureTimer,
+    PoolStore,
+    ProgramStore,
+    Row,
+    TouchRow,
+)
 from shared import metrics as shared_metrics
 from shared import pii, privacy, timers, topics
 from shared.events import (
@@ -138,7 +148,7 @@ class NurtureDeps:
     clock: Callable[[], datetime] = utcnow
     timer_batch: int = 200
     mail_batch: int = 1
-    timer_interval_s: float = 0.5
+    timer_interval_s: float = 30.0
     tracks_file: Path | None = None
     tracks: TrackCache = field(default_factory=TrackCache)
     # Time-decay attribution: a touch's credit halves for every this many days before the close.
@@ -151,6 +161,13 @@ class NurtureDeps:
     pre_event_team: str = "inside"
     no_show_grace: timedelta = timedelta(hours=1)
     subjects: SubjectData | None = None  # what nurture holds about a person (export, erasure)
+
+
+async def next_timer_in(deps: NurtureDeps, timer: NurtureTimer, units: UnitOfWorkFactory) -> float | None:
+    """Seconds until the next timer of that kind is due: its job sleeps until then (a
+    sooner one written wakes it, see shared.wakeups)."""
+    async with units() as uow:
+        return timers.seconds_until(await deps.programs.next_due(uow.conn, timer), deps.clock())
 
 
 def registry(deps: NurtureDeps) -> Registry:
@@ -167,9 +184,12 @@ def registry(deps: NurtureDeps) -> Registry:
             Subscription(topics.CAMPAIGN_MEMBER_CHANGED, handler=bind(on_campaign_member_changed, deps)),
             *(privacy.subscriptions("nurture", deps.subjects) if deps.subjects is not None else []),
         ],
-        periodic=[Periodic("nurture-steps", deps.timer_interval_s, bind(run_steps, deps)),
-                  Periodic("nurture-mail", deps.timer_interval_s, bind(send_mail, deps)),
-                  Periodic("webinar-no-shows", deps.timer_interval_s, bind(run_no_show_timers, deps)),
+        periodic=[Periodic("nurture-steps", deps.timer_interval_s, bind(run_steps, deps),
+                           next_due_in=functools.partial(next_timer_in, deps, "steps"), wake_on=("enrollments",)),
+                  Periodic("nurture-mail", deps.timer_interval_s, bind(send_mail, deps),
+                           next_due_in=functools.partial(next_timer_in, deps, "mail"), wake_on=("messages",)),
+                  Periodic("webinar-no-shows", deps.timer_interval_s, bind(run_no_show_timers, deps),
+                           next_due_in=functools.partial(next_timer_in, deps, "no-shows"), wake_on=("webinars",)),
                   Periodic("campaign-gauges", 15.0, bind(refresh_campaign_gauges, deps))],
         startup=[bind(seed_tracks, deps)] if deps.tracks_file is not None else [])
 

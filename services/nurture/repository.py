@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 from services.nurture.domain.attribution import Credit, Touch
 from shared.events import CampaignDefined
@@ -99,6 +99,10 @@ class PoolRepository:
         return rows
 
 
+NurtureTimer = Literal["steps", "mail", "no-shows"]
+"""Nurture's three timers: enrolments' next steps, queued email, webinars' no-show marking."""
+
+
 class ProgramStore(Protocol):
     """Marketing's programs: track versions, enrolments (each with its step timer), the
     messages steps queue, unsubscribes, rep tasks and what nurture knows of each lead."""
@@ -129,6 +133,8 @@ class ProgramStore(Protocol):
     async def list_enrollments(self, conn: Any, track: str | None, campaign: str | None, status: str | None,
                           limit: int) -> Sequence[Row]: ...
     async def step_backlog(self, conn: Any, now: datetime) -> tuple[int, datetime | None]: ...
+    async def next_due(self, conn: Any, timer: NurtureTimer) -> datetime | None:
+        """When the earliest pending timer of that kind is due (None: none pending)."""
     # contacts
     async def upsert_contact(self, conn: Any, lead_id: str, email: str, name: str, company: str, consent: bool,
                              at: datetime) -> None: ...
@@ -260,6 +266,14 @@ class ProgramRepository:
             "AND ($2::text IS NULL OR campaign = $2) AND ($3::text IS NULL OR status = $3) "
             "ORDER BY entered_at, enrollment_id LIMIT $4", track, campaign, status, limit)
         return rows
+
+    async def next_due(self, conn: Connection, timer: NurtureTimer) -> datetime | None:
+        table, due, pending = {
+            "steps": ("enrollments", "due_at", "status = 'active'"),
+            "mail": ("messages", "not_before", "status = 'queued'"),
+            "no-shows": ("webinars", "no_show_due_at", "no_shows_marked_at IS NULL")}[timer]
+        found: datetime | None = await conn.fetchval(f"SELECT min({due}) FROM {self.s}.{table} WHERE {pending}")
+        return found
 
     async def step_backlog(self, conn: Connection, now: datetime) -> tuple[int, datetime | None]:
         r = await conn.fetchrow(

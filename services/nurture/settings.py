@@ -17,8 +17,11 @@ class NurtureSettings(ServiceSettings):
     attribution_half_life_days: float = 7.0
     # The tracks stored when nurture has none yet; afterwards they are managed over HTTP.
     nurture_tracks_file: Path | None = REPO_ROOT / "deploy" / "demo" / "tracks.yaml"
-    # How often the step timers and the mail queue are looked at, and how many per transaction.
-    nurture_timer_interval_s: float = 0.5
+    # The step timers, the mail queue and the no-show timers sleep until their next one is
+    # due (woken by the database when a sooner one is written, shared.wakeups); they also
+    # look this often, in case a notification was lost (at most 60 s). And how many per
+    # transaction.
+    nurture_timer_interval_s: float = 30.0
     nurture_timer_batch: int = 200
     # Messages per transaction. A message is marked sent when its transaction commits, after
     # the SMTP server accepted it; a crash in between resends what the transaction held

@@ -122,7 +122,7 @@ class RoutingDeps:
     repo: RoutingStore
     clock: Callable[[], datetime] = utcnow
     timer_batch: int = 200
-    timer_interval_s: float = 0.5
+    timer_interval_s: float = 30.0
     org_file: Path | None = None
     rules_file: Path | None = None
     subjects: SubjectData | None = None  # what routing holds about a person (export, erasure)
@@ -138,7 +138,8 @@ def registry(deps: RoutingDeps) -> Registry:
         subscriptions=[Subscription(topics.LEAD_SCORED, batch_handler=bind(on_lead_scored, deps)),
                        Subscription(topics.DEAL_OUTCOME_RECORDED, handler=bind(on_deal_outcome_recorded, deps)),
                        *(privacy.subscriptions("routing", deps.subjects) if deps.subjects is not None else [])],
-        periodic=[Periodic("sla-timers", deps.timer_interval_s, bind(run_timers, deps))],
+        periodic=[Periodic("sla-timers", deps.timer_interval_s, bind(run_timers, deps),
+                           next_due_in=bind(next_timer_in, deps), wake_on=("assignments",))],
         startup=[bind(seed_from_files, deps)] if deps.org_file is not None else [])
 
 
@@ -354,6 +355,13 @@ async def run_timers(deps: RoutingDeps, units: UnitOfWorkFactory) -> int:
     async with units() as uow:
         await report_timer_backlog(deps, uow)
     return fired
+
+
+async def next_timer_in(deps: RoutingDeps, units: UnitOfWorkFactory) -> float | None:
+    """Seconds until the next clock or reminder is due: the ``sla-timers`` job sleeps
+    until then (a new assignment due sooner wakes it, see shared.wakeups)."""
+    async with units() as uow:
+        return timers.seconds_until(await deps.repo.next_due(uow.conn), deps.clock())
 
 
 # --------------------------------------------------------------------------- follow-ups

@@ -116,6 +116,9 @@ class RoutingStore(Protocol):
         """Open assignments whose clock (``due``) or reminder (``reminder``) is due by ``now``
         and not handled yet: how many, and the oldest due time."""
 
+    async def next_due(self, conn: Any) -> datetime | None:
+        """When the next open assignment's clock or reminder is due (None: none pending)."""
+
     async def mark_reminded(self, conn: Any, ids: Sequence[str], at: datetime) -> None:
         """Record that these assignments' owners were reminded."""
 
@@ -355,6 +358,12 @@ class RoutingRepository:
             "min(remind_at) FILTER (WHERE reminded_at IS NULL AND remind_at <= $1 AND due_at > $1) AS remind_at "
             f"FROM {self.s}.assignments WHERE status = 'open' AND due_at IS NOT NULL", now)
         return {"due": (int(r["due"]), r["due_at"]), "reminder": (int(r["reminders"]), r["remind_at"])}
+
+    async def next_due(self, conn: asyncpg.Connection) -> datetime | None:
+        due: datetime | None = await conn.fetchval(
+            "SELECT least(min(due_at), min(remind_at) FILTER (WHERE reminded_at IS NULL AND remind_at < due_at)) "
+            f"FROM {self.s}.assignments WHERE status = 'open'")
+        return due
 
     async def mark_reminded(self, conn: asyncpg.Connection, ids: Sequence[str], at: datetime) -> None:
         await conn.execute(f"UPDATE {self.s}.assignments SET reminded_at = $2 WHERE assignment_id = ANY($1::text[])",

@@ -17,7 +17,8 @@ class RoutingSettings(ServiceSettings):
     routing_org_file: Path = REPO_ROOT / "deploy" / "demo" / "org.yaml"
     # Rules seed when the org file has none; default: rules.yaml beside the org file.
     routing_rules_file: Path | None = None
-    # How often the SLA clock looks for due follow-ups and reminders; a breach is noticed
-    # at most this late.
-    routing_timer_interval_s: float = 0.5
+    # The SLA clock sleeps until the next follow-up or reminder is due (woken by the
+    # database when a sooner one is written, shared.wakeups); it also looks this often,
+    # in case a notification was lost (at most 60 s).
+    routing_timer_interval_s: float = 30.0
     routing_timer_batch: int = 200

@@ -612,7 +612,9 @@ async def test_an_enrolment_timer_is_due_with_what_the_step_machine_needs(progra
         "pass": 1}
     assert due["engaged_at"] == T0 + timedelta(minutes=1) and due["replied_at"] is None
     assert await store.step_backlog(conn, T0 + timedelta(hours=1)) == (1, T0)
+    assert await store.next_due(conn, "steps") == T0
     await store.save_progress(conn, "e1", "active", 2, 1, T0 + timedelta(days=3), None, T0)
+    assert await store.next_due(conn, "steps") == T0 + timedelta(days=3)
     assert await store.due_enrollments(conn, T0 + timedelta(days=1), 10) == []
     assert await store.unsubscribe(conn, "ADA@x.example", "L1", "m1", T0)
     assert not await store.unsubscribe(conn, "ada@x.example", "L1", "m2", T0)
@@ -622,6 +624,7 @@ async def test_an_enrolment_timer_is_due_with_what_the_step_machine_needs(progra
     assert await store.active_enrollment(conn, "L1") is None
     (ended,) = await store.enrollments_of(conn, "L1")
     assert (ended["status"], ended["exit_reason"], ended["due_at"]) == ("exited", "unsubscribed", None)
+    assert await store.next_due(conn, "steps") is None
 
 
 async def test_messages_queue_defer_send_and_count(programs: tuple[ProgramStore, Any]) -> None:
@@ -637,6 +640,7 @@ async def test_messages_queue_defer_send_and_count(programs: tuple[ProgramStore,
     await store.mark_sent(conn, "m1", "ada@x.example", "s", ["https://x.example/a"], T0)
     await store.set_message_status(conn, "m2", "queued", "daily-limit", T0 + timedelta(days=1))
     assert await store.queued_messages(conn, T0 + timedelta(hours=1), 10) == []
+    assert await store.next_due(conn, "mail") == T0 + timedelta(days=1)  # m2, deferred
     assert await store.sent_since(conn, ["ADA@x.example"], T0 - timedelta(days=7)) == {"ada@x.example": [T0]}
     await store.count_engagement(conn, "m1", "email_click")
     sent = await store.message(conn, "m1")
@@ -661,7 +665,9 @@ async def test_tasks_and_the_no_show_timer(programs: tuple[ProgramStore, Any]) -
     (due,) = await store.due_webinars(conn, end + timedelta(hours=1), 10)
     assert due["campaign_id"] == "wb"
     assert await store.no_show_backlog(conn, end + timedelta(hours=2)) == (1, end + timedelta(hours=1))
+    assert await store.next_due(conn, "no-shows") == end + timedelta(hours=1)
     await store.no_shows_marked(conn, "wb", 4, end + timedelta(hours=1))
+    assert await store.next_due(conn, "no-shows") is None
     await store.save_webinar(conn, "wb", "Webinar", end, end + timedelta(hours=1), end + timedelta(hours=2), T0)
     again = await store.webinar(conn, "wb")
     assert again is not None and (again["no_shows"], again["no_show_due_at"]) == (4, end + timedelta(hours=1))

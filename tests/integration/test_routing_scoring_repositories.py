@@ -154,10 +154,12 @@ async def test_timers_come_due_in_order_and_are_handled_once(routing: tuple[Rout
     assert [r["assignment_id"] for r in await store.reminders_due(conn, now, 10)] == ["late"]
     backlog = await store.timer_backlog(conn, now)
     assert backlog == {"due": (1, T0 + timedelta(hours=1)), "reminder": (1, T0 + timedelta(hours=1, minutes=30))}
+    assert (next_due := await store.next_due(conn)) is not None and next_due <= T0 + timedelta(hours=1)
     await store.mark_reminded(conn, ["late"], now)
     await store.mark_followed_up(conn, "early", now)
     await store.add_follow_up(conn, "f1", "early", "L1", "r1", "contacted", "", False, now)
     assert await store.reminders_due(conn, now, 10) == [] and await store.due(conn, now, 10) == []
+    assert await store.next_due(conn) == T0 + timedelta(hours=2)  # late's clock; its reminder is done
     assert await store.timer_backlog(conn, now) == {"due": (0, None), "reminder": (0, None)}
     assert [r["assignment_id"] for r in await store.due(conn, T0 + timedelta(days=1), 1)] == ["late"]
     assert [pick(f, "follow_up_id", "outcome", "on_time") for f in await store.lead_follow_ups(conn, "L1")] == [

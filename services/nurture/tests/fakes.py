@@ -154,6 +154,13 @@ class InMemoryPrograms:
                        (("track", track), ("campaign", campaign), ("status", status)))]
         return sorted(rows, key=lambda e: (e["entered_at"], e["enrollment_id"]))[:limit]
 
+    async def next_due(self, conn: Any, timer: str) -> datetime | None:
+        pending = {"steps": (e["due_at"] for e in self.enrollments.values() if e["status"] == "active"),
+                   "mail": (m["not_before"] for m in self.messages.values() if m["status"] == "queued"),
+                   "no-shows": (w["no_show_due_at"] for w in self.webinars.values()
+                                if w["no_shows_marked_at"] is None)}[timer]
+        return min((due for due in pending if due is not None), default=None)
+
     async def step_backlog(self, conn: Any, now: datetime) -> tuple[int, datetime | None]:
         due = [e["due_at"] for e in self.enrollments.values() if e["status"] == "active" and e["due_at"] <= now]
         return len(due), min(due, default=None)

@@ -141,6 +141,12 @@ class InMemoryRouting:
                   and a["due_at"] is not None and a["due_at"] > now]
         return {"due": (len(due), min(due, default=None)), "reminder": (len(remind), min(remind, default=None))}
 
+    async def next_due(self, conn: Any) -> datetime | None:
+        times = [t for a in self.assignments.values() if a["status"] == "open" and a["due_at"] is not None
+                 for t in (a["due_at"], a["remind_at"] if a["reminded_at"] is None and a["remind_at"] is not None
+                           and a["remind_at"] < a["due_at"] else None) if t is not None]
+        return min(times, default=None)
+
     async def mark_reminded(self, conn: Any, ids: Sequence[str], at: datetime) -> None:
         for assignment_id in ids:
             self.assignments[assignment_id]["reminded_at"] = at
