@@ -87,6 +87,10 @@ bench-idle: venv ## each service's CPU with no traffic for a minute, beside the 
 	@if [ -z "$$LEADBRIDGE_KAFKA_BOOTSTRAP$$LEADBRIDGE_DATABASE_URL" ]; then $(MAKE) --no-print-directory infra; fi
 	@$(PY) -m bench.idle $(BENCH_ARGS)
 
+bench-sizing: venv ## CPU per lead of each service at a steady 200 leads/s for 30 s, and the replicas and partitions a lead rate needs
+	@if [ -z "$$LEADBRIDGE_KAFKA_BOOTSTRAP$$LEADBRIDGE_DATABASE_URL" ]; then $(MAKE) --no-print-directory infra; fi
+	@$(PY) -m bench.sizing $(BENCH_ARGS)
+
 stop: ## stop the local Kafka, Prometheus and Mailpit (PostgreSQL only if make run/infra started it)
 	@deploy/prometheus/prometheus.sh stop || true
 	@deploy/mailpit/mailpit.sh stop || true
