@@ -213,7 +213,7 @@ class Gate:
 
 
 def too_many(what: str, retry_after: float, service: str) -> HTTPException:
-    metrics.SOURCE_REFUSALS.labels(service, f"rate_limited_{what}").inc()
+    metrics.SOURCE_REFUSALS.labels(service, "rate_limited_key" if what == "key" else "rate_limited_address").inc()
     return HTTPException(429, detail={"field": KEY_HEADER if what == "key" else "client", "reason": (
         f"too many requests for this {what}: retry after {retry_after:.0f} s")},
         headers={"Retry-After": str(int(retry_after))})
