@@ -3,7 +3,8 @@ includes :data:`router`): issue, list, rotate with an overlap, revoke, for API a
 keys (``/v1/sources/{source}/keys``) and webhook secrets
 (``/v1/sources/{source}/webhook-secrets``). A key or secret is in the answer that
 issues it and nowhere after: keys are stored as their keyed hash
-(:func:`shared.credentials.digest`); a list never shows a secret."""
+(:func:`shared.credentials.digest`); a list never shows a secret. Each change is in the
+audit trail (``source_credential.issued``, ``.rotated``, ``.revoked``), with who made it."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, HTTPException, Path, Request
 from pydantic import BaseModel, ConfigDict, Field
 
-from shared import credentials
+from shared import audit, credentials
 from shared.auth import Principal, Role, allow
 from shared.credentials import BadCredential, Credential, Kind
 from shared.events import LeadSource
@@ -79,8 +80,8 @@ class _Management:
 
     kinds: tuple[Kind, ...]
 
-    async def issue(self, request: Request, definition: Credential,
-                    ending: tuple[str, datetime] | None = None) -> tuple[Credential, str]:
+    async def issue(self, request: Request, who: Principal, definition: Credential,
+                    ending: tuple[Credential, datetime] | None = None) -> tuple[Credential, str]:
         """Store a new credential made from ``definition`` (and, in the same transaction,
         end the one it replaces: ``ending`` is its id and last moment)."""
         runtime, edge = edge_of(request)
@@ -93,8 +94,14 @@ class _Management:
                              digest=credentials.digest(runtime.settings.source_key_pepper, shown))
         async with runtime.unit_of_work() as uow:
             await edge.ring.store.add(uow.conn, issued)
+            audit.record(uow, who, "source_credential.issued", "source_credential", issued.credential_id,
+                         after=issued.view(), details={"kind": issued.kind.value, "source": issued.source})
             if ending is not None:
-                await edge.ring.store.end(uow.conn, *ending)
+                old, until = ending
+                await edge.ring.store.end(uow.conn, old.credential_id, until)
+                audit.record(uow, who, "source_credential.rotated", "source_credential", old.credential_id,
+                             before={"valid_until": old.view()["valid_until"]},
+                             after={"valid_until": until.isoformat()}, details={"replaced_by": issued.credential_id})
         edge.ring.invalidate()
         return issued, shown
 
@@ -106,8 +113,8 @@ class _Management:
             raise _not_found(credential_id)
         return found
 
-    async def rotate(self, request: Request, source: str, credential_id: str,
-                     body: RotationIn, by: str) -> tuple[Credential, str, datetime]:
+    async def rotate(self, request: Request, who: Principal, source: str, credential_id: str,
+                     body: RotationIn) -> tuple[Credential, str, datetime]:
         runtime, _ = edge_of(request)
         old = await self.existing(request, source, credential_id)
         overlap = timedelta(seconds=runtime.settings.source_key_rotation_overlap_s)
@@ -115,14 +122,16 @@ class _Management:
             successor, until = credentials.rotation(old, _now(), body.old_valid_until, overlap)
         except BadCredential as bad:
             raise _unprocessable(bad) from None
-        issued, shown = await self.issue(request, replace(successor, created_by=by), (old.credential_id, until))
+        issued, shown = await self.issue(request, who, replace(successor, created_by=who.subject), (old, until))
         return issued, shown, until
 
-    async def revoke(self, request: Request, source: str, credential_id: str) -> Credential:
+    async def revoke(self, request: Request, who: Principal, source: str, credential_id: str) -> Credential:
         runtime, edge = edge_of(request)
         await self.existing(request, source, credential_id)
         async with runtime.unit_of_work() as uow:
             await edge.ring.store.revoke(uow.conn, credential_id, _now())
+            audit.record(uow, who, "source_credential.revoked", "source_credential", credential_id,
+                         details={"source": source})
         edge.ring.invalidate()
         return await self.existing(request, source, credential_id)
 
@@ -138,6 +147,7 @@ KEYS = _Management((Kind.API_KEY, Kind.FORM_KEY))
 SECRETS = _Management((Kind.WEBHOOK_SECRET,))
 
 router = APIRouter(prefix="/v1/sources", tags=["sources"])
+
 
 @router.post("/{source}/keys", status_code=201, responses=responses(403))
 async def issue_key(source: KeySource, body: KeyIn, request: Request, who: Operator) -> dict[str, Any]:
@@ -155,7 +165,7 @@ async def issue_key(source: KeySource, body: KeyIn, request: Request, who: Opera
                                 created_by=who.subject)
     except BadCredential as bad:
         raise _unprocessable(bad) from None
-    issued, key = await KEYS.issue(request, definition)
+    issued, key = await KEYS.issue(request, who, definition)
     return {**issued.view(), "key": key}
 
 
@@ -170,7 +180,7 @@ async def rotate_key(source: KeySource, key_id: CredentialId, body: RotationIn, 
                      who: Operator) -> dict[str, Any]:
     """A new key with the old one's scope (shown once); the old one stays valid until
     ``old_valid_until`` so the sender can switch without a refused post."""
-    issued, key, until = await KEYS.rotate(request, source.value, key_id, body, who.subject)
+    issued, key, until = await KEYS.rotate(request, who, source.value, key_id, body)
     return {**issued.view(), "key": key, "old": {"id": key_id, "valid_until": until.isoformat()}}
 
 
@@ -178,7 +188,7 @@ async def rotate_key(source: KeySource, key_id: CredentialId, body: RotationIn, 
 async def revoke_key(source: KeySource, key_id: CredentialId, request: Request, who: Operator) -> dict[str, Any]:
     """Revoke a key now (refused from this replica's next request on, the others' within
     ``LEADBRIDGE_SOURCE_KEYS_REFRESH_S``)."""
-    return (await KEYS.revoke(request, source.value, key_id)).view()
+    return (await KEYS.revoke(request, who, source.value, key_id)).view()
 
 
 @router.post("/{source}/webhook-secrets", status_code=201, responses=responses(403))
@@ -187,7 +197,7 @@ async def issue_secret(source: SenderName, body: SecretIn, request: Request, who
     ``source``, shown in this answer only; give it to the sender's settings."""
     definition = Credential(credential_id="", kind=Kind.WEBHOOK_SECRET, source=source, created_at=_now(),
                             label=body.label, created_by=who.subject)
-    issued, secret = await SECRETS.issue(request, definition)
+    issued, secret = await SECRETS.issue(request, who, definition)
     return {**issued.view(), "secret": secret}
 
 
@@ -204,11 +214,11 @@ async def rotate_secret(source: SenderName, secret_id: CredentialId, body: Rotat
                         request: Request, who: Operator) -> dict[str, Any]:
     """A new secret (shown once); deliveries signed with the old one, or with both
     (Standard Webhooks' several signatures), are accepted until ``old_valid_until``."""
-    issued, secret, until = await SECRETS.rotate(request, source, secret_id, body, who.subject)
+    issued, secret, until = await SECRETS.rotate(request, who, source, secret_id, body)
     return {**issued.view(), "secret": secret, "old": {"id": secret_id, "valid_until": until.isoformat()}}
 
 
 @router.delete("/{source}/webhook-secrets/{secret_id}", responses=responses(403, 404))
 async def revoke_secret(source: SenderName, secret_id: CredentialId, request: Request,
                         who: Operator) -> dict[str, Any]:
-    return (await SECRETS.revoke(request, source, secret_id)).view()
+    return (await SECRETS.revoke(request, who, source, secret_id)).view()

@@ -8,11 +8,13 @@ source's burst gets 429s with Retry-After while another's leads all go through."
 
 from __future__ import annotations
 
+import asyncio
 import re
 import uuid
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import asyncpg
 import httpx
 import orjson
 import pytest
@@ -83,6 +85,21 @@ def test_an_issued_key_is_shown_once_posts_for_its_source_only_and_is_refused_on
         assert (field, reason.startswith("revoked at")) == ("X-Api-Key", True), reason
         assert revoked.headers["WWW-Authenticate"].startswith("ApiKey")
     harness.eventually(lambda: captured(stack, lead["email"]), what="the scanner's lead")
+    assert audited(stack, issued["id"]) == [("source_credential.issued", "test-all-roles"),
+                                            ("source_credential.revoked", "test-all-roles")]
+
+
+def audited(stack: harness.Stack, credential_id: str) -> list[tuple[str, str]]:
+    """Capture's audit trail of one credential: (action, who), oldest first."""
+    async def read() -> list[tuple[str, str]]:
+        conn = await asyncpg.connect(stack.ns.database_url)
+        try:
+            rows = await conn.fetch("SELECT action, actor FROM capture.audit_log WHERE subject_type = "
+                                    "'source_credential' AND subject_id = $1 ORDER BY seq", credential_id)
+            return [(r["action"], r["actor"]) for r in rows]
+        finally:
+            await conn.close()
+    return asyncio.run(read())
 
 
 def test_a_rotated_key_works_during_the_overlap_and_not_after(stack: harness.Stack) -> None:
