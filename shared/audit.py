@@ -7,6 +7,8 @@ own unit of work::
 
     audit.record(uow, who, "rubric.approved", "rubric", version, details={"side": "sales"})
     audit.record(uow, who, "org.changed", "org", "org", before=old_doc, after=new_doc)
+    audit.record(uow, who, "lead.exported", "lead", lead_id)          # a subject access request
+    audit.record(uow, who, "lead.erased", "lead", lead_id, details={"services": [...]})
 
 ``record`` only emits an :class:`~shared.events.AuditRecorded`; the runtime
 (:class:`shared.runtime.Runtime`) writes every one of them into the service's

@@ -29,8 +29,8 @@ from services.content.repository import CollateralStore, Row, to_state
 from services.content.storage import FileStore
 from services.content.use_handlers import effectiveness_for_segment, on_deal_outcome, refresh_effectiveness
 from services.content.use_repository import UseStore
+from shared import audit, privacy, timers, topics
 from shared import metrics as shared_metrics
-from shared import privacy, timers, topics
 from shared.events import (
     CollateralRetirementWarned,
     CollateralShared,
@@ -162,6 +162,11 @@ async def _record(deps: ContentDeps, uow: UnitOfWork, row: Row, action: str, bef
         "action": action, "from_status": before, "to_status": row["status"], "version": version,
         "actor_id": actor.id, "actor_role": actor.role, "comment": comment, "at": at})
     uow.emit(_status_event(row, action, before, actor, at, version, comment, event_id))
+    # (a clocked retirement's entry gets an id derived from its event's, so a re-run records it once)
+    audit.record(uow, audit.Actor(actor.id, actor.id, (actor.role,)), f"collateral.{action}", "collateral",
+                 row["item_id"], before={"status": before}, after={"status": row["status"]},
+                 details={"version": version, "published_version": row["published_version"], "comment": comment},
+                 cause_id=event_id)
 
 
 async def _check_segments(deps: ContentDeps, uow: UnitOfWork, segments: Sequence[str]) -> None:

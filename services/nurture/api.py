@@ -22,6 +22,7 @@ from services.nurture.domain.report import funnel_svg, report_csv
 from services.nurture.domain.tracks import PoolStatus
 from services.nurture.handlers import NurtureDeps
 from services.nurture.repository import Row
+from shared.auth import Principal, Role, allow
 from shared.events import CampaignType, MemberStatus
 from shared.money import from_minor
 from shared.responses import link, responses
@@ -31,6 +32,7 @@ from shared.validation import Count, Instant, Text
 router = APIRouter(prefix="/v1/nurture", tags=["nurture"])
 
 DepsDep = Annotated[NurtureDeps, Depends(get_deps)]
+Marketing = Annotated[Principal, allow(Role.marketing)]  # campaigns and tracks are marketing's
 
 _PIXEL = base64.b64decode("R0lGODlhAQABAIAAAAAAAP///yH5BAEAAAAALAAAAAABAAEAAAIBRAA7")
 
@@ -118,13 +120,13 @@ async def get_track(name: str, runtime: RuntimeDep, deps: DepsDep,
     "GetTrack": link("GET", "/v1/nurture/tracks/{name}", "the version just made", name="$request.path.name",
                      version="$response.body#/version")}}))
 async def put_track(name: Text, runtime: RuntimeDep, deps: DepsDep,
-                    document: Annotated[dict[str, Any], Body()],
-                    changed_by: Annotated[Text, Query()] = "") -> dict[str, Any]:
-    """A new version of track ``name`` (created if new). Leads already on it finish the
-    version they started; new entrants get this one."""
+                    document: Annotated[dict[str, Any], Body()], who: Marketing) -> dict[str, Any]:
+    """A new version of track ``name`` (created if new), by the caller. Leads already on
+    it finish the version they started; new entrants get this one."""
     try:
         async with runtime.unit_of_work() as uow:
-            track, version = await handlers.define_track(deps, uow, name, document, changed_by)
+            track, version = await handlers.define_track(deps, uow, name, document, who.name or who.subject,
+                                                         who=who)
     except handlers.Invalid as bad:
         raise HTTPException(422, detail={"field": bad.field, "reason": bad.reason}) from None
     return _track_view(track, version)
@@ -342,10 +344,11 @@ def _draft(campaign_id: str, body: CampaignIn) -> CampaignDraft:
                          body.currency, body.goal, event)
 
 
-async def _define(runtime: RuntimeDep, deps: NurtureDeps, draft: CampaignDraft, new: bool) -> dict[str, Any]:
+async def _define(runtime: RuntimeDep, deps: NurtureDeps, draft: CampaignDraft, new: bool,
+                  who: Principal) -> dict[str, Any]:
     try:
         async with runtime.unit_of_work() as uow:
-            await handlers.define_campaign(deps, uow, draft, new=new)
+            await handlers.define_campaign(deps, uow, draft, new=new, who=who)
             row = await deps.campaigns.get_campaign(uow.conn, draft.campaign_id)
     except InvalidCampaign as bad:
         raise _refused(bad.field, bad.reason) from None
@@ -366,13 +369,14 @@ BY_CAMPAIGN = "$response.body#/campaign_id"
     "AddMembers": link("POST", CAMPAIGN + "/members", "invite its first members", campaign_id=BY_CAMPAIGN),
     "ListMembers": link("GET", CAMPAIGN + "/members", "its members", campaign_id=BY_CAMPAIGN),
     "Report": link("GET", CAMPAIGN + "/report", "its report", campaign_id=BY_CAMPAIGN)}}))
-async def create_campaign(body: NewCampaignIn, runtime: RuntimeDep, deps: DepsDep) -> dict[str, Any]:
-    return await _define(runtime, deps, _draft(body.campaign_id, body), new=True)
+async def create_campaign(body: NewCampaignIn, runtime: RuntimeDep, deps: DepsDep, who: Marketing) -> dict[str, Any]:
+    return await _define(runtime, deps, _draft(body.campaign_id, body), new=True, who=who)
 
 
 @campaigns.put("/campaigns/{campaign_id}", responses=responses(404))
-async def change_campaign(campaign_id: str, body: CampaignIn, runtime: RuntimeDep, deps: DepsDep) -> dict[str, Any]:
-    return await _define(runtime, deps, _draft(campaign_id, body), new=False)
+async def change_campaign(campaign_id: str, body: CampaignIn, runtime: RuntimeDep, deps: DepsDep,
+                          who: Marketing) -> dict[str, Any]:
+    return await _define(runtime, deps, _draft(campaign_id, body), new=False, who=who)
 
 
 @campaigns.get("/campaigns")

@@ -64,8 +64,8 @@ from services.nurture.repository import (
     Row,
     TouchRow,
 )
+from shared import audit, pii, privacy, timers, topics
 from shared import metrics as shared_metrics
-from shared import pii, privacy, timers, topics
 from shared.events import (
     GRADES,
     Behaviour,
@@ -214,15 +214,21 @@ async def live_tracks(deps: NurtureDeps, conn: Any) -> list[tuple[TrackDefinitio
 
 
 async def define_track(deps: NurtureDeps, uow: UnitOfWork, name: str, document: dict[str, Any],
-                       by: str = "") -> tuple[TrackDefinition, int]:
-    """Store a new version of track ``name`` (leads already on it keep their version)."""
+                       by: str = "", *, who: audit.Who | None = None) -> tuple[TrackDefinition, int]:
+    """Store a new version of track ``name`` (leads already on it keep their version),
+    recorded in the audit trail as ``who`` (without one, ``by`` as given)."""
     track = parse_track(name, document)
-    existing = [t for t, _ in await live_tracks(deps, uow.conn) if t.name != name]
+    live = await live_tracks(deps, uow.conn)
+    previous = next((t.model_dump(mode="json") for t, _ in live if t.name == name), None)
+    existing = [t for t, _ in live if t.name != name]
     problems = check_references([*existing, track])
     if problems:
         where, _, why = problems[0].partition(": ")
         raise Invalid(where, why)
-    version = await deps.programs.add_track(uow.conn, name, track.model_dump(mode="json"), deps.clock(), by)
+    after = track.model_dump(mode="json")
+    version = await deps.programs.add_track(uow.conn, name, after, deps.clock(), by or (who.subject if who else ""))
+    audit.record(uow, who or audit.Actor(by or "unknown", by), "track.defined", "track", name, before=previous,
+                 after=after, details={"version": version})
     metrics.TRACK_VERSIONS.labels(name).set(version)
     return track, version
 
@@ -687,10 +693,11 @@ class NotAMember(LookupError):
     """The lead is not a member of the campaign."""
 
 
-async def define_campaign(deps: NurtureDeps, uow: UnitOfWork, draft: CampaignDraft, *, new: bool) -> CampaignDefined:
-    """Define a campaign (``new``) or redefine one, and publish ``campaign-defined``.
-    Raises :class:`InvalidCampaign` (naming the field), :class:`CampaignExists` or
-    :class:`UnknownCampaign`."""
+async def define_campaign(deps: NurtureDeps, uow: UnitOfWork, draft: CampaignDraft, *, new: bool,
+                          who: audit.Who | None = None) -> CampaignDefined:
+    """Define a campaign (``new``) or redefine one, publish ``campaign-defined`` and
+    record it in the audit trail as ``who``. Raises :class:`InvalidCampaign` (naming the
+    field), :class:`CampaignExists` or :class:`UnknownCampaign`."""
     previous = await deps.campaigns.get_campaign(uow.conn, draft.campaign_id)
     if new and previous is not None:
         raise CampaignExists(draft.campaign_id)
@@ -700,7 +707,21 @@ async def define_campaign(deps: NurtureDeps, uow: UnitOfWork, draft: CampaignDra
     defined = CampaignDefined.model_validate(define(draft).event(version, deps.clock()))
     await deps.campaigns.save_campaign(uow.conn, defined)
     uow.emit(defined)
+    audit.record(uow, who or audit.system("campaigns"), "campaign.defined" if new else "campaign.changed",
+                 "campaign", draft.campaign_id, before=None if previous is None else _definition(previous),
+                 after=_definition(defined), details={"version": version})
     return defined
+
+
+_UNCHANGING = {"event_id", "occurred_at", "version"}  # differ with every definition: not a change of it
+
+
+def _definition(campaign: CampaignDefined | Row) -> dict[str, Any]:
+    """A campaign's definition as JSON, from its event or its stored row, for the audit's diff."""
+    if not isinstance(campaign, CampaignDefined):
+        fields = CampaignDefined.model_fields.keys() - {"event_id", "occurred_at"}
+        campaign = CampaignDefined.model_validate({k: v for k, v in dict(campaign).items() if k in fields})
+    return campaign.model_dump(mode="json", exclude=_UNCHANGING)
 
 
 async def _campaign(deps: NurtureDeps, conn: Any, campaign_id: str) -> Row:

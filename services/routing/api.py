@@ -86,11 +86,11 @@ router = APIRouter(prefix="/v1", tags=["routing"])
 
 
 async def _change(runtime: RuntimeDep, deps: RoutingDeps, kind: Literal["org", "rules"], document: dict[str, Any],
-                  expected_version: int | None, changed_by: str) -> dict[str, Any]:
+                  expected_version: int | None, who: Principal) -> dict[str, Any]:
     try:
         async with runtime.unit_of_work() as uow:
-            await handlers.change_config(deps, uow, kind, document, f"{kind} replaced over HTTP", changed_by,
-                                         expected_version)
+            await handlers.change_config(deps, uow, kind, document, f"{kind} replaced over HTTP",
+                                         who.name or who.subject, expected_version, who=who)
             version, _ = await handlers.live_document(deps, uow, kind)
     except ConfigInvalid as exc:
         raise _config_error(exc) from None
@@ -136,9 +136,9 @@ def _live_document_routes(kind: Literal["org", "rules"], noun: str, read_doc: st
 
     @router.put(f"/{kind}", name=f"put_{kind}", description=replace_doc, responses=responses(409))
     async def replace(runtime: RuntimeDep, deps: DepsDep, document: dict[str, Any],
-                      expected_version: Count | None = Query(default=None),
-                      changed_by: Text = Query(default="")) -> dict[str, Any]:
-        return await _change(runtime, deps, kind, document, expected_version, changed_by)
+                      who: Annotated[Principal, allow(Role.operator)],
+                      expected_version: Count | None = Query(default=None)) -> dict[str, Any]:
+        return await _change(runtime, deps, kind, document, expected_version, who)
 
 
 _live_document_routes("org", "organisation", "The live sales organisation and its version.",
@@ -163,15 +163,20 @@ async def list_reps(runtime: RuntimeDep, deps: DepsDep) -> dict[str, Any]:
                       "weight": r.weight, "away": r.away, "working": r.working} for r in reps]}
 
 
-@router.put("/reps/{rep_id}/availability", responses=responses(404))
-async def put_availability(rep_id: str, body: AvailabilityIn, runtime: RuntimeDep, deps: DepsDep) -> dict[str, Any]:
-    """Set a rep's away periods (``{"away": []}`` = available). Takes effect at once."""
+@router.put("/reps/{rep_id}/availability", responses=responses(403, 404))
+async def put_availability(rep_id: str, body: AvailabilityIn, runtime: RuntimeDep, deps: DepsDep,
+                           who: TeamBoard) -> dict[str, Any]:
+    """Set a rep's away periods (``{"away": []}`` = available; a manager: a rep of a team
+    they manage). Takes effect at once."""
     away = [{"from": a.start.isoformat(), "to": a.end.isoformat(), "reason": a.reason} for a in body.away]
     try:
         async with runtime.unit_of_work() as uow:
-            await handlers.set_availability(deps, uow, rep_id, away, body.changed_by)
+            await handlers.set_availability(deps, uow, rep_id, away, body.changed_by or who.name or who.subject,
+                                            teams=_managed_teams(who), who=who)
     except handlers.NotFound as exc:
         raise _not_found("rep_id", exc) from None
+    except handlers.NotInTeam as exc:
+        raise forbidden(str(exc)) from None
     except ConfigInvalid as exc:
         raise _config_error(exc) from None
     return {"rep_id": rep_id, "away": away}
@@ -186,7 +191,7 @@ async def put_capacity(rep_id: str, body: CapacityIn, runtime: RuntimeDep, deps:
     try:
         async with runtime.unit_of_work() as uow:
             await handlers.set_capacity(deps, uow, rep_id, body.capacity, body.changed_by or who.name or who.subject,
-                                        teams=_managed_teams(who))
+                                        teams=_managed_teams(who), who=who)
     except handlers.NotFound as exc:
         raise _not_found("rep_id", exc) from None
     except handlers.NotInTeam as exc:

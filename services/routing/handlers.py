@@ -38,8 +38,8 @@ from services.routing.domain.lifecycle import (
 )
 from services.routing.domain.router import LeadFacts, Router, is_away
 from services.routing.repository import PendingWrites, RoutingStore, Row, active_from_row
+from shared import audit, privacy, timers, topics
 from shared import metrics as shared_metrics
-from shared import privacy, timers, topics
 from shared.events import (
     DealOutcomeRecorded,
     FollowUpEscalated,
@@ -452,10 +452,12 @@ async def record_follow_up(deps: RoutingDeps, uow: UnitOfWork, assignment_id: st
 
 async def change_config(deps: RoutingDeps, uow: UnitOfWork, kind: Literal["org", "rules"],
                         document: dict[str, Any], change: str, changed_by: str = "",
-                        expected_version: int | None = None) -> RoutingConfig:
+                        expected_version: int | None = None, *, who: audit.Who | None = None) -> RoutingConfig:
     """Replace the organisation or the rules, only if the result validates together with
-    the other document. Emits ``RoutingConfigChanged``; every replica picks it up on its
-    next unit of work. Raises :class:`ConfigInvalid` or :class:`Conflict`."""
+    the other document. Emits ``RoutingConfigChanged`` and records the change, place by
+    place, in the audit trail as ``who`` (a route's caller; without one, ``changed_by``
+    as given); every replica picks it up on its next unit of work. Raises
+    :class:`ConfigInvalid` or :class:`Conflict`."""
     conn, repo = uow.conn, deps.repo
     docs = await repo.config_documents(conn, for_update=True)
     version = docs[kind][0] if kind in docs else 0
@@ -471,6 +473,9 @@ async def change_config(deps: RoutingDeps, uow: UnitOfWork, kind: Literal["org",
     await repo.save_config(conn, kind, version + 1, document, change, changed_by)
     uow.emit(RoutingConfigChanged(kind=kind, version=version + 1, change=change, changed_by=changed_by,
                                   document=document))
+    audit.record(uow, who or audit.Actor(changed_by or "unknown", changed_by), f"{kind}.changed", kind, kind,
+                 before=docs[kind][1] if kind in docs else None, after=document,
+                 details={"version": version + 1, "change": change})
     metrics.CONFIG_CHANGES.labels(kind).inc()
     return config
 
@@ -487,11 +492,14 @@ async def seed_config(deps: RoutingDeps, uow: UnitOfWork, org_doc: dict[str, Any
         await repo.save_config(conn, kind, 1, doc, f"seeded from {source}", "seed")
         uow.emit(RoutingConfigChanged(kind=kind, version=1,  # type: ignore[arg-type]
                                       change=f"seeded from {source}", changed_by="seed", document=doc))
+        audit.record(uow, audit.system("seed"), f"{kind}.seeded", kind, kind, after=doc,
+                     details={"version": 1, "source": source})
     return True
 
 
 async def _change_rep(deps: RoutingDeps, uow: UnitOfWork, rep_id: str, changes: dict[str, Any], change: str,
-                      changed_by: str, teams: frozenset[str] | None = None) -> RoutingConfig:
+                      changed_by: str, teams: frozenset[str] | None = None,
+                      who: audit.Who | None = None) -> RoutingConfig:
     """Set fields of one rep in the live organisation: an org change like any other
     (validated, versioned, announced). With ``teams``, only a rep of one of them. Raises
     :class:`NotFound`, :class:`NotInTeam` or :class:`ConfigInvalid`."""
@@ -506,23 +514,26 @@ async def _change_rep(deps: RoutingDeps, uow: UnitOfWork, rep_id: str, changes: 
                         f"{', '.join(sorted(teams)) or 'no team'}")
     match[0].update(changes)
     org["reps"] = reps
-    return await change_config(deps, uow, "org", org, change, changed_by or rep_id)
+    return await change_config(deps, uow, "org", org, change, changed_by or rep_id, who=who)
 
 
 async def set_availability(deps: RoutingDeps, uow: UnitOfWork, rep_id: str, away: list[dict[str, Any]],
-                           changed_by: str = "") -> RoutingConfig:
-    """Replace a rep's away periods (an empty list: available)."""
+                           changed_by: str = "", teams: frozenset[str] | None = None,
+                           who: audit.Who | None = None) -> RoutingConfig:
+    """Replace a rep's away periods (an empty list: available); with ``teams``, only a
+    rep of one of them."""
     change = f"availability of {rep_id}: " + ("available" if not away else
                                               ", ".join(f"away {a['from']} to {a['to']}" for a in away))
-    return await _change_rep(deps, uow, rep_id, {"away": away}, change, changed_by)
+    return await _change_rep(deps, uow, rep_id, {"away": away}, change, changed_by, teams, who)
 
 
 async def set_capacity(deps: RoutingDeps, uow: UnitOfWork, rep_id: str, capacity: int,
-                       changed_by: str = "", teams: frozenset[str] | None = None) -> RoutingConfig:
+                       changed_by: str = "", teams: frozenset[str] | None = None,
+                       who: audit.Who | None = None) -> RoutingConfig:
     """Change how many open leads a rep holds at most (the organisation's rules apply:
     a rule's only team keeps some capacity); with ``teams``, only a rep of one of them."""
     return await _change_rep(deps, uow, rep_id, {"capacity": capacity}, f"capacity of {rep_id}: {capacity}",
-                             changed_by, teams)
+                             changed_by, teams, who)
 
 
 async def seed_from_files(deps: RoutingDeps, units: UnitOfWorkFactory) -> None:

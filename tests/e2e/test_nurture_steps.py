@@ -100,7 +100,7 @@ def test_each_step_fires_once(private_namespace: harness.Namespace, mailpit: har
     replicas = [first]
     first.start()
     try:
-        r = httpx.put(first.url + "/v1/nurture/tracks/exactly-once", json=TRACK, timeout=10)
+        r = harness.authorised(first.url).put("/v1/nurture/tracks/exactly-once", json=TRACK)
         assert r.status_code == 201, r.text
         if scenario == "two-replicas":
             second = nurture(ns, mailpit, tmp_path / "nurture-2.log")

@@ -93,7 +93,7 @@ def routing_client(private_namespace: harness.Namespace, tmp_path: Path) -> Iter
     """Routing with the demo organisation exactly as shipped."""
     svc = start_routing(private_namespace, tmp_path / "routing.log", DEMO_ORG)
     try:
-        with httpx.Client(base_url=svc.url, timeout=10) as client:
+        with harness.authorised(svc.url) as client:
             yield client
     finally:
         svc.stop()

@@ -16,6 +16,7 @@ from services.content.tests import samples
 from services.content.tests.fakes import InMemoryCollateral, InMemoryFiles, InMemoryUse
 from shared import testing, topics
 from shared.events import (
+    AuditRecorded,
     CollateralRetirementWarned,
     CollateralShared,
     CollateralStatusChanged,
@@ -96,6 +97,10 @@ async def test_every_transition_is_an_event_with_who_and_when_and_a_lead_gets_it
                                                                  ("mia", "marketing")]
     assert all(e.occurred_at == NOW for e in changes) and changes[-1].published_version == 1
     assert changes[-1].retire_at == NOW + timedelta(days=365)
+    trail = uow.of(AuditRecorded)  # every status change is in the audit trail, with who acted
+    assert [(e.action, e.actor, e.changes[0].after if e.changes else None) for e in trail][-3:] == [
+        ("collateral.approve", "rex", None), ("collateral.approve", "sam", "approved"),
+        ("collateral.publish", "mia", "published")]
     found = await handlers.collateral_for(deps, FakeUnitOfWork(), "L1", None)
     assert found is not None and [r["item_id"] for r in found.items] == [item_id]
 

@@ -16,7 +16,9 @@ from services.nurture.domain.mail import Limits
 from services.nurture.handlers import MailSettings, NurtureDeps, registry
 from services.nurture.tests.fakes import FakeMailer, InMemoryCampaigns, InMemoryPool, InMemoryPrograms
 from shared import topics
+from shared.audit import Actor
 from shared.events import (
+    AuditRecorded,
     Behaviour,
     CampaignDefined,
     CampaignMemberChanged,
@@ -78,6 +80,19 @@ async def test_a_campaign_definition_is_published_and_versioned() -> None:
     assert (first.version, again.version, uow.of(CampaignDefined)) == (1, 2, [again])
     with pytest.raises(handlers.CampaignExists):
         await n.define()
+
+
+async def test_a_campaign_change_is_audited_as_its_caller_with_what_changed() -> None:
+    n = Nurture()
+    await n.define()
+    uow = FakeUnitOfWork()
+    await handlers.define_campaign(n.deps, uow, CampaignDraft(
+        "webinar-q4", "Q4 webinar", CampaignType.WEBINAR, "mo", T0, T0 + timedelta(days=60), Decimal("7500"), "USD",
+        "2 clients", EventDetails(datetime(2026, 12, 10, 16), datetime(2026, 12, 10, 17), "Europe/Berlin")),
+        new=False, who=Actor("mkt-1", "Mia", ("marketing",)))
+    [entry] = uow.of(AuditRecorded)
+    assert (entry.action, entry.subject_id, entry.actor_name) == ("campaign.changed", "webinar-q4", "Mia")
+    assert [(c.path, c.before, c.after) for c in entry.changes] == [("cost_minor", 500000, 750000)]
 
 
 async def test_a_webinar_funnel_from_invitation_to_attributed_revenue() -> None:

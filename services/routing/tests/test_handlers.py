@@ -17,7 +17,9 @@ from services.routing.handlers import RoutingDeps, registry
 from services.routing.tests.factory import DEMO_ORG, WEDNESDAY
 from services.routing.tests.fakes import InMemoryRouting
 from shared import testing, topics
+from shared.audit import Actor
 from shared.events import (
+    AuditRecorded,
     DealOutcomeKind,
     DealOutcomeRecorded,
     FollowUpEscalated,
@@ -320,6 +322,20 @@ async def test_an_away_rep_gets_no_lead_and_reads_as_away(routing: Routing) -> N
     assert (statuses["is-1"].away, statuses["is-3"].away, statuses["is-3"].open) == (True, False, 3)
     with pytest.raises(handlers.NotFound):
         await handlers.set_availability(routing.deps, FakeUnitOfWork(), "nobody", [], "manager")
+
+
+async def test_a_configuration_change_is_audited_as_its_caller_place_by_place(routing: Routing) -> None:
+    version, org = await handlers.live_document(routing.deps, FakeUnitOfWork(), "org")
+    reps = [dict(r, capacity=r["capacity"] + 1) if r["id"] == "is-1" else r for r in org["reps"]]
+    uow = FakeUnitOfWork()
+    await handlers.change_config(routing.deps, uow, "org", org | {"reps": reps}, "more for is-1", "Olga",
+                                 who=Actor("ops-1", "Olga", ("operator",)))
+    [entry] = uow.of(AuditRecorded)
+    assert (entry.action, entry.subject_id, entry.actor, entry.actor_name) == ("org.changed", "org", "ops-1", "Olga")
+    [change] = entry.changes
+    index = [r["id"] for r in org["reps"]].index("is-1")
+    assert (change.path, change.after - change.before) == (f"reps.{index}.capacity", 1)
+    assert entry.details == {"version": version + 1, "change": "more for is-1"}
 
 
 async def test_a_stale_configuration_change_is_refused(routing: Routing) -> None:
