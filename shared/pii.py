@@ -41,6 +41,8 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
+import os
 import re
 import secrets
 import time
@@ -97,7 +99,7 @@ def _aad(subject: str, event_id: str, path: str) -> bytes:
 
 def seal(key: SubjectKey, event_id: str, path: str, plaintext: str) -> str:
     """``plaintext`` as a token only ``key`` opens, for this event and field."""
-    nonce = secrets.token_bytes(12)
+    nonce = os.urandom(12)
     sealed = _aead(key).encrypt(nonce, plaintext.encode(), _aad(key.subject, event_id, path))
     return f"{TOKEN_PREFIX}{key.subject}:{key.kid}:{base64.urlsafe_b64encode(nonce + sealed).decode()}"
 
@@ -142,6 +144,31 @@ def is_erased(value: object) -> bool:
 # --------------------------------------------------------------------------- fields of an event
 
 
+@functools.cache
+def _compiled(paths: tuple[str, ...]) -> tuple[tuple[str, tuple[str, ...]], ...]:
+    return tuple((path, tuple(path.split("."))) for path in paths)
+
+
+def _apply(data: dict[str, Any], paths: tuple[str, ...], fn: Callable[[str, str], str]) -> None:
+    """Replace, in place, each string at one of ``paths`` (dotted, ``*`` for every value
+    of a map) below ``data`` by ``fn(path, value)``; on every event of every hop, so the
+    one- and two-level paths the events declare take a short way."""
+    for path, parts in _compiled(paths):
+        if len(parts) == 1:
+            value = data.get(path)
+            if isinstance(value, str):
+                data[path] = fn(path, value)
+        elif len(parts) == 2 and isinstance(inner := data.get(parts[0]), dict):
+            if parts[1] == "*":
+                for name, value in inner.items():
+                    if isinstance(value, str):
+                        inner[name] = fn(f"{parts[0]}.{name}", value)
+            elif isinstance(value := inner.get(parts[1]), str):
+                inner[parts[1]] = fn(path, value)
+        elif len(parts) > 2:
+            _visit(data, parts, "", fn)
+
+
 def _visit(data: Any, parts: Sequence[str], path: str, fn: Callable[[str, str], Any]) -> None:
     """Replace, in place, each string at ``parts`` below ``data`` by ``fn(path, value)``."""
     if not isinstance(data, dict) or not parts:
@@ -162,25 +189,25 @@ def _copy_along(data: dict[str, Any], paths: Iterable[str]) -> dict[str, Any]:
     """``data`` with every dict on the way to ``paths`` copied (the caller's stay as they were)."""
     out = dict(data)
     for path in paths:
-        parts = path.split(".")
-        if len(parts) > 1 and isinstance(out.get(parts[0]), dict):
-            out[parts[0]] = dict(out[parts[0]])
+        head, dot, _ = path.partition(".")
+        if dot and isinstance(out.get(head), dict) and out[head] is data.get(head):
+            out[head] = dict(out[head])
     return out
 
 
 def seal_fields(paths: Sequence[str], data: dict[str, Any], key: SubjectKey | None) -> dict[str, Any]:
     """A copy of an event's JSON fields with each personal one sealed by ``key``; with
-    no key (the person is erased) each reads as erased. Values already erased stay so."""
+    no key (the person is erased) each reads as erased. Values already erased, already
+    sealed or empty stay as they are."""
     out = _copy_along(data, paths)
     event_id = str(out["event_id"])
 
     def one(path: str, value: str) -> str:
-        if is_erased(value) or is_sealed(value):
+        if not value or value.startswith(TOKEN_PREFIX) or is_erased(value):
             return value
         return erased_value(path) if key is None else seal(key, event_id, path, value)
 
-    for path in paths:
-        _visit(out, path.split("."), "", one)
+    _apply(out, tuple(paths), one)
     return out
 
 
@@ -191,15 +218,14 @@ def open_fields(paths: Sequence[str], data: dict[str, Any], subject: str | None,
     event_id = str(data.get("event_id"))
 
     def one(path: str, value: str) -> str:
-        if not is_sealed(value):
+        if not value.startswith(TOKEN_PREFIX):
             return value
         if subject is None:
             raise Refused(f"{path}: sealed, but the event names no person")
         plain = unseal(value, subject, event_id, path, keys)
         return erased_value(path) if plain is None else plain
 
-    for path in paths:
-        _visit(data, path.split("."), "", one)
+    _apply(data, tuple(paths), one)
 
 
 def has_sealed(value: bytes | None) -> bool:
