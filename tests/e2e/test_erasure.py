@@ -54,6 +54,19 @@ def tables_holding(ns: harness.Namespace, needles: Iterable[str]) -> dict[str, i
     return asyncio.run(scan())
 
 
+def enrolment_states(ns: harness.Namespace, lead_id: str) -> list[tuple[str, str | None]]:
+    """The person's nurture enrolments: (status, exit reason)."""
+    async def read() -> list[tuple[str, str | None]]:
+        conn = await asyncpg.connect(ns.database_url)
+        try:
+            rows = await conn.fetch("SELECT status, exit_reason FROM nurture.enrollments WHERE lead_id = $1", lead_id)
+            return [(r["status"], r["exit_reason"]) for r in rows]
+        finally:
+            await conn.close()
+
+    return asyncio.run(read())
+
+
 def every_record(ns: harness.Namespace) -> list[Any]:
     """Every record of every topic of the run (dead letters too), from the beginning, by a
     consumer that never read them before."""
@@ -166,6 +179,8 @@ def test_an_erased_person_is_gone_from_every_table_and_every_topic(stack: harnes
     assert holding(records, needles) == []  # personal fields travel sealed
     assert opened_holding(stack.ns, records, needles)
 
+    assert ("active", None) in enrolment_states(stack.ns, lead_id)  # the track goes on (its next step waits)
+
     with stack.client("capture") as c:
         r = c.post("/v1/erasures", json={"email": email})
         assert r.status_code == 202, r.text
@@ -184,6 +199,9 @@ def test_an_erased_person_is_gone_from_every_table_and_every_topic(stack: harnes
     assert len(receipts) == 1 and {c.service for c in receipts[0].confirmations} == set(PRIVACY_SERVICES)
 
     assert tables_holding(stack.ns, needles) == {}
+    # consent went with the person: the track stopped
+    assert enrolment_states(stack.ns, lead_id) and all(
+        state == ("exited", "consent-withdrawn") for state in enrolment_states(stack.ns, lead_id))
     records = every_record(stack.ns)
     assert holding(records, needles) == []
     assert opened_holding(stack.ns, records, needles) == []
