@@ -333,6 +333,19 @@ def out_of_scope(field: str, reason: str, service: str) -> HTTPException:
     return forbidden(field, reason, service, "scope")
 
 
+def count_webhook(request: Request, sender: str, verified: bool) -> None:
+    """Count a webhook delivery against the rate limits: a verified one in its sender's
+    bucket (``LEADBRIDGE_RATE_LIMIT_PER_KEY``), a refused one in its client address's
+    (so forging is slow). 429 with ``Retry-After`` over either."""
+    runtime, edge = edge_of(request)
+    service = runtime.settings.service_name
+    if verified:
+        if (wait := edge.gate.take(edge.gate.per_key, "webhook", sender)) is not None:
+            raise too_many("key", wait, service)
+    elif (wait := edge.gate.take(edge.gate.per_address, "refused", client_address(request))) is not None:
+        raise too_many("client address", wait, service)
+
+
 async def webhook_secrets(request: Request, source: str) -> list[str]:
     """The secrets a delivery from ``source`` to this service may be signed with now."""
     return (await ring_of(request)).webhook_secrets(source)

@@ -108,11 +108,18 @@ def verify(secrets: Sequence[str], source: str, body: bytes, headers: dict[str, 
 async def verified_webhook(request: Request) -> VerifiedWebhook:
     """The FastAPI dependency: the delivery to this route, verified with the secrets of
     the route's ``{source}`` path parameter. 401 naming the reason otherwise (a source
-    without a valid secret included: it cannot be verified)."""
+    without a valid secret included: it cannot be verified); 429 over the sender's or,
+    for refused deliveries, the client address's rate limit."""
     runtime = get_runtime(request)
     source = str(request.path_params.get("source", ""))
     secrets = await sources.webhook_secrets(request, source)
-    return verify(secrets, source, await request.body(), dict(request.headers), runtime.settings.service_name)
+    try:
+        hook = verify(secrets, source, await request.body(), dict(request.headers), runtime.settings.service_name)
+    except HTTPException:
+        sources.count_webhook(request, source, verified=False)
+        raise
+    sources.count_webhook(request, source, verified=True)
+    return hook
 
 
 WebhookDep = Annotated[VerifiedWebhook, Depends(verified_webhook)]
