@@ -57,8 +57,11 @@ class Upstream:
 
     def client(self) -> httpx.AsyncClient:
         if self._client is None:
+            # Idle connections are dropped well before the services' own keep-alive (uvicorn's
+            # 5 s) closes them: reusing one the server is closing fails as "Server disconnected".
             self._client = httpx.AsyncClient(timeout=self.timeout_s,
-                                             limits=httpx.Limits(max_connections=50, max_keepalive_connections=20))
+                                             limits=httpx.Limits(max_connections=50, max_keepalive_connections=20,
+                                                                 keepalive_expiry=2.0))
         return self._client
 
     async def call(self, service: str, method: str, path: str, token: str, *, params: dict[str, Any] | None = None,
