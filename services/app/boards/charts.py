@@ -34,6 +34,18 @@ def _config(**extra: object) -> dict[str, object]:
 _SCRIPT = re.compile(r"<script\b.*?</script>", re.DOTALL)
 
 
+def ticks(top: int) -> list[int]:
+    """Whole-number ticks from 0 to at least ``top``, at a 1-2-5 step, at most six."""
+    step, magnitude = 1, 1
+    while top / step > 5:
+        for n in (1, 2, 5):
+            step = n * magnitude
+            if top / step <= 5:
+                break
+        magnitude *= 10
+    return list(range(0, -(-max(top, 1) // step) * step + 1, step))
+
+
 def _named(svg: str, label: str) -> str:
     """The SVG as one image with an accessible name (its parts are drawing, not content),
     without pygal's script."""
@@ -43,7 +55,8 @@ def _named(svg: str, label: str) -> str:
 
 def grades_chart(rows: Sequence[GradeRow], label: str) -> str:
     """Stacked bars: one per campaign (or source), split by grade."""
-    chart = pygal.HorizontalStackedBar(**_config(height=max(150, 80 + 32 * len(rows))))
+    chart = pygal.HorizontalStackedBar(**_config(height=max(150, 80 + 32 * len(rows)),
+                                                 y_labels=ticks(max((r.total for r in rows), default=0))))
     chart.x_labels = [r.key for r in rows]
     for grade in GRADES:
         chart.add(grade, [r.grades.get(grade, 0) for r in rows])
@@ -52,7 +65,8 @@ def grades_chart(rows: Sequence[GradeRow], label: str) -> str:
 
 def bars_chart(pairs: Sequence[tuple[str, int]], label: str, series: str) -> str:
     """Plain horizontal bars: a count per name (pool by track, collateral by status, funnel steps)."""
-    chart = pygal.HorizontalBar(**_config(height=max(130, 50 + 28 * len(pairs)), show_legend=False))
+    chart = pygal.HorizontalBar(**_config(height=max(130, 50 + 28 * len(pairs)), show_legend=False,
+                                          y_labels=ticks(max((n for _, n in pairs), default=0))))
     chart.x_labels = [name for name, _ in pairs]
     chart.add(series, [n for _, n in pairs])
     return _named(chart.render(is_unicode=True), label)

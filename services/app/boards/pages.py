@@ -30,6 +30,8 @@ from shared.auth import Role
 
 router = APIRouter(include_in_schema=False)
 
+HEALTH_TIMEOUT_S = 15.0
+
 COLLATERAL_STATUSES = ("draft", "in_review", "changes_requested", "approved", "published", "retired", "withdrawn")
 """Collateral's lifecycle, in order (content's ``STATUSES``), for the chart's bars."""
 
@@ -213,11 +215,12 @@ async def _marketing(request: Request, visitor: Visitor, deps: AppDeps, campaign
         "source_chart": charts.grades_chart(by_source, "Leads by grade per source") if by_source else "",
         "campaigns": campaigns, "campaign": chosen, "funnel": funnel,
         "report": report.body if report and report.ok else None,
-        "funnel_chart": charts.funnel_chart(funnel, f"Funnel of {chosen}") if funnel else "",
+        "funnel_chart": charts.funnel_chart(funnel, f"Funnel of {chosen}") if any(n for _, n in funnel) else "",
         "pool": pool, "pool_chart": charts.bars_chart(pool, "Nurture pool by track", "leads") if pool else "",
         "rubrics": _body(found["rubrics"], {}).get("versions", []),
         "collateral": collateral.get("items", []), "by_status": by_status,
-        "status_chart": charts.bars_chart(by_status, "Collateral by status", "items"),
+        "status_chart": (charts.bars_chart(by_status, "Collateral by status", "items")
+                         if any(n for _, n in by_status) else ""),
         "may_approve": {"marketing": _has(visitor, Role.marketing), "sales": _has(visitor, Role.sales_approver)},
     }, status, visitor)
 
@@ -275,7 +278,9 @@ async def _service_row(deps: AppDeps, service: str, base_url: str) -> dict[str, 
     row: dict[str, Any] = {"service": service, "status": "not answering", "checks": {},
                            "figures": rules.ServiceFigures(), "metrics": False}
     try:
-        health, metrics = await asyncio.gather(client.get(base_url + "/healthz"), client.get(base_url + "/metrics"))
+        # A health check asks the broker and the database: give it longer than a page's call.
+        health, metrics = await asyncio.gather(client.get(base_url + "/healthz", timeout=HEALTH_TIMEOUT_S),
+                                               client.get(base_url + "/metrics", timeout=HEALTH_TIMEOUT_S))
     except httpx.HTTPError as exc:  # a service that does not answer is what this page reports
         row["status"] = f"not answering ({type(exc).__name__})"
         return row

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from services.app.boards.charts import grades_chart
+from services.app.boards.charts import bars_chart, grades_chart, ticks
 from services.app.domain.boards import (
     BadInput,
     awaiting_sales,
@@ -112,3 +112,10 @@ def test_lagwatch_gives_each_groups_lag_per_service() -> None:
             'leadbridge_consumer_group_lag_records{service="routing",group="g",topic="lead-scored",partition="0"} 5\n'
             'leadbridge_consumer_group_lag_records{service="routing",group="g",topic="lead-scored",partition="1"} 1\n')
     assert group_lag(text) == {"routing": {"lead-scored": 6.0}}
+
+
+def test_chart_axes_count_in_whole_numbers_at_a_readable_step() -> None:
+    assert ticks(0) == [0, 1] and ticks(3) == [0, 1, 2, 3]
+    assert ticks(12) == [0, 5, 10, 15] and ticks(260) == [0, 100, 200, 300]
+    svg = bars_chart([("draft", 2), ("published", 7)], "Collateral by status", "items")
+    assert 'aria-label="Collateral by status"' in svg and ">0.5<" not in svg
