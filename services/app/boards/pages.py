@@ -247,11 +247,10 @@ async def approve_rubric(request: Request, version: str, visitor: VisitorDep, de
     v = quote(version, safe="")
     try:
         approved = await deps.upstream.call("scoring", "POST", f"/v1/rubrics/{v}/approvals", visitor.token,
-                                            json={"approver": visitor.principal.subject, "side": side})
+                                            json={"side": side})  # the signer is the token's subject
         activated = None
         if approved.ok and approved.body.get("status") == "approved":
-            activated = await deps.upstream.call("scoring", "POST", f"/v1/rubrics/{v}/activation", visitor.token,
-                                                 json={"activated_by": _actor(visitor)})
+            activated = await deps.upstream.call("scoring", "POST", f"/v1/rubrics/{v}/activation", visitor.token)
     except UpstreamDown as exc:
         return await _marketing(request, visitor, deps, "", status=503,
                                 error=f"The {exc.service} service is not answering; nothing was approved. Try again.")
