@@ -56,6 +56,11 @@ class SignInRefused(Exception):
     learns nothing about which names exist)."""
 
 
+class SignInUnavailable(SignInRefused):
+    """The embedded accounts cannot sign tokens here (no signing key: an OpenID Connect
+    provider signs people in)."""
+
+
 class RefreshRefused(Exception):
     """A refresh token that gives no new session; ``verdict`` says why."""
 

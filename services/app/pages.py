@@ -223,6 +223,8 @@ async def sign_in(request: Request, runtime: RuntimeDep, deps: DepsDep) -> Respo
         try:
             async with runtime.unit_of_work() as uow:
                 session = await handlers.sign_in(deps, uow, username, password)
+        except handlers.SignInUnavailable as unavailable:
+            error = str(unavailable)
         except handlers.SignInRefused:
             error = "That user name and password do not match. Check them and try again."
     if error is not None:

@@ -8,6 +8,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
+from services.app.handlers import SignInUnavailable
 from services.app.repository import Account
 from shared import auth
 
@@ -40,4 +41,5 @@ class NoSigningKey:
     jwks: dict[str, Any] = {"keys": []}
 
     def issue(self, account: Account, ttl_s: int) -> str:
-        raise RuntimeError("no LEADBRIDGE_AUTH_SIGNING_KEY_FILE: the embedded accounts cannot sign tokens")
+        raise SignInUnavailable("sign-in here is switched off (no signing key): sign in with your organisation's "
+                                "identity provider")

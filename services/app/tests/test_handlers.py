@@ -13,6 +13,7 @@ from services.app import handlers
 from services.app.domain.accounts import RefreshVerdict
 from services.app.handlers import AppDeps, registry
 from services.app.tests.fakes import FakeSigner, InMemoryAccounts
+from services.app.tokens import NoSigningKey
 from shared import testing, topics
 from shared.events import LeadAssigned
 from shared.testing import FakeUnitOfWork, FakeUnits
@@ -127,3 +128,10 @@ async def test_a_lead_assigned_reaches_only_that_reps_open_pages() -> None:
         assert mine.get_nowait().data == "L1"
         assert mine.empty() and theirs.empty()
     assert deps.live.listeners("is-1") == 0
+
+
+async def test_without_a_signing_key_embedded_sign_in_is_refused_saying_why() -> None:
+    deps = await seeded()
+    deps.signer = NoSigningKey()
+    with pytest.raises(handlers.SignInUnavailable, match="identity provider"):
+        await handlers.sign_in(deps, FakeUnitOfWork(), "us-1", "rep-test-pass")
