@@ -6,7 +6,7 @@ SHELL := /bin/bash
 PY    := .venv/bin/python
 export PYTHONPATH := $(CURDIR)
 
-.PHONY: help venv tools infra topics run stop test unit lint typecheck contracts generate demo bench bench-scoring bench-routing bench-inbox bench-campaigns bench-idle bench-sizing clean
+.PHONY: help venv tools infra topics run run-secure stop test unit lint typecheck contracts generate demo bench bench-scoring bench-routing bench-inbox bench-campaigns bench-idle bench-sizing clean
 
 help:
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | column -t -s $$'\t'
@@ -36,6 +36,9 @@ topics: venv
 
 run: venv ## bring up the whole pipeline and the app (http://127.0.0.1:8006) with the demo configuration and accounts; Ctrl-C stops it
 	@deploy/run.sh
+
+run-secure: venv ## make run in the secure profile (docs/SECURITY.md): Kafka SASL/SCRAM + ACLs, a principal and a PostgreSQL role per service
+	@SECURE=1 deploy/run.sh
 
 lint: venv ## ruff
 	@$(PY) -m ruff check shared services bench tests deploy

@@ -5,6 +5,11 @@
 # the five services and the app with the demo configuration (deploy/demo: the intent-led
 # company's sales organisation, the agreed rubric and the demo accounts), seeds demo
 # collateral, prints the URLs and the demo sign-ins and waits. Ctrl-C stops every process it started, and only those.
+#
+# SECURE=1 (make run-secure): the secure profile (docs/SECURITY.md). Kafka with SASL/SCRAM
+# and ACLs on 127.0.0.1:9094 (its own data), every service its own Kafka principal and
+# its own PostgreSQL role in the database leadbridge_secure, owning only its schema; the
+# passwords in $LEADBRIDGE_DATA/secure/credentials, made once.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT="$PWD"
@@ -39,6 +44,10 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 0' INT TERM
 
+SECURE="${SECURE:-0}"
+SECURE_ENV="$ROOT/var/secure"  # each service's principal and role, KEY=VALUE (mode 600)
+if [ "$SECURE" = 1 ]; then export KAFKA_SECURE=1; fi  # kafka.sh: the secure broker, start and stop
+
 if ! deploy/kafka/kafka.sh status >/dev/null 2>&1; then started_kafka=1; fi
 if ! deploy/postgres/postgres.sh status >/dev/null 2>&1; then started_postgres=1; fi
 if ! deploy/prometheus/prometheus.sh status >/dev/null 2>&1; then started_prometheus=1; fi
@@ -47,7 +56,16 @@ deploy/kafka/kafka.sh start
 deploy/postgres/postgres.sh start
 deploy/mailpit/mailpit.sh start   # nurture's SMTP server (its default, 127.0.0.1:1025)
 MAILPIT_URL="$(deploy/mailpit/mailpit.sh url)"
-"$PY" -m shared.topics create
+if [ "$SECURE" = 1 ]; then
+  "$PY" -m deploy.secure credentials >/dev/null   # once: a password per principal
+  deploy/postgres/postgres.sh secure               # a role per service, owning only its schema
+  "$PY" -m deploy.secure kafka                     # SCRAM credentials, topics and ACLs, as admin
+  "$PY" -m deploy.secure envfiles "$SECURE_ENV" >/dev/null
+else
+  "$PY" -m shared.topics create
+fi
+# what a process of the pipeline runs with: nothing extra, or its own secure-profile credentials
+credentials_of() { if [ "$SECURE" = 1 ]; then grep -v '^#' "$SECURE_ENV/$1.env"; fi; }
 
 # Sign-in: one signing key for this machine's demo, made once under the data directory.
 # Every service verifies tokens with its public JWKS; the app signs with the private PEM;
@@ -84,7 +102,8 @@ for svc in "${SERVICES[@]}"; do
     exit 1
   fi
   # setsid: Ctrl-C reaches this script only; it then stops the services in order.
-  LEADBRIDGE_HTTP_PORT="$port" setsid "$PY" -m "services.$svc" >"$LOGS/$svc.log" 2>&1 &
+  # shellcheck disable=SC2046  # (KEY=VALUE words without spaces)
+  setsid env $(credentials_of "$svc") LEADBRIDGE_HTTP_PORT="$port" "$PY" -m "services.$svc" >"$LOGS/$svc.log" 2>&1 &
   pids+=("$!")
   names+=("$svc")
   echo "[run] $svc starting (pid $!, log var/log/$svc.log)"
@@ -95,7 +114,9 @@ if (exec 3<>"/dev/tcp/127.0.0.1/$LAGWATCH_PORT") 2>/dev/null; then
   echo "[run] port $LAGWATCH_PORT (lagwatch) is taken: is another 'make run' still running?" >&2
   exit 1
 fi
-LEADBRIDGE_HTTP_PORT="$LAGWATCH_PORT" setsid "$PY" -m shared.lagwatch >"$LOGS/lagwatch.log" 2>&1 &
+# shellcheck disable=SC2046
+setsid env $(credentials_of lagwatch) LEADBRIDGE_HTTP_PORT="$LAGWATCH_PORT" "$PY" -m shared.lagwatch \
+  >"$LOGS/lagwatch.log" 2>&1 &
 pids+=("$!")
 names+=("lagwatch")
 echo "[run] lagwatch starting (pid $!, log var/log/lagwatch.log)"

@@ -11,6 +11,7 @@ topics and runs the operator tools; ``lagwatch`` may only describe the groups an
     python -m deploy.secure credentials     # write the credentials file once (mode 600); print its path
     python -m deploy.secure kafka           # as admin: SCRAM credentials, topics and ACLs of every principal
     python -m deploy.secure env SERVICE     # the LEADBRIDGE_* settings SERVICE runs with (shell lines)
+    python -m deploy.secure envfiles DIR    # DIR/<service>.env (KEY=VALUE) for every service and lagwatch
     python -m deploy.secure acls            # print the ACLs it would create
 
 Environment: ``LEADBRIDGE_SECURE_CREDENTIALS`` (default
@@ -173,8 +174,8 @@ def service_env(service: str, credentials: Mapping[str, str], *, bootstrap: str,
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m deploy.secure", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("command", choices=["credentials", "kafka", "env", "acls"])
-    parser.add_argument("service", nargs="?")
+    parser.add_argument("command", choices=["credentials", "kafka", "env", "envfiles", "acls"])
+    parser.add_argument("service", nargs="?", help="env: the service (or lagwatch); envfiles: the directory")
     args = parser.parse_args(argv)
     path = credentials_path()
     prefix = os.environ.get("LEADBRIDGE_TOPIC_PREFIX", "")
@@ -191,12 +192,22 @@ def main(argv: list[str] | None = None) -> int:
             print(acl)
     else:
         if args.service is None:
-            parser.error("env needs a service (or lagwatch)")
-        env = service_env(args.service, credentials, bootstrap=bootstrap,
-                          database=os.environ.get("LEADBRIDGE_SECURE_DATABASE", "leadbridge_secure"),
-                          pg_port=int(os.environ.get("PGPORT", "5432")))
-        for key, value in env.items():
-            print(f"export {key}={shlex.quote(value)}")
+            parser.error(f"{args.command} needs a {'service' if args.command == 'env' else 'directory'}")
+        database = os.environ.get("LEADBRIDGE_SECURE_DATABASE", "leadbridge_secure")
+        port = int(os.environ.get("PGPORT", "5432"))
+        if args.command == "env":
+            env = service_env(args.service, credentials, bootstrap=bootstrap, database=database, pg_port=port)
+            for key, value in env.items():
+                print(f"export {key}={shlex.quote(value)}")
+        else:
+            out = Path(args.service)
+            out.mkdir(parents=True, exist_ok=True, mode=0o700)
+            for name in [*names, LAGWATCH]:
+                env = service_env(name, credentials, bootstrap=bootstrap, database=database, pg_port=port)
+                target = out / f"{name}.env"
+                with os.fdopen(os.open(target, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w") as f:
+                    f.writelines(f"{key}={value}\n" for key, value in env.items())
+            print(out)
     return 0
 
 
