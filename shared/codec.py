@@ -110,6 +110,10 @@ def encode_sealed(model: type[Event], fields: dict[str, Any], key: pii.SubjectKe
 
 
 def decode(model: type[E], value: bytes | None) -> E:
+    """A record's value as an event of ``model``, without opening sealed personal fields
+    (they read as erased: :func:`decode_record` with the persons' keys opens them)."""
+    if model.PERSONAL and pii.has_sealed(value):
+        return decode_record(model, value)
     if value is None:
         raise DecodeError(f"empty record where a {model.__name__} was expected")
     try:

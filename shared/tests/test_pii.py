@@ -90,6 +90,13 @@ def test_a_value_moved_to_another_person_event_or_field_is_refused() -> None:
         decode(LeadCaptured, orjson.dumps(swapped), keys)
 
 
+def test_decoding_without_keys_reads_sealed_fields_as_erased() -> None:
+    note = FollowUpRecorded(lead_id="L-ada", assignment_id="a", rep_id="r", outcome=FollowUpOutcome.CONTACTED,
+                            note="Ada asked for a call", on_time=True)
+    assert codec.decode(FollowUpRecorded, sealed(note, pii.SubjectKey.new("L-ada"))).note == pii.ERASED_TEXT
+    assert codec.decode(LeadCaptured, sealed(captured(), pii.SubjectKey.new("L-ada"))).profile.email == pii.ERASED_EMAIL
+
+
 def test_plain_records_of_outside_producers_pass_as_they_are() -> None:
     event = captured()
     assert decode(LeadCaptured, codec.encode(event), {}) == event
