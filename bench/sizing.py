@@ -59,16 +59,25 @@ def plan(cpu_per_lead_s: Mapping[str, float], rate: float, utilisation: float) -
     return needs
 
 
+# The topics that carry an event per lead, whose consumers' work grows with the lead rate.
+# The others carry a few events (campaigns, rubric and org changes, erasures): a replica
+# without a partition of those still has its share of these.
+PER_LEAD_TOPICS = ("lead-captured", "lead-scored", "lead-assigned")
+# Capture's replicas follow its HTTP intake (behind a load balancer, no partitions needed);
+# its consumers are light projections, so its replica count does not size the partitions.
+HTTP_SCALED = ("capture",)
+
+
 def partitions_for(needs: Mapping[str, Need], consumes: Mapping[str, set[str]]) -> dict[str, int]:
-    """Per topic: the most replicas of any service consuming it (rounded up to a multiple
-    of 4, so that one more replica does not need a repartition)."""
-    wanted: dict[str, int] = {}
+    """Per topic carrying an event per lead: the most replicas of any service consuming
+    it, rounded up to a multiple of 4 (one more replica needs no repartition)."""
+    wanted = dict.fromkeys(PER_LEAD_TOPICS, 1)
     for service, topics_ in consumes.items():
-        if service not in needs:
+        if service not in needs or service in HTTP_SCALED:
             continue
-        for topic in topics_:
-            wanted[topic] = max(wanted.get(topic, 0), needs[service].replicas)
-    return {topic: 4 * math.ceil(n / 4) for topic, n in sorted(wanted.items())}
+        for topic in topics_ & set(PER_LEAD_TOPICS):
+            wanted[topic] = max(wanted[topic], needs[service].replicas)
+    return {topic: 4 * math.ceil(n / 4) for topic, n in wanted.items()}
 
 
 async def backend_pids(database_url: str) -> list[int]:
@@ -100,7 +109,7 @@ def report(use: cpu.CpuUse, postgres_s: float, leads: int, rate: float, seconds:
     total = sum(use.seconds.values())
     lines.append(f"  {'all services':<22} {total:7.2f} {1000 * total / leads:8.3f}")
     lines.append(f"\nReplicas per service (a replica at most {utilisation:.0%} of one core, at least 2), "
-                 "and partitions per topic:")
+                 "and partitions of the topics with an event per lead (capture scales by HTTP, not partitions):")
     header = f"  {'service':<10}" + "".join(f" {f'{r:,}/s':>14}" for r in RATES)
     lines.append(header)
     needs = {r: plan(per_lead, r, utilisation) for r in RATES}
