@@ -149,8 +149,25 @@ def test_a_sales_approver_approves_the_draft_marketing_approved_and_it_becomes_a
     marketing.locator(f"#rubric-{version}").get_by_role("button", name=f"Approve {version} for marketing").click()
     expect(marketing.locator("p.ok")).to_contain_text("needs the other side's approval")
 
+    with stack.client("content") as c:  # a collateral item the approver (sa-1) is to review
+        item = c.post("/v1/collateral", json={"title": f"Case study {version}", "kind": "case_study",
+                                              "owner": "marketing", "actor": {"id": "mkt-1", "role": "marketing"}})
+        assert item.status_code == 201, item.text
+        item_id = item.json()["item_id"]
+        assert c.post(f"/v1/collateral/{item_id}/versions", files={"file": ("case.txt", b"Hello {{ rep }}",
+                                                                              "text/plain")},
+                      data={"actor_id": "mkt-1", "actor_role": "marketing"}).status_code == 201
+        reviewers = [{"id": "rex", "role": "field_rep"}, {"id": "sa-1", "role": "sales_manager"}]
+        assert c.post(f"/v1/collateral/{item_id}/submit", json={
+            "actor": {"id": "mkt-1", "role": "marketing"}, "reviewers": reviewers}).status_code == 200
+
     approver = browser.page(APPROVER)
     approver.goto("/marketing")
+    approver.locator(f"#collateral-{item_id}").get_by_role("button", name="for sales").click()
+    expect(approver.locator("p.ok")).to_contain_text(f"Case study {version}")
+    with stack.client("content") as c:
+        reviews = c.get(f"/v1/collateral/{item_id}").json()["reviews"]
+    assert [(r["reviewer"], r["decision"]) for r in reviews] == [("sa-1", "approved")]
     card = approver.locator(f"#rubric-{version}")
     expect(card.get_by_role("button", name=f"Approve {version} for marketing")).to_have_count(0)
     card.get_by_role("button", name=f"Approve {version} for sales").click()

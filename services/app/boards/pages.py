@@ -222,6 +222,7 @@ async def _marketing(request: Request, visitor: Visitor, deps: AppDeps, campaign
         "status_chart": (charts.bars_chart(by_status, "Collateral by status", "items")
                          if any(n for _, n in by_status) else ""),
         "may_approve": {"marketing": _has(visitor, Role.marketing), "sales": _has(visitor, Role.sales_approver)},
+        "me": visitor.principal.subject,
     }, status, visitor)
 
 
@@ -265,6 +266,39 @@ async def approve_rubric(request: Request, version: str, visitor: VisitorDep, de
     done = (f"Rubric {version} is approved by both sides and active: it grades new leads now."
             if activated is not None else
             f"Approved rubric {version} for {side}; it needs the other side's approval before it can be active.")
+    return await _marketing(request, visitor, deps, "", notice=done)
+
+
+@router.post("/marketing/collateral/{item_id}/approve")
+async def approve_collateral(request: Request, item_id: str, visitor: VisitorDep, deps: DepsDep) -> HTMLResponse:
+    """A sales approver named as a reviewer of a collateral item approves the version in
+    review, in the role they were named for (content's policy says when it is approved)."""
+    if (refused := _refuse(request, visitor, Role.sales_approver)) is not None:
+        return refused
+    await check_csrf(request)
+    i = quote(item_id, safe="")
+    me = visitor.principal.subject
+    try:
+        found = await deps.upstream.call("content", "GET", f"/v1/collateral/{i}", visitor.token)
+        if not found.ok:
+            message = (f"There is no collateral item “{item_id}”." if found.status == 404
+                       else f"Could not load the item: {found.reason()}")
+            return await _marketing(request, visitor, deps, "", error=message, status=found.status)
+        role = next((r["role"] for r in found.body.get("reviewers", []) if r.get("id") == me), None)
+        if role is None:
+            return await _marketing(request, visitor, deps, "", status=403,
+                                    error=f"You are not a named reviewer of “{found.body.get('title', item_id)}”.")
+        answer = await deps.upstream.call("content", "POST", f"/v1/collateral/{i}/reviews", visitor.token,
+                                          json={"actor": {"id": me, "role": role}, "decision": "approve"})
+    except UpstreamDown as exc:
+        return await _marketing(request, visitor, deps, "", status=503,
+                                error=f"The {exc.service} service is not answering; nothing was approved. Try again.")
+    if not answer.ok:
+        return await _marketing(request, visitor, deps, "", error=f"Not approved: {answer.reason()}",
+                                status=answer.status if 400 <= answer.status < 500 else 502)
+    title = answer.body.get("title", item_id)
+    done = (f"“{title}” is approved by sales: marketing can publish it." if answer.body.get("status") == "approved"
+            else f"Your approval of “{title}” is recorded; it waits for its other reviewers.")
     return await _marketing(request, visitor, deps, "", notice=done)
 
 
