@@ -356,6 +356,9 @@ class KeyTable(Protocol):
         """A person erased earlier is captured again (a new consent): they get a new key,
         and what the old one sealed stays erased. Nothing for a person never erased."""
 
+    async def readmit_many(self, conn: Any, subjects: Sequence[str]) -> None:
+        """:meth:`readmit` for many people at once (a chunk of a list import)."""
+
 
 class PostgresKeyTable:
     """:class:`KeyTable` on ``pii.subject_keys``."""
@@ -364,6 +367,15 @@ class PostgresKeyTable:
         await conn.execute(
             f"INSERT INTO {SCHEMA}.subject_keys(subject, kid, secret, erased_at) VALUES ($1, NULL, NULL, now()) "
             "ON CONFLICT (subject) DO UPDATE SET kid = NULL, secret = NULL, erased_at = now()", subject)
+
+    async def readmit_many(self, conn: Any, subjects: Sequence[str]) -> None:
+        if not subjects:
+            return
+        erased = [r["subject"] for r in await conn.fetch(
+            f"SELECT subject FROM {SCHEMA}.subject_keys WHERE subject = ANY($1::text[]) AND secret IS NULL",
+            list(subjects))]
+        for subject in erased:  # (rare: people erased before)
+            await self.readmit(conn, subject)
 
     async def readmit(self, conn: Any, subject: str) -> None:
         key = SubjectKey.new(subject)

@@ -116,24 +116,36 @@ def _event_too_large(request: Request, exc: Exception) -> JSONResponse:
 class BodyLimit:
     """ASGI middleware: 413 in the error model for a request body over ``max_bytes``,
     at once when ``Content-Length`` says so, else as soon as the bytes read pass it.
+    ``larger`` names the few paths (by prefix) that take more, with their own limit: a
+    list import is hundreds of megabytes, which the route streams to storage rather
+    than holding (every other route reads its whole body).
 
     (FastAPI's own ``max_body_size`` answers ``text/plain`` whenever Content-Length is
     over the limit, whatever the app's handlers say; the error model is JSON.)"""
 
-    def __init__(self, app: ASGIApp, max_bytes: int) -> None:
+    def __init__(self, app: ASGIApp, max_bytes: int, larger: Mapping[str, int] | None = None) -> None:
         self.app = app
         self.max_bytes = max_bytes
+        self.larger = dict(larger or {})
 
-    def _refusal(self) -> dict[str, Any]:
-        return {"field": "body", "reason": f"the request body is larger than {self.max_bytes:,} bytes"}
+    def limit_for(self, path: str) -> int:
+        for prefix, limit in self.larger.items():
+            if path == prefix or path.startswith(prefix.rstrip("/") + "/"):
+                return limit
+        return self.max_bytes
+
+    @staticmethod
+    def _refusal(limit: int) -> dict[str, Any]:
+        return {"field": "body", "reason": f"the request body is larger than {limit:,} bytes"}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        limit = self.limit_for(scope.get("path", ""))
         declared = Headers(scope=scope).get("content-length", "")
-        if declared.isdigit() and int(declared) > self.max_bytes:
-            answer = JSONResponse(status_code=413, content=error_body(413, self._refusal()),
+        if declared.isdigit() and int(declared) > limit:
+            answer = JSONResponse(status_code=413, content=error_body(413, self._refusal(limit)),
                                   headers={"connection": "close"})
             await answer(scope, receive, send)
             return
@@ -144,8 +156,8 @@ class BodyLimit:
             message = await receive()
             if message["type"] == "http.request":
                 seen += len(message.get("body", b""))
-                if seen > self.max_bytes:  # a chunked body: the route's handlers answer it
-                    raise RouteError(413, detail=self._refusal())
+                if seen > limit:  # a chunked body: the route's handlers answer it
+                    raise RouteError(413, detail=self._refusal(limit))
             return message
 
         await self.app(scope, limited, send)
@@ -236,10 +248,10 @@ def document(openapi: dict[str, Any]) -> dict[str, Any]:
     return openapi
 
 
-def install(app: FastAPI, max_body_bytes: int) -> None:
+def install(app: FastAPI, max_body_bytes: int, larger_bodies: Mapping[str, int] | None = None) -> None:
     """Give ``app`` the one error model (its handlers, its OpenAPI document) and the
-    request body limit."""
-    app.add_middleware(BodyLimit, max_bytes=max_body_bytes)
+    request body limit (``larger_bodies``: the paths, by prefix, with a larger one)."""
+    app.add_middleware(BodyLimit, max_bytes=max_body_bytes, larger=larger_bodies)
     app.add_exception_handler(RequestValidationError, _validation_failed)
     app.add_exception_handler(HTTPException, _http_error)
     app.add_exception_handler(EventTooLarge, _event_too_large)

@@ -23,6 +23,9 @@ class ServiceSettings(BaseSettings):
     topic_prefix: str = ""
     http_host: str = "127.0.0.1"
     http_port: int = 8000
+    # uvicorn's event loop and HTTP parser ("asyncio" and "h11" are the pure-Python ones)
+    http_loop: Literal["uvloop", "asyncio"] = "uvloop"
+    http_parser: Literal["httptools", "h11"] = "httptools"
     log_level: str = "INFO"
     log_json: bool = True
     # Consumer tuning: a batch (at most this many records, whatever has arrived) is

@@ -80,6 +80,10 @@ class FakeKeyTable:
         if subject in self.destroyed:
             self.readmitted.append(subject)
 
+    async def readmit_many(self, conn: Any, subjects: Sequence[str]) -> None:
+        for subject in subjects:
+            await self.readmit(conn, subject)
+
 
 __all__ = ["FakeKeyTable", "FakeUnitOfWork", "FakeUnits"]
 

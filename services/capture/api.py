@@ -4,6 +4,7 @@ platforms and intent feeds post here. Routes validate and translate; handlers de
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import uuid
 from collections.abc import Sequence
@@ -18,7 +19,7 @@ from pydantic import BaseModel, ConfigDict, EmailStr, Field, ValidationError
 
 from services.capture import handlers, metrics
 from services.capture.domain.attendance import MAX_ATTENDEES, AttendeeIn, BadAttendance, parse_csv
-from services.capture.domain.imports import BadImport, file_format
+from services.capture.domain.imports import PIECE_BYTES, BadImport, file_format
 from services.capture.domain.lead_input import PostedLead
 from services.capture.domain.leads import ActivityPerson, InTheFuture, when_it_happened
 from services.capture.domain.scope import KeyScope, OutOfScope, campaign_within
@@ -132,8 +133,9 @@ async def capture(lead: PostedLead, who: SourceOrFormKey, request: Request, runt
         lead = lead.model_copy(update={"campaign": campaign})
     sub = handlers.submission(lead, _when(lead.occurred_at, "occurred_at", deps), idempotency_key)
     try:
-        async with runtime.unit_of_work() as uow:
-            accepted = await handlers.capture_lead(deps, uow, sub)
+        # with whatever other POSTs arrive meanwhile, in one transaction (group commit):
+        # answered once it has committed
+        accepted = await deps.captures.submit(runtime.unit_of_work, sub)
     except handlers.UnknownCampaign as unknown:
         raise _unknown_campaign(unknown) from None
     return JSONResponse(status_code=202, headers=sources.cors_headers(request), content={
@@ -488,8 +490,9 @@ _TO_IMPORT = {"GetImport": link("GET", IMPORT, "the import's progress", import_i
 async def upload_import(runtime: RuntimeDep, deps: DepsDep, file: Annotated[UploadFile, File()],
                         source: Annotated[LeadSource, Form()], campaign: Annotated[Text, Form(min_length=1)],
                         mapping: Annotated[str | None, Form(max_length=10_000)] = None) -> JSONResponse:
-    """Upload a list (CSV with a header row, or JSONL) to import into ``campaign`` from
-    ``source``: 202 at once with the import's id once the file is kept; its rows are
+    """Upload a list (CSV with a header row, or JSONL; up to ``LEADBRIDGE_IMPORT_MAX_BYTES``,
+    not the app-wide body limit) to import into ``campaign`` from ``source``: 202 with
+    the import's id once the file's records are kept; its rows are
     imported in the background (``GET /v1/imports/{id}``). ``mapping`` (JSON: lead field
     -> column) defaults to the source's saved one. The same file for the same source
     and campaign is the same import: 200 with its id, nothing added."""
@@ -505,7 +508,13 @@ async def upload_import(runtime: RuntimeDep, deps: DepsDep, file: Annotated[Uplo
         except ValidationError as bad:
             raise _refused([(".".join(str(p) for p in e["loc"][1:]) or "mapping", e["msg"])
                             for e in bad.errors()]) from None
-    upload = handlers.Upload(await file.read(), fmt, source.value, campaign, columns)
+    # The file was spooled to a temporary file as it arrived (above a megabyte, on disk);
+    # it is hashed and then read piece by piece, never whole.
+    digest = hashlib.sha256()
+    while piece := await file.read(PIECE_BYTES):
+        digest.update(piece)
+    await file.seek(0)
+    upload = handlers.Upload(file.file, digest.hexdigest(), fmt, source.value, campaign, columns)
     try:
         async with runtime.unit_of_work() as uow:
             started = await handlers.start_import(deps, uow, upload)

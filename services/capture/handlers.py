@@ -4,24 +4,25 @@ are in ``domain.leads``; each handler loads, asks the domain, saves and emits.""
 
 from __future__ import annotations
 
+import io
+import itertools
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, BinaryIO
 
 from services.capture.domain.attendance import AttendeeIn, BadAttendance, plan
 from services.capture.domain.imports import (
     BadImport,
     Format,
-    RawRow,
     Valid,
     check_mapping,
     decide,
     file_hash,
     import_id_for,
-    read_rows,
     row_key,
+    stream_rows,
 )
 from services.capture.domain.lead_input import LeadIn
 from services.capture.domain.leads import (
@@ -46,7 +47,7 @@ from services.capture.domain.outcomes import (
     waiting_match,
 )
 from services.capture.metrics import UNMATCHED_OUTCOMES, UNMATCHED_RECEIVED
-from services.capture.repository import ErasureStore, ImportStore, LeadStore, Row
+from services.capture.repository import Captured, ErasureStore, ImportStore, LeadStore, Row
 from shared import audit, pii, privacy, timers, topics
 from shared.events import (
     Behaviour,
@@ -71,6 +72,7 @@ from shared.events import (
     derive_event_id,
     utcnow,
 )
+from shared.grouping import GroupCommit
 from shared.handling import Periodic, Registry, Subscription, UnitOfWork, UnitOfWorkFactory, bind
 from shared.privacy import PRIVACY_SERVICES, SubjectData
 
@@ -86,10 +88,8 @@ class CaptureDeps:
     # A capture claiming to have happened further in the future than this is refused.
     max_clock_skew_s: float = 300.0
     import_max_rows: int = 1_000_000
-    import_chunk_rows: int = 500
+    import_chunk_rows: int = 2_000
     import_every_s: float = 1.0
-    # Each running import's rows, parsed once per process (the file itself is in the database).
-    parsed_imports: dict[str, list[RawRow]] = field(default_factory=dict, compare=False)
     # Privacy (GDPR): the erasure bookkeeping, what capture holds about a person, the services
     # whose confirmations complete an erasure, and retention (0: leads are kept until erased).
     erasures: ErasureStore | None = None
@@ -100,6 +100,16 @@ class CaptureDeps:
     retention_batch: int = 100
     # Every other service's base URL, asked for its part of a subject access request.
     peer_urls: dict[str, str] = field(default_factory=dict, compare=False)
+    # Group commit of concurrent POSTs (shared.grouping): the most per transaction, and
+    # how many transactions at once.
+    capture_group_max: int = 64
+    capture_groups_in_flight: int = 3
+    captures: GroupCommit[Submission, Accepted] = field(init=False, compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "captures", GroupCommit(  # (a frozen dataclass's own field)
+            bind(capture_group, self), bind(capture_lead, self), group_keys,
+            max_items=self.capture_group_max, in_flight=self.capture_groups_in_flight))
 
 
 # Every lead event, whoever emits it, reads on the lead's timeline and view.
@@ -186,8 +196,7 @@ async def capture_lead(deps: CaptureDeps, uow: UnitOfWork, sub: Submission) -> A
     repo = deps.leads
     await _known_campaign(deps, uow, sub.campaign)
     email_norm = normalise_email(str(sub.profile.email))
-    key = sub.idempotency_key or (implicit_idempotency_key(email_norm, sub.source, sub.campaign, sub.occurred_at)
-                                  if sub.occurred_at_given else None)
+    key = capture_key(sub, email_norm)
     # Lock the person first: concurrent submissions for one person queue here, so the
     # idempotency check below sees whatever the first one committed.
     row = await repo.lock_by_email(uow.conn, email_norm)
@@ -215,6 +224,85 @@ async def capture_lead(deps: CaptureDeps, uow: UnitOfWork, sub: Submission) -> A
                           campaign=sub.campaign, consent=sub.consent, is_repeat=is_repeat,
                           attributes=sub.attributes, occurred_at=sub.occurred_at))
     return Accepted(lead_id, capture_id, duplicate=False, is_repeat=is_repeat)
+
+
+def capture_key(sub: Submission, email_norm: str) -> str | None:
+    """The key a submission is accepted once under: its idempotency key, else (when it
+    states its moment) the same person, source, campaign and moment."""
+    return sub.idempotency_key or (implicit_idempotency_key(email_norm, sub.source, sub.campaign, sub.occurred_at)
+                                   if sub.occurred_at_given else None)
+
+
+def group_keys(sub: Submission) -> tuple[str, ...]:
+    """What two submissions captured together (:func:`capture_many`) must not share."""
+    email_norm = normalise_email(str(sub.profile.email))
+    key = capture_key(sub, email_norm)
+    return (email_norm,) if key is None else (email_norm, key)
+
+
+async def capture_group(deps: CaptureDeps, uow: UnitOfWork,
+                        subs: Sequence[Submission]) -> list[Accepted | UnknownCampaign]:
+    """Concurrent POSTs carried out together (group commit, ``shared.grouping``): each
+    one's answer in order, :class:`UnknownCampaign` for one naming no campaign."""
+    campaigns = {s.campaign for s in subs if s.campaign is not None}
+    unknown = {c for c in campaigns if not await deps.leads.known_campaign(uow.conn, c)}
+    go = [s for s in subs if s.campaign not in unknown]
+    done = iter(await capture_many(deps, uow, go))
+    return [UnknownCampaign(s.campaign) if s.campaign in unknown and s.campaign is not None else next(done)
+            for s in subs]
+
+
+async def capture_many(deps: CaptureDeps, uow: UnitOfWork, subs: Sequence[Submission]) -> list[Accepted]:
+    """:func:`capture_lead` for many submissions at once, in a few statements rather than
+    a few per submission, each one's answer in order. The submissions name different
+    people and carry different keys (:func:`group_keys`); their campaigns are known. The
+    same rules: a person keeps one lead, a submission accepted before (its key) is
+    answered, not captured again, a repeat merges the profile; each new one emits
+    ``lead-captured``."""
+    repo = deps.leads
+    keyed = [(sub, email_norm, capture_key(sub, email_norm))
+             for sub in subs for email_norm in (normalise_email(str(sub.profile.email)),)]
+    earlier = await repo.captures_by_keys(uow.conn, [k for _, _, k in keyed if k is not None])
+    answers: list[Accepted | None] = [None] * len(keyed)
+    fresh: list[tuple[int, Submission, str, str | None]] = []
+    for i, (sub, email_norm, key) in enumerate(keyed):
+        before = earlier.get(key) if key is not None else None
+        if before is not None:
+            answers[i] = Accepted(before["lead_id"], before["capture_id"], duplicate=True, is_repeat=True)
+        else:
+            fresh.append((i, sub, email_norm, key))
+    known = dict(await repo.lock_people(uow.conn, [e for _, _, e, _ in fresh]))
+    new = [Captured(new_lead_id(e), e, sub.profile, sub.consent, sub.source, sub.campaign, sub.occurred_at)
+           for _, sub, e, _ in fresh if e not in known]
+    inserted = await repo.insert_leads(uow.conn, new)
+    if len(inserted) < len(new):  # captured by someone else meanwhile
+        known |= await repo.lock_people(uow.conn, [c.email_norm for c in new if c.email_norm not in inserted])
+    if inserted:
+        # people erased before, captured anew: new keys
+        await deps.keys.readmit_many(uow.conn, [c.lead_id for c in new if c.email_norm in inserted])
+        await _match_waiting_outcomes_of(deps, uow, [(c.lead_id, c.email_norm) for c in new
+                                                     if c.email_norm in inserted])
+    repeats: list[Captured] = []
+    captures: list[tuple[str, str | None, Captured]] = []
+    for i, sub, email_norm, key in fresh:
+        row = known.get(email_norm)
+        if row is None:
+            lead_id, profile = new_lead_id(email_norm), sub.profile
+        else:
+            lead_id = row["lead_id"]
+            profile = merge_profile(LeadProfile.model_validate(row["profile"]), sub.profile)
+        done = Captured(lead_id, email_norm, profile, sub.consent, sub.source, sub.campaign, sub.occurred_at)
+        if row is not None:
+            repeats.append(done)
+        capture_id = str(uuid.uuid4())
+        captures.append((capture_id, key, done))
+        uow.emit(LeadCaptured(lead_id=lead_id, capture_id=capture_id, profile=profile, source=sub.source,
+                              campaign=sub.campaign, consent=sub.consent, is_repeat=row is not None,
+                              attributes=sub.attributes, occurred_at=sub.occurred_at))
+        answers[i] = Accepted(lead_id, capture_id, duplicate=False, is_repeat=row is not None)
+    await repo.record_repeats(uow.conn, repeats)
+    await repo.insert_captures(uow.conn, captures)
+    return [a for a in answers if a is not None]
 
 
 @dataclass(frozen=True)
@@ -471,6 +559,21 @@ async def on_crm_outcome(deps: CaptureDeps, event: CrmOutcomeReported, uow: Unit
     uow.emit(_outcome_recorded(event.event_id, event.model_dump(include=set(_DEAL_FACTS)), lead_id, matched_by))
 
 
+async def _match_waiting_outcomes_of(deps: CaptureDeps, uow: UnitOfWork, new_leads: Sequence[tuple[str, str]]) -> None:
+    """:func:`_match_waiting_outcomes` for many people captured for the first time (lead
+    id, normalised email), in one query: each outcome goes to the first who matches it."""
+    waiting = list(await deps.leads.waiting_outcomes_for(
+        uow.conn, [e for _, e in new_leads], sorted({email_domain(e) for _, e in new_leads})))
+    for lead_id, email_norm in new_leads:
+        domain = email_domain(email_norm)
+        for row in [w for w in waiting if w["email_norm"] == email_norm or w["account_domain"] == domain]:
+            matched_by = waiting_match(email_norm, row["email_norm"], row["account_domain"])
+            if matched_by is not None:
+                waiting.remove(row)
+                await deps.leads.match_outcome(uow.conn, row["outcome_id"], lead_id, matched_by, deps.clock())
+                uow.emit(_outcome_recorded(row["outcome_id"], {k: row[k] for k in _DEAL_FACTS}, lead_id, matched_by))
+
+
 async def _match_waiting_outcomes(deps: CaptureDeps, uow: UnitOfWork, lead_id: str, email_norm: str) -> None:
     """A person captured for the first time may be whom unmatched outcomes wait for."""
     for row in await deps.leads.waiting_outcomes(uow.conn, email_norm, email_domain(email_norm)):
@@ -503,11 +606,18 @@ async def save_mapping(deps: CaptureDeps, uow: UnitOfWork, source: str, columns:
 
 @dataclass(frozen=True)
 class Upload:
-    content: bytes
+    stream: BinaryIO  # the file, read from its start as it comes (never whole)
+    sha256: str
     fmt: Format
     source: str
     campaign: str
     columns: dict[str, str] | None  # None: the source's saved mapping
+
+    @classmethod
+    def of(cls, content: bytes, fmt: Format, source: str, campaign: str,
+           columns: dict[str, str] | None) -> Upload:
+        """An upload of a file held in memory (a small one)."""
+        return cls(io.BytesIO(content), file_hash(content), fmt, source, campaign, columns)
 
 
 @dataclass(frozen=True)
@@ -516,11 +626,16 @@ class ImportStarted:
     existing: bool
 
 
+# Records stored per COPY while an upload is read.
+UPLOAD_BATCH_ROWS = 10_000
+
+
 async def start_import(deps: CaptureDeps, uow: UnitOfWork, upload: Upload) -> ImportStarted:
-    """Keep an uploaded file for the clocked worker (:func:`process_imports`) to import.
-    The same file for the same source and campaign is the same import (``existing``).
-    Raises :class:`BadImport` (a wrong mapping, a missing column, a file that is no
-    CSV/JSONL or has too many rows) and :class:`UnknownCampaign`."""
+    """Keep an uploaded file's records for the clocked worker (:func:`process_imports`)
+    to import, reading it as it comes. The same file for the same source and campaign
+    is the same import (``existing``: nothing is read). Raises :class:`BadImport` (a
+    wrong mapping, a missing column, a file that is no CSV/JSONL or has too many rows;
+    the unit of work must then roll back what was kept) and :class:`UnknownCampaign`."""
     await _known_campaign(deps, uow, upload.campaign)
     columns = upload.columns
     if columns is None:
@@ -530,16 +645,21 @@ async def start_import(deps: CaptureDeps, uow: UnitOfWork, upload: Upload) -> Im
     problems = check_mapping(columns)
     if problems:
         raise BadImport(problems)
-    rows = read_rows(upload.content, upload.fmt, columns)
-    if len(rows) > deps.import_max_rows:
-        raise BadImport([("file", f"has {len(rows):,} rows; at most {deps.import_max_rows:,} are imported at once")])
-    sha256 = file_hash(upload.content)
-    import_id = import_id_for(sha256, upload.source, upload.campaign)
-    created = await deps.imports.create_import(uow.conn, import_id, sha256, upload.source, upload.campaign,
-                                               upload.fmt, columns, upload.content, len(rows))
-    if created:
-        deps.parsed_imports[import_id] = rows
-    return ImportStarted(import_id, existing=not created)
+    import_id = import_id_for(upload.sha256, upload.source, upload.campaign)
+    repo = deps.imports
+    if not await repo.create_import(uow.conn, import_id, upload.sha256, upload.source, upload.campaign, upload.fmt,
+                                    columns):
+        return ImportStarted(import_id, existing=True)
+    total = 0
+    records = stream_rows(upload.stream, upload.fmt, columns)
+    while batch := list(itertools.islice(records, UPLOAD_BATCH_ROWS)):
+        if total + len(batch) > deps.import_max_rows:
+            raise BadImport([("file", f"has more than {deps.import_max_rows:,} rows; "
+                                      f"at most {deps.import_max_rows:,} are imported at once")])
+        await repo.add_rows(uow.conn, import_id, total, batch)
+        total += len(batch)
+    await repo.set_total(uow.conn, import_id, total)
+    return ImportStarted(import_id, existing=False)
 
 
 async def import_progress(deps: CaptureDeps, conn: Any, import_id: str) -> Row:
@@ -566,36 +686,43 @@ async def process_imports(deps: CaptureDeps, units: UnitOfWorkFactory) -> None:
 async def import_chunk(deps: CaptureDeps, uow: UnitOfWork, imp: Row) -> None:
     """Import the next chunk of ``imp``'s rows: each valid row captured as a lead posted
     alone would be (its key from the import and line, so a re-run adds nothing); a
-    person met earlier in the file is a duplicate and captured once only."""
+    person met earlier in the file is a duplicate and captured once only. The chunk's
+    rows are captured together (:func:`capture_many`)."""
     import_id, repo = imp["import_id"], deps.imports
-    rows = deps.parsed_imports.get(import_id)
-    if rows is None:
-        rows = read_rows(await repo.content(uow.conn, import_id), imp["format"], imp["columns"])
-        deps.parsed_imports[import_id] = rows
     start = imp["position"]
-    chunk = rows[start:start + deps.import_chunk_rows]
+    chunk = await repo.rows(uow.conn, import_id, start, deps.import_chunk_rows)
     counts = dict.fromkeys(("accepted", "rejected", "new_leads", "known_people", "duplicates"), 0)
     rejections: list[tuple[int, int, str, str]] = []
     now = deps.clock()
+    valid: list[Valid] = []
     for row in chunk:
         decision = decide(row, imp["columns"], imp["source"], imp["campaign"], now, deps.max_clock_skew_s)
-        if not isinstance(decision, Valid):
-            counts["rejected"] += 1
+        if isinstance(decision, Valid):
+            valid.append(decision)
+        else:
             rejections += [(decision.line, n, f, r) for n, (f, r) in enumerate(decision.problems)]
-            continue
-        counts["accepted"] += 1
-        if not await repo.first_seen(uow.conn, import_id, normalise_email(str(decision.lead.email))):
+    counts["accepted"], counts["rejected"] = len(valid), len(chunk) - len(valid)
+    first = await repo.first_seen(uow.conn, import_id, list(dict.fromkeys(
+        normalise_email(str(v.lead.email)) for v in valid)))
+    subs: list[Submission] = []
+    for v in valid:
+        email_norm = normalise_email(str(v.lead.email))
+        if email_norm in first:
+            first.discard(email_norm)
+            subs.append(submission(v.lead, v.occurred_at, row_key(import_id, v.line)))
+        else:
             counts["duplicates"] += 1
-            continue
-        accepted = await capture_lead(deps, uow, submission(decision.lead, decision.occurred_at,
-                                                            row_key(import_id, decision.line)))
+    if subs:
+        await _known_campaign(deps, uow, imp["campaign"])
+    for accepted in await capture_many(deps, uow, subs):
         counts["known_people" if accepted.is_repeat else "new_leads"] += 1
     if rejections:
         await repo.add_rejections(uow.conn, import_id, rejections)
     end = start + len(chunk)
-    await repo.advance(uow.conn, import_id, end, counts, done=end >= len(rows))
-    if end >= len(rows):
-        deps.parsed_imports.pop(import_id, None)
+    done = end >= imp["total_rows"] or not chunk
+    await repo.advance(uow.conn, import_id, end, counts, done=done)
+    if done:
+        await repo.forget_rows(uow.conn, import_id)
 
 
 # --------------------------------------------------------------------------- privacy (GDPR)

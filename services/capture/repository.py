@@ -7,9 +7,13 @@ submissions, activities and every lead's timeline.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
+import orjson
+
+from services.capture.domain.imports import RawRow
 from services.capture.domain.leads import TimelineEntry
 from shared.events import CampaignDefined, CrmOutcomeReported, LeadProfile
 from shared.privacy import count, jsonable
@@ -19,6 +23,19 @@ if TYPE_CHECKING:
 
 Row = Mapping[str, Any]
 TimelineRow = tuple[str, str, TimelineEntry, datetime]  # event id, lead id, entry, occurred at
+
+
+@dataclass(frozen=True)
+class Captured:
+    """One submission of a batch (a chunk of an import): who it names and how."""
+
+    lead_id: str
+    email_norm: str
+    profile: LeadProfile
+    consent: bool
+    source: str
+    campaign: str | None
+    at: datetime
 
 
 class LeadStore(Protocol):
@@ -40,6 +57,28 @@ class LeadStore(Protocol):
 
     async def capture_by_key(self, conn: Any, key: str) -> Row | None:
         """The submission accepted under this idempotency key, or None."""
+
+    # A batch of submissions (a chunk of an import) in a few statements: each person at most once.
+
+    async def lock_people(self, conn: Any, emails_norm: Sequence[str]) -> dict[str, Row]:
+        """The leads of those of these people who are leads, by normalised email, locked
+        for this transaction (in email order, so two batches never deadlock)."""
+
+    async def insert_leads(self, conn: Any, leads: Sequence[Captured]) -> set[str]:
+        """Insert new leads; the emails of those inserted (the others became known meanwhile)."""
+
+    async def record_repeats(self, conn: Any, repeats: Sequence[Captured]) -> None:
+        """:meth:`record_repeat` for each (``profile`` the merged one)."""
+
+    async def captures_by_keys(self, conn: Any, keys: Sequence[str]) -> dict[str, Row]:
+        """The submissions accepted under these idempotency keys, by key."""
+
+    async def insert_captures(self, conn: Any, captures: Sequence[tuple[str, str | None, Captured]]) -> None:
+        """Record accepted submissions: (capture id, idempotency key, what was captured)."""
+
+    async def waiting_outcomes_for(self, conn: Any, emails_norm: Sequence[str],
+                                   domains: Sequence[str]) -> Sequence[Row]:
+        """:meth:`waiting_outcomes` for many people at once."""
 
     async def insert_capture(self, conn: Any, capture_id: str, key: str | None, lead_id: str, source: str,
                              campaign: str | None, occurred_at: datetime) -> None:
@@ -139,6 +178,66 @@ class LeadRepository:
 
     async def capture_by_key(self, conn: Connection, key: str) -> Row | None:
         return await conn.fetchrow(f"SELECT * FROM {self.s}.captures WHERE idempotency_key = $1", key)
+
+    async def lock_people(self, conn: Connection, emails_norm: Sequence[str]) -> dict[str, Row]:
+        found = await conn.fetch(f"SELECT * FROM {self.s}.leads WHERE email_norm = ANY($1::text[]) "
+                                 "ORDER BY email_norm FOR UPDATE", list(emails_norm))
+        return {r["email_norm"]: r for r in found}
+
+    @staticmethod
+    def _columns(batch: Sequence[Captured]) -> list[list[Any]]:
+        return [[c.lead_id for c in batch], [c.email_norm for c in batch],
+                [orjson.dumps(c.profile.model_dump(mode="json")).decode() for c in batch],
+                [c.consent for c in batch], [c.source for c in batch], [c.campaign for c in batch],
+                [c.at for c in batch]]
+
+    async def insert_leads(self, conn: Connection, leads: Sequence[Captured]) -> set[str]:
+        if not leads:
+            return set()
+        found = await conn.fetch(
+            f"INSERT INTO {self.s}.leads(lead_id, email_norm, profile, consent, first_source, first_campaign, "
+            "sources, campaigns, first_captured_at, last_captured_at) "
+            "SELECT l, e, p::jsonb, c, src, camp, ARRAY[src], "
+            "CASE WHEN camp IS NULL THEN '{}'::text[] ELSE ARRAY[camp] END, at, at "
+            "FROM unnest($1::text[], $2::text[], $3::text[], $4::boolean[], $5::text[], $6::text[], "
+            "$7::timestamptz[]) AS u(l, e, p, c, src, camp, at) "
+            "ORDER BY e ON CONFLICT (email_norm) DO NOTHING RETURNING email_norm", *self._columns(leads))
+        return {r["email_norm"] for r in found}
+
+    async def record_repeats(self, conn: Connection, repeats: Sequence[Captured]) -> None:
+        if not repeats:
+            return
+        lead_ids, _, profiles, consents, sources, campaigns, ats = self._columns(repeats)
+        await conn.execute(
+            f"UPDATE {self.s}.leads AS l SET profile = u.p::jsonb, consent = u.c, "
+            "capture_count = l.capture_count + 1, last_captured_at = greatest(l.last_captured_at, u.at), "
+            "sources = CASE WHEN u.src = ANY(l.sources) THEN l.sources ELSE l.sources || u.src END, "
+            "campaigns = CASE WHEN u.camp IS NULL OR u.camp = ANY(l.campaigns) THEN l.campaigns "
+            "ELSE l.campaigns || u.camp END, updated_at = now() "
+            "FROM unnest($1::text[], $2::text[], $3::boolean[], $4::text[], $5::text[], $6::timestamptz[]) "
+            "AS u(id, p, c, src, camp, at) WHERE l.lead_id = u.id",
+            lead_ids, profiles, consents, sources, campaigns, ats)
+
+    async def captures_by_keys(self, conn: Connection, keys: Sequence[str]) -> dict[str, Row]:
+        found = await conn.fetch(f"SELECT * FROM {self.s}.captures WHERE idempotency_key = ANY($1::text[])",
+                                 list(keys))
+        return {r["idempotency_key"]: r for r in found}
+
+    async def insert_captures(self, conn: Connection, captures: Sequence[tuple[str, str | None, Captured]]) -> None:
+        if not captures:
+            return
+        await conn.execute(
+            f"INSERT INTO {self.s}.captures(capture_id, idempotency_key, lead_id, source, campaign, occurred_at) "
+            "SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::timestamptz[])",
+            [i for i, _, _ in captures], [k for _, k, _ in captures], [c.lead_id for _, _, c in captures],
+            [c.source for _, _, c in captures], [c.campaign for _, _, c in captures], [c.at for _, _, c in captures])
+
+    async def waiting_outcomes_for(self, conn: Connection, emails_norm: Sequence[str],
+                                   domains: Sequence[str]) -> Sequence[Row]:
+        return await conn.fetch(
+            f"SELECT * FROM {self.s}.outcomes WHERE lead_id IS NULL "
+            "AND (email_norm = ANY($1::text[]) OR account_domain = ANY($2::text[])) "
+            "ORDER BY occurred_at, outcome_id FOR UPDATE", list(emails_norm), list(domains))
 
     async def insert_capture(self, conn: Connection, capture_id: str, key: str | None, lead_id: str, source: str,
                              campaign: str | None, occurred_at: datetime) -> None:
@@ -257,8 +356,21 @@ class ImportStore(Protocol):
         """The source's saved mapping, or None."""
 
     async def create_import(self, conn: Any, import_id: str, sha256: str, source: str, campaign: str, fmt: str,
-                            columns: dict[str, str], content: bytes, total_rows: int) -> bool:
-        """Keep an uploaded file; False if this import (same file, source, campaign) exists."""
+                            columns: dict[str, str]) -> bool:
+        """Start keeping an uploaded file (its rows follow, :meth:`add_rows`); False if this
+        import (same file, source, campaign) exists."""
+
+    async def add_rows(self, conn: Any, import_id: str, first: int, rows: Sequence[RawRow]) -> None:
+        """Keep the file's records numbered ``first``, ``first + 1``, ...: what the worker imports."""
+
+    async def set_total(self, conn: Any, import_id: str, total_rows: int) -> None:
+        """The file is kept whole: it has ``total_rows`` records."""
+
+    async def rows(self, conn: Any, import_id: str, start: int, limit: int) -> list[RawRow]:
+        """At most ``limit`` of the import's records, from number ``start`` on, in order."""
+
+    async def forget_rows(self, conn: Any, import_id: str) -> None:
+        """The import is done: its records are no longer needed (its rejections stay)."""
 
     async def get_import(self, conn: Any, import_id: str) -> Row | None:
         """The import's progress (without its content), or None."""
@@ -266,11 +378,8 @@ class ImportStore(Protocol):
     async def next_running(self, conn: Any) -> Row | None:
         """The oldest unfinished import nobody else is working on, locked, or None."""
 
-    async def content(self, conn: Any, import_id: str) -> bytes:
-        """The uploaded file."""
-
-    async def first_seen(self, conn: Any, import_id: str, email_norm: str) -> bool:
-        """Record that the import met this person; False if it had already."""
+    async def first_seen(self, conn: Any, import_id: str, emails_norm: Sequence[str]) -> set[str]:
+        """Record that the import met these people; those it had not met before."""
 
     async def add_rejections(self, conn: Any, import_id: str, rejections: Sequence[tuple[int, int, str, str]]) -> None:
         """Keep rejected rows' problems: (line, n, field, reason)."""
@@ -298,12 +407,34 @@ class ImportRepository:
         return None if found is None else dict(found)
 
     async def create_import(self, conn: Connection, import_id: str, sha256: str, source: str, campaign: str,
-                            fmt: str, columns: dict[str, str], content: bytes, total_rows: int) -> bool:
+                            fmt: str, columns: dict[str, str]) -> bool:
         row = await conn.fetchval(
-            f"INSERT INTO {self.s}.imports(import_id, sha256, source, campaign, format, columns, content, total_rows) "
-            "VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT DO NOTHING RETURNING import_id",
-            import_id, sha256, source, campaign, fmt, columns, content, total_rows)
+            f"INSERT INTO {self.s}.imports(import_id, sha256, source, campaign, format, columns, total_rows) "
+            "VALUES ($1, $2, $3, $4, $5, $6, 0) ON CONFLICT DO NOTHING RETURNING import_id",
+            import_id, sha256, source, campaign, fmt, columns)
         return row is not None
+
+    async def add_rows(self, conn: Connection, import_id: str, first: int, rows: Sequence[RawRow]) -> None:
+        # COPY: the cheapest way into PostgreSQL (binary, one round trip per batch)
+        await conn.copy_records_to_table(
+            "import_rows", schema_name=self.s,
+            columns=("import_id", "n", "line", "fields", "problem_field", "problem_reason"),
+            records=[(import_id, first + i, r.line, None if r.values is None else orjson.dumps(r.values).decode(),
+                      *(r.problem or (None, None))) for i, r in enumerate(rows)])
+
+    async def set_total(self, conn: Connection, import_id: str, total_rows: int) -> None:
+        await conn.execute(f"UPDATE {self.s}.imports SET total_rows = $2 WHERE import_id = $1", import_id, total_rows)
+
+    async def rows(self, conn: Connection, import_id: str, start: int, limit: int) -> list[RawRow]:
+        found = await conn.fetch(
+            f"SELECT line, fields, problem_field, problem_reason FROM {self.s}.import_rows "
+            "WHERE import_id = $1 AND n >= $2 ORDER BY n LIMIT $3", import_id, start, limit)
+        return [RawRow(r["line"], None if r["fields"] is None else orjson.loads(r["fields"]),
+                       None if r["problem_field"] is None else (r["problem_field"], r["problem_reason"]))
+                for r in found]
+
+    async def forget_rows(self, conn: Connection, import_id: str) -> None:
+        await conn.execute(f"DELETE FROM {self.s}.import_rows WHERE import_id = $1", import_id)
 
     _PROGRESS = ("import_id, sha256, source, campaign, format, columns, total_rows, status, position, "
                  + ", ".join(IMPORT_COUNTS) + ", created_at, finished_at")
@@ -316,19 +447,20 @@ class ImportRepository:
             f"SELECT {self._PROGRESS} FROM {self.s}.imports WHERE status = 'running' "
             "ORDER BY created_at LIMIT 1 FOR UPDATE SKIP LOCKED")
 
-    async def content(self, conn: Connection, import_id: str) -> bytes:
-        return bytes(await conn.fetchval(f"SELECT content FROM {self.s}.imports WHERE import_id = $1", import_id))
-
-    async def first_seen(self, conn: Connection, import_id: str, email_norm: str) -> bool:
-        return bool(await conn.fetchval(
-            f"INSERT INTO {self.s}.import_people VALUES ($1, $2) ON CONFLICT DO NOTHING RETURNING true",
-            import_id, email_norm))
+    async def first_seen(self, conn: Connection, import_id: str, emails_norm: Sequence[str]) -> set[str]:
+        found = await conn.fetch(
+            f"INSERT INTO {self.s}.import_people SELECT $1, unnest($2::text[]) ON CONFLICT DO NOTHING "
+            "RETURNING email_norm", import_id, list(emails_norm))
+        return {r["email_norm"] for r in found}
 
     async def add_rejections(self, conn: Connection, import_id: str,
                              rejections: Sequence[tuple[int, int, str, str]]) -> None:
-        await conn.executemany(
-            f"INSERT INTO {self.s}.import_rejections VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING",
-            [(import_id, *r) for r in rejections])
+        if not rejections:
+            return
+        lines, ns, fields, reasons = zip(*rejections, strict=True)
+        await conn.execute(
+            f"INSERT INTO {self.s}.import_rejections SELECT $1, * FROM unnest($2::int[], $3::int[], $4::text[], "
+            "$5::text[]) ON CONFLICT DO NOTHING", import_id, list(lines), list(ns), list(fields), list(reasons))
 
     async def advance(self, conn: Connection, import_id: str, position: int, counts: dict[str, int],
                       done: bool) -> None:

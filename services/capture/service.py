@@ -22,7 +22,9 @@ def build_service(settings: CaptureSettings | None = None) -> ServiceDefinition:
                        erasures=ErasureRepository(settings.schema), subjects=CaptureSubjects(settings.schema),
                        privacy_services=tuple(settings.privacy_services),
                        retention_s=settings.retention_days * 86400, retention_every_s=settings.retention_every_s,
-                       peer_urls=dict(settings.peer_urls))
+                       peer_urls=dict(settings.peer_urls),
+                       capture_group_max=settings.capture_group_max,
+                       capture_groups_in_flight=settings.capture_groups_in_flight)
     return ServiceDefinition(
         settings=settings,
         title="Leadbridge capture",
@@ -30,4 +32,5 @@ def build_service(settings: CaptureSettings | None = None) -> ServiceDefinition:
         handlers=registry(deps),
         deps=deps,
         routers=[router, imports_router, source_admin.router, privacy_router],
+        body_limits={"/v1/imports": settings.import_max_bytes},
     )

@@ -41,9 +41,9 @@ class ThingIn(BaseModel):
     attributes: TextMap = Field(default_factory=dict)
 
 
-def app(max_body_bytes: int = 10_000) -> FastAPI:
+def app(max_body_bytes: int = 10_000, larger: dict[str, int] | None = None) -> FastAPI:
     api = FastAPI(dependencies=[Depends(responses.refuse_unsafe_text)])
-    responses.install(api, max_body_bytes)
+    responses.install(api, max_body_bytes, larger)
     router = APIRouter()
 
     @router.post("/things", status_code=201, responses=responses.responses(409, links={201: {
@@ -122,6 +122,16 @@ def test_a_body_over_the_limit_is_413_whether_its_length_is_declared_or_not() ->
         streamed = c.post("/things", content=chunks(), headers={"content-type": "application/json"})
         assert "larger than 100 bytes" in refused(streamed, 413)["body"]
         assert c.post("/things", json={"name": "small"}).status_code == 201
+
+
+def test_a_path_given_a_larger_limit_takes_a_body_over_the_app_wide_one_up_to_its_own() -> None:
+    with TestClient(app(max_body_bytes=100, larger={"/things": 1_000})) as c:
+        def thing(size: int) -> dict[str, Any]:
+            return {"name": "big", "attributes": {f"k{i}": "x" * 90 for i in range(size // 100)}}
+
+        assert c.post("/things", json=thing(500)).status_code == 201
+        assert "larger than 1,000 bytes" in refused(c.post("/things", json=thing(2000)), 413)["body"]
+        assert "larger than 100 bytes" in refused(c.put("/other", json=thing(500)), 413)["body"]
 
 
 # ----------------------------------------------------------------------------- unsafe text

@@ -9,10 +9,10 @@ import csv
 import hashlib
 import io
 import uuid
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any, BinaryIO, Literal
 
 import orjson
 from pydantic import ValidationError
@@ -76,6 +76,20 @@ def file_hash(content: bytes) -> str:
     return hashlib.sha256(content).hexdigest()
 
 
+PIECE_BYTES = 1 << 20
+
+
+def stream_hash(stream: BinaryIO) -> str:
+    """The sha256 of a file read from ``stream`` piece by piece (never whole), which is
+    left at its start again for reading."""
+    digest = hashlib.sha256()
+    stream.seek(0)
+    while piece := stream.read(PIECE_BYTES):
+        digest.update(piece)
+    stream.seek(0)
+    return digest.hexdigest()
+
+
 def import_id_for(sha256: str, source: str, campaign: str) -> str:
     """The one import of this file for this source and campaign (uploading it again is the same import)."""
     return str(uuid.uuid5(uuid.NAMESPACE_URL, f"leadbridge:import:{sha256}:{source}:{campaign}"))
@@ -97,19 +111,37 @@ class RawRow:
 
 
 def read_rows(content: bytes, fmt: Format, columns: Mapping[str, str]) -> list[RawRow]:
-    """The file's records. Raises :class:`BadImport` for a file that is not UTF-8 text,
-    or a CSV whose header lacks a mapped column."""
+    """The records of a file held in memory (a small one: see :func:`stream_rows`)."""
+    return list(stream_rows(io.BytesIO(content), fmt, columns))
+
+
+def stream_rows(stream: BinaryIO, fmt: Format, columns: Mapping[str, str]) -> Iterator[RawRow]:
+    """The file's records, read from ``stream`` as they come (a file of a million rows is
+    never held whole). Raises :class:`BadImport` for a file that is not UTF-8 text or
+    holds NUL, or a CSV whose header lacks a mapped column; the records before the
+    problem have been yielded by then, so a caller keeping them must undo that."""
+    text = io.TextIOWrapper(stream, encoding="utf-8-sig", newline="")
     try:
-        text = content.decode("utf-8-sig")
-    except UnicodeDecodeError as e:
-        raise BadImport([("file", f"is not UTF-8 text (byte {e.start})")]) from None
-    if "\x00" in text:
-        raise BadImport([("file", "must not contain the NUL character")])
-    return _read_csv(text, columns) if fmt == "csv" else _read_jsonl(text)
+        lines = _text_lines(text)
+        yield from (_stream_csv(lines, columns) if fmt == "csv" else _stream_jsonl(lines))
+    finally:
+        text.detach()  # the caller's stream stays open
 
 
-def _read_csv(text: str, columns: Mapping[str, str]) -> list[RawRow]:
-    reader = csv.reader(io.StringIO(text, newline=""))
+def _text_lines(text: io.TextIOWrapper) -> Iterator[str]:
+    number = 0
+    try:
+        for line in text:
+            number += 1
+            if "\x00" in line:
+                raise BadImport([("file", f"must not contain the NUL character (line {number})")])
+            yield line
+    except UnicodeDecodeError:
+        raise BadImport([("file", f"is not UTF-8 text (after line {number})")]) from None
+
+
+def _stream_csv(lines: Iterator[str], columns: Mapping[str, str]) -> Iterator[RawRow]:
+    reader = csv.reader(lines)
     try:
         header = next(reader)
     except StopIteration:
@@ -121,41 +153,37 @@ def _read_csv(text: str, columns: Mapping[str, str]) -> list[RawRow]:
                for name, column in columns.items() if column not in header]
     if missing:
         raise BadImport(missing)
-    rows: list[RawRow] = []
     start = reader.line_num + 1
     while True:
         try:
             record = next(reader)
         except StopIteration:
-            break
+            return
         except csv.Error as e:
-            rows.append(RawRow(start, None, ("row", f"is not CSV: {e}")))
+            yield RawRow(start, None, ("row", f"is not CSV: {e}"))
             start = reader.line_num + 1
             continue
         if record:  # a blank line is no record
             if len(record) != len(header):
-                rows.append(RawRow(start, None, ("row", f"has {len(record)} fields; the header has {len(header)}")))
+                yield RawRow(start, None, ("row", f"has {len(record)} fields; the header has {len(header)}"))
             else:
-                rows.append(RawRow(start, dict(zip(header, record, strict=True))))
+                yield RawRow(start, dict(zip(header, record, strict=True)))
         start = reader.line_num + 1
-    return rows
 
 
-def _read_jsonl(text: str) -> list[RawRow]:
-    rows: list[RawRow] = []
-    for number, line in enumerate(text.splitlines(), start=1):
+def _stream_jsonl(lines: Iterator[str]) -> Iterator[RawRow]:
+    for number, line in enumerate(lines, start=1):
         if not line.strip():
             continue
         try:
             value = orjson.loads(line)
         except orjson.JSONDecodeError:
-            rows.append(RawRow(number, None, ("row", "is not valid JSON")))
+            yield RawRow(number, None, ("row", "is not valid JSON"))
             continue
         if not isinstance(value, dict):
-            rows.append(RawRow(number, None, ("row", "is not a JSON object")))
+            yield RawRow(number, None, ("row", "is not a JSON object"))
         else:
-            rows.append(RawRow(number, value))
-    return rows
+            yield RawRow(number, value)
 
 
 @dataclass(frozen=True)

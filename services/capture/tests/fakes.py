@@ -7,7 +7,8 @@ from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
 
-from services.capture.repository import IMPORT_COUNTS, Row, TimelineRow
+from services.capture.domain.imports import RawRow
+from services.capture.repository import IMPORT_COUNTS, Captured, Row, TimelineRow
 from shared.events import CampaignDefined, CrmOutcomeReported, LeadProfile, utcnow
 
 
@@ -52,6 +53,32 @@ class InMemoryLeads:
 
     async def capture_by_key(self, conn: Any, key: str) -> Row | None:
         return next((c for c in self.captures if c["idempotency_key"] == key), None)
+
+    async def lock_people(self, conn: Any, emails_norm: Sequence[str]) -> dict[str, Row]:
+        return {e: row for e in sorted(set(emails_norm)) if (row := self._by_email(e)) is not None}
+
+    async def insert_leads(self, conn: Any, leads: Sequence[Captured]) -> set[str]:
+        return {c.email_norm for c in leads if await self.insert_lead(
+            conn, c.lead_id, c.email_norm, c.profile, c.consent, c.source, c.campaign, c.at)}
+
+    async def record_repeats(self, conn: Any, repeats: Sequence[Captured]) -> None:
+        for c in repeats:
+            await self.record_repeat(conn, c.lead_id, c.profile, c.consent, c.source, c.campaign, c.at)
+
+    async def captures_by_keys(self, conn: Any, keys: Sequence[str]) -> dict[str, Row]:
+        wanted = set(keys)
+        return {c["idempotency_key"]: c for c in self.captures if c["idempotency_key"] in wanted}
+
+    async def insert_captures(self, conn: Any, captures: Sequence[tuple[str, str | None, Captured]]) -> None:
+        for capture_id, key, c in captures:
+            await self.insert_capture(conn, capture_id, key, c.lead_id, c.source, c.campaign, c.at)
+
+    async def waiting_outcomes_for(self, conn: Any, emails_norm: Sequence[str],
+                                   domains: Sequence[str]) -> Sequence[Row]:
+        emails, at = set(emails_norm), set(domains)
+        return sorted((o for o in self.outcomes.values() if o["lead_id"] is None
+                       and (o["email_norm"] in emails or o["account_domain"] in at)),
+                      key=lambda o: (o["occurred_at"], o["outcome_id"]))
 
     async def insert_capture(self, conn: Any, capture_id: str, key: str | None, lead_id: str, source: str,
                              campaign: str | None, occurred_at: datetime) -> None:
@@ -162,6 +189,7 @@ class InMemoryImports:
         self.imports: dict[str, dict[str, Any]] = {}
         self.rejected: dict[tuple[str, int, int], tuple[str, str]] = {}
         self.people: set[tuple[str, str]] = set()
+        self.stored: dict[str, list[RawRow]] = {}
 
     async def save_mapping(self, conn: Any, source: str, columns: dict[str, str]) -> None:
         self.mappings[source] = dict(columns)
@@ -170,33 +198,43 @@ class InMemoryImports:
         return self.mappings.get(source)
 
     async def create_import(self, conn: Any, import_id: str, sha256: str, source: str, campaign: str, fmt: str,
-                            columns: dict[str, str], content: bytes, total_rows: int) -> bool:
+                            columns: dict[str, str]) -> bool:
         if import_id in self.imports or any((i["sha256"], i["source"], i["campaign"]) == (sha256, source, campaign)
                                             for i in self.imports.values()):
             return False
         self.imports[import_id] = {
             "import_id": import_id, "sha256": sha256, "source": source, "campaign": campaign, "format": fmt,
-            "columns": dict(columns), "content": content, "total_rows": total_rows, "status": "running",
+            "columns": dict(columns), "total_rows": 0, "status": "running",
             "position": 0, **dict.fromkeys(IMPORT_COUNTS, 0), "created_at": self.clock(), "finished_at": None}
+        self.stored[import_id] = []
         return True
+
+    async def add_rows(self, conn: Any, import_id: str, first: int, rows: Sequence[RawRow]) -> None:
+        assert len(self.stored[import_id]) == first, "records are kept in order"
+        self.stored[import_id].extend(rows)
+
+    async def set_total(self, conn: Any, import_id: str, total_rows: int) -> None:
+        self.imports[import_id]["total_rows"] = total_rows
+
+    async def rows(self, conn: Any, import_id: str, start: int, limit: int) -> list[RawRow]:
+        return self.stored.get(import_id, [])[start:start + limit]
+
+    async def forget_rows(self, conn: Any, import_id: str) -> None:
+        self.stored.pop(import_id, None)
 
     async def get_import(self, conn: Any, import_id: str) -> Row | None:
         found = self.imports.get(import_id)
-        return None if found is None else {k: v for k, v in found.items() if k != "content"}
+        return None if found is None else dict(found)
 
     async def next_running(self, conn: Any) -> Row | None:
         running = [i for i in self.imports.values() if i["status"] == "running"]
         first = min(running, key=lambda i: i["created_at"], default=None)
         return None if first is None else await self.get_import(conn, first["import_id"])
 
-    async def content(self, conn: Any, import_id: str) -> bytes:
-        return bytes(self.imports[import_id]["content"])
-
-    async def first_seen(self, conn: Any, import_id: str, email_norm: str) -> bool:
-        if (import_id, email_norm) in self.people:
-            return False
-        self.people.add((import_id, email_norm))
-        return True
+    async def first_seen(self, conn: Any, import_id: str, emails_norm: Sequence[str]) -> set[str]:
+        new = {e for e in emails_norm if (import_id, e) not in self.people}
+        self.people |= {(import_id, e) for e in new}
+        return new
 
     async def add_rejections(self, conn: Any, import_id: str, rejections: Sequence[tuple[int, int, str, str]]) -> None:
         for line, n, field, reason in rejections:

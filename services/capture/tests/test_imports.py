@@ -131,7 +131,7 @@ async def test_an_import_captures_each_valid_row_once_and_reports_the_rest() -> 
     leads.leads["known"] = {"lead_id": "known", "email_norm": "known@x.com", "profile": LeadProfile(
         email="known@x.com", name="Kim", company="Known", country="US").model_dump(mode="json"), "capture_count": 1,
         "sources": ["web_form"], "campaigns": [], "last_captured_at": T0}
-    started = await handlers.start_import(deps, FakeUnitOfWork(), Upload(CSV, "csv", "list_import", "expo", COLUMNS))
+    started = await handlers.start_import(deps, FakeUnitOfWork(), Upload.of(CSV, "csv", "list_import", "expo", COLUMNS))
     assert not started.existing
     units = await run_to_end(deps)
     imp = imports.imports[started.import_id]
@@ -148,7 +148,7 @@ async def test_an_import_captures_each_valid_row_once_and_reports_the_rest() -> 
 
 async def test_the_same_file_again_is_the_same_import_and_adds_nothing() -> None:
     deps, leads, imports = capture()
-    upload = Upload(CSV, "csv", "list_import", "expo", COLUMNS)
+    upload = Upload.of(CSV, "csv", "list_import", "expo", COLUMNS)
     first = await handlers.start_import(deps, FakeUnitOfWork(), upload)
     await run_to_end(deps)
     again = await handlers.start_import(deps, FakeUnitOfWork(), upload)
@@ -162,11 +162,13 @@ async def test_a_rerun_chunk_after_a_crash_adds_no_capture() -> None:
     """A chunk whose transaction was lost is run again; its rows' keys make captures it
     had made (had it committed) answers, not new leads."""
     deps, leads, imports = capture(chunk_rows=10)
-    started = await handlers.start_import(deps, FakeUnitOfWork(), Upload(CSV, "csv", "list_import", "expo", COLUMNS))
+    started = await handlers.start_import(deps, FakeUnitOfWork(), Upload.of(CSV, "csv", "list_import", "expo", COLUMNS))
+    kept = list(imports.stored[started.import_id])
     await run_to_end(deps)
-    imports.imports[started.import_id].update(status="running", position=0)  # as if the commit had not happened
+    # as if the chunk's commit (position, people met, the records' removal) had not happened
+    imports.imports[started.import_id].update(status="running", position=0)
     imports.people.clear()
-    deps.parsed_imports.clear()  # a new process: the rows are read again from the kept file
+    imports.stored[started.import_id] = kept
     units = await run_to_end(deps)
     assert len(leads.captures) == 3 and units.opened[0].events() == []
 
@@ -174,18 +176,18 @@ async def test_a_rerun_chunk_after_a_crash_adds_no_capture() -> None:
 async def test_bad_uploads_name_the_field_and_reason() -> None:
     deps, _, _ = capture()
     with pytest.raises(handlers.UnknownCampaign):
-        await handlers.start_import(deps, FakeUnitOfWork(), Upload(CSV, "csv", "list_import", "nope", COLUMNS))
+        await handlers.start_import(deps, FakeUnitOfWork(), Upload.of(CSV, "csv", "list_import", "nope", COLUMNS))
     with pytest.raises(BadImport) as unmapped:
-        await handlers.start_import(deps, FakeUnitOfWork(), Upload(CSV, "csv", "list_import", "expo", None))
+        await handlers.start_import(deps, FakeUnitOfWork(), Upload.of(CSV, "csv", "list_import", "expo", None))
     assert unmapped.value.problems == [("mapping", "none given, and none saved for source 'list_import'")]
     with pytest.raises(BadImport) as unknown:
-        await handlers.start_import(deps, FakeUnitOfWork(), Upload(CSV, "csv", "list_import", "expo",
+        await handlers.start_import(deps, FakeUnitOfWork(), Upload.of(CSV, "csv", "list_import", "expo",
                                                                    {**COLUMNS, "shoe": "Title"}))
     assert unknown.value.problems[0][0] == "mapping.shoe"
     small = CaptureDeps(leads=deps.leads, imports=deps.imports, keys=deps.keys, clock=lambda: T0, import_max_rows=5)
     with pytest.raises(BadImport) as too_many:
-        await handlers.start_import(small, FakeUnitOfWork(), Upload(CSV, "csv", "list_import", "expo", COLUMNS))
-    assert too_many.value.problems[0] == ("file", "has 6 rows; at most 5 are imported at once")
+        await handlers.start_import(small, FakeUnitOfWork(), Upload.of(CSV, "csv", "list_import", "expo", COLUMNS))
+    assert too_many.value.problems[0] == ("file", "has more than 5 rows; at most 5 are imported at once")
 
 
 async def test_a_saved_mapping_serves_later_uploads_from_its_source() -> None:
@@ -193,5 +195,5 @@ async def test_a_saved_mapping_serves_later_uploads_from_its_source() -> None:
     with pytest.raises(BadImport):
         await handlers.save_mapping(deps, FakeUnitOfWork(), "list_import", {"email": "E-mail"})
     await handlers.save_mapping(deps, FakeUnitOfWork(), "list_import", COLUMNS)
-    started = await handlers.start_import(deps, FakeUnitOfWork(), Upload(CSV, "csv", "list_import", "expo", None))
+    started = await handlers.start_import(deps, FakeUnitOfWork(), Upload.of(CSV, "csv", "list_import", "expo", None))
     assert imports.imports[started.import_id]["columns"] == COLUMNS

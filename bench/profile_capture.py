@@ -1,0 +1,128 @@
+"""Where a single-lead POST's time goes: capture alone (on its own namespace of the real
+broker and database), loaded by concurrent clients while py-spy samples it, summarised
+as text (the functions with the most samples, by their own time and with what they
+call), beside the accept rate measured during the run.
+
+    PYTHONPATH=. .venv/bin/python -m bench.profile_capture [--leads 4000] [--concurrency 64] [--label after]
+
+Writes ``reports/profile-capture-<label>.txt`` (and the raw collapsed stacks beside it,
+``.folded``, for a flame graph). py-spy (a development requirement) samples the child
+process it is given without root."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections import Counter
+from datetime import datetime
+from pathlib import Path
+
+import httpx
+
+from bench import stack as harness
+from bench.leads import grade_a, grade_b, grade_c
+from bench.stats import percentile
+
+REPORTS = harness.ROOT / "reports"
+_LEADS = (grade_a, grade_b, grade_c)
+
+
+async def load(url: str, leads: int, concurrency: int) -> tuple[float, list[float], Counter[str]]:
+    """Post ``leads`` leads with ``concurrency`` clients; the accept rate (202/s), each
+    POST's seconds, and the answers by status."""
+    bodies = [_LEADS[i % 3]() for i in range(leads)]
+    todo = iter(range(leads))
+    took: list[float] = []
+    answers: Counter[str] = Counter()
+    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+    async with httpx.AsyncClient(base_url=url, timeout=60, limits=limits) as client:
+        async def one_client() -> None:
+            for i in todo:
+                sent = time.monotonic()
+                r = await client.post("/v1/leads", json=bodies[i])
+                took.append(time.monotonic() - sent)
+                answers[str(r.status_code)] += 1
+
+        started = time.monotonic()
+        await asyncio.gather(*(one_client() for _ in range(concurrency)))
+        span = time.monotonic() - started
+    return answers["202"] / span, took, answers
+
+
+def summarise(folded: Path, top: int = 30) -> str:
+    """py-spy's raw output (one line per distinct stack: frames root first, ``;``
+    separated, then a sample count) as two tables: own samples and inclusive samples
+    per function."""
+    own: Counter[str] = Counter()
+    inclusive: Counter[str] = Counter()
+    total = 0
+    for line in folded.read_text().splitlines():
+        stack, _, count = line.rpartition(" ")
+        if not stack or not count.isdigit():
+            continue
+        n = int(count)
+        total += n
+        frames = [f.strip() for f in stack.split(";") if f.strip()]
+        if frames:
+            own[frames[-1]] += n
+        for frame in set(frames):
+            inclusive[frame] += n
+    lines = [f"samples: {total}", "", f"top {top} by own samples (where the CPU was):"]
+    lines += [f"  {n / total * 100:5.1f}%  {frame}" for frame, n in own.most_common(top)]
+    lines += ["", f"top {top} by inclusive samples (with what they call):"]
+    lines += [f"  {n / total * 100:5.1f}%  {frame}" for frame, n in inclusive.most_common(top)]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m bench.profile_capture", description=__doc__.split("\n\n")[0])
+    p.add_argument("--leads", type=int, default=4000)
+    p.add_argument("--concurrency", type=int, default=64)
+    p.add_argument("--label", default=datetime.now().strftime("%Y%m%d-%H%M%S"))
+    p.add_argument("--rate", type=int, default=100, help="py-spy samples per second (default 100)")
+    args = p.parse_args(argv)
+    infra = harness.start_infra()
+    ns = harness.open_namespace(infra, "prof")
+    logs = harness.ROOT / "var" / "bench" / f"profile-{args.label}"
+    stack: harness.Stack | None = None
+    spy: subprocess.Popen[bytes] | None = None
+    try:
+        stack = harness.start_stack(ns, logs, names=("capture",))
+        capture = stack.services["capture"]
+        assert capture.proc is not None
+        REPORTS.mkdir(exist_ok=True)
+        folded = REPORTS / f"profile-capture-{args.label}.folded"
+        spy_bin = Path(sys.executable).with_name("py-spy")
+        spy = subprocess.Popen([str(spy_bin), "record", "--pid", str(capture.proc.pid), "--format", "raw",
+                                "--rate", str(args.rate), "--nonblocking", "-o", str(folded)],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        time.sleep(1.0)
+        accept, took, answers = asyncio.run(load(capture.url, args.leads, args.concurrency))
+        spy.send_signal(signal.SIGINT)
+        spy.wait(30)
+        head = [f"capture alone, {args.leads} POST /v1/leads by {args.concurrency} concurrent clients "
+                f"({os.cpu_count()} CPUs, load average {', '.join(f'{x:.2f}' for x in os.getloadavg())})",
+                f"accept rate {accept:,.0f} leads/s; answers {dict(answers)}; POST p50 "
+                f"{percentile(took, .5) * 1000:,.1f} ms, p99 {percentile(took, .99) * 1000:,.1f} ms", ""]
+        text = "\n".join(head) + summarise(folded) + "\n"
+        out = REPORTS / f"profile-capture-{args.label}.txt"
+        out.write_text(text)
+        print(text)
+        print(f"[profile] {out.relative_to(harness.ROOT)} (raw stacks: {folded.relative_to(harness.ROOT)})")
+        return 0
+    finally:
+        if spy is not None and spy.poll() is None:
+            spy.kill()
+        if stack is not None:
+            stack.stop()
+        harness.close_namespace(ns)
+        infra.stop()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
