@@ -6,7 +6,7 @@ SHELL := /bin/bash
 PY    := .venv/bin/python
 export PYTHONPATH := $(CURDIR)
 
-.PHONY: help venv tools infra topics run run-secure stop test unit lint typecheck contracts generate demo bench bench-scoring bench-routing bench-inbox bench-campaigns bench-idle bench-sizing clean
+.PHONY: help venv tools infra topics run run-secure stop test unit lint typecheck contracts generate demo bench bench-import soak bench-scoring bench-routing bench-inbox bench-campaigns bench-idle bench-sizing clean
 
 help:
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | column -t -s $$'\t'
@@ -69,6 +69,14 @@ demo: venv ## post a handful of leads to the running stack (make run) and show w
 bench: venv ## capture→assigned throughput and latency through the real stack, beside a bare-Kafka baseline
 	@if [ -z "$$LEADBRIDGE_KAFKA_BOOTSTRAP$$LEADBRIDGE_DATABASE_URL" ]; then $(MAKE) --no-print-directory infra; fi
 	@$(PY) -m bench.pipeline $(BENCH_ARGS)
+
+bench-import: venv ## a list import of 100,000 rows: rows accepted/s and time until every lead is graded and assigned, beside bare Kafka
+	@if [ -z "$$LEADBRIDGE_KAFKA_BOOTSTRAP$$LEADBRIDGE_DATABASE_URL" ]; then $(MAKE) --no-print-directory infra; fi
+	@$(PY) -m bench.imports $(BENCH_ARGS)
+
+soak: venv ## the burst test at trade-show size: 5,000 concurrent posts, each graded and assigned exactly once
+	@if [ -z "$$LEADBRIDGE_KAFKA_BOOTSTRAP$$LEADBRIDGE_DATABASE_URL" ]; then $(MAKE) --no-print-directory infra; fi
+	@LEADBRIDGE_BURST_LEADS=5000 $(PY) -m pytest -q tests/e2e/test_burst.py $(PYTEST_ARGS)
 
 bench-scoring: venv ## scoring throughput on one worker
 	@if [ -z "$$LEADBRIDGE_KAFKA_BOOTSTRAP$$LEADBRIDGE_DATABASE_URL" ]; then $(MAKE) --no-print-directory infra; fi

@@ -79,3 +79,17 @@ def before_after_bars(categories: Sequence[K], before: Mapping[K, float], after:
         ax.set_ylabel(ylabel)
         ax.legend()
     return path
+
+
+def timelines(series: Mapping[str, Sequence[tuple[float, float]]], path: Path, title: str, ylabel: str,
+              xlabel: str = "seconds since the start") -> Path:
+    """One line per series of (seconds, value) points: progress or lag over a run."""
+    with _figure(path, (9, 5), title) as ax:
+        for name, points in series.items():
+            if points:
+                ax.plot([x for x, _ in points], [y for _, y in points], label=name)
+        ax.set_xlabel(xlabel, fontsize=8)
+        ax.set_ylabel(ylabel)
+        ax.grid(True, alpha=0.3)
+        ax.legend(loc="best", fontsize=8)
+    return path

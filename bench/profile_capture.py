@@ -44,7 +44,11 @@ async def load(url: str, leads: int, concurrency: int) -> tuple[float, list[floa
         async def one_client() -> None:
             for i in todo:
                 sent = time.monotonic()
-                r = await client.post("/v1/leads", json=bodies[i])
+                try:
+                    r = await client.post("/v1/leads", json=bodies[i])
+                except httpx.HTTPError as exc:
+                    answers[type(exc).__name__] += 1
+                    continue
                 took.append(time.monotonic() - sent)
                 answers[str(r.status_code)] += 1
 
@@ -52,6 +56,12 @@ async def load(url: str, leads: int, concurrency: int) -> tuple[float, list[floa
         await asyncio.gather(*(one_client() for _ in range(concurrency)))
         span = time.monotonic() - started
     return answers["202"] / span, took, answers
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds the process has used (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 def summarise(folded: Path, top: int = 30) -> str:
@@ -99,16 +109,22 @@ def main(argv: list[str] | None = None) -> int:
         folded = REPORTS / f"profile-capture-{args.label}.folded"
         spy_bin = Path(sys.executable).with_name("py-spy")
         spy = subprocess.Popen([str(spy_bin), "record", "--pid", str(capture.proc.pid), "--format", "raw",
-                                "--rate", str(args.rate), "--nonblocking", "-o", str(folded)],
+                                "--rate", str(args.rate), "--nonblocking", "--gil", "-o", str(folded)],
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         time.sleep(1.0)
+        cpu_before = cpu_seconds(capture.proc.pid)
         accept, took, answers = asyncio.run(load(capture.url, args.leads, args.concurrency))
+        cpu = cpu_seconds(capture.proc.pid) - cpu_before
         spy.send_signal(signal.SIGINT)
         spy.wait(30)
         head = [f"capture alone, {args.leads} POST /v1/leads by {args.concurrency} concurrent clients "
                 f"({os.cpu_count()} CPUs, load average {', '.join(f'{x:.2f}' for x in os.getloadavg())})",
                 f"accept rate {accept:,.0f} leads/s; answers {dict(answers)}; POST p50 "
-                f"{percentile(took, .5) * 1000:,.1f} ms, p99 {percentile(took, .99) * 1000:,.1f} ms", ""]
+                f"{percentile(took, .5) * 1000:,.1f} ms, p99 {percentile(took, .99) * 1000:,.1f} ms",
+                f"capture's CPU: {cpu:,.1f} s for {answers['202']} leads = "
+                f"{cpu / max(1, answers['202']) * 1000:,.2f} ms "
+                "per lead (the figure that does not depend on what else runs on the machine)",
+                "py-spy --gil: samples of the thread holding the GIL (CPU, not waiting)", ""]
         text = "\n".join(head) + summarise(folded) + "\n"
         out = REPORTS / f"profile-capture-{args.label}.txt"
         out.write_text(text)

@@ -389,24 +389,43 @@ async def on_message_engaged(deps: CaptureDeps, event: NurtureMessageEngaged, uo
 async def on_lead_events(deps: CaptureDeps, events: Sequence[Event], uow: UnitOfWork) -> None:
     """Keep the projection: every lead event goes on its lead's timeline, and changes
     the lead's current view as ``domain.leads.view_changes`` says. A capture another
-    producer sent straight to Kafka becomes capture's own lead (:func:`adopt`)."""
+    producer sent straight to Kafka becomes capture's own lead (:func:`adopt`).
+
+    A consumed batch (one topic's events, in partition order) costs a few statements,
+    not one per event: scores and assignments are written together, only the latest of
+    a lead's in the batch (an assignment: the latest by its moment, as one at a time
+    would leave it), and captures recorded already are found in one query."""
     repo = deps.leads
     await repo.add_timeline(uow.conn, [(e.event_id, e.lead_id, timeline_entry(e), e.occurred_at)  # type: ignore[attr-defined]
                                        for e in events])
+    captured = [e for e in events if isinstance(e, LeadCaptured)]
+    if captured:
+        known = await repo.captures_known(uow.conn, [e.capture_id for e in captured])
+        for outside in captured:
+            if outside.capture_id not in known:
+                await adopt(deps, uow, outside)
+    assigned: dict[str, LeadAssigned] = {}
+    latest: dict[tuple[type[Event], str], Event] = {}
     for event in events:
-        changes = view_changes(event)
         lead_id: str = event.lead_id  # type: ignore[attr-defined]
         match event:
             case LeadAssigned():
-                await repo.update_view(uow.conn, lead_id, changes, assigned_at=event.occurred_at)
-            case FollowUpRecorded() | FollowUpMissed():
-                await repo.update_view(uow.conn, lead_id, changes, assignment_id=event.assignment_id)
-            case LeadCaptured():
-                await adopt(deps, uow, event)
-            case LeadEngaged():
-                pass  # an activity shows on the timeline only
+                kept = assigned.get(lead_id)
+                if kept is None or kept.occurred_at <= event.occurred_at:
+                    assigned[lead_id] = event
+            case FollowUpRecorded() | FollowUpMissed():  # only while the assignment is current: in order
+                await repo.update_view(uow.conn, lead_id, view_changes(event), assignment_id=event.assignment_id)
+            case LeadCaptured() | LeadEngaged():
+                pass  # (an activity shows on the timeline only)
             case _:
-                await repo.update_view(uow.conn, lead_id, changes)
+                latest.pop((type(event), lead_id), None)  # re-inserted last: the batch's order is kept
+                latest[(type(event), lead_id)] = event
+    if assigned:
+        await repo.update_views(uow.conn, [(lead_id, view_changes(e)) for lead_id, e in assigned.items()],
+                                assigned_at=[e.occurred_at for e in assigned.values()])
+    for kind in dict.fromkeys(kind for kind, _ in latest):
+        await repo.update_views(uow.conn, [(lead_id, view_changes(e)) for (k, lead_id), e in latest.items()
+                                           if k is kind])
 
 
 async def adopt(deps: CaptureDeps, uow: UnitOfWork, event: LeadCaptured) -> None:

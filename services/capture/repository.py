@@ -115,6 +115,15 @@ class LeadStore(Protocol):
         current assignment, and an assignment (``assigned_at``) only if it is not older
         than the current one (events from different topics may arrive out of order)."""
 
+    async def update_views(self, conn: Any, changes: Sequence[tuple[str, dict[str, Any]]], *,
+                           assigned_at: Sequence[datetime] | None = None) -> None:
+        """:meth:`update_view` for many leads in one statement: each lead at most once,
+        every change naming the same columns (events of one type); with ``assigned_at``
+        (one per lead) as an assignment is applied."""
+
+    async def captures_known(self, conn: Any, capture_ids: Sequence[str]) -> set[str]:
+        """Those of these captures that are recorded."""
+
     async def known_campaign(self, conn: Any, campaign_id: str) -> bool:
         """Whether marketing defined this campaign (capture heard it on campaign-defined)."""
 
@@ -293,6 +302,41 @@ class LeadRepository:
             args.append(assignment_id)
             where += f" AND assignment_id = ${len(args)}"
         await conn.execute(f"UPDATE {self.s}.leads SET {sets}, updated_at = now() WHERE {where}", *args)
+
+    # the lead view's columns an event may change, with their types (for unnest)
+    VIEW_TYPES = {"score": "double precision", "grade": "text", "segment": "text", "rubric_version": "text",
+                  "top_reasons": "jsonb", "owner_kind": "text", "rep_id": "text", "team": "text",
+                  "assignment_id": "text", "due_at": "timestamptz", "status": "text"}
+
+    async def update_views(self, conn: Connection, changes: Sequence[tuple[str, dict[str, Any]]], *,
+                           assigned_at: Sequence[datetime] | None = None) -> None:
+        if not changes:
+            return
+        cols = list(changes[0][1])
+        if not cols:
+            return
+        arrays: list[list[Any]] = [[lead_id for lead_id, _ in changes]]
+        for c in cols:
+            values = [change[c] for _, change in changes]
+            arrays.append([orjson.dumps(v).decode() for v in values] if self.VIEW_TYPES[c] == "jsonb" else values)
+        types = ["text", *("text" if self.VIEW_TYPES[c] == "jsonb" else self.VIEW_TYPES[c] for c in cols)]
+        names = ["lead_id", *cols]
+        sets = ", ".join(f"{c} = u.{c}" + ("::jsonb" if self.VIEW_TYPES[c] == "jsonb" else "") for c in cols)
+        where = "l.lead_id = u.lead_id"
+        if assigned_at is not None:
+            arrays.append(list(assigned_at))
+            types.append("timestamptz")
+            names.append("assigned_at")
+            sets += ", assigned_at = u.assigned_at"
+            where += " AND (l.assigned_at IS NULL OR l.assigned_at <= u.assigned_at)"
+        unnest = ", ".join(f"${i + 1}::{t}[]" for i, t in enumerate(types))
+        await conn.execute(f"UPDATE {self.s}.leads AS l SET {sets}, updated_at = now() "
+                           f"FROM unnest({unnest}) AS u({', '.join(names)}) WHERE {where}", *arrays)
+
+    async def captures_known(self, conn: Connection, capture_ids: Sequence[str]) -> set[str]:
+        found = await conn.fetch(f"SELECT capture_id FROM {self.s}.captures WHERE capture_id = ANY($1::text[])",
+                                 list(capture_ids))
+        return {r["capture_id"] for r in found}
 
     async def known_campaign(self, conn: Connection, campaign_id: str) -> bool:
         return bool(await conn.fetchval(f"SELECT 1 FROM {self.s}.campaigns WHERE campaign_id = $1", campaign_id))

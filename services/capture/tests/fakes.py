@@ -133,6 +133,16 @@ class InMemoryLeads:
             return
         row.update(changes, updated_at=self.clock())
 
+    async def update_views(self, conn: Any, changes: Sequence[tuple[str, dict[str, Any]]], *,
+                           assigned_at: Sequence[datetime] | None = None) -> None:
+        assert len({lead_id for lead_id, _ in changes}) == len(changes), "each lead at most once"
+        for i, (lead_id, change) in enumerate(changes):
+            await self.update_view(conn, lead_id, change, assigned_at=None if assigned_at is None else assigned_at[i])
+
+    async def captures_known(self, conn: Any, capture_ids: Sequence[str]) -> set[str]:
+        wanted = set(capture_ids)
+        return {c["capture_id"] for c in self.captures if c["capture_id"] in wanted}
+
     # ------------------------------------------------------------------ campaigns and outcomes
 
     async def known_campaign(self, conn: Any, campaign_id: str) -> bool:

@@ -1,0 +1,71 @@
+"""Each service's consume rate and lag during a bench run, read from its /metrics once
+a second (``leadbridge_events_consumed_total`` and ``leadbridge_consumer_lag_records``,
+summed over its topics and partitions), so a bench shows which hop falls behind."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+import httpx
+from prometheus_client.parser import text_string_to_metric_families
+
+
+@dataclass
+class Sample:
+    at: float  # monotonic
+    consumed: float  # events handled so far
+    lag: float  # records behind, all partitions
+
+
+@dataclass
+class ServiceWatch:
+    """Samples of every service, kept until the run ends."""
+
+    urls: Mapping[str, str]  # service -> base URL
+    samples: dict[str, list[Sample]] = field(default_factory=dict)
+
+    async def run(self, every_s: float = 1.0) -> None:
+        """Sample until cancelled."""
+        async with httpx.AsyncClient(timeout=5) as client:
+            while True:
+                await asyncio.gather(*(self._sample(client, name, url) for name, url in self.urls.items()))
+                await asyncio.sleep(every_s)
+
+    async def _sample(self, client: httpx.AsyncClient, name: str, url: str) -> None:
+        try:
+            text = (await client.get(url + "/metrics")).text
+        except httpx.HTTPError:
+            return
+        consumed = lag = 0.0
+        for family in text_string_to_metric_families(text):
+            if family.name == "leadbridge_events_consumed":
+                consumed = sum(s.value for s in family.samples if s.name.endswith("_total"))
+            elif family.name == "leadbridge_consumer_lag_records":
+                lag = sum(s.value for s in family.samples)
+        self.samples.setdefault(name, []).append(Sample(time.monotonic(), consumed, lag))
+
+    def table(self, since: float) -> str:
+        """Per service: events handled and the mean rate over the run, the peak rate over
+        one sampling interval, and the largest and last lag seen."""
+        lines = [f"  {'service':10}{'events':>10}{'mean/s':>10}{'peak/s':>10}{'max lag':>10}{'lag at end':>12}"]
+        for name in self.urls:
+            samples = [s for s in self.samples.get(name, []) if s.at >= since]
+            if len(samples) < 2:
+                lines.append(f"  {name:10}{'-':>10}")
+                continue
+            handled = samples[-1].consumed - samples[0].consumed
+            span = samples[-1].at - samples[0].at
+            peak = max((b.consumed - a.consumed) / (b.at - a.at) for a, b in itertools.pairwise(samples)
+                       if b.at > a.at)
+            lines.append(f"  {name:10}{handled:>10,.0f}{handled / span:>10,.0f}{peak:>10,.0f}"
+                         f"{max(s.lag for s in samples):>10,.0f}{samples[-1].lag:>12,.0f}")
+        return "\n".join(lines)
+
+    def series(self, since: float) -> dict[str, list[tuple[float, float]]]:
+        """Each service's lag over time (seconds since ``since``, records)."""
+        return {name: [(s.at - since, s.lag) for s in samples if s.at >= since]
+                for name, samples in self.samples.items()}
