@@ -54,7 +54,8 @@ from shared.events import LeadAssigned, LeadScored, lead_id_for_email
 ROOT = harness.ROOT
 REPORTS = ROOT / "reports"
 CAMPAIGN = {"campaign_id": "bench-expo", "name": "Bench Expo", "type": "trade_show", "owner": "marketing",
-            "starts_at": "2026-01-01T00:00:00+00:00"}
+            "starts_at": "2026-01-01T00:00:00+00:00",
+            "event": {"starts_at": "2026-11-20T09:00", "ends_at": "2026-11-22T18:00", "time_zone": "Europe/Berlin"}}
 COLUMNS = {"email": "Email", "name": "Full name", "company": "Company", "country": "Country", "consent": "Consent",
            "title": "Job title", "company_size": "Staff", "industry": "Industry"}
 PEOPLE = (  # title, staff, industry: grades A, B and C under the demo rubric (bench/leads.py)

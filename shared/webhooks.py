@@ -110,7 +110,7 @@ async def verified_webhook(request: Request) -> VerifiedWebhook:
     the route's ``{source}`` path parameter. 401 naming the reason otherwise (a source
     without a valid secret included: it cannot be verified); 429 over the sender's or,
     for refused deliveries, the client address's rate limit."""
-    runtime = get_runtime(request)
+    runtime = await get_runtime(request)
     source = str(request.path_params.get("source", ""))
     secrets = await sources.webhook_secrets(request, source)
     try:
