@@ -73,20 +73,21 @@ def write_list(path: Path, rows: int) -> tuple[set[str], int, int]:
     with path.open("w", newline="") as f:
         writer = csv.writer(f)
         writer.writerow(list(COLUMNS.values()))
-        email = ""
+        email, country, ok = "", "US", False
         for i in range(rows):
             title, staff, industry = PEOPLE[i % 3]
-            country = "US"
-            if i % 33 == 5 and i:
-                email, duplicates = email.upper(), duplicates + 1  # the row before's person again
+            if i % 33 == 5 and i:  # the row before's person again (a malformed one stays malformed)
+                email, duplicates = email.upper(), duplicates + 1
             else:
-                email = f"p{i}.{tag}@company{i % 2000}.example.com"
+                email, country, ok = f"p{i}.{tag}@company{i % 2000}.example.com", "US", True
                 if i % 50 == 7:
-                    email, malformed = f"not-an-email-{i}", malformed + 1
+                    email, ok = f"not-an-email-{i}", False
                 elif i % 97 == 3:
-                    country, malformed = "Atlantis", malformed + 1
-                else:
+                    country, ok = "Atlantis", False
+                if ok:
                     valid.add(lead_id_for_email(email))
+                else:
+                    malformed += 1
             writer.writerow([email, f"Person {i}", f"Company {i % 2000}", country, "yes", title, staff, industry])
     return valid, malformed, duplicates
 
@@ -237,8 +238,8 @@ def report(run: ImportRun, watch: ServiceWatch, watch_since: float, baseline_s: 
 
     lines = [
         "",
-        f"List import: {run.rows:,} rows ({malformed:,} malformed, {duplicates:,} duplicates within the file), "
-        "one CSV upload",
+        f"List import: {run.rows:,} rows ({malformed:,} malformed, {duplicates:,} repeating the row before, "
+        "malformed ones too), one CSV upload",
         f"  upload answered (202)   {_s(run.answered)}  (records read and kept)",
         f"  import done             {_s(run.done)}  (every row validated; each valid one a lead, capture, event)",
         f"  report                  rows {p.get('rows', 0):,}: accepted {p.get('accepted', 0):,}, rejected "

@@ -173,7 +173,7 @@ async def next_timer_in(deps: NurtureDeps, timer: NurtureTimer, units: UnitOfWor
 def registry(deps: NurtureDeps) -> Registry:
     return Registry(
         subscriptions=[
-            Subscription(topics.LEAD_CAPTURED, handler=bind(on_lead_captured, deps)),
+            Subscription(topics.LEAD_CAPTURED, batch_handler=bind(on_lead_captured, deps)),
             Subscription(topics.LEAD_ASSIGNED, handler=bind(on_lead_assigned, deps)),
             Subscription(topics.FOLLOW_UP_MISSED, handler=bind(on_follow_up_missed, deps)),
             Subscription(topics.LEAD_SCORED, handler=bind(on_lead_scored, deps)),
@@ -281,15 +281,32 @@ async def leave_tracks(deps: NurtureDeps, uow: UnitOfWork, lead_id: str, reason:
 # --------------------------------------------------------------------------- events
 
 
-async def on_lead_captured(deps: NurtureDeps, event: LeadCaptured, uow: UnitOfWork) -> None:
-    """Who the lead is and whether they consented to email (as of their latest capture).
-    A capture of a person erased since (their fields read as erased) is nobody to write to."""
-    p = event.profile
-    if pii.is_erased(p.email):
-        return
-    await deps.programs.upsert_contact(uow.conn, event.lead_id, p.email, p.name, p.company, event.consent,
-                                       event.occurred_at)
-    await _capture_joins_campaign(deps, event, uow)
+async def on_lead_captured(deps: NurtureDeps, events: Sequence[LeadCaptured], uow: UnitOfWork) -> None:
+    """Who each lead is and whether they consented to email (as of their latest capture),
+    and the campaign each capture names (:func:`_capture_joins_campaign`). A consumed
+    batch (a list import's: thousands) costs a few statements for the contacts, the
+    leads heard of and the touches, not a few per capture. A capture of a person erased
+    since (their fields read as erased) is nobody to write to."""
+    events = [e for e in events if not pii.is_erased(e.profile.email)]
+    last: dict[str, LeadCaptured] = {}
+    first_seen: dict[str, datetime] = {}
+    for e in events:
+        last.pop(e.lead_id, None)
+        last[e.lead_id] = e  # (re-inserted: the batch's order)
+        first_seen[e.lead_id] = min(first_seen.get(e.lead_id, e.occurred_at), e.occurred_at)
+    await deps.programs.upsert_contacts(uow.conn, [(e.lead_id, e.profile.email, e.profile.name, e.profile.company,
+                                                    e.consent, e.occurred_at) for e in last.values()])
+    await deps.campaigns.remember_leads(uow.conn, [(e.lead_id, normalise_email(e.profile.email), e.consent,
+                                                    first_seen[e.lead_id]) for e in last.values()])
+    campaigns: dict[str, Row | None] = {}
+    touches: list[TouchRow] = []
+    for e in events:
+        if e.campaign and e.campaign not in campaigns:
+            campaigns[e.campaign] = await deps.campaigns.get_campaign(uow.conn, e.campaign)
+        touch = await _capture_joins_campaign(deps, e, uow, campaigns.get(e.campaign or ""))
+        if touch is not None:
+            touches.append(touch)
+    await _touched(deps, uow, touches)
 
 
 async def on_lead_assigned(deps: NurtureDeps, event: LeadAssigned, uow: UnitOfWork) -> None:
@@ -790,20 +807,17 @@ async def set_member_status(deps: NurtureDeps, uow: UnitOfWork, campaign_id: str
     return status
 
 
-async def _capture_joins_campaign(deps: NurtureDeps, e: LeadCaptured, uow: UnitOfWork) -> None:
-    """Nurture hears of every lead (its normalised email, for marketing's lists); a
-    capture naming a campaign makes the lead its member (new to us, or already known) at
-    the step the capture shows, and is a touch of that campaign."""
-    await deps.campaigns.remember_leads(uow.conn, [(e.lead_id, normalise_email(e.profile.email), e.consent,
-                                                    e.occurred_at)])
-    campaign = e.campaign and await deps.campaigns.get_campaign(uow.conn, e.campaign)
+async def _capture_joins_campaign(deps: NurtureDeps, e: LeadCaptured, uow: UnitOfWork,
+                                  campaign: Row | None) -> TouchRow | None:
+    """A capture naming a campaign (``campaign``, as nurture knows it) makes the lead its
+    member (new to us, or already known) at the step the capture shows, and is a touch
+    of that campaign (returned, for the caller to record with the batch's others)."""
     if not campaign:
-        return  # no campaign, or one marketing never defined here (capture refuses those at its edge)
+        return None  # no campaign, or one marketing never defined here (capture refuses those at its edge)
     reached = step_for_capture(CampaignType(campaign["type"]), e.source)
     await _reach(deps, uow, campaign, e.lead_id, reached, e.occurred_at, e.event_id, new_lead=not e.is_repeat,
                  channel=e.source.value)
-    await _touched(deps, uow, [TouchRow(e.event_id, e.lead_id, campaign["campaign_id"], e.occurred_at,
-                                        e.source.value)])
+    return TouchRow(e.event_id, e.lead_id, campaign["campaign_id"], e.occurred_at, e.source.value)
 
 
 async def _activity_joins_campaign(deps: NurtureDeps, event: LeadEngaged, uow: UnitOfWork) -> None:

@@ -138,6 +138,9 @@ class ProgramStore(Protocol):
     # contacts
     async def upsert_contact(self, conn: Any, lead_id: str, email: str, name: str, company: str, consent: bool,
                              at: datetime) -> None: ...
+    async def upsert_contacts(self, conn: Any, contacts: Sequence[tuple[str, str, str, str, bool, datetime]]) -> None:
+        """:meth:`upsert_contact` for many leads at once (lead id, email, name, company,
+        consent, when), each lead at most once."""
     async def set_owner(self, conn: Any, lead_id: str, rep_id: str | None, team: str | None,
                         at: datetime) -> None: ...
     async def mark_engaged(self, conn: Any, lead_id: str, at: datetime, replied: bool) -> None: ...
@@ -287,6 +290,16 @@ class ProgramRepository:
             f"INSERT INTO {self.s}.contacts(lead_id, email, name, company, consent, updated_at) "
             "VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (lead_id) DO UPDATE SET email = $2, name = $3, "
             "company = $4, consent = $5, updated_at = $6", lead_id, email, name, company, consent, at)
+
+    async def upsert_contacts(self, conn: Connection,
+                              contacts: Sequence[tuple[str, str, str, str, bool, datetime]]) -> None:
+        if contacts:
+            await conn.execute(
+                f"INSERT INTO {self.s}.contacts(lead_id, email, name, company, consent, updated_at) "
+                "SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::boolean[], "
+                "$6::timestamptz[]) ON CONFLICT (lead_id) DO UPDATE SET email = excluded.email, "
+                "name = excluded.name, company = excluded.company, consent = excluded.consent, "
+                "updated_at = excluded.updated_at", *map(list, zip(*contacts, strict=True)))
 
     async def set_owner(self, conn: Connection, lead_id: str, rep_id: str | None, team: str | None,
                         at: datetime) -> None:

@@ -12,8 +12,9 @@ from typing import Any
 import asyncpg
 import pytest
 
+from services.capture.domain.imports import RawRow
 from services.capture.domain.leads import TimelineEntry
-from services.capture.repository import ImportRepository, ImportStore, LeadRepository, LeadStore
+from services.capture.repository import Captured, ImportRepository, ImportStore, LeadRepository, LeadStore
 from services.capture.tests.fakes import InMemoryImports, InMemoryLeads
 from services.content.domain.effectiveness import Deal as ContentDeal
 from services.content.repository import CollateralStore, ContentRepository
@@ -155,6 +156,40 @@ async def test_the_view_takes_the_newest_assignment_and_only_its_follow_ups(lead
     await store.update_view(conn, "L1", {"status": "followed-up", "due_at": None}, assignment_id="A2")
     assert pick(await store.get(conn, "L1"), "status", "assigned_at") == {"status": "followed-up",
                                                                           "assigned_at": T0 + timedelta(hours=2)}
+
+
+async def test_a_batch_of_captures_and_of_view_changes_does_what_one_at_a_time_does(
+        leads: tuple[LeadStore, Any]) -> None:
+    store, conn = leads
+    ann = Captured("L1", "ann@acme.com", PROFILE, True, "web_form", None, T0)
+    bo = Captured("L2", "bo@beta.com", PROFILE.model_copy(update={"email": "bo@beta.com"}), False, "badge_scan",
+                  "expo", T0)
+    assert await store.insert_leads(conn, [ann, bo]) == {"ann@acme.com", "bo@beta.com"}
+    assert await store.insert_leads(conn, [ann]) == set()
+    assert set(await store.lock_people(conn, ["bo@beta.com", "cy@x.com", "ann@acme.com"])) == {
+        "ann@acme.com", "bo@beta.com"}
+    later = T0 + timedelta(hours=1)
+    await store.record_repeats(conn, [Captured("L1", "ann@acme.com", PROFILE.model_copy(update={"title": "CTO"}),
+                                               False, "list_import", "expo", later)])
+    assert pick(await store.get(conn, "L1"), "capture_count", "consent", "sources", "campaigns",
+                "last_captured_at") == {"capture_count": 2, "consent": False, "sources": ["web_form", "list_import"],
+                                        "campaigns": ["expo"], "last_captured_at": later}
+    assert (await store.get(conn, "L1") or {})["profile"]["title"] == "CTO"
+    await store.insert_captures(conn, [("c1", "k1", ann), ("c2", None, bo)])
+    assert set(await store.captures_by_keys(conn, ["k1", "k9"])) == {"k1"}
+    assert await store.captures_known(conn, ["c1", "c2", "c3"]) == {"c1", "c2"}
+    await store.update_views(conn, [("L1", {"grade": "A", "score": 80.0, "top_reasons": [{"why": "x"}]}),
+                                    ("L2", {"grade": "C", "score": 20.0, "top_reasons": []})])
+    assert pick(await store.get(conn, "L1"), "grade", "score", "top_reasons") == {
+        "grade": "A", "score": 80.0, "top_reasons": [{"why": "x"}]}
+    assigned = {"owner_kind": "rep", "rep_id": "r1", "team": "t", "assignment_id": "A2", "due_at": later,
+                "status": "assigned"}
+    await store.update_views(conn, [("L1", assigned)], assigned_at=[later])
+    await store.update_views(conn, [("L1", {**assigned, "assignment_id": "A1"}), ("L2", assigned)],
+                             assigned_at=[T0, T0])  # older than L1's: L1 keeps A2
+    assert pick(await store.get(conn, "L1"), "assignment_id", "due_at") == {"assignment_id": "A2", "due_at": later}
+    assert pick(await store.get(conn, "L2"), "assignment_id", "status") == {"assignment_id": "A2",
+                                                                            "status": "assigned"}
 
 
 async def test_the_pool_counts_entries_and_notes_every_move(nurture_pool: tuple[PoolStore, Any]) -> None:
@@ -602,6 +637,8 @@ async def test_an_enrolment_timer_is_due_with_what_the_step_machine_needs(progra
     store, conn = programs
     assert await store.enroll(conn, "e1", "L1", "t", 1, "wb", T0, T0)
     assert not await store.enroll(conn, "e1", "L1", "t", 1, "wb", T0, T0)  # a re-run
+    await store.upsert_contacts(conn, [("L1", "ada@old.example", "Ada", "Engines", False, T0),
+                                       ("L2", "bo@x.example", "Bo", "Beta", True, T0)])
     await store.upsert_contact(conn, "L1", "Ada@X.example", "Ada", "Engines", True, T0)
     await store.set_grade(conn, "L1", "B", T0)
     await store.mark_engaged(conn, "L1", T0 + timedelta(minutes=1), replied=False)
@@ -680,12 +717,18 @@ async def test_imports_keep_files_mappings_progress_rejections_and_people(import
     await store.save_mapping(conn, "list_import", {"email": "E"})
     await store.save_mapping(conn, "list_import", {"email": "Email"})
     assert await store.mapping(conn, "list_import") == {"email": "Email"}
-    assert await store.create_import(conn, "I1", "abc", "list_import", "expo", "csv", {"email": "Email"}, b"x\n", 3)
-    assert not await store.create_import(conn, "I1", "abc", "list_import", "expo", "csv", {}, b"x\n", 3)
-    assert await store.content(conn, "I1") == b"x\n"
-    assert pick(await store.next_running(conn), "import_id", "position", "status") == {
-        "import_id": "I1", "position": 0, "status": "running"}
-    assert await store.first_seen(conn, "I1", "a@x.com") and not await store.first_seen(conn, "I1", "a@x.com")
+    assert await store.create_import(conn, "I1", "abc", "list_import", "expo", "csv", {"email": "Email"})
+    assert not await store.create_import(conn, "I1", "abc", "list_import", "expo", "csv", {})
+    kept = [RawRow(2, {"Email": "a@x.com"}), RawRow(3, None, ("row", "short")), RawRow(5, {"Email": "b@x.com"})]
+    await store.add_rows(conn, "I1", 0, kept[:2])
+    await store.add_rows(conn, "I1", 2, kept[2:])
+    await store.set_total(conn, "I1", 3)
+    assert await store.rows(conn, "I1", 0, 10) == kept
+    assert await store.rows(conn, "I1", 1, 1) == kept[1:2]
+    assert pick(await store.next_running(conn), "import_id", "position", "status", "total_rows") == {
+        "import_id": "I1", "position": 0, "status": "running", "total_rows": 3}
+    assert await store.first_seen(conn, "I1", ["a@x.com", "b@x.com"]) == {"a@x.com", "b@x.com"}
+    assert await store.first_seen(conn, "I1", ["a@x.com", "c@x.com"]) == {"c@x.com"}
     await store.add_rejections(conn, "I1", [(3, 0, "email", "bad"), (2, 0, "row", "short"), (3, 1, "name", "x")])
     await store.advance(conn, "I1", 2, {"accepted": 1, "rejected": 1, "new_leads": 1}, done=False)
     await store.advance(conn, "I1", 3, {"rejected": 1}, done=True)
@@ -695,6 +738,8 @@ async def test_imports_keep_files_mappings_progress_rejections_and_people(import
         "duplicates": 0}
     assert got is not None and got["finished_at"] is not None
     assert await store.next_running(conn) is None
+    await store.forget_rows(conn, "I1")
+    assert await store.rows(conn, "I1", 0, 10) == []
     assert [dict(r) for r in await store.rejections(conn, "I1")] == [
         {"line": 2, "field": "row", "reason": "short"}, {"line": 3, "field": "email", "reason": "bad"},
         {"line": 3, "field": "name", "reason": "x"}]

@@ -174,6 +174,11 @@ class InMemoryPrograms:
                              at: datetime) -> None:
         self._contact(lead_id, at).update(email=email, name=name, company=company, consent=consent, updated_at=at)
 
+    async def upsert_contacts(self, conn: Any, contacts: Sequence[tuple[str, str, str, str, bool, datetime]]) -> None:
+        assert len({c[0] for c in contacts}) == len(contacts), "each lead at most once (as ON CONFLICT requires)"
+        for contact in contacts:
+            await self.upsert_contact(conn, *contact)
+
     async def set_owner(self, conn: Any, lead_id: str, rep_id: str | None, team: str | None,
                         at: datetime) -> None:
         self._contact(lead_id, at).update(rep_id=rep_id, team=team, updated_at=at)
