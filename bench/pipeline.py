@@ -1,7 +1,8 @@
 """make bench: capture→assigned throughput and latency through the real stack, beside a
 bare-Kafka baseline measured in the same run.
 
-    PYTHONPATH=. .venv/bin/python -m bench.pipeline [--leads 3000] [--concurrency 32] [--rate R]
+    PYTHONPATH=. .venv/bin/python -m bench.pipeline [--leads 3000] [--concurrency 64] [--rate R]
+        [--steady-rate 100] [--steady-leads 1500]
     make bench BENCH_ARGS="--leads 5000 --rate 300"
 
 1. **Pipeline.** A namespace of its own (topic prefix + database, bench/stack.py), the
@@ -19,8 +20,12 @@ bare-Kafka baseline measured in the same run.
    committed after each forwarded batch). The services are stopped first, so the two
    measurements do not share the CPU.
 
-Sustained rate = records that arrived / (first send → last arrival). Prints a comparison
-table and writes a CDF chart of both latency distributions to reports/. Everything it
+Then (3.) ``--steady-leads`` more leads at a steady ``--steady-rate`` (100/s), for the
+latency at a load the pipeline carries, with its own baseline. Sustained rate = records
+that arrived / (first send → last arrival); accept rate = 202s / (first post → last
+answer). Prints each comparison, each service's consume rate and lag during the
+closed-loop run (bench/watch.py), the issue's targets beside what was measured, and
+writes CDF charts of the latency distributions to reports/. Everything it
 starts or creates (services, topics, database) is removed at the end, also on Ctrl-C.
 """
 
@@ -53,6 +58,7 @@ from bench.baseline import bare_hop
 from bench.charts import latency_cdf
 from bench.leads import grade_a, grade_b, grade_c
 from bench.stats import percentile
+from bench.watch import ServiceWatch
 from shared import codec, topics
 from shared.events import LeadAssigned
 
@@ -89,6 +95,12 @@ class Run:
 
     def latencies(self) -> list[float]:
         return sorted(self.arrived_at[k] - t for k, t in self.sent_at.items() if k in self.arrived_at)
+
+    def accept_rate(self) -> float:
+        """Accepted sends per second while sending (first send → last answer)."""
+        if self.first_send is None or self.sending_done is None or self.sending_done <= self.first_send:
+            return 0.0
+        return self.accepted / (self.sending_done - self.first_send)
 
     def sustained(self) -> float:
         done = [self.arrived_at[k] for k in self.sent_at if k in self.arrived_at]
@@ -209,8 +221,9 @@ def _assigned_lead_id(rec: Any) -> str | None:
         return None
 
 
-async def bench_pipeline(stack: harness.Stack, args: argparse.Namespace) -> Run:
+async def bench_pipeline(stack: harness.Stack, args: argparse.Namespace, watch: ServiceWatch | None = None) -> Run:
     run = Run("pipeline", args.leads)
+    watching = asyncio.create_task(watch.run()) if watch is not None else None
     bodies = [_LEADS[i % len(_LEADS)]() for i in range(args.leads)]
     consumer = await reader_from_beginning(stack.ns.bootstrap, stack.ns.topic(topics.LEAD_ASSIGNED),
                                           topics.LEAD_ASSIGNED.partitions)
@@ -228,6 +241,9 @@ async def bench_pipeline(stack: harness.Stack, args: argparse.Namespace) -> Run:
             await measured(run, consumer, _assigned_lead_id, "assigned",
                            drive(run, args.concurrency, args.rate, post), args.stall)
     finally:
+        if watching is not None:
+            watching.cancel()
+            await asyncio.gather(watching, return_exceptions=True)
         await consumer.stop()
     return run
 
@@ -364,6 +380,32 @@ def report(pipeline: Run, baseline: Run, args: argparse.Namespace) -> str:
     return "\n".join(lines)
 
 
+def targets(pipeline: Run, baseline: Run, steady: Run | None, steady_baseline: Run | None,
+            args: argparse.Namespace) -> str:
+    """The issue's targets for the capture path, each beside what was measured and the
+    bare-Kafka baseline of the same run."""
+    def ok(good: bool) -> str:
+        return "met" if good else "NOT met"
+
+    accept, accept_bl = pipeline.accept_rate(), baseline.accept_rate()
+    lines = ["", "Targets (issue 14)", "",
+             f"  {'figure':52}{'measured':>12}{'target':>10}{'':>9}{'baseline':>12}",
+             f"  {f'sustained capture→assigned, {args.concurrency} clients (leads/s)':52}{pipeline.sustained():>12,.0f}"
+             f"{'≥ 500':>10}{ok(pipeline.sustained() >= 500):>9}{baseline.sustained():>12,.0f}",
+             f"  {'HTTP accept rate of capture (202/s)':52}{accept:>12,.0f}{'≥ 1,500':>10}{ok(accept >= 1500):>9}"
+             f"{accept_bl:>12,.0f}"]
+    if steady is not None and steady_baseline is not None:
+        sl, bl = steady.latencies(), steady_baseline.latencies()
+        p50, p99 = percentile(sl, .5) * 1000, percentile(sl, .99) * 1000
+        lines += [
+            f"  {f'capture→assigned at {args.steady_rate:g}/s: p50 (ms)':52}{_ms(p50 / 1000):>12}{'≤ 15':>10}"
+            f"{ok(p50 <= 15):>9}{_ms(percentile(bl, .5)):>12}",
+            f"  {f'capture→assigned at {args.steady_rate:g}/s: p99 (ms)':52}{_ms(p99 / 1000):>12}{'≤ 50':>10}"
+            f"{ok(p99 <= 50):>9}{_ms(percentile(bl, .99)):>12}"]
+    lines.append("  (accept rate = 202s / first post → last 202; baseline: produce acks/s the same way)")
+    return "\n".join(lines)
+
+
 def chart(pipeline: Run, baseline: Run, path: Path, args: argparse.Namespace) -> Path:
     offered = f"{args.rate:g}/s" if args.rate else f"{args.concurrency} concurrent clients"
     return latency_cdf(
@@ -393,9 +435,13 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m bench.pipeline", description=__doc__.split("\n\n")[0],
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--leads", type=int, default=3000, help="leads (and baseline records) to push (default 3000)")
-    p.add_argument("--concurrency", type=int, default=32, help="concurrent HTTP clients / producers (default 32)")
+    p.add_argument("--concurrency", type=int, default=64, help="concurrent HTTP clients / producers (default 64)")
     p.add_argument("--rate", type=float, default=None, help="steady pace in leads/s (default: as fast as the "
                                                            "clients get answers)")
+    p.add_argument("--steady-rate", type=float, default=100.0,
+                   help="then a steady pace for the latency figure, leads/s (default 100)")
+    p.add_argument("--steady-leads", type=int, default=1500,
+                   help="leads offered at the steady pace (default 1500; 0: no steady run)")
     p.add_argument("--stall", type=float, default=30.0,
                    help="give up waiting when nothing new arrived for this many seconds (default 30)")
     args = p.parse_args(argv)
@@ -443,18 +489,35 @@ def main(argv: list[str] | None = None) -> int:
         print(f"[bench] services healthy in {time.monotonic() - started:.1f}s: "
               + ", ".join(f"{n} :{s.port}" for n, s in stack.services.items()), flush=True)
 
-        pipeline = asyncio.run(bench_pipeline(stack, args))
+        watch = ServiceWatch({name: svc.url for name, svc in stack.services.items()})
+        watch_since = time.monotonic()
+        pipeline = asyncio.run(bench_pipeline(stack, args, watch))
+        steady_args = argparse.Namespace(**{**vars(args), "leads": args.steady_leads, "rate": args.steady_rate})
+        steady: Run | None = None
+        if args.steady_leads:
+            print(f"[bench] then {args.steady_leads} leads at a steady {args.steady_rate:g}/s", flush=True)
+            steady = asyncio.run(bench_pipeline(stack, steady_args))
         print("[bench] stopping the services before the baseline (they would share the CPU)", flush=True)
         stack.stop()
 
         create_topics(infra.bootstrap, baseline_topics(ns.topic_prefix))
         baseline = asyncio.run(bench_baseline(infra.bootstrap, ns.topic_prefix, args))
+        steady_baseline = asyncio.run(bench_baseline(infra.bootstrap, ns.topic_prefix, steady_args)) \
+            if steady is not None else None
 
         print(report(pipeline, baseline, args))
+        print("\nEach service during the closed-loop run (from its /metrics, once a second):")
+        print(watch.table(watch_since))
+        if steady is not None and steady_baseline is not None:
+            print(report(steady, steady_baseline, steady_args))
+        print(targets(pipeline, baseline, steady, steady_baseline, args))
         print(f"  (load average at the end: {', '.join(f'{x:.2f}' for x in os.getloadavg())} "
               f"on {os.cpu_count()} CPUs)")
         path = chart(pipeline, baseline, REPORTS / f"bench-pipeline-{stamp}.png", args)
         print(f"\n[bench] chart: {path.relative_to(ROOT)}")
+        if steady is not None and steady_baseline is not None:
+            path = chart(steady, steady_baseline, REPORTS / f"bench-pipeline-steady-{stamp}.png", steady_args)
+            print(f"[bench] chart: {path.relative_to(ROOT)}")
         return 0 if pipeline.arrived() == pipeline.accepted and baseline.arrived() == baseline.accepted else 1
     except KeyboardInterrupt:
         print("\n[bench] interrupted; cleaning up", file=sys.stderr, flush=True)
