@@ -87,7 +87,7 @@ class ContentDeps:
 
 def registry(deps: ContentDeps) -> Registry:
     return Registry(
-        subscriptions=[Subscription(topics.LEAD_SCORED, handler=bind(on_lead_scored, deps)),
+        subscriptions=[Subscription(topics.LEAD_SCORED, batch_handler=bind(on_lead_scored, deps)),
                        Subscription(topics.DEAL_OUTCOME_RECORDED, handler=bind(on_deal_outcome, deps)),
                        *(privacy.subscriptions("content", deps.subjects) if deps.subjects is not None else [])],
         periodic=[Periodic("collateral-retirement", deps.retirement_every_s, bind(run_retirement, deps)),
@@ -95,11 +95,13 @@ def registry(deps: ContentDeps) -> Registry:
                   Periodic("effectiveness", deps.effectiveness_every_s, bind(refresh_effectiveness, deps))])
 
 
-async def on_lead_scored(deps: ContentDeps, event: LeadScored, uow: UnitOfWork) -> None:
-    """Remember the lead's segment (reps ask for collateral by lead, collateral is tagged
-    by segment) and its name and company (the merge fields of a personalised copy)."""
-    await deps.collateral.remember_segment(uow.conn, event.lead_id, event.segment, event.grade, event.occurred_at,
-                                           event.profile.name, event.profile.company)
+async def on_lead_scored(deps: ContentDeps, events: Sequence[LeadScored], uow: UnitOfWork) -> None:
+    """Remember each lead's segment (reps ask for collateral by lead, collateral is tagged
+    by segment) and its name and company (the merge fields of a personalised copy): a
+    consumed batch in two statements (the store keeps an older grading from overwriting
+    a newer)."""
+    await deps.collateral.remember_segments(uow.conn, [
+        (e.lead_id, e.segment, e.grade, e.occurred_at, e.profile.name, e.profile.company) for e in events])
 
 
 # ------------------------------------------------------------------ errors a route translates

@@ -91,6 +91,10 @@ class CollateralStore(Protocol):
         overwrites a newer one (topics' partitions may deliver out of order). The
         segment becomes one items may be tagged with."""
 
+    async def remember_segments(self, conn: Any, leads: Sequence[tuple[str, str, str, datetime, str, str]]) -> None:
+        """:meth:`remember_segment` for each of these gradings (lead id, segment, grade, at,
+        name, company), in two statements: a lead's newest one wins, every segment is known."""
+
     async def segment_of(self, conn: Any, lead_id: str) -> str | None:
         """The lead's latest segment, or None if content has not seen it graded."""
 
@@ -237,6 +241,27 @@ class ContentRepository:
             "WHERE lead_segments.updated_at <= $4", lead_id, segment, grade, at, name, company)
         await conn.execute(f"INSERT INTO {self.s}.known_segments(segment, first_seen) VALUES ($1, $2) "
                            "ON CONFLICT DO NOTHING", segment, at)
+
+    async def remember_segments(self, conn: Connection,
+                                leads: Sequence[tuple[str, str, str, datetime, str, str]]) -> None:
+        if not leads:
+            return
+        newest: dict[str, tuple[str, str, str, datetime, str, str]] = {}
+        for lead in leads:  # (one row per lead: ON CONFLICT may touch a row once; later wins a tie, as in turn)
+            if lead[0] not in newest or newest[lead[0]][3] <= lead[3]:
+                newest[lead[0]] = lead
+        await conn.execute(
+            f"INSERT INTO {self.s}.lead_segments(lead_id, segment, grade, updated_at, name, company) "
+            "SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::timestamptz[], $5::text[], $6::text[]) "
+            "ON CONFLICT (lead_id) DO UPDATE SET segment = excluded.segment, grade = excluded.grade, "
+            "updated_at = excluded.updated_at, name = excluded.name, company = excluded.company "
+            "WHERE lead_segments.updated_at <= excluded.updated_at", *map(list, zip(*newest.values(), strict=True)))
+        first: dict[str, datetime] = {}
+        for _, segment, _, at, _, _ in leads:
+            first.setdefault(segment, at)
+        await conn.execute(f"INSERT INTO {self.s}.known_segments(segment, first_seen) "
+                           "SELECT * FROM unnest($1::text[], $2::timestamptz[]) ON CONFLICT DO NOTHING",
+                           list(first), list(first.values()))
 
     async def segment_of(self, conn: Connection, lead_id: str) -> str | None:
         value = await conn.fetchval(f"SELECT segment FROM {self.s}.lead_segments WHERE lead_id = $1", lead_id)

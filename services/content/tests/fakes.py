@@ -130,6 +130,10 @@ class InMemoryCollateral:
             self.names[lead_id] = (name, company)
         self.known.setdefault(segment, at)
 
+    async def remember_segments(self, conn: Any, leads: Sequence[tuple[str, str, str, datetime, str, str]]) -> None:
+        for lead in leads:
+            await self.remember_segment(conn, *lead)
+
     async def segment_of(self, conn: Any, lead_id: str) -> str | None:
         known = self.segments.get(lead_id)
         return known[0] if known else None
