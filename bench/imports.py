@@ -132,7 +132,8 @@ async def bench_import(stack: harness.Stack, path: Path, run: ImportRun, watch: 
                   asyncio.create_task(_arrivals(assigned, LeadAssigned, run.assigned)),
                   asyncio.create_task(watch.run())]
     try:
-        async with httpx.AsyncClient(base_url=stack.url("capture"), timeout=600) as client:
+        async with httpx.AsyncClient(base_url=stack.url("capture"), timeout=600,
+                                     headers=stack.headers("capture")) as client:
             run.started = time.monotonic()
             with path.open("rb") as f:
                 r = await client.post("/v1/imports", files={"file": (path.name, f, "text/csv")},
@@ -303,14 +304,12 @@ def main(argv: list[str] | None = None) -> int:
         ns = harness.open_namespace(infra, "bench")
         extra: dict[str, dict[str, str]] = {name: {} for name in harness.SERVICES}
         extra["routing"]["LEADBRIDGE_ROUTING_ORG_FILE"] = str(pipeline.bench_org(logs / "org.yaml"))
-        stack = harness.Stack(ns, {name: harness.ServiceProcess(name, harness.free_port(), ns.env(),
-                                                                 logs / f"{name}.log", extra_env=extra[name])
-                                   for name in harness.SERVICES})
+        stack = harness.planned_stack(ns, logs, extra)
         for svc in stack.services.values():
             svc.start(wait=False)
         for svc in stack.services.values():
             svc.wait_healthy()
-        with stack.client("nurture") as nurture:
+        with stack.client("nurture") as nurture:  # (marketing defines campaigns)
             r = nurture.post("/v1/campaigns", json=CAMPAIGN)
             assert r.status_code in (201, 409), r.text
         with stack.client("capture") as capture:

@@ -479,9 +479,7 @@ def main(argv: list[str] | None = None) -> int:
         started = time.monotonic()
         # harness.start_stack, unrolled so that a Ctrl-C while they come up still stops them
         logs.mkdir(parents=True, exist_ok=True)
-        stack = harness.Stack(ns, {name: harness.ServiceProcess(name, harness.free_port(), ns.env(),
-                                                                 logs / f"{name}.log", extra_env=extra[name])
-                                   for name in harness.SERVICES})
+        stack = harness.planned_stack(ns, logs, extra)
         for svc in stack.services.values():
             svc.start(wait=False)
         for svc in stack.services.values():

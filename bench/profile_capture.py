@@ -32,7 +32,8 @@ REPORTS = harness.ROOT / "reports"
 _LEADS = (grade_a, grade_b, grade_c)
 
 
-async def load(url: str, leads: int, concurrency: int) -> tuple[float, list[float], Counter[str]]:
+async def load(url: str, headers: dict[str, str], leads: int,
+               concurrency: int) -> tuple[float, list[float], Counter[str]]:
     """Post ``leads`` leads with ``concurrency`` clients; the accept rate (202/s), each
     POST's seconds, and the answers by status."""
     bodies = [_LEADS[i % 3]() for i in range(leads)]
@@ -40,7 +41,7 @@ async def load(url: str, leads: int, concurrency: int) -> tuple[float, list[floa
     took: list[float] = []
     answers: Counter[str] = Counter()
     limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
-    async with httpx.AsyncClient(base_url=url, timeout=60, limits=limits) as client:
+    async with httpx.AsyncClient(base_url=url, timeout=60, limits=limits, headers=headers) as client:
         async def one_client() -> None:
             for i in todo:
                 sent = time.monotonic()
@@ -113,7 +114,7 @@ def main(argv: list[str] | None = None) -> int:
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         time.sleep(1.0)
         cpu_before = cpu_seconds(capture.proc.pid)
-        accept, took, answers = asyncio.run(load(capture.url, args.leads, args.concurrency))
+        accept, took, answers = asyncio.run(load(capture.url, stack.headers("capture"), args.leads, args.concurrency))
         cpu = cpu_seconds(capture.proc.pid) - cpu_before
         spy.send_signal(signal.SIGINT)
         spy.wait(30)

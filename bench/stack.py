@@ -299,6 +299,26 @@ def start_lagwatch(ns: Namespace, log_dir: Path) -> ServiceProcess:
 
 def start_stack(ns: Namespace, log_dir: Path, extra_env: dict[str, dict[str, str]] | None = None,
                 names: tuple[str, ...] = SERVICES) -> Stack:
+    stack = planned_stack(ns, log_dir, extra_env, names)
+    services = stack.services
+    try:
+        for svc in services.values():
+            svc.start(wait=False)
+        for svc in services.values():
+            svc.wait_healthy()
+    except BaseException:
+        # A service that never got healthy fails the caller before it holds a Stack to
+        # stop: stop them all here, or they live on holding database connections.
+        for svc in services.values():
+            svc.stop()
+        raise
+    return stack
+
+
+def planned_stack(ns: Namespace, log_dir: Path, extra_env: dict[str, dict[str, str]] | None = None,
+                  names: tuple[str, ...] = SERVICES) -> Stack:
+    """The services of a stack as :func:`start_stack` starts them (source key, peers,
+    links), not started yet: a bench starts them itself so that Ctrl-C stops them."""
     log_dir.mkdir(parents=True, exist_ok=True)
     services = {name: ServiceProcess(name, free_port(), ns.env(), log_dir / f"{name}.log",
                                      extra_env=dict((extra_env or {}).get(name, {}))) for name in names}
@@ -318,15 +338,4 @@ def start_stack(ns: Namespace, log_dir: Path, extra_env: dict[str, dict[str, str
         services["capture"].extra_env.setdefault("LEADBRIDGE_PEER_URLS", json.dumps(peers))
         # an erasure completes once those running here have confirmed
         services["capture"].extra_env.setdefault("LEADBRIDGE_PRIVACY_SERVICES", json.dumps(holding))
-    try:
-        for svc in services.values():
-            svc.start(wait=False)
-        for svc in services.values():
-            svc.wait_healthy()
-    except BaseException:
-        # A service that never got healthy fails the caller before it holds a Stack to
-        # stop: stop them all here, or they live on holding database connections.
-        for svc in services.values():
-            svc.stop()
-        raise
     return Stack(ns, services)

@@ -69,7 +69,7 @@ def router(service: str) -> APIRouter:
     @api.get("/v1/subjects/{lead_id}/export", response_model=SubjectExport, responses=responses())
     async def export_subject(request: Request, lead_id: LeadIdPath, who: Operator) -> SubjectExport:
         """Everything this service holds about the person with this lead id."""
-        runtime = get_runtime(request)
+        runtime = await get_runtime(request)
         data: SubjectData = request.app.state.deps.subjects
         async with runtime.unit_of_work() as uow:
             tables = await data.export(uow.conn, lead_id)

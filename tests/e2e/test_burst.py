@@ -25,12 +25,12 @@ LEADS = int(os.environ.get("LEADBRIDGE_BURST_LEADS", "1000"))
 CLIENTS = 32
 
 
-async def burst(url: str, bodies: list[dict[str, object]]) -> list[dict[str, object]]:
+async def burst(url: str, headers: dict[str, str], bodies: list[dict[str, object]]) -> list[dict[str, object]]:
     """Post every body (the given order, ``CLIENTS`` at once); the 202 answers."""
     todo = iter(bodies)
     answers: list[dict[str, object]] = []
     limits = httpx.Limits(max_connections=CLIENTS, max_keepalive_connections=CLIENTS)
-    async with httpx.AsyncClient(base_url=url, timeout=120, limits=limits) as client:
+    async with httpx.AsyncClient(base_url=url, timeout=120, limits=limits, headers=headers) as client:
         async def one_client() -> None:
             for body in todo:
                 r = await client.post("/v1/leads", json=body)
@@ -62,7 +62,7 @@ def test_a_burst_of_posts_is_each_captured_once_graded_and_assigned_exactly_once
         makers = (grade_a, grade_b, grade_c)
         bodies = [makers[i % 3](occurred_at="2026-11-20T10:00:00Z") for i in range(LEADS)]
         twice = bodies[::10]  # posted again: the same submission (same person, source, moment)
-        answers = asyncio.run(burst(stack.url("capture"), bodies + twice))
+        answers = asyncio.run(burst(stack.url("capture"), stack.headers("capture"), bodies + twice))
         assert len(answers) == LEADS + len(twice)
         leads = {str(a["lead_id"]) for a in answers}
         assert len(leads) == LEADS

@@ -5,6 +5,7 @@ captured again after an erasure gets a new key."""
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -98,7 +99,7 @@ async def test_every_service_stops_erases_and_confirms_its_part_once() -> None:
             return 1
 
     deps, _, _ = capture()
-    deps = CaptureDeps(**{**deps.__dict__, "subjects": Recording()})
+    deps = dataclasses.replace(deps, subjects=Recording())
     request = SubjectErasureRequested(lead_id="L-1", erasure_id="E-1")
     uow = await testing.deliver(registry(deps), topics.SUBJECT_ERASURE_REQUESTED, [request])
     assert calls == ["withdraw L-1", "erase L-1"]  # stopped before forgotten
