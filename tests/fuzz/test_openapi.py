@@ -17,13 +17,13 @@ pytestmark = [pytest.mark.e2e, pytest.mark.fuzz]
 
 # Per operation. Coverage cases come on top, more for operations with more fields, so
 # services with few operations (nurture) get more generated ones to reach MIN_CASES.
-MAX_EXAMPLES = {"capture": 3, "scoring": 12, "routing": 10, "nurture": 5, "content": 4}
+MAX_EXAMPLES = {"capture": 3, "scoring": 12, "routing": 10, "nurture": 5, "content": 4, "app": 15}
 MIN_CASES = 200
 
 
 @pytest.fixture(scope="module")
 def fuzz_target(infra: harness.Infra, tmp_path_factory: pytest.TempPathFactory) -> Iterator[harness.Stack]:
-    """The five services on a namespace of their own: fuzzing replaces the routing
+    """The six services on a namespace of their own: fuzzing replaces the routing
     organisation and fills every table, which no other test should see."""
     ns = harness.open_namespace(infra, "fz")
     stack = harness.start_stack(ns, tmp_path_factory.mktemp("fuzz-logs"))
