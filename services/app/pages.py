@@ -421,7 +421,9 @@ async def record_follow_up(request: Request, assignment_id: str, visitor: Visito
         return render(request, "_follow_up.html", context, 503, visitor)
     if answer.ok:
         context["recorded"] = _follow_up_message(outcome, answer.body)
+        context["handed_on"] = answer.body.get("status") in ("qualified", "disqualified")
         return render(request, "_follow_up.html", context, 200, visitor)
+    context["handed_on"] = answer.status == 409
     context["error"] = {404: f"There is no assignment “{assignment_id}”: reload your leads.",
                         409: "This lead's assignment is closed (it was handed on or reassigned): "
                              "nothing to follow up here any more.",

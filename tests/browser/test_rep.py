@@ -166,6 +166,23 @@ def test_bad_input_gets_a_clear_message_on_the_page(browser: Browser, stack: har
     expect(expired).to_have_url(browser.app_url + "/rep")
 
 
+def test_disqualifying_takes_one_tap_on_a_reason_and_sends_the_lead_to_nurture(browser: Browser,
+                                                                              stack: harness.Stack) -> None:
+    lead_id = post_lead(stack, grade_a(name="Dana Disqualified"))
+    owner = owner_of(stack, lead_id)
+    page = browser.page(owner["rep_id"])
+    page.goto(f"/rep/leads/{lead_id}")
+    page.get_by_text("Disqualify…").click()
+    page.get_by_role("button", name="No budget").click()
+    expect(page.locator("#follow-up .ok")).to_contain_text("goes to marketing's nurture")
+    expect(page.get_by_role("link", name="Back to my leads")).to_be_visible()
+    browser.check_accessible(page, "a disqualified lead")
+    browser.screenshot(page, "rep-disqualified")
+    history = routing_of(stack, lead_id)
+    assert [(f["outcome"], f["note"]) for f in history["follow_ups"]] == [("disqualified", "No budget")]
+    assert history["owner"]["owner_kind"] == "nurture"
+
+
 def test_the_calls_before_a_webinar_take_the_prospects_interests(browser: Browser, stack: harness.Stack) -> None:
     cid = f"browser-webinar-{uuid.uuid4().hex[:6]}"
     starts = datetime.now(UTC).replace(microsecond=0) + timedelta(hours=2)
