@@ -383,7 +383,7 @@ def _source_principal(caller: sources.SourceCaller) -> Principal:
 
 
 @declares_callers("source")
-async def _source_key(request: Request) -> Principal:
+async def _source_key(request: Request, _: str | None = Depends(sources.api_key_header)) -> Principal:
     """A capture source's API key (``X-Api-Key``), checked by :mod:`shared.sources`."""
     who = _source_principal(await sources.authenticate(request, forms=False))
     request.state.principal = who
@@ -391,7 +391,7 @@ async def _source_key(request: Request) -> Principal:
 
 
 @declares_callers("source")
-async def _source_or_form_key(request: Request) -> Principal:
+async def _source_or_form_key(request: Request, _: str | None = Depends(sources.api_key_header)) -> Principal:
     """A capture source's API key, or a web form's public form key from one of its pages."""
     who = _source_principal(await sources.authenticate(request, forms=True))
     request.state.principal = who

@@ -34,6 +34,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from fastapi import HTTPException, Request, Response
+from fastapi.security import APIKeyHeader
 from limits import RateLimitItem, parse, storage, strategies
 
 from shared import credentials, metrics
@@ -46,6 +47,11 @@ log = logging.getLogger(__name__)
 KEY_HEADER = "X-Api-Key"
 WWW_AUTHENTICATE = {"WWW-Authenticate": f'ApiKey header="{KEY_HEADER}"'}
 Clock = Callable[[], datetime]
+
+api_key_header = APIKeyHeader(name=KEY_HEADER, auto_error=False, scheme_name="SourceKey", description=(
+    "a capture source's API key (lbk_...) or a web form's form key (lbf_...), issued at /v1/sources/{source}/keys"))
+"""How the OpenAPI documents say an intake route takes a source's key (the check is
+:func:`authenticate`'s, which reads the header itself)."""
 
 
 def _now() -> datetime:

@@ -51,14 +51,15 @@ class Outcome:
 
 
 def run_schemathesis(service: str, base_url: str, report_dir: Path, *, max_examples: int, seed: int,
-                     phases: Iterable[str] = PHASES) -> Outcome:
+                     phases: Iterable[str] = PHASES, headers: Mapping[str, str] | None = None) -> Outcome:
     report = report_dir / f"{service}.json"
     # --request-timeout 60: the largest documented bodies (capture's invitations of 1,000
     # people) take seconds on a loaded two-core machine; slow, but not what these checks judge.
     command = [str(ST), "run", f"{base_url}/openapi.json", "--checks", ",".join(CHECKS),
                "--phases", ",".join(phases), "--max-examples", str(max_examples), "--seed", str(seed),
                "--workers", "1", "--request-timeout", "60", "--generation-database", "none",
-               "--report", "json", "--report-json-path", str(report), "--no-color"]
+               "--report", "json", "--report-json-path", str(report), "--no-color",
+               *(arg for name, value in (headers or {}).items() for arg in ("--header", f"{name}: {value}"))]
     done = subprocess.run(command, capture_output=True, text=True, cwd=report_dir,  # (its caches land there)
                           env={**os.environ, "NO_COLOR": "1"})
     output = done.stdout + done.stderr
@@ -81,8 +82,8 @@ def fuzz_stack(stack: harness.Stack, report_dir: Path, *, max_examples: int | Ma
     names = list(services)
     per = max_examples if isinstance(max_examples, Mapping) else dict.fromkeys(names, max_examples)
     with ThreadPoolExecutor(len(names)) as pool:
-        return list(pool.map(lambda name: run_schemathesis(name, stack.url(name), report_dir,
-                                                           max_examples=per[name], seed=seed), names))
+        return list(pool.map(lambda name: run_schemathesis(name, stack.url(name), report_dir, max_examples=per[name],
+                                                           seed=seed, headers=stack.headers(name)), names))
 
 
 def table(outcomes: Iterable[Outcome]) -> str:
