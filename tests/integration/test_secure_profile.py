@@ -51,15 +51,22 @@ def secure_broker(tmp_path_factory: pytest.TempPathFactory,
 async def test_routing_cannot_produce_to_a_topic_it_does_not_own(secure_broker: harness.PrivateKafka,
                                                                  credentials: tuple[Path, dict[str, str]]) -> None:
     creds = credentials[1]
-    routing = Publisher(secure_broker.bootstrap, "routing", confirm_timeout_s=20,
-                        security=kafka_security("SASL_PLAINTEXT", secure.MECHANISM, "routing", creds["kafka.routing"]))
-    await routing.start()
-    try:
-        await routing.send_and_wait("lead-assigned", b"{}", b"lead-1", [])  # its own topic
-        with pytest.raises(TopicAuthorizationFailedError):
-            await routing.send_and_wait("lead-captured", b"{}", b"lead-1", [])
-    finally:
-        await routing.stop()
+
+    def as_routing() -> Publisher:
+        return Publisher(secure_broker.bootstrap, "routing", confirm_timeout_s=20, security=kafka_security(
+            "SASL_PLAINTEXT", secure.MECHANISM, "routing", creds["kafka.routing"]))
+
+    # (a refused send retires a publisher, as any failed send does: one refusal each)
+    for refused_topic in ("lead-captured", "lead-captured.dlq"):
+        routing = as_routing()
+        await routing.start()
+        try:
+            await routing.send_and_wait("lead-assigned", b"{}", b"lead-1", [])  # its own topic
+            await routing.send_and_wait("lead-scored.dlq", b"{}", b"lead-1", [])  # dead letters of what it reads
+            with pytest.raises(TopicAuthorizationFailedError):
+                await routing.send_and_wait(refused_topic, b"{}", b"lead-1", [])  # capture's
+        finally:
+            await routing.stop()
 
 
 @pytest.fixture
