@@ -450,8 +450,9 @@ def check_routes_declare_callers(routes: Iterable[BaseRoute]) -> None:
 # ----------------------------------------------------------------------------- command line
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m shared.auth keypair DIR`` makes a signing key there unless one is
-    there already (prints the PEM and JWKS paths); ``python -m shared.auth token --key
+    """``python -m shared.auth keypair DIR [--jwks-to FILE]`` makes a signing key there
+    unless one is there already (prints the PEM and JWKS paths; docker-compose.yml's
+    keygen job); ``python -m shared.auth token --key
     PEM --subject ID --roles operator,marketing`` prints a token for curl."""
     import argparse
 
@@ -459,6 +460,8 @@ def main(argv: list[str] | None = None) -> int:
     commands = parser.add_subparsers(dest="command", required=True)
     keypair = commands.add_parser("keypair", help="make DIR/signing.pem and DIR/signing.jwks.json once")
     keypair.add_argument("directory", type=Path)
+    keypair.add_argument("--jwks-to", type=Path, help="also write the public JWKS to this file (every run: a "
+                         "volume the verifying services mount, without the private key)")
     mint = commands.add_parser("token", help="print a signed token")
     mint.add_argument("--key", type=Path, required=True, help="the private PEM (LEADBRIDGE_AUTH_SIGNING_KEY_FILE)")
     mint.add_argument("--subject", required=True)
@@ -473,6 +476,9 @@ def main(argv: list[str] | None = None) -> int:
         pem, jwks = args.directory / "signing.pem", args.directory / "signing.jwks.json"
         if not (pem.exists() and jwks.exists()):
             pem, jwks = generate_keypair(args.directory)
+        if args.jwks_to is not None:
+            args.jwks_to.parent.mkdir(parents=True, exist_ok=True)
+            args.jwks_to.write_text(json.dumps(jwks_of(pem), indent=2))
         print(pem)
         print(jwks)
         return 0

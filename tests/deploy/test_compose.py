@@ -7,8 +7,10 @@ from __future__ import annotations
 import copy
 import json
 import re
+import subprocess
+import sys
 import tomllib
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -17,8 +19,9 @@ import pytest
 import yaml
 
 from deploy import asyncapi
-from shared import topics
+from shared import auth, topics
 from shared.lagwatch import LagwatchSettings
+from shared.privacy import PRIVACY_SERVICES
 from shared.service import create_app
 from shared.settings import ServiceSettings
 from tests.deploy import tools
@@ -154,3 +157,54 @@ def test_images_are_the_versions_the_project_runs(compose: dict[str, Any]) -> No
     [python] = re.findall(r"^FROM python:(\d+\.\d+)", dockerfile, re.M)
     requires = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["requires-python"]
     assert requires == f">={python}", "the image runs the oldest Python the project supports"
+
+
+def _volume_holding(entry: dict[str, Any], path: str) -> tuple[str, bool]:
+    """The named volume a service sees ``path`` in, and whether it is mounted read-only."""
+    for mount in entry.get("volumes", []):
+        source, target, *options = mount.split(":")
+        if PurePosixPath(path).is_relative_to(target):
+            return source, "ro" in ",".join(options).split(",")
+    raise AssertionError(f"{path} is in none of the mounts {entry.get('volumes')}")
+
+
+def test_the_app_signs_with_the_keygen_key_and_every_service_verifies_its_jwks(compose: dict[str, Any],
+                                                                               tmp_path: Path) -> None:
+    services = compose["services"]
+    keygen = services["keygen"]
+    command = keygen["command"]
+    assert command[:4] == ["python", "-m", "shared.auth", "keypair"]
+    key_dir, jwks_file = command[4], command[command.index("--jwks-to") + 1]
+    key_volume, _ = _volume_holding(keygen, f"{key_dir}/signing.pem")
+    jwks_volume, _ = _volume_holding(keygen, jwks_file)
+    assert key_volume != jwks_volume and {key_volume, jwks_volume} <= set(compose["volumes"])
+
+    # keygen's command, with its container paths under tmp_path: a second run keeps the key
+    local = [str(tmp_path / a.lstrip("/")) if a.startswith("/") else a for a in command[3:]]
+    runs = [subprocess.run([sys.executable, "-m", "shared.auth", *local], cwd=ROOT, capture_output=True, text=True,
+                           timeout=60) for _ in range(2)]
+    assert [r.returncode for r in runs] == [0, 0], runs[0].stderr
+    pem = tmp_path / key_dir.lstrip("/") / "signing.pem"
+    assert runs[0].stdout.splitlines()[0] == runs[1].stdout.splitlines()[0] == str(pem)
+    assert json.loads((tmp_path / jwks_file.lstrip("/")).read_text()) == auth.jwks_of(pem)
+
+    app = services["app"]
+    signing_key = app["environment"]["LEADBRIDGE_AUTH_SIGNING_KEY_FILE"]
+    assert PurePosixPath(signing_key) == PurePosixPath(key_dir) / "signing.pem"
+    assert _volume_holding(app, signing_key) == (key_volume, True)
+    for name in SERVICES:
+        entry = services[name]
+        assert entry["environment"]["LEADBRIDGE_AUTH_JWKS_FILE"] == jwks_file, name
+        assert _volume_holding(entry, jwks_file) == (jwks_volume, True), name
+        assert entry["depends_on"]["keygen"]["condition"] == "service_completed_successfully", name
+        if name != "app":  # the private key only where tokens are signed
+            assert "LEADBRIDGE_AUTH_SIGNING_KEY_FILE" not in entry["environment"], name
+            assert key_volume not in {m.split(":")[0] for m in entry.get("volumes", [])}, name
+
+
+def test_capture_asks_every_other_service_holding_personal_data(compose: dict[str, Any]) -> None:
+    services = compose["services"]
+    peers = json.loads(services["capture"]["environment"]["LEADBRIDGE_PEER_URLS"])
+    assert set(peers) == set(PRIVACY_SERVICES) - {"capture"}
+    for name, url in peers.items():
+        assert _port_of(url) == (name, int(services[name]["environment"]["LEADBRIDGE_HTTP_PORT"]))
