@@ -30,7 +30,6 @@ from pathlib import Path
 from typing import Any
 
 import asyncpg
-import httpx
 
 from bench.stack import SERVICES, close_namespace, open_namespace, start_infra, start_stack
 from bench.stats import percentile
@@ -146,7 +145,7 @@ def main(argv: list[str] | None = None) -> int:
         asyncio.run(seed(ns.database_url, rows))
         print(f"[bench] seeded {len(rows['members']):,} members, {len(rows['touches']):,} touches, "
               f"{sum(d[2] == 'won' for d in rows['deals']):,} won deals in {time.perf_counter() - started:.1f} s")
-        with httpx.Client(base_url=stack.url("nurture"), timeout=120) as http:
+        with stack.client("nurture", timeout=120) as http:
             started = time.perf_counter()
             r = http.post("/v1/attribution/recompute")
             recompute_s = time.perf_counter() - started

@@ -270,10 +270,10 @@ class Stack:
         return self.services[service].url
 
     def client(self, service: str, token: str | None = None, *,
-               source_key: str | None = SOURCE_KEY) -> httpx.Client:
+               source_key: str | None = SOURCE_KEY, timeout: float = 10) -> httpx.Client:
         """A client for ``service`` sending ``token`` (by default one holding every role);
         capture's also carries ``source_key`` (None: no key)."""
-        client = authorised(self.url(service), token)
+        client = authorised(self.url(service), token, timeout=timeout)
         client.headers.update(self.headers(service, source_key, bearer=False))
         return client
 

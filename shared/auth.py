@@ -75,6 +75,8 @@ class Role(StrEnum):
 
 
 ALL_ROLES = frozenset(Role)
+PEOPLE: tuple[Role, ...] = tuple(Role)
+"""Every role: a route any signed-in person may call is ``allow(*PEOPLE)``."""
 _ROLE_NAMES = frozenset(str(r) for r in Role)
 
 

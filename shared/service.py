@@ -8,7 +8,10 @@ consumer (:mod:`shared.consumer`) and the clocks, and stops all of it in reverse
 order. Nothing connects at import time.
 
 Every service gets ``GET /healthz`` (200 only when broker and database answer and the
-outbox drains, see :meth:`Runtime.check`) and ``GET /metrics`` (Prometheus), structured
+outbox drains, see :meth:`Runtime.check`), ``GET /livez`` and ``GET /metrics``
+(Prometheus), all three open (scrape them on a private network); every other route
+declares who may call it (:mod:`shared.auth`: ``allow``, ``public``, a source key or a
+webhook signature) or the app refuses to start. Structured
 JSON logs, a request body limit, and one error model for every 4xx, documented in its
 OpenAPI document (:mod:`shared.responses`).
 """
@@ -232,6 +235,8 @@ def create_app(definition: ServiceDefinition) -> FastAPI:
     for router in definition.routers:
         api.include_router(router)
     api.include_router(audit_router(name, definition.audit_readers))
+    # Fail closed: a route that says nothing about who may call it is a startup error.
+    auth.check_routes_declare_callers(api.routes)
     return api
 
 

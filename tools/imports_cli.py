@@ -2,7 +2,12 @@
 repository with the development requirements installed):
 
     python -m tools.imports_cli upload FILE --source list_import --campaign expo-2026 \\
-        [--mapping '{"email": "Email", ...}' | --mapping mapping.json] [--url http://127.0.0.1:8001]
+        [--mapping '{"email": "Email", ...}' | --mapping mapping.json] [--url http://127.0.0.1:8001] \\
+        [--token TOKEN]
+
+The token (a marketing or operator one; default ``$LEADBRIDGE_TOKEN``) is sent as
+``Authorization: Bearer``: ``python -m shared.auth token --key PEM --subject me --roles marketing``
+mints one with the demo's key.
 
 Without ``--mapping`` the source's saved mapping is used. Shows a progress bar (rich)
 while polling ``GET /v1/imports/{id}``, then the counts and the first rejected rows."""
@@ -11,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -36,7 +42,8 @@ def upload(args: argparse.Namespace, console: Console) -> int:
     mapping = _mapping(args.mapping)
     if mapping is not None:
         data["mapping"] = mapping
-    with httpx.Client(base_url=args.url, timeout=120) as client:
+    headers = {"authorization": f"Bearer {args.token}"} if args.token else {}
+    with httpx.Client(base_url=args.url, timeout=120, headers=headers) as client:
         with path.open("rb") as f:
             r = client.post("/v1/imports", data=data, files={"file": (path.name, f)})
         if r.status_code >= 400:
@@ -78,6 +85,8 @@ def main(argv: list[str] | None = None) -> int:
     up.add_argument("--campaign", required=True)
     up.add_argument("--mapping", help="JSON (lead field -> column), or a file holding it; default: the saved one")
     up.add_argument("--url", default="http://127.0.0.1:8001")
+    up.add_argument("--token", default=os.environ.get("LEADBRIDGE_TOKEN", ""),
+                    help="a marketing or operator bearer token (default: $LEADBRIDGE_TOKEN)")
     up.add_argument("--poll-s", type=float, default=0.5)
     up.add_argument("--show", type=int, default=20, help="rejected rows to print")
     args = parser.parse_args(argv)

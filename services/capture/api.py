@@ -26,7 +26,7 @@ from services.capture.domain.scope import KeyScope, OutOfScope, campaign_within
 from services.capture.handlers import CaptureDeps
 from services.capture.repository import Row
 from shared import money, privacy_api, sources, webhooks
-from shared.auth import Principal, Role, allow, form_intake, public, source_intake
+from shared.auth import PEOPLE, Principal, Role, allow, form_intake, public, source_intake
 from shared.events import Behaviour, DealOutcomeKind, LeadSource, lead_id_for_email, normalise_email, utcnow
 from shared.responses import link, responses
 from shared.service import RuntimeDep, get_deps
@@ -219,7 +219,8 @@ def _lead_view(row: Row, timeline: Sequence[Row]) -> dict[str, Any]:
     }
 
 
-@router.get("/leads/{lead_id}", responses=responses(404))
+@router.get("/leads/{lead_id}", dependencies=[allow(Role.marketing, Role.manager, Role.operator)],
+            responses=responses(404))
 async def get_lead(lead_id: str, runtime: RuntimeDep, deps: DepsDep) -> dict[str, Any]:
     async with runtime.pool.acquire() as conn:
         row = await deps.leads.get(conn, lead_id)
@@ -228,7 +229,7 @@ async def get_lead(lead_id: str, runtime: RuntimeDep, deps: DepsDep) -> dict[str
         return _lead_view(row, await deps.leads.timeline(conn, lead_id))
 
 
-@router.get("/leads", responses=responses(404))
+@router.get("/leads", dependencies=[allow(Role.marketing, Role.manager, Role.operator)], responses=responses(404))
 async def find_lead(runtime: RuntimeDep, deps: DepsDep,
                     email: Annotated[str, Query(min_length=3, max_length=320)]) -> dict[str, Any]:
     async with runtime.pool.acquire() as conn:
@@ -238,7 +239,7 @@ async def find_lead(runtime: RuntimeDep, deps: DepsDep,
         return _lead_view(row, await deps.leads.timeline(conn, row["lead_id"]))
 
 
-@router.get("/campaigns", tags=["campaigns"])
+@router.get("/campaigns", dependencies=[allow(*PEOPLE)], tags=["campaigns"])
 async def known_campaigns(runtime: RuntimeDep, deps: DepsDep) -> list[dict[str, Any]]:
     """The campaigns a lead or activity may name (marketing defines them in nurture)."""
     async with runtime.pool.acquire() as conn:
@@ -341,7 +342,8 @@ async def attendance_webhook(source: Annotated[str, Path(min_length=1, max_lengt
     return _attendance_view(report.campaign_id, done)
 
 
-@router.post("/campaigns/{campaign_id}/attendance", status_code=202, tags=["campaigns"])
+@router.post("/campaigns/{campaign_id}/attendance", dependencies=[allow(Role.marketing, Role.operator)],
+             status_code=202, tags=["campaigns"])
 async def attendance_upload(campaign_id: Annotated[str, Path(min_length=1, max_length=200)],
                             file: Annotated[UploadFile, File()], runtime: RuntimeDep, deps: DepsDep) -> dict[str, Any]:
     """A webinar platform's attendance export (CSV with a header row: ``email``,
@@ -416,7 +418,7 @@ def _outcome_view(o: Row) -> dict[str, Any]:
     return {k: (v.isoformat() if isinstance(v, datetime | date) else v) for k, v in dict(o).items()}
 
 
-@router.get("/outcomes", tags=["outcomes"])
+@router.get("/outcomes", dependencies=[allow(Role.marketing, Role.manager, Role.operator)], tags=["outcomes"])
 async def list_outcomes(runtime: RuntimeDep, deps: DepsDep, matched: bool | None = None,
                         limit: Annotated[int, Query(ge=1, le=1000)] = 100,
                         offset: Annotated[Count, Query()] = 0) -> dict[str, Any]:
@@ -449,7 +451,7 @@ def _refused(problems: list[tuple[str, str]]) -> HTTPException:
 IMPORT = "/v1/imports/{import_id}"
 
 
-@imports_router.put("/import-mappings/{source}")
+@imports_router.put("/import-mappings/{source}", dependencies=[allow(Role.marketing, Role.operator)])
 async def put_mapping(source: LeadSource, body: MappingIn, runtime: RuntimeDep, deps: DepsDep) -> dict[str, Any]:
     """Save the column mapping of a source's imports (replacing the one saved)."""
     try:
@@ -460,7 +462,8 @@ async def put_mapping(source: LeadSource, body: MappingIn, runtime: RuntimeDep, 
     return {"source": source.value, "columns": body.columns}
 
 
-@imports_router.get("/import-mappings/{source}", responses=responses(404))
+@imports_router.get("/import-mappings/{source}", dependencies=[allow(Role.marketing, Role.operator)],
+                    responses=responses(404))
 async def get_mapping(source: LeadSource, runtime: RuntimeDep, deps: DepsDep) -> dict[str, Any]:
     async with runtime.pool.acquire() as conn:
         columns = await deps.imports.mapping(conn, source.value)
@@ -483,7 +486,7 @@ def _progress(row: Row) -> dict[str, Any]:
 _TO_IMPORT = {"GetImport": link("GET", IMPORT, "the import's progress", import_id="$response.body#/import_id")}
 
 
-@imports_router.post("/imports", status_code=202, responses={
+@imports_router.post("/imports", dependencies=[allow(Role.marketing, Role.operator)], status_code=202, responses={
     **responses(links={202: _TO_IMPORT}),
     200: {"description": "this file was imported for this source and campaign already: that import",
           "links": _TO_IMPORT}})
@@ -531,7 +534,8 @@ def _no_import(import_id: str) -> HTTPException:
     return HTTPException(404, detail={"field": "import_id", "reason": f"no import {import_id}"})
 
 
-@imports_router.get("/imports/{import_id}", responses=responses(404))
+@imports_router.get("/imports/{import_id}", dependencies=[allow(Role.marketing, Role.operator)],
+                    responses=responses(404))
 async def get_import(import_id: str, runtime: RuntimeDep, deps: DepsDep) -> dict[str, Any]:
     async with runtime.pool.acquire() as conn:
         try:
@@ -540,7 +544,7 @@ async def get_import(import_id: str, runtime: RuntimeDep, deps: DepsDep) -> dict
             raise _no_import(import_id) from None
 
 
-@imports_router.get("/imports/{import_id}/rejections", responses={
+@imports_router.get("/imports/{import_id}/rejections", dependencies=[allow(Role.marketing, Role.operator)], responses={
     **responses(404), 200: {"description": "the report (JSON), or its rejections as CSV (format=csv)",
                             "content": {"application/json": {}, "text/csv": {"schema": {"type": "string"}}}}})
 async def import_rejections(import_id: str, runtime: RuntimeDep, deps: DepsDep,

@@ -25,6 +25,8 @@ from services.content.domain.collateral import Kind, Stage
 from services.content.domain.lifecycle import STATUSES, Actor, Refused, Reviewer, Role
 from services.content.handlers import ContentDeps
 from services.content.repository import Row
+from shared.auth import PEOPLE, allow, public
+from shared.auth import Role as UserRole  # the signed-in person's (lifecycle's Role is the actor's)
 from shared.responses import error_body, link, responses
 from shared.service import RuntimeDep, get_deps
 from shared.validation import LongText, Text
@@ -32,6 +34,10 @@ from shared.validation import LongText, Text
 router = APIRouter(prefix="/v1", tags=["collateral"])
 
 DepsDep = Annotated[ContentDeps, Depends(get_deps)]
+MARKETING = allow(UserRole.marketing)  # marketing's own commands on the library
+# Reads behind the manager's, marketing's and the operator's boards (no personal data of a lead)
+BOARDS = allow(UserRole.marketing, UserRole.manager, UserRole.sales_approver, UserRole.operator)
+
 # A file answer is the file as uploaded, in its own content type.
 FILE: dict[int | str, dict[str, Any]] = {200: {"description": "the file, byte for byte as uploaded",
               "content": {content_type: {"schema": {"type": "string", "format": "binary"}}
@@ -162,7 +168,8 @@ def _answers() -> Iterator[None]:
         raise HTTPException(404, detail={"field": exc.field, "reason": exc.reason}) from None
 
 
-@router.post("/collateral", status_code=201, responses=responses(403, links={201: {
+@router.post("/collateral", dependencies=[MARKETING],
+             status_code=201, responses=responses(403, links={201: {
     "GetItem": link("GET", "/v1/collateral/{item_id}", "the item created", item_id="$response.body#/item_id")}}))
 async def create_item(item: ItemIn, runtime: RuntimeDep, deps: DepsDep) -> dict[str, Any]:
     new = handlers.NewItem(title=item.title, kind=item.kind, url=str(item.url) if item.url else None,
@@ -175,7 +182,7 @@ async def create_item(item: ItemIn, runtime: RuntimeDep, deps: DepsDep) -> dict[
     return _out(row)
 
 
-@router.get("/collateral")
+@router.get("/collateral", dependencies=[allow(*PEOPLE)])
 async def list_items(runtime: RuntimeDep, deps: DepsDep, status: Annotated[Text | None, Query()] = None,
                      segment: Annotated[Text | None, Query()] = None, stage: Annotated[Text | None, Query()] = None,
                      q: Annotated[Text | None, Query()] = None, kind: Annotated[Text | None, Query()] = None,
@@ -192,7 +199,7 @@ async def list_items(runtime: RuntimeDep, deps: DepsDep, status: Annotated[Text 
     return {"items": [_out(r) for r in rows]}
 
 
-@router.get("/collateral/{item_id}", responses=responses(404))
+@router.get("/collateral/{item_id}", dependencies=[allow(*PEOPLE)], responses=responses(404))
 async def get_item(item_id: str, runtime: RuntimeDep, deps: DepsDep) -> dict[str, Any]:
     """An item with its versions (every one kept, for audit), its reviews and its usage counts."""
     async with runtime.pool.acquire() as conn:
@@ -209,7 +216,7 @@ async def get_item(item_id: str, runtime: RuntimeDep, deps: DepsDep) -> dict[str
             "usage": usage}
 
 
-@router.get("/collateral/{item_id}/history", responses=responses(404))
+@router.get("/collateral/{item_id}/history", dependencies=[BOARDS], responses=responses(404))
 async def item_history(item_id: str, runtime: RuntimeDep, deps: DepsDep) -> dict[str, Any]:
     """Every transition: what, from which status to which, on which version, who and when."""
     async with runtime.pool.acquire() as conn:
@@ -219,7 +226,8 @@ async def item_history(item_id: str, runtime: RuntimeDep, deps: DepsDep) -> dict
     return {"item_id": item_id, "history": [{**dict(r), "at": r["at"].isoformat()} for r in rows]}
 
 
-@router.post("/collateral/{item_id}/versions", status_code=201, responses=responses(403, 404, 409, 413, 415))
+@router.post("/collateral/{item_id}/versions", dependencies=[MARKETING],
+             status_code=201, responses=responses(403, 404, 409, 413, 415))
 async def upload_version(item_id: str, runtime: RuntimeDep, deps: DepsDep,
                          file: Annotated[UploadFile, File(description="PDF, PPTX, DOCX, PNG/JPEG/GIF/WebP, or a "
                                                                       "text/HTML template")],
@@ -240,7 +248,7 @@ def _file_response(f: handlers.File) -> Response:
                              "Cache-Control": "private, no-store"})
 
 
-@router.get("/collateral/{item_id}/versions/{version}/file", response_class=Response,
+@router.get("/collateral/{item_id}/versions/{version}/file", dependencies=[BOARDS], response_class=Response,
             responses={**FILE, **responses(404)})
 async def version_file(item_id: str, version: Annotated[int, Path(ge=1, le=2**31 - 1)], runtime: RuntimeDep,
                        deps: DepsDep) -> Response:
@@ -251,7 +259,8 @@ async def version_file(item_id: str, version: Annotated[int, Path(ge=1, le=2**31
     return _file_response(f)
 
 
-@router.get("/collateral/{item_id}/file", response_class=Response, responses={**FILE, **responses(404)})
+@router.get("/collateral/{item_id}/file", dependencies=[allow(*PEOPLE)],
+            response_class=Response, responses={**FILE, **responses(404)})
 async def published_file(item_id: str, runtime: RuntimeDep, deps: DepsDep) -> Response:
     """The latest published version's file: what a rep gets."""
     with _answers():
@@ -260,7 +269,7 @@ async def published_file(item_id: str, runtime: RuntimeDep, deps: DepsDep) -> Re
     return _file_response(f)
 
 
-@router.post("/collateral/{item_id}/submit", responses=responses(403, 404, 409))
+@router.post("/collateral/{item_id}/submit", dependencies=[MARKETING], responses=responses(403, 404, 409))
 async def submit(item_id: str, body: SubmitIn, runtime: RuntimeDep, deps: DepsDep) -> dict[str, Any]:
     """Marketing sends the current version to the named sales reviewers."""
     with _answers():
@@ -270,7 +279,9 @@ async def submit(item_id: str, body: SubmitIn, runtime: RuntimeDep, deps: DepsDe
     return _out(row)
 
 
-@router.post("/collateral/{item_id}/reviews", responses=responses(403, 404, 409))
+@router.post("/collateral/{item_id}/reviews",
+             dependencies=[allow(UserRole.sales_approver, UserRole.manager, UserRole.rep)],
+             responses=responses(403, 404, 409))
 async def review(item_id: str, body: ReviewIn, runtime: RuntimeDep, deps: DepsDep) -> dict[str, Any]:
     """A named reviewer approves the version under review or asks for changes (with a comment)."""
     with _answers():
@@ -280,7 +291,7 @@ async def review(item_id: str, body: ReviewIn, runtime: RuntimeDep, deps: DepsDe
     return _out(row)
 
 
-@router.post("/collateral/{item_id}/publish", responses=responses(403, 404, 409))
+@router.post("/collateral/{item_id}/publish", dependencies=[MARKETING], responses=responses(403, 404, 409))
 async def publish(item_id: str, body: ActIn, runtime: RuntimeDep, deps: DepsDep) -> dict[str, Any]:
     """Publish what sales approved (409 naming the missing approvals otherwise)."""
     with _answers():
@@ -289,7 +300,7 @@ async def publish(item_id: str, body: ActIn, runtime: RuntimeDep, deps: DepsDep)
     return _out(row)
 
 
-@router.post("/collateral/{item_id}/withdraw", responses=responses(403, 404, 409))
+@router.post("/collateral/{item_id}/withdraw", dependencies=[MARKETING], responses=responses(403, 404, 409))
 async def withdraw(item_id: str, body: ActIn, runtime: RuntimeDep, deps: DepsDep) -> dict[str, Any]:
     with _answers():
         async with runtime.unit_of_work() as uow:
@@ -297,7 +308,7 @@ async def withdraw(item_id: str, body: ActIn, runtime: RuntimeDep, deps: DepsDep
     return _out(row)
 
 
-@router.post("/collateral/{item_id}/retire", responses=responses(403, 404, 409))
+@router.post("/collateral/{item_id}/retire", dependencies=[MARKETING], responses=responses(403, 404, 409))
 async def retire(item_id: str, body: RetireIn, runtime: RuntimeDep, deps: DepsDep) -> dict[str, Any]:
     """Retire a published item by hand, naming its successor (its links then point there)."""
     with _answers():
@@ -306,7 +317,8 @@ async def retire(item_id: str, body: RetireIn, runtime: RuntimeDep, deps: DepsDe
     return _out(row)
 
 
-@router.get("/leads/{lead_id}/collateral", responses=responses(404))
+@router.get("/leads/{lead_id}/collateral",
+            dependencies=[allow(UserRole.manager, UserRole.marketing, UserRole.operator)], responses=responses(404))
 async def for_lead(lead_id: str, runtime: RuntimeDep, deps: DepsDep,
                    stage: Annotated[Text | None, Query()] = None) -> dict[str, Any]:
     """Published, current collateral for the lead's segment (and stage), most effective
@@ -319,7 +331,8 @@ async def for_lead(lead_id: str, runtime: RuntimeDep, deps: DepsDep,
     return {"lead_id": found.lead_id, "segment": found.segment, "items": [_out(r) for r in found.items]}
 
 
-@router.post("/collateral/{item_id}/shares", status_code=201, response_model=ShareOut,
+@router.post("/collateral/{item_id}/shares", dependencies=[allow(UserRole.rep, UserRole.manager, UserRole.marketing)],
+             status_code=201, response_model=ShareOut,
              responses={200: {"model": ShareOut, "description": "the link made before for this version, lead and rep"},
                         **responses(404, 409)})
 async def share(item_id: str, body: ShareIn, runtime: RuntimeDep, deps: DepsDep) -> Response:
@@ -334,7 +347,7 @@ async def share(item_id: str, body: ShareIn, runtime: RuntimeDep, deps: DepsDep)
                     status_code=201 if shared.created else 200, media_type="application/json")
 
 
-@router.get("/links/{token}", response_class=Response, responses={**FILE, **responses(404, 410)})
+@router.get("/links/{token}", dependencies=[public], response_class=Response, responses={**FILE, **responses(404, 410)})
 async def open_link(token: str, runtime: RuntimeDep, deps: DepsDep) -> Response:
     """The prospect opens a shared link: the file (or their personalised copy), and a view
     recorded. A retired item's link answers 410 with its successor."""
@@ -352,7 +365,7 @@ async def open_link(token: str, runtime: RuntimeDep, deps: DepsDep) -> Response:
     return _file_response(f)
 
 
-@router.post("/admin/clock", responses=responses(404))
+@router.post("/admin/clock", dependencies=[allow(UserRole.operator)], responses=responses(404))
 async def advance_clock(body: ClockIn, deps: DepsDep) -> dict[str, Any]:
     """TESTS ONLY (``LEADBRIDGE_TEST_CLOCK=true``): move this replica's clock forward."""
     if deps.test_clock is None:

@@ -16,6 +16,7 @@ from services.content import use_handlers
 from services.content.domain.effectiveness import Comparison, Figures, ItemEffectiveness
 from services.content.handlers import ContentDeps
 from services.content.use_handlers import Refusal, SegmentReport
+from shared.auth import PEOPLE, Role, allow
 from shared.handling import UnitOfWork
 from shared.responses import responses
 from shared.service import RuntimeDep, get_deps
@@ -23,6 +24,9 @@ from shared.service import RuntimeDep, get_deps
 router = APIRouter(prefix="/v1", tags=["collateral in use"])
 
 DepsDep = Annotated[ContentDeps, Depends(get_deps)]
+# Reads behind the manager's, marketing's and the operator's boards (no personal data of a lead)
+BOARDS = allow(Role.marketing, Role.manager, Role.sales_approver, Role.operator)
+
 T = TypeVar("T")
 Id = Annotated[str, Field(min_length=1, max_length=200)]
 
@@ -68,13 +72,15 @@ async def _run(runtime: RuntimeDep, command: Callable[[UnitOfWork], Awaitable[T]
         raise HTTPException(refused.status, detail={"field": refused.field, "reason": refused.reason}) from None
 
 
-@router.post("/collateral/{item_id}/usage", status_code=201, responses=responses(404, 409))
+@router.post("/collateral/{item_id}/usage", dependencies=[allow(Role.rep, Role.manager, Role.marketing)],
+             status_code=201, responses=responses(404, 409))
 async def report_usage(item_id: str, usage: UsageIn, runtime: RuntimeDep, deps: DepsDep) -> dict[str, Any]:
     return await _run(runtime, lambda uow: use_handlers.report_usage(
         deps, uow, item_id, usage.kind, usage.rep_id, usage.lead_id, usage.usage_id))
 
 
-@router.post("/collateral/{item_id}/ratings", status_code=201, responses=responses(404, 409))
+@router.post("/collateral/{item_id}/ratings", dependencies=[allow(Role.rep, Role.manager, Role.marketing)],
+             status_code=201, responses=responses(404, 409))
 async def rate(item_id: str, rating: RatingIn, runtime: RuntimeDep, deps: DepsDep) -> dict[str, Any]:
     return await _run(runtime, lambda uow: use_handlers.rate(deps, uow, item_id, rating.rep_id, rating.rating,
                                                               rating.comment))
@@ -94,14 +100,15 @@ def _effectiveness(m: ItemEffectiveness) -> dict[str, Any]:
             "by_segment": {s: _comparison(c) for s, c in m.by_segment.items()}}
 
 
-@router.get("/reports/effectiveness")
+@router.get("/reports/effectiveness",
+            dependencies=[BOARDS])
 async def effectiveness(runtime: RuntimeDep, deps: DepsDep) -> dict[str, Any]:
     """Every live or shared item: deals it was shared on against comparable deals it was not."""
     measured = await _run(runtime, lambda uow: use_handlers.effectiveness(deps, uow))
     return {"items": [_effectiveness(m) for m in measured]}
 
 
-@router.get("/collateral/{item_id}/effectiveness", responses=responses(404))
+@router.get("/collateral/{item_id}/effectiveness", dependencies=[BOARDS], responses=responses(404))
 async def item_effectiveness(item_id: str, runtime: RuntimeDep, deps: DepsDep) -> dict[str, Any]:
     async def one(uow: UnitOfWork) -> ItemEffectiveness:
         await use_handlers.known_item(deps, uow, item_id)
@@ -110,7 +117,7 @@ async def item_effectiveness(item_id: str, runtime: RuntimeDep, deps: DepsDep) -
     return _effectiveness(await _run(runtime, one))
 
 
-@router.get("/reports/upkeep")
+@router.get("/reports/upkeep", dependencies=[BOARDS])
 async def upkeep(runtime: RuntimeDep, deps: DepsDep) -> dict[str, Any]:
     """What marketing should revise (low ratings), prune (unused) and expand (winning, little content)."""
     report = await _run(runtime, lambda uow: use_handlers.upkeep_report(deps, uow))
@@ -122,7 +129,7 @@ def _message(row: Any) -> dict[str, Any]:
             "published_at": row["published_at"].isoformat()}
 
 
-@router.post("/value-propositions/{segment}", status_code=201)
+@router.post("/value-propositions/{segment}", dependencies=[allow(Role.marketing)], status_code=201)
 async def publish_value_proposition(segment: str, body: ValuePropositionIn, runtime: RuntimeDep,
                                     deps: DepsDep) -> dict[str, Any]:
     """Marketing publishes the segment's value proposition; each publication is a new version."""
@@ -131,7 +138,7 @@ async def publish_value_proposition(segment: str, body: ValuePropositionIn, runt
     return _message(row)
 
 
-@router.get("/value-propositions/{segment}", responses=responses(404))
+@router.get("/value-propositions/{segment}", dependencies=[allow(*PEOPLE)], responses=responses(404))
 async def value_propositions(segment: str, runtime: RuntimeDep, deps: DepsDep) -> dict[str, Any]:
     """The segment's value proposition, every version, newest first."""
     async with runtime.pool.acquire() as conn:
@@ -141,7 +148,8 @@ async def value_propositions(segment: str, runtime: RuntimeDep, deps: DepsDep) -
     return {"segment": segment, "versions": [_message(r) for r in rows]}
 
 
-@router.post("/value-propositions/{segment}/answers", status_code=201, responses=responses(409))
+@router.post("/value-propositions/{segment}/answers", dependencies=[allow(Role.rep, Role.manager, Role.marketing)],
+             status_code=201, responses=responses(409))
 async def answer(segment: str, body: AnswerIn, runtime: RuntimeDep, deps: DepsDep) -> dict[str, Any]:
     """A rep answers "what is your value proposition?" for the segment."""
     row = await _run(runtime, lambda uow: use_handlers.answer_value_proposition(deps, uow, segment, body.rep_id,
@@ -161,7 +169,8 @@ def _segment_report(r: SegmentReport) -> dict[str, Any]:
                   for t in r.teams]}
 
 
-@router.get("/reports/one-message", responses=responses(404))
+@router.get("/reports/one-message", dependencies=[allow(Role.marketing, Role.manager, Role.operator)],
+            responses=responses(404))
 async def one_message(runtime: RuntimeDep, deps: DepsDep,
                       segment: Annotated[str | None, Query(min_length=1)] = None,
                       team: Annotated[str | None, Query(min_length=1)] = None) -> dict[str, Any]:

@@ -22,7 +22,7 @@ from services.nurture.domain.report import funnel_svg, report_csv
 from services.nurture.domain.tracks import PoolStatus
 from services.nurture.handlers import NurtureDeps
 from services.nurture.repository import Row
-from shared.auth import Principal, Role, allow
+from shared.auth import PEOPLE, Principal, Role, allow, public
 from shared.events import CampaignType, MemberStatus
 from shared.money import from_minor
 from shared.responses import link, responses
@@ -32,6 +32,9 @@ from shared.validation import Count, Instant, Text
 router = APIRouter(prefix="/v1/nurture", tags=["nurture"])
 
 DepsDep = Annotated[NurtureDeps, Depends(get_deps)]
+# Reads behind the manager's, marketing's and the operator's boards (no personal data of a lead)
+BOARDS = allow(Role.marketing, Role.manager, Role.sales_approver, Role.operator)
+
 Marketing = Annotated[Principal, allow(Role.marketing)]  # campaigns and tracks are marketing's
 
 _PIXEL = base64.b64decode("R0lGODlhAQABAIAAAAAAAP///yH5BAEAAAAALAAAAAABAAEAAAIBRAA7")
@@ -56,7 +59,8 @@ def _not_found(field: str, exc: Exception) -> HTTPException:
     return HTTPException(404, detail={"field": field, "reason": str(exc).strip("'\"")})
 
 
-@router.get("/leads", responses=responses(links={200: {
+@router.get("/leads", dependencies=[allow(Role.marketing, Role.manager, Role.operator)],
+            responses=responses(links={200: {
     "GetPooled": link("GET", "/v1/nurture/leads/{lead_id}", "the first lead listed",
                       lead_id="$response.body#/leads/0/lead_id")}}))
 async def list_pool(runtime: RuntimeDep, deps: DepsDep, status: Annotated[Text | None, Query()] = None,
@@ -76,7 +80,8 @@ async def list_pool(runtime: RuntimeDep, deps: DepsDep, status: Annotated[Text |
             "counts": [{"status": c["status"], "track": c["track"], "leads": c["leads"]} for c in counts]}
 
 
-@router.get("/leads/{lead_id}", responses=responses(404))
+@router.get("/leads/{lead_id}", dependencies=[allow(Role.marketing, Role.manager, Role.operator)],
+            responses=responses(404))
 async def get_pooled(lead_id: str, runtime: RuntimeDep, deps: DepsDep) -> dict[str, Any]:
     async with runtime.pool.acquire() as conn:
         row = await deps.pool.get(conn, lead_id)
@@ -93,7 +98,7 @@ def _track_view(track: Any, version: int) -> dict[str, Any]:
     return {"name": track.name, "version": version, "description": track.description, **track.model_dump(mode="json")}
 
 
-@router.get("/tracks")
+@router.get("/tracks", dependencies=[allow(Role.marketing, Role.manager, Role.operator)])
 async def list_tracks(runtime: RuntimeDep, deps: DepsDep) -> list[dict[str, Any]]:
     """The newest version of every track."""
     async with runtime.pool.acquire() as conn:
@@ -101,7 +106,8 @@ async def list_tracks(runtime: RuntimeDep, deps: DepsDep) -> list[dict[str, Any]
     return [_track_view(t, v) for t, v in sorted(tracks, key=lambda tv: (tv[0].priority, tv[0].name))]
 
 
-@router.get("/tracks/{name}", responses=responses(404))
+@router.get("/tracks/{name}", dependencies=[allow(Role.marketing, Role.manager, Role.operator)],
+            responses=responses(404))
 async def get_track(name: str, runtime: RuntimeDep, deps: DepsDep,
                     version: Annotated[Count | None, Query(ge=1)] = None) -> dict[str, Any]:
     async with runtime.pool.acquire() as conn:
@@ -138,7 +144,7 @@ async def put_track(name: Text, runtime: RuntimeDep, deps: DepsDep,
 EnrollmentStatus = Literal["active", "completed", "exited"]
 
 
-@router.get("/enrollments")
+@router.get("/enrollments", dependencies=[allow(Role.marketing, Role.manager, Role.operator)])
 async def list_enrollments(runtime: RuntimeDep, deps: DepsDep, track: str | None = None,
                            campaign: str | None = None, status: EnrollmentStatus | None = None,
                            limit: Annotated[int, Query(ge=1, le=10_000)] = 1000) -> list[dict[str, Any]]:
@@ -148,7 +154,7 @@ async def list_enrollments(runtime: RuntimeDep, deps: DepsDep, track: str | None
     return [_plain(r) for r in rows]
 
 
-@router.get("/messages")
+@router.get("/messages", dependencies=[allow(Role.marketing, Role.operator)])
 async def list_messages(runtime: RuntimeDep, deps: DepsDep, lead_id: Annotated[Text | None, Query()] = None,
                         campaign: Annotated[Text | None, Query()] = None,
                         limit: Annotated[int, Query(ge=1, le=5000)] = 500) -> list[dict[str, Any]]:
@@ -161,7 +167,7 @@ TaskKind = Literal["track", "pre-event"]
 TaskStatus = Literal["open", "done"]
 
 
-@router.get("/tasks")
+@router.get("/tasks", dependencies=[allow(Role.rep, Role.manager, Role.marketing, Role.operator)])
 async def list_tasks(runtime: RuntimeDep, deps: DepsDep, rep_id: Annotated[Text | None, Query()] = None,
                      team: Annotated[Text | None, Query()] = None, campaign: Annotated[Text | None, Query()] = None,
                      kind: TaskKind | None = None, status: TaskStatus | None = None,
@@ -172,7 +178,8 @@ async def list_tasks(runtime: RuntimeDep, deps: DepsDep, rep_id: Annotated[Text 
     return [_plain(r) for r in rows]
 
 
-@router.get("/campaigns/{campaign_id}/registrants", responses=responses(404))
+@router.get("/campaigns/{campaign_id}/registrants", dependencies=[allow(Role.marketing, Role.manager, Role.operator)],
+            responses=responses(404))
 async def registrants(campaign_id: str, runtime: RuntimeDep, deps: DepsDep) -> dict[str, Any]:
     """For the presenter: every registrant of a webinar with what their pre-event call
     learnt they want to hear about, and whether the call was made."""
@@ -196,7 +203,8 @@ class TaskUpdate(BaseModel):
     status: TaskStatus | None = None
 
 
-@router.patch("/tasks/{task_id}", responses=responses(404))
+@router.patch("/tasks/{task_id}", dependencies=[allow(Role.rep, Role.manager, Role.marketing)],
+              responses=responses(404))
 async def patch_task(task_id: str, update: TaskUpdate, runtime: RuntimeDep, deps: DepsDep) -> dict[str, Any]:
     try:
         async with runtime.unit_of_work() as uow:
@@ -209,7 +217,7 @@ async def patch_task(task_id: str, update: TaskUpdate, runtime: RuntimeDep, deps
 # --------------------------------------------------------------------------- the recipient's side
 
 
-@router.get("/r/{message_id}/{link}", include_in_schema=False)
+@router.get("/r/{message_id}/{link}", dependencies=[public], include_in_schema=False)
 async def follow_link(message_id: str, link: Count, runtime: RuntimeDep, deps: DepsDep) -> Response:
     try:
         async with runtime.unit_of_work() as uow:
@@ -220,7 +228,7 @@ async def follow_link(message_id: str, link: Count, runtime: RuntimeDep, deps: D
     return RedirectResponse(url, status_code=302)
 
 
-@router.get("/o/{message_id}.gif", include_in_schema=False)
+@router.get("/o/{message_id}.gif", dependencies=[public], include_in_schema=False)
 async def open_pixel(message_id: str, runtime: RuntimeDep, deps: DepsDep) -> Response:
     try:
         async with runtime.unit_of_work() as uow:
@@ -235,7 +243,7 @@ _PAGE = ("<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\"><meta n
          "</body></html>")
 
 
-@router.get("/unsubscribe/{message_id}", response_class=HTMLResponse, responses=responses(404))
+@router.get("/unsubscribe/{message_id}", dependencies=[public], response_class=HTMLResponse, responses=responses(404))
 async def unsubscribe_page(message_id: str, runtime: RuntimeDep, deps: DepsDep) -> HTMLResponse:
     """The confirm page (a GET must not unsubscribe: link scanners follow links)."""
     async with runtime.pool.acquire() as conn:
@@ -247,7 +255,7 @@ async def unsubscribe_page(message_id: str, runtime: RuntimeDep, deps: DepsDep) 
     return HTMLResponse(_PAGE.format(title="Unsubscribe", body=body))
 
 
-@router.post("/unsubscribe/{message_id}", response_class=HTMLResponse, responses=responses(404))
+@router.post("/unsubscribe/{message_id}", dependencies=[public], response_class=HTMLResponse, responses=responses(404))
 async def unsubscribe(message_id: str, runtime: RuntimeDep, deps: DepsDep) -> HTMLResponse:
     """Unsubscribe: the confirm page's form, or a mail client's RFC 8058 one-click POST."""
     try:
@@ -379,13 +387,13 @@ async def change_campaign(campaign_id: str, body: CampaignIn, runtime: RuntimeDe
     return await _define(runtime, deps, _draft(campaign_id, body), new=False, who=who)
 
 
-@campaigns.get("/campaigns")
+@campaigns.get("/campaigns", dependencies=[allow(*PEOPLE)])
 async def list_campaigns(runtime: RuntimeDep, deps: DepsDep) -> list[dict[str, Any]]:
     async with runtime.pool.acquire() as conn:
         return [_campaign_view(c) for c in await deps.campaigns.list_campaigns(conn)]
 
 
-@campaigns.get("/campaigns/{campaign_id}", responses=responses(404))
+@campaigns.get("/campaigns/{campaign_id}", dependencies=[allow(*PEOPLE)], responses=responses(404))
 async def get_campaign(campaign_id: str, runtime: RuntimeDep, deps: DepsDep) -> dict[str, Any]:
     async with runtime.pool.acquire() as conn:
         row = await deps.campaigns.get_campaign(conn, campaign_id)
@@ -394,7 +402,8 @@ async def get_campaign(campaign_id: str, runtime: RuntimeDep, deps: DepsDep) -> 
     return _campaign_view(row)
 
 
-@campaigns.post("/campaigns/{campaign_id}/members", status_code=202, responses=responses(404))
+@campaigns.post("/campaigns/{campaign_id}/members", dependencies=[allow(Role.marketing)],
+                status_code=202, responses=responses(404))
 async def add_members(campaign_id: str, body: MembersIn, runtime: RuntimeDep, deps: DepsDep) -> dict[str, Any]:
     if not body.lead_ids and not body.emails:
         raise _refused("lead_ids", "name at least one member, by lead_ids or emails")
@@ -418,7 +427,8 @@ def _member_view(m: Row) -> dict[str, Any]:
     return {k: (v.isoformat() if isinstance(v, datetime) else v) for k, v in dict(m).items()}
 
 
-@campaigns.get("/campaigns/{campaign_id}/members", responses=responses(404))
+@campaigns.get("/campaigns/{campaign_id}/members", dependencies=[allow(Role.marketing, Role.manager, Role.operator)],
+               responses=responses(404))
 async def list_members(campaign_id: str, runtime: RuntimeDep, deps: DepsDep, status: MemberStatus | None = None,
                        limit: Annotated[int, Query(ge=1, le=1000)] = 100,
                        offset: Annotated[Count, Query()] = 0) -> dict[str, Any]:
@@ -430,7 +440,8 @@ async def list_members(campaign_id: str, runtime: RuntimeDep, deps: DepsDep, sta
     return {"campaign_id": campaign_id, "members": [_member_view(m) for m in rows]}
 
 
-@campaigns.put("/campaigns/{campaign_id}/members/{lead_id}/status", responses=responses(404, 409))
+@campaigns.put("/campaigns/{campaign_id}/members/{lead_id}/status", dependencies=[allow(Role.marketing, Role.manager)],
+               responses=responses(404, 409))
 async def set_status(campaign_id: str, lead_id: str, body: StatusIn, runtime: RuntimeDep,
                      deps: DepsDep) -> dict[str, Any]:
     try:
@@ -452,7 +463,7 @@ async def set_status(campaign_id: str, lead_id: str, body: StatusIn, runtime: Ru
 ModelQuery = Annotated[Model, Query(description=f"attribution model for ROI, one of {list(MODELS)}")]
 
 
-@campaigns.get("/campaigns/{campaign_id}/report", response_model=None, responses={
+@campaigns.get("/campaigns/{campaign_id}/report", dependencies=[BOARDS], response_model=None, responses={
     **responses(404), 200: {"content": {"application/json": {"schema": {"type": "object"}},
                                         "text/csv": {"schema": {"type": "string"}}}}})
 async def report(campaign_id: str, runtime: RuntimeDep, deps: DepsDep, model: ModelQuery = "linear",
@@ -468,7 +479,7 @@ async def report(campaign_id: str, runtime: RuntimeDep, deps: DepsDep, model: Mo
     return body
 
 
-@campaigns.get("/campaigns/{campaign_id}/report/funnel.svg", response_class=Response, responses={
+@campaigns.get("/campaigns/{campaign_id}/report/funnel.svg", dependencies=[BOARDS], response_class=Response, responses={
     **responses(404), 200: {"content": {"image/svg+xml": {"schema": {"type": "string"}}}}})
 async def funnel_chart(campaign_id: str, runtime: RuntimeDep, deps: DepsDep) -> Response:
     async with runtime.pool.acquire() as conn:
@@ -479,7 +490,7 @@ async def funnel_chart(campaign_id: str, runtime: RuntimeDep, deps: DepsDep) -> 
     return Response(funnel_svg(body), media_type="image/svg+xml")
 
 
-@campaigns.get("/reports/period")
+@campaigns.get("/reports/period", dependencies=[BOARDS])
 async def period(runtime: RuntimeDep, deps: DepsDep, since: Annotated[Instant, Query()],
                  until: Annotated[Instant, Query()],
                  model: ModelQuery = "linear") -> dict[str, Any]:
@@ -491,7 +502,7 @@ async def period(runtime: RuntimeDep, deps: DepsDep, since: Annotated[Instant, Q
             "revenue": figures["by_type_and_channel"], "by_type": figures["by_type"]}
 
 
-@campaigns.post("/attribution/recompute")
+@campaigns.post("/attribution/recompute", dependencies=[allow(Role.marketing, Role.operator)])
 async def recompute(runtime: RuntimeDep, deps: DepsDep) -> dict[str, Any]:
     async with runtime.unit_of_work() as uow:
         deals = await handlers.recompute_attribution(deps, uow)

@@ -128,6 +128,7 @@ def _live_document_routes(kind: Literal["org", "rules"], noun: str, read_doc: st
                     expected_version="$response.body#/version")
 
     @router.get(f"/{kind}", name=f"get_{kind}", description=read_doc,
+                dependencies=[allow(Role.manager, Role.marketing, Role.operator)],
                 responses=responses(links={200: {f"Put{kind.title()}": put_link}}))
     async def read(runtime: RuntimeDep, deps: DepsDep) -> dict[str, Any]:
         async with runtime.unit_of_work() as uow:
@@ -150,7 +151,7 @@ _live_document_routes("rules", "rules", "The live routing rules, in evaluation o
 # ------------------------------------------------------------------ reps
 
 
-@router.get("/reps", responses=responses(links={200: {
+@router.get("/reps", dependencies=[allow(Role.manager, Role.operator)], responses=responses(links={200: {
     "RepAssignments": link("GET", "/v1/reps/{rep_id}/assignments", "the first rep's open leads",
                            rep_id="$response.body#/reps/0/rep_id"),
     "RepAvailability": link("PUT", "/v1/reps/{rep_id}/availability", "set the first rep's away periods",
@@ -201,7 +202,8 @@ async def put_capacity(rep_id: str, body: CapacityIn, runtime: RuntimeDep, deps:
     return {"rep_id": rep_id, "capacity": body.capacity}
 
 
-@router.get("/reps/{rep_id}/assignments", responses=responses(404, links={200: {
+@router.get("/reps/{rep_id}/assignments", dependencies=[allow(Role.rep, Role.manager, Role.operator)],
+            responses=responses(404, links={200: {
     "GetAssignment": link("GET", "/v1/assignments/{assignment_id}", "the most urgent one",
                           assignment_id="$response.body#/assignments/0/assignment_id")}}))
 async def rep_assignments(rep_id: str, runtime: RuntimeDep, deps: DepsDep) -> dict[str, Any]:
@@ -233,7 +235,8 @@ IdempotencyHeader = Annotated[Text | None, Header(alias="Idempotency-Key", min_l
                                                               "a retry with it is recorded once")]
 
 
-@router.post("/assignments/{assignment_id}/follow-ups", status_code=201, responses=responses(403, 404, 409))
+@router.post("/assignments/{assignment_id}/follow-ups", dependencies=[allow(Role.rep, Role.manager)],
+             status_code=201, responses=responses(403, 404, 409))
 async def post_follow_up(assignment_id: str, body: FollowUpIn, runtime: RuntimeDep, deps: DepsDep,
                          idempotency_key: IdempotencyHeader = None) -> dict[str, Any]:
     """Record a follow-up (one call from a phone). ``qualified`` from inside sales hands
@@ -255,7 +258,8 @@ async def post_follow_up(assignment_id: str, body: FollowUpIn, runtime: RuntimeD
             "next": _next(result.next_assignment), "repeat": result.repeat}
 
 
-@router.get("/assignments/{assignment_id}", responses=responses(404, links={200: {
+@router.get("/assignments/{assignment_id}", dependencies=[allow(Role.rep, Role.manager, Role.operator)],
+            responses=responses(404, links={200: {
     "FollowUp": link("POST", "/v1/assignments/{assignment_id}/follow-ups", "record a follow-up",
                      assignment_id="$response.body#/assignment_id"),
     "LeadRouting": link("GET", "/v1/leads/{lead_id}/routing", "the lead's routing history",
@@ -272,7 +276,8 @@ async def get_assignment(assignment_id: str, runtime: RuntimeDep, deps: DepsDep)
 # ------------------------------------------------------------------ leads and queues
 
 
-@router.get("/leads/{lead_id}/routing", responses=responses(404))
+@router.get("/leads/{lead_id}/routing", dependencies=[allow(Role.rep, Role.manager, Role.operator)],
+            responses=responses(404))
 async def lead_routing(lead_id: str, runtime: RuntimeDep, deps: DepsDep) -> dict[str, Any]:
     """Every routing decision for a lead (rule, candidates, skips, winner), its
     assignments and follow-ups, and its current owner."""
@@ -293,7 +298,7 @@ async def lead_routing(lead_id: str, runtime: RuntimeDep, deps: DepsDep) -> dict
     }
 
 
-@router.get("/queues")
+@router.get("/queues", dependencies=[allow(Role.manager, Role.operator)])
 async def queues(runtime: RuntimeDep, deps: DepsDep, per_team: int = Query(default=20, ge=1, le=500)) -> dict[str, Any]:
     """Leads waiting in each team's queue because no rep could take them."""
     async with runtime.unit_of_work() as uow:
@@ -308,7 +313,8 @@ async def queues(runtime: RuntimeDep, deps: DepsDep, per_team: int = Query(defau
     return {"queues": list(out.values())}
 
 
-@router.post("/queues/{team}/take", status_code=201, responses=responses(403, 404, 409, links={201: {
+@router.post("/queues/{team}/take", dependencies=[allow(Role.rep, Role.manager)],
+             status_code=201, responses=responses(403, 404, 409, links={201: {
     "Assignment": link("GET", "/v1/assignments/{assignment_id}", "the assignment the rep took",
                        assignment_id="$response.body#/assignment/assignment_id"),
     "LeadRouting": link("GET", "/v1/leads/{lead_id}/routing", "the lead's routing history",

@@ -67,11 +67,15 @@ def rubric_view(meta: RubricVersion, stored: StoredRubric | None = None, documen
 
 
 DepsDep = Annotated[ScoringDeps, Depends(get_deps)]
+# Reads behind the manager's, marketing's and the operator's boards (no personal data of a lead)
+BOARDS = allow(Role.marketing, Role.manager, Role.sales_approver, Role.operator)
+
 
 router = APIRouter(prefix="/v1", tags=["scoring"])
 
 
-@router.get("/leads/{lead_id}/score", responses=responses(404))
+@router.get("/leads/{lead_id}/score", dependencies=[allow(Role.marketing, Role.manager, Role.operator)],
+            responses=responses(404))
 async def lead_score(lead_id: str, runtime: RuntimeDep, deps: DepsDep) -> dict[str, Any]:
     """The lead's latest grade with its ledger: every contribution (rule, points,
     evidence event, rubric version, decay) — they sum to the score."""
@@ -95,7 +99,7 @@ async def lead_score(lead_id: str, runtime: RuntimeDep, deps: DepsDep) -> dict[s
     }
 
 
-@router.get("/grades")
+@router.get("/grades", dependencies=[BOARDS])
 async def grade_distribution(
         runtime: RuntimeDep, deps: DepsDep,
         by: Annotated[Literal["campaign", "source", "segment", "rubric_version"] | None,
@@ -156,7 +160,7 @@ async def create_rubric(request: Request, runtime: RuntimeDep, deps: DepsDep,
     return rubric_view(stored.meta, stored)
 
 
-@router.get("/rubrics")
+@router.get("/rubrics", dependencies=[BOARDS])
 async def rubric_history(runtime: RuntimeDep, deps: DepsDep) -> dict[str, Any]:
     """Every version with its status, approvers and times, and every activation."""
     async with runtime.unit_of_work() as uow:
@@ -177,13 +181,13 @@ async def _rubric_document(runtime: RuntimeDep, deps: ScoringDeps, version: str 
     return rubric_view(stored.meta, stored, document=True)
 
 
-@router.get("/rubrics/active", responses=responses(404))
+@router.get("/rubrics/active", dependencies=[BOARDS], responses=responses(404))
 async def active_rubric(runtime: RuntimeDep, deps: DepsDep) -> dict[str, Any]:
     """The version grading live traffic, with its document."""
     return await _rubric_document(runtime, deps, None, "no rubric is active")
 
 
-@router.get("/rubrics/{version}", responses=responses(404))
+@router.get("/rubrics/{version}", dependencies=[BOARDS], responses=responses(404))
 async def get_rubric(version: str, runtime: RuntimeDep, deps: DepsDep) -> dict[str, Any]:
     """One version, with its document."""
     return await _rubric_document(runtime, deps, version, "unknown rubric version")

@@ -52,7 +52,7 @@ def replicas(private_namespace: harness.Namespace, tmp_path: Path) -> Iterator[l
 
 def advance(procs: list[harness.ServiceProcess], by: timedelta) -> None:
     for p in procs:
-        r = httpx.post(p.url + "/v1/admin/clock", json={"advance_s": by.total_seconds()}, timeout=10)
+        r = harness.authorised(p.url).post("/v1/admin/clock", json={"advance_s": by.total_seconds()})
         assert r.status_code == 200, r.text
 
 
@@ -92,7 +92,7 @@ def test_a_year_after_publishing_two_replicas_warn_once_retire_once_and_the_link
     harness.produce(ns, LeadScored(lead_id="lead-r1", cause_event_id="c", source="web_form", score=70, fit_score=50,
                                    engagement_score=20, grade="B", segment=SEGMENT, rubric_version="v1",
                                    profile=LeadProfile(email="ann@acme.example", name="Ann", company="Acme")))
-    one, two = (httpx.Client(base_url=p.url, timeout=10) for p in replicas)
+    one, two = (harness.authorised(p.url, timeout=10) for p in replicas)
     with one, two:
         harness.eventually(lambda: one.get("/v1/leads/lead-r1/collateral").status_code == 200,
                            what="content seeing the lead graded")

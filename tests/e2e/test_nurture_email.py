@@ -85,7 +85,7 @@ def test_unsubscribe_stops_the_next_step_links_are_tracked_and_no_consent_means_
 
     # the track's next email was due two business days (six seconds) after the first
     time.sleep(9)
-    with httpx.Client(base_url=nurture.url, timeout=10) as c:
+    with harness.authorised(nurture.url, timeout=10) as c:
         (enrollment,) = c.get(f"/v1/nurture/leads/L-{run}").json()["enrollments"]
         silent_messages = c.get("/v1/nurture/messages", params={"lead_id": f"S-{run}"}).json()
     assert (enrollment["status"], enrollment["exit_reason"]) == ("exited", "unsubscribed")

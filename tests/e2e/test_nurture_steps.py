@@ -79,7 +79,7 @@ def steps_fired(svc: harness.ServiceProcess) -> float:
 
 
 def all_completed(svc: harness.ServiceProcess, leads: list[str]) -> list[dict[str, object]] | None:
-    with httpx.Client(base_url=svc.url, timeout=10) as c:
+    with harness.authorised(svc.url, timeout=10) as c:
         enrollments = []
         for lead in leads:
             r = c.get(f"/v1/nurture/leads/{lead}")
@@ -128,7 +128,7 @@ def test_each_step_fires_once(private_namespace: harness.Namespace, mailpit: har
         resent = len(messages) - len(distinct)
         print(f"{scenario}: {len(messages)} deliveries, {len(distinct)} distinct, {resent} resent")
         assert resent <= (1 if scenario == "sigkill-mid-run" else 0)
-        with httpx.Client(base_url=first.url, timeout=10) as c:
+        with harness.authorised(first.url, timeout=10) as c:
             tasks = c.get("/v1/nurture/tasks", params={"kind": "track", "limit": 5000}).json()
         assert Counter(t["lead_id"] for t in tasks) == {lead: 2 for lead in leads}
         assert Counter(t["title"].split(" ")[-1] for t in tasks) == {"(1)": LEADS, "(2)": LEADS}
@@ -136,7 +136,7 @@ def test_each_step_fires_once(private_namespace: harness.Namespace, mailpit: har
             assert all(steps_fired(s) > 0 for s in replicas), "both replicas fired steps"
     finally:
         if first.proc is not None and first.proc.poll() is None:
-            sent = httpx.get(first.url + "/v1/nurture/messages", params={"limit": 5000}, timeout=10).json()
+            sent = harness.authorised(first.url).get("/v1/nurture/messages", params={"limit": 5000}).json()
             print("messages by status:", Counter((m["status"], m["reason"]) for m in sent))
         for svc in replicas:
             print(f"--- {svc.log_path.name}\n{svc.tail(15)}")

@@ -67,7 +67,7 @@ def test_the_webinar_flow_at_its_real_size(stack: harness.Stack, mailpit: harnes
     cid = f"winback-{run}"
     now = datetime.now(UTC).replace(microsecond=0)
     starts, ends = now + timedelta(seconds=75), now + timedelta(seconds=80)
-    nurture = httpx.Client(base_url=stack.url("nurture"), timeout=30)
+    nurture = harness.authorised(stack.url("nurture"), timeout=30)
     capture = httpx.Client(base_url=stack.url("capture"), timeout=30, headers=stack.headers("capture"))
     try:
         r = nurture.post("/v1/campaigns", json={

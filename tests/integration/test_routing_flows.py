@@ -163,7 +163,7 @@ def test_missed_follow_ups_escalate_to_the_next_rep_then_nurture(private_namespa
     org["teams"][0]["sla"] = {"seconds": 3, "reminder_before": 0.5}  # field: 3 s for the test
     svc = start_routing(private_namespace, tmp_path / "routing.log", write_org(tmp_path / "org.yaml", org, rules))
     try:
-        with httpx.Client(base_url=svc.url, timeout=10) as client:
+        with harness.authorised(svc.url, timeout=10) as client:
             produce(private_namespace, [scored("ignored", "A", country="GB", hot=True, segment="mid-tech-uk"),
                                         scored("answered", "A", country="GB", hot=True, segment="mid-tech-uk")])
             first = owner_of(client, "answered")
@@ -210,7 +210,7 @@ def test_timers_that_came_due_while_stopped_fire_exactly_once(private_namespace:
              for i in range(24)]
     svc = start_routing(private_namespace, tmp_path / "first.log", org_file)
     try:
-        with httpx.Client(base_url=svc.url, timeout=10) as client:
+        with harness.authorised(svc.url, timeout=10) as client:
             produce(private_namespace, leads)
             for lead in leads:
                 owner_of(client, lead.lead_id)
@@ -222,7 +222,7 @@ def test_timers_that_came_due_while_stopped_fire_exactly_once(private_namespace:
     # Two replicas come back at once: each breach must still fire exactly once.
     replicas = [start_routing(private_namespace, tmp_path / f"replica{i}.log", org_file) for i in range(2)]
     try:
-        with httpx.Client(base_url=replicas[0].url, timeout=10) as client:
+        with harness.authorised(replicas[0].url, timeout=10) as client:
             def all_nurtured() -> bool:
                 return all(routing_of(client, lead.lead_id)["owner"]["owner_kind"] == "nurture" for lead in leads)
             harness.eventually(all_nurtured, 30, what="every lead escalated to nurture")

@@ -79,7 +79,7 @@ def always_working(private_namespace: harness.Namespace, tmp_path: Path) -> Iter
                             "reason": "offsite"}]
     svc = start_routing(private_namespace, tmp_path / "routing.log", write_org(tmp_path / "org.yaml", org, rules))
     try:
-        with httpx.Client(base_url=svc.url, timeout=10) as client:
+        with harness.authorised(svc.url, timeout=10) as client:
             yield client
     finally:
         svc.stop()
@@ -117,7 +117,7 @@ def test_a_hot_lead_waiting_in_the_inside_sales_queue_goes_to_a_field_rep(
             rep["away"] = away  # nobody in inside sales: a B lead waits in its queue
     svc = start_routing(private_namespace, tmp_path / "routing.log", write_org(tmp_path / "org.yaml", org, rules))
     try:
-        with httpx.Client(base_url=svc.url, timeout=10) as client:
+        with harness.authorised(svc.url, timeout=10) as client:
             produce(private_namespace, topics.LEAD_SCORED, [scored("queued", "B", segment="ent-tech-na")])
             queued = owner_of(client, "queued")
             assert (queued["owner_kind"], queued["team"]) == ("queue", "inside_sales")
