@@ -42,9 +42,8 @@ import urllib.request
 import uuid
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from enum import StrEnum
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import jwt
 from cryptography.hazmat.primitives import serialization
@@ -55,52 +54,17 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.routing import BaseRoute
 
 from shared import sources
+from shared.principal import ALL_ROLES, PEOPLE, ROLE_NAMES, Principal, Role
 from shared.settings import ServiceSettings
+
+__all__ = ["ALL_ROLES", "PEOPLE", "Principal", "Role", "allow", "generate_keypair", "issue_token", "public",
+           "source_intake"]
 
 log = logging.getLogger(__name__)
 
 ALGORITHMS = ("EdDSA", "RS256", "ES256")
 """Signature algorithms a token may use (never ``none``, never a shared-secret HS*: a
 JWKS holds public keys)."""
-
-
-class Role(StrEnum):
-    """What a person may do (a person may hold several)."""
-
-    rep = "rep"                        # their own leads and tasks
-    manager = "manager"                # their teams' leads, reps and queues
-    marketing = "marketing"            # campaigns, tracks, collateral drafts, rubric drafts
-    sales_approver = "sales_approver"  # approves rubric versions and collateral for sales
-    operator = "operator"              # organisation, rules, dead letters, replay
-
-
-ALL_ROLES = frozenset(Role)
-PEOPLE: tuple[Role, ...] = tuple(Role)
-"""Every role: a route any signed-in person may call is ``allow(*PEOPLE)``."""
-_ROLE_NAMES = frozenset(str(r) for r in Role)
-
-
-@dataclass(frozen=True)
-class Principal:
-    """The verified caller of a route: a person (from a token) or a capture source."""
-
-    subject: str
-    name: str = ""
-    roles: frozenset[Role] = frozenset()
-    rep_id: str | None = None
-    teams: frozenset[str] = frozenset()
-    # Set for a capture source (per-source keys, engineer capkeys), never for a person.
-    source: str | None = None
-    campaign_id: str | None = None
-
-    def has(self, *roles: Role) -> bool:
-        """Holds at least one of ``roles``."""
-        return not self.roles.isdisjoint(roles)
-
-    @property
-    def only_rep(self) -> bool:
-        """A rep and nothing wider: sees only the leads assigned to them."""
-        return Role.rep in self.roles and self.roles <= {Role.rep}
 
 
 # ----------------------------------------------------------------------------- refusals
@@ -306,7 +270,7 @@ class TokenVerifier:
         granted = _claim_at(claims, self.roles_claim)
         names = [granted] if isinstance(granted, str) else granted if isinstance(granted, list) else []
         # A provider's other roles (offline_access, ...) are not Leadbridge's: ignored.
-        roles = frozenset(Role(r) for r in names if isinstance(r, str) and r in _ROLE_NAMES)
+        roles = frozenset(Role(r) for r in names if isinstance(r, str) and r in ROLE_NAMES)
         teams = claims.get("teams")
         rep_id = claims.get("rep_id")
         return Principal(subject=str(claims["sub"]), name=str(claims.get("name") or claims["sub"]), roles=roles,
@@ -368,6 +332,34 @@ def allow(*roles: Role) -> Any:
     caller.__name__ = "allow_" + "_".join(sorted(wanted))
     caller.roles = wanted  # type: ignore[attr-defined]  # roles_of() reads it
     return Depends(caller)
+
+
+async def _current_caller(request: Request) -> Principal:
+    who: Principal | None = getattr(request.state, "principal", None)
+    if who is None:
+        raise RuntimeError("Caller needs the route's allow(...) (in its dependencies) to run first")
+    return who
+
+
+Caller: Any = Annotated[Principal, Depends(_current_caller)]
+"""The caller that the route's ``dependencies=[allow(...)]`` verified, for a handler that
+scopes what it shows: ``viewer: Caller`` (no second verification)."""
+
+
+def acting_rep(who: Principal, rep_id: str | None, field: str = "rep_id") -> str | None:
+    """The rep a request acts for: ``rep_id`` as given, or the token's own when it gives
+    none. A caller who sees only their own leads (a rep, not a manager or wider) may act
+    only as themselves: another rep's id is a 403 naming ``field``."""
+    if rep_id is None:
+        return who.rep_id
+    if not who.sees_every_lead and Role.manager not in who.roles and rep_id != who.rep_id:
+        raise forbidden_field(field, "a rep acts only as themselves (the token's rep_id)")
+    return rep_id
+
+
+def forbidden_field(field: str, reason: str) -> HTTPException:
+    """A 403 naming the input that asked for what the caller may not have."""
+    return HTTPException(403, detail={"error": "forbidden", "field": field, "reason": reason})
 
 
 @declares_callers("public")

@@ -25,7 +25,7 @@ from services.content.domain.collateral import Kind, Stage
 from services.content.domain.lifecycle import STATUSES, Actor, Refused, Reviewer, Role
 from services.content.handlers import ContentDeps
 from services.content.repository import Row
-from shared.auth import PEOPLE, allow, public
+from shared.auth import PEOPLE, Principal, acting_rep, allow, public
 from shared.auth import Role as UserRole  # the signed-in person's (lifecycle's Role is the actor's)
 from shared.responses import error_body, link, responses
 from shared.service import RuntimeDep, get_deps
@@ -331,15 +331,18 @@ async def for_lead(lead_id: str, runtime: RuntimeDep, deps: DepsDep,
     return {"lead_id": found.lead_id, "segment": found.segment, "items": [_out(r) for r in found.items]}
 
 
-@router.post("/collateral/{item_id}/shares", dependencies=[allow(UserRole.rep, UserRole.manager, UserRole.marketing)],
-             status_code=201, response_model=ShareOut,
+@router.post("/collateral/{item_id}/shares", status_code=201, response_model=ShareOut,
              responses={200: {"model": ShareOut, "description": "the link made before for this version, lead and rep"},
                         **responses(404, 409)})
-async def share(item_id: str, body: ShareIn, runtime: RuntimeDep, deps: DepsDep) -> Response:
-    """A rep's link to the latest published version for one lead (201 new, 200 the same link again)."""
+async def share(item_id: str, body: ShareIn,
+                who: Annotated[Principal, allow(UserRole.rep, UserRole.manager, UserRole.marketing)],
+                runtime: RuntimeDep, deps: DepsDep) -> Response:
+    """A rep's link to the latest published version for one lead (201 new, 200 the same
+    link again). A rep's token shares only as that rep (another ``rep_id`` is a 403)."""
+    rep_id = acting_rep(who, body.rep_id) or body.rep_id
     with _answers():
         async with runtime.unit_of_work() as uow:
-            shared = await handlers.share(deps, uow, item_id, body.lead_id, body.rep_id, body.rep_name)
+            shared = await handlers.share(deps, uow, item_id, body.lead_id, rep_id, body.rep_name)
     s = shared.share
     return Response(orjson.dumps({"share_id": s["share_id"], "item_id": s["item_id"], "version": s["version"],
                                   "lead_id": s["lead_id"], "rep_id": s["rep_id"],

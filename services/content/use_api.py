@@ -16,7 +16,7 @@ from services.content import use_handlers
 from services.content.domain.effectiveness import Comparison, Figures, ItemEffectiveness
 from services.content.handlers import ContentDeps
 from services.content.use_handlers import Refusal, SegmentReport
-from shared.auth import PEOPLE, Role, allow
+from shared.auth import PEOPLE, Principal, Role, acting_rep, allow
 from shared.handling import UnitOfWork
 from shared.responses import responses
 from shared.service import RuntimeDep, get_deps
@@ -24,6 +24,8 @@ from shared.service import RuntimeDep, get_deps
 router = APIRouter(prefix="/v1", tags=["collateral in use"])
 
 DepsDep = Annotated[ContentDeps, Depends(get_deps)]
+# Reps, their managers and marketing report how collateral is used; a rep's token speaks only for that rep.
+UserDep = Annotated[Principal, allow(Role.rep, Role.manager, Role.marketing)]
 # Reads behind the manager's, marketing's and the operator's boards (no personal data of a lead)
 BOARDS = allow(Role.marketing, Role.manager, Role.sales_approver, Role.operator)
 
@@ -72,17 +74,18 @@ async def _run(runtime: RuntimeDep, command: Callable[[UnitOfWork], Awaitable[T]
         raise HTTPException(refused.status, detail={"field": refused.field, "reason": refused.reason}) from None
 
 
-@router.post("/collateral/{item_id}/usage", dependencies=[allow(Role.rep, Role.manager, Role.marketing)],
-             status_code=201, responses=responses(404, 409))
-async def report_usage(item_id: str, usage: UsageIn, runtime: RuntimeDep, deps: DepsDep) -> dict[str, Any]:
+@router.post("/collateral/{item_id}/usage", status_code=201, responses=responses(404, 409))
+async def report_usage(item_id: str, usage: UsageIn, who: UserDep, runtime: RuntimeDep,
+                       deps: DepsDep) -> dict[str, Any]:
+    rep_id = acting_rep(who, usage.rep_id) or usage.rep_id
     return await _run(runtime, lambda uow: use_handlers.report_usage(
-        deps, uow, item_id, usage.kind, usage.rep_id, usage.lead_id, usage.usage_id))
+        deps, uow, item_id, usage.kind, rep_id, usage.lead_id, usage.usage_id))
 
 
-@router.post("/collateral/{item_id}/ratings", dependencies=[allow(Role.rep, Role.manager, Role.marketing)],
-             status_code=201, responses=responses(404, 409))
-async def rate(item_id: str, rating: RatingIn, runtime: RuntimeDep, deps: DepsDep) -> dict[str, Any]:
-    return await _run(runtime, lambda uow: use_handlers.rate(deps, uow, item_id, rating.rep_id, rating.rating,
+@router.post("/collateral/{item_id}/ratings", status_code=201, responses=responses(404, 409))
+async def rate(item_id: str, rating: RatingIn, who: UserDep, runtime: RuntimeDep, deps: DepsDep) -> dict[str, Any]:
+    rep_id = acting_rep(who, rating.rep_id) or rating.rep_id
+    return await _run(runtime, lambda uow: use_handlers.rate(deps, uow, item_id, rep_id, rating.rating,
                                                               rating.comment))
 
 
@@ -148,11 +151,11 @@ async def value_propositions(segment: str, runtime: RuntimeDep, deps: DepsDep) -
     return {"segment": segment, "versions": [_message(r) for r in rows]}
 
 
-@router.post("/value-propositions/{segment}/answers", dependencies=[allow(Role.rep, Role.manager, Role.marketing)],
-             status_code=201, responses=responses(409))
-async def answer(segment: str, body: AnswerIn, runtime: RuntimeDep, deps: DepsDep) -> dict[str, Any]:
+@router.post("/value-propositions/{segment}/answers", status_code=201, responses=responses(409))
+async def answer(segment: str, body: AnswerIn, who: UserDep, runtime: RuntimeDep, deps: DepsDep) -> dict[str, Any]:
     """A rep answers "what is your value proposition?" for the segment."""
-    row = await _run(runtime, lambda uow: use_handlers.answer_value_proposition(deps, uow, segment, body.rep_id,
+    rep_id = acting_rep(who, body.rep_id) or body.rep_id
+    row = await _run(runtime, lambda uow: use_handlers.answer_value_proposition(deps, uow, segment, rep_id,
                                                                                 body.team, body.text))
     return {"answer_id": row["answer_id"], "segment": row["segment"], "rep_id": row["rep_id"], "team": row["team"],
             "message_version": row["message_version"], "at": row["at"].isoformat()}

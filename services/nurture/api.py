@@ -22,7 +22,7 @@ from services.nurture.domain.report import funnel_svg, report_csv
 from services.nurture.domain.tracks import PoolStatus
 from services.nurture.handlers import NurtureDeps
 from services.nurture.repository import Row
-from shared.auth import PEOPLE, Principal, Role, allow, public
+from shared.auth import PEOPLE, Caller, Principal, Role, acting_rep, allow, public
 from shared.events import CampaignType, MemberStatus
 from shared.money import from_minor
 from shared.responses import link, responses
@@ -168,14 +168,18 @@ TaskStatus = Literal["open", "done"]
 
 
 @router.get("/tasks", dependencies=[allow(Role.rep, Role.manager, Role.marketing, Role.operator)])
-async def list_tasks(runtime: RuntimeDep, deps: DepsDep, rep_id: Annotated[Text | None, Query()] = None,
+async def list_tasks(runtime: RuntimeDep, deps: DepsDep, viewer: Caller, rep_id: Annotated[Text | None, Query()] = None,
                      team: Annotated[Text | None, Query()] = None, campaign: Annotated[Text | None, Query()] = None,
                      kind: TaskKind | None = None, status: TaskStatus | None = None,
                      limit: Annotated[int, Query(ge=1, le=5000)] = 500) -> list[dict[str, Any]]:
-    """Reps' tasks, soonest due first: a rep's own (``rep_id``), a team queue's, a campaign's."""
+    """Reps' tasks, soonest due first: a rep's own (``rep_id``), a team queue's, a campaign's.
+    A rep's token lists their own (another rep's ``rep_id`` is a 403), a manager's their
+    teams'."""
+    if not viewer.sees_every_lead and Role.manager not in viewer.roles:
+        rep_id = acting_rep(viewer, rep_id)
     async with runtime.pool.acquire() as conn:
         rows = await deps.programs.tasks(conn, rep_id, team, campaign, kind, status, limit)
-    return [_plain(r) for r in rows]
+    return [_plain(r) for r in rows if viewer.may_see(rep_id=r["rep_id"], team=r["team"])]
 
 
 @router.get("/campaigns/{campaign_id}/registrants", dependencies=[allow(Role.marketing, Role.manager, Role.operator)],
@@ -205,10 +209,13 @@ class TaskUpdate(BaseModel):
 
 @router.patch("/tasks/{task_id}", dependencies=[allow(Role.rep, Role.manager, Role.marketing)],
               responses=responses(404))
-async def patch_task(task_id: str, update: TaskUpdate, runtime: RuntimeDep, deps: DepsDep) -> dict[str, Any]:
+async def patch_task(task_id: str, update: TaskUpdate, runtime: RuntimeDep, deps: DepsDep,
+                     viewer: Caller) -> dict[str, Any]:
+    """Record the prospect's interests on a task, or mark it done (a rep: their own
+    tasks; another's is a 404)."""
     try:
         async with runtime.unit_of_work() as uow:
-            row = await handlers.update_task(deps, uow, task_id, update.interests, update.status)
+            row = await handlers.update_task(deps, uow, task_id, update.interests, update.status, viewer)
     except handlers.NotFound as missing:
         raise _not_found("task_id", missing) from None
     return _plain(row)

@@ -94,6 +94,7 @@ from shared.events import (
 )
 from shared.handling import Periodic, Registry, Subscription, UnitOfWork, UnitOfWorkFactory, bind
 from shared.money import from_minor
+from shared.principal import Principal
 from shared.privacy import SubjectData
 
 log = logging.getLogger(__name__)
@@ -578,8 +579,13 @@ async def create_task(deps: NurtureDeps, uow: UnitOfWork, *, task_id: str, lead_
 
 
 async def update_task(deps: NurtureDeps, uow: UnitOfWork, task_id: str, interests: str | None,
-                      status: str | None) -> Row:
-    """A rep records the prospect's interests on a task, or marks it done."""
+                      status: str | None, who: Principal | None = None) -> Row:
+    """A rep records the prospect's interests on a task, or marks it done. A task ``who``
+    may not see (another rep's) is not found."""
+    if who is not None and not who.sees_every_lead:
+        mine = await deps.programs.task(uow.conn, task_id)
+        if mine is None or not who.may_see(rep_id=mine["rep_id"], team=mine["team"]):
+            raise NotFound(f"no task '{task_id}'")
     row = await deps.programs.update_task(uow.conn, task_id, interests, status, deps.clock())
     if row is None:
         raise NotFound(f"no task '{task_id}'")

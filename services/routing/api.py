@@ -18,7 +18,7 @@ from services.routing.domain.lifecycle import ActiveAssignment
 from services.routing.domain.sla import seconds_left
 from services.routing.handlers import RoutingDeps
 from services.routing.repository import Row
-from shared.auth import Principal, Role, allow, forbidden
+from shared.auth import Caller, Principal, Role, allow, forbidden
 from shared.events import FollowUpOutcome
 from shared.responses import link, responses
 from shared.service import RuntimeDep, get_deps
@@ -28,7 +28,8 @@ from shared.validation import Count, Instant, LongText, Text
 class FollowUpIn(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
-    rep_id: Text = Field(min_length=1)
+    rep_id: Text | None = Field(default=None, min_length=1,
+                                description="the rep who followed up (default: the token's rep_id)")
     outcome: FollowUpOutcome
     note: LongText = Field(default="", description="required when disqualifying: the reason")
 
@@ -118,6 +119,14 @@ def _not_found(field_name: str, exc: handlers.NotFound) -> HTTPException:
     return HTTPException(404, detail={"field": field_name, "reason": str(exc)})
 
 
+# Who sees which leads (shared.principal.Principal.may_see): a rep their own, a manager their
+# teams', an operator every one. A rep id in the path that is not the caller's (or not in
+# their teams) is a 403; an assignment or a lead they may not see is a 404, like one that
+# does not exist.
+def _not_yours(exc: handlers.NotYours) -> HTTPException:
+    return HTTPException(403, detail={"error": "forbidden", "field": exc.field, "reason": str(exc)})
+
+
 # ------------------------------------------------------------------ organisation and rules
 
 
@@ -156,10 +165,10 @@ _live_document_routes("rules", "rules", "The live routing rules, in evaluation o
                            rep_id="$response.body#/reps/0/rep_id"),
     "RepAvailability": link("PUT", "/v1/reps/{rep_id}/availability", "set the first rep's away periods",
                             rep_id="$response.body#/reps/0/rep_id")}}))
-async def list_reps(runtime: RuntimeDep, deps: DepsDep) -> dict[str, Any]:
+async def list_reps(runtime: RuntimeDep, deps: DepsDep, viewer: Caller) -> dict[str, Any]:
     """Every rep with team, open leads against capacity and whether away now."""
     async with runtime.unit_of_work() as uow:
-        reps = await handlers.rep_statuses(deps, uow)
+        reps = await handlers.rep_statuses(deps, uow, viewer)
     return {"reps": [{"rep_id": r.rep_id, "name": r.name, "team": r.team, "open": r.open, "capacity": r.capacity,
                       "weight": r.weight, "away": r.away, "working": r.working} for r in reps]}
 
@@ -206,11 +215,14 @@ async def put_capacity(rep_id: str, body: CapacityIn, runtime: RuntimeDep, deps:
             responses=responses(404, links={200: {
     "GetAssignment": link("GET", "/v1/assignments/{assignment_id}", "the most urgent one",
                           assignment_id="$response.body#/assignments/0/assignment_id")}}))
-async def rep_assignments(rep_id: str, runtime: RuntimeDep, deps: DepsDep) -> dict[str, Any]:
-    """A rep's open leads, most urgent first, with the time left on each clock."""
+async def rep_assignments(rep_id: str, runtime: RuntimeDep, deps: DepsDep, viewer: Caller) -> dict[str, Any]:
+    """A rep's open leads, most urgent first, with the time left on each clock (a rep's
+    token: their own only, another rep's id is a 403; a manager's: their teams' reps)."""
     try:
         async with runtime.unit_of_work() as uow:
-            config, rows = await handlers.rep_open_assignments(deps, uow, rep_id)
+            config, rows = await handlers.rep_open_assignments(deps, uow, rep_id, viewer)
+    except handlers.NotYours as exc:
+        raise _not_yours(exc) from None
     except handlers.NotFound as exc:
         raise _not_found("rep_id", exc) from None
     now = deps.clock()
@@ -237,16 +249,21 @@ IdempotencyHeader = Annotated[Text | None, Header(alias="Idempotency-Key", min_l
 
 @router.post("/assignments/{assignment_id}/follow-ups", dependencies=[allow(Role.rep, Role.manager)],
              status_code=201, responses=responses(403, 404, 409))
-async def post_follow_up(assignment_id: str, body: FollowUpIn, runtime: RuntimeDep, deps: DepsDep,
+async def post_follow_up(assignment_id: str, body: FollowUpIn, runtime: RuntimeDep, deps: DepsDep, viewer: Caller,
                          idempotency_key: IdempotencyHeader = None) -> dict[str, Any]:
     """Record a follow-up (one call from a phone). ``qualified`` from inside sales hands
     the lead to a field rep; ``disqualified`` (note = reason) sends it to nurture. Sent
     again with the same ``Idempotency-Key``, it is not recorded twice: the answer is the
-    first one's, with ``repeat: true``."""
+    first one's, with ``repeat: true``. The rep is the token's unless ``rep_id`` says
+    otherwise (a manager recording for their rep); an assignment the caller may not see
+    is a 404."""
+    rep_id = body.rep_id or viewer.rep_id
+    if rep_id is None:
+        raise HTTPException(422, detail={"field": "rep_id", "reason": "required: this token names no rep"})
     try:
         async with runtime.unit_of_work() as uow:
-            result = await handlers.record_follow_up(deps, uow, assignment_id, body.rep_id, body.outcome, body.note,
-                                                     idempotency_key)
+            result = await handlers.record_follow_up(deps, uow, assignment_id, rep_id, body.outcome, body.note,
+                                                     idempotency_key, viewer=viewer)
     except handlers.NotFound as exc:
         raise _not_found("assignment_id", exc) from None
     except handlers.KeyReused as exc:
@@ -264,10 +281,11 @@ async def post_follow_up(assignment_id: str, body: FollowUpIn, runtime: RuntimeD
                      assignment_id="$response.body#/assignment_id"),
     "LeadRouting": link("GET", "/v1/leads/{lead_id}/routing", "the lead's routing history",
                         lead_id="$response.body#/lead_id")}}))
-async def get_assignment(assignment_id: str, runtime: RuntimeDep, deps: DepsDep) -> dict[str, Any]:
+async def get_assignment(assignment_id: str, runtime: RuntimeDep, deps: DepsDep, viewer: Caller) -> dict[str, Any]:
+    """One assignment (404 for one the caller may not see)."""
     try:
         async with runtime.unit_of_work() as uow:
-            row = await handlers.assignment(deps, uow, assignment_id)
+            row = await handlers.assignment(deps, uow, assignment_id, viewer)
     except handlers.NotFound as exc:
         raise _not_found("assignment_id", exc) from None
     return _assignment_json(row)
@@ -278,12 +296,12 @@ async def get_assignment(assignment_id: str, runtime: RuntimeDep, deps: DepsDep)
 
 @router.get("/leads/{lead_id}/routing", dependencies=[allow(Role.rep, Role.manager, Role.operator)],
             responses=responses(404))
-async def lead_routing(lead_id: str, runtime: RuntimeDep, deps: DepsDep) -> dict[str, Any]:
+async def lead_routing(lead_id: str, runtime: RuntimeDep, deps: DepsDep, viewer: Caller) -> dict[str, Any]:
     """Every routing decision for a lead (rule, candidates, skips, winner), its
     assignments and follow-ups, and its current owner."""
     try:
         async with runtime.unit_of_work() as uow:
-            history = await handlers.lead_routing(deps, uow, lead_id)
+            history = await handlers.lead_routing(deps, uow, lead_id, viewer)
     except handlers.NotFound as exc:
         raise _not_found("lead_id", exc) from None
     return {
@@ -299,10 +317,11 @@ async def lead_routing(lead_id: str, runtime: RuntimeDep, deps: DepsDep) -> dict
 
 
 @router.get("/queues", dependencies=[allow(Role.manager, Role.operator)])
-async def queues(runtime: RuntimeDep, deps: DepsDep, per_team: int = Query(default=20, ge=1, le=500)) -> dict[str, Any]:
+async def queues(runtime: RuntimeDep, deps: DepsDep, viewer: Caller,
+                 per_team: int = Query(default=20, ge=1, le=500)) -> dict[str, Any]:
     """Leads waiting in each team's queue because no rep could take them."""
     async with runtime.unit_of_work() as uow:
-        teams, rows = await handlers.queues(deps, uow, per_team)
+        teams, rows = await handlers.queues(deps, uow, per_team, viewer)
     out: dict[str, dict[str, Any]] = {t: {"team": t, "queued": 0, "leads": []} for t in teams}
     for r in rows:
         q = out.setdefault(r["team"], {"team": r["team"], "queued": 0, "leads": []})
@@ -319,13 +338,17 @@ async def queues(runtime: RuntimeDep, deps: DepsDep, per_team: int = Query(defau
                        assignment_id="$response.body#/assignment/assignment_id"),
     "LeadRouting": link("GET", "/v1/leads/{lead_id}/routing", "the lead's routing history",
                         lead_id="$response.body#/lead_id")}}))
-async def take_from_queue(team: str, body: TakeIn, runtime: RuntimeDep, deps: DepsDep) -> dict[str, Any]:
+async def take_from_queue(team: str, body: TakeIn, runtime: RuntimeDep, deps: DepsDep,
+                          viewer: Caller) -> dict[str, Any]:
     """A rep (or their manager, ``taken_by``) takes the most urgent lead waiting in their
     team's queue: it is theirs, with its clock started now, and the decision is recorded.
     404 for an unknown team or rep, 403 for a rep of another team, 409 for an empty queue."""
     try:
         async with runtime.unit_of_work() as uow:
-            row = await handlers.take_from_queue(deps, uow, team, body.rep_id, body.taken_by, body.assignment_id)
+            row = await handlers.take_from_queue(deps, uow, team, body.rep_id, body.taken_by, body.assignment_id,
+                                                 viewer=viewer)
+    except handlers.NotYours as exc:
+        raise _not_yours(exc) from None
     except handlers.NotFound as exc:
         raise _not_found(exc.field, exc) from None
     except handlers.NotInTeam as exc:

@@ -55,6 +55,7 @@ from shared.events import (
     utcnow,
 )
 from shared.handling import Periodic, Registry, Subscription, UnitOfWork, UnitOfWorkFactory, bind
+from shared.principal import Principal
 from shared.privacy import SubjectData
 
 log = logging.getLogger(__name__)
@@ -79,6 +80,28 @@ class NotInTeam(ValueError):
     """The rep named is not a member of the team named."""
 
     field = "rep_id"
+
+
+class NotYours(PermissionError):
+    """The caller may not see this rep's leads (a rep asked for another rep's, a manager
+    for a rep outside their teams): 403. An assignment or a lead they may not see is a
+    :class:`NotFound`, as if it did not exist."""
+
+    def __init__(self, message: str, field_name: str = "rep_id") -> None:
+        super().__init__(message)
+        self.field = field_name
+
+
+def _visible(viewer: Principal | None, row: Row | None) -> bool:
+    """Whether ``viewer`` may see the lead of assignment ``row`` (``None``: an unscoped
+    caller, the service itself)."""
+    return row is not None and (viewer is None or viewer.may_see(rep_id=row["rep_id"], team=row["team"]))
+
+
+def _check_rep(viewer: Principal | None, rep_id: str, team: str | None) -> None:
+    if viewer is not None and not viewer.may_see(rep_id=rep_id, team=team):
+        raise NotYours("a rep sees only their own leads, a manager their teams' reps"
+                       if viewer.rep_id or viewer.teams else "this token names no rep (rep_id) and no teams")
 
 
 class Conflict(RuntimeError):
@@ -242,14 +265,17 @@ async def on_deal_outcome_recorded(deps: RoutingDeps, event: DealOutcomeRecorded
 
 
 async def take_from_queue(deps: RoutingDeps, uow: UnitOfWork, team_id: str, rep_id: str,
-                          taken_by: str = "", assignment_id: str | None = None) -> ActiveAssignment:
+                          taken_by: str = "", assignment_id: str | None = None,
+                          viewer: Principal | None = None) -> ActiveAssignment:
     """A rep (or a manager for them) takes a lead from a team's queue by hand (the rule:
     :func:`~services.routing.domain.lifecycle.plan_for_taken`): the one ``assignment_id``
     names, or else the most urgent queued lead (the earliest due, then the longest
     waiting), recorded as a routing decision with its reason; it gets its clock. Raises
     :class:`NotFound` (team, rep, or a named lead no longer waiting there),
-    :class:`NotInTeam` or :class:`EmptyQueue`."""
+    :class:`NotInTeam`, :class:`NotYours` (``viewer`` is a rep taking for another, a
+    manager for another team) or :class:`EmptyQueue`."""
     conn, repo = uow.conn, deps.repo
+    _check_rep(viewer, rep_id, team_id)
     router = await deps.configs.router(conn, lock=True)
     config = router.config
     if team_id not in config.teams:
@@ -399,7 +425,8 @@ def _state_of(row: Row) -> AssignmentState:
 
 
 async def record_follow_up(deps: RoutingDeps, uow: UnitOfWork, assignment_id: str, rep_id: str,
-                           outcome: FollowUpOutcome, note: str, idempotency_key: str | None = None) -> FollowUpResult:
+                           outcome: FollowUpOutcome, note: str, idempotency_key: str | None = None,
+                           viewer: Principal | None = None) -> FollowUpResult:
     """A rep followed up (the rules: :func:`~services.routing.domain.followup.decide_follow_up`).
     Records it and emits ``FollowUpRecorded``; a hand-off makes the lead's next assignment
     (a field rep for ``qualified``, nurture for ``disqualified``), otherwise the clock stops
@@ -410,7 +437,7 @@ async def record_follow_up(deps: RoutingDeps, uow: UnitOfWork, assignment_id: st
     key used for another assignment raises :class:`KeyReused`."""
     conn, repo = uow.conn, deps.repo
     row = await repo.assignment(conn, assignment_id, for_update=True)
-    if row is None:
+    if row is None or not _visible(viewer, row):  # one ``viewer`` may not see: as if there were none
         raise NotFound(f"no assignment '{assignment_id}'")
     if idempotency_key is not None:
         # The assignment's lock is held: a concurrent retry waits here and then sees the first one.
@@ -574,29 +601,35 @@ class RepStatus:
     working: bool
 
 
-async def rep_statuses(deps: RoutingDeps, uow: UnitOfWork) -> list[RepStatus]:
-    """Every rep with team, open leads against capacity, and whether away or working now
-    (the router's own rules)."""
+async def rep_statuses(deps: RoutingDeps, uow: UnitOfWork, viewer: Principal | None = None) -> list[RepStatus]:
+    """Every rep ``viewer`` may see (a manager: their teams') with team, open leads against
+    capacity, and whether away or working now (the router's own rules)."""
     config = (await deps.configs.router(uow.conn)).config
     load = await deps.repo.rep_loads(uow.conn)
     now = deps.clock()
     return [RepStatus(r.id, r.name, r.team, load.get(r.id, 0), r.capacity, r.weight, is_away(r, now),
-                      config.calendar_of(r.id, r.team).is_working(now)) for r in config.org.reps]
+                      config.calendar_of(r.id, r.team).is_working(now)) for r in config.org.reps
+            if viewer is None or viewer.may_see(rep_id=r.id, team=r.team)]
 
 
-async def rep_open_assignments(deps: RoutingDeps, uow: UnitOfWork, rep_id: str) -> tuple[RoutingConfig, list[Row]]:
+async def rep_open_assignments(deps: RoutingDeps, uow: UnitOfWork, rep_id: str,
+                               viewer: Principal | None = None) -> tuple[RoutingConfig, list[Row]]:
     """A rep's worked assignments, most urgent first, with the live configuration (for
-    the time left on each clock). Raises :class:`NotFound` for an unknown rep."""
+    the time left on each clock). Raises :class:`NotYours` if ``viewer`` may not see the
+    rep's leads (before :class:`NotFound` for an unknown rep: a rep cannot probe ids)."""
     config = (await deps.configs.router(uow.conn)).config
-    if rep_id not in config.reps:
+    known = config.reps.get(rep_id)
+    _check_rep(viewer, rep_id, known.team if known else None)
+    if known is None:
         raise NotFound(f"no rep '{rep_id}'")
     return config, await deps.repo.rep_assignments(uow.conn, rep_id)
 
 
-async def assignment(deps: RoutingDeps, uow: UnitOfWork, assignment_id: str) -> Row:
-    """One assignment. Raises :class:`NotFound`."""
+async def assignment(deps: RoutingDeps, uow: UnitOfWork, assignment_id: str,
+                     viewer: Principal | None = None) -> Row:
+    """One assignment. Raises :class:`NotFound` (for one ``viewer`` may not see too)."""
     row = await deps.repo.assignment(uow.conn, assignment_id)
-    if row is None:
+    if row is None or not _visible(viewer, row):
         raise NotFound(f"no assignment '{assignment_id}'")
     return row
 
@@ -609,22 +642,28 @@ class LeadRouting:
     follow_ups: list[Row]
 
 
-async def lead_routing(deps: RoutingDeps, uow: UnitOfWork, lead_id: str) -> LeadRouting:
+async def lead_routing(deps: RoutingDeps, uow: UnitOfWork, lead_id: str,
+                       viewer: Principal | None = None) -> LeadRouting:
     """Every routing decision, assignment and follow-up of a lead, and its current owner.
-    Raises :class:`NotFound` if routing never saw the lead."""
+    Raises :class:`NotFound` if routing never saw the lead, or if ``viewer`` may not see
+    it: a lead is visible by its current assignment (or, once closed, its latest one)."""
     conn, repo = uow.conn, deps.repo
     assignments = await repo.lead_assignments(conn, lead_id)
-    if not assignments:
-        raise NotFound(f"routing has no lead '{lead_id}'")
     current = next((a for a in assignments if is_active(a["status"])), None)
+    if not assignments or not _visible(viewer, current or assignments[-1]):
+        raise NotFound(f"routing has no lead '{lead_id}'")
     return LeadRouting(current, assignments, await repo.lead_decisions(conn, lead_id),
                        await repo.lead_follow_ups(conn, lead_id))
 
 
-async def queues(deps: RoutingDeps, uow: UnitOfWork, per_team: int) -> tuple[list[str], list[Row]]:
-    """Every team's id, and the oldest ``per_team`` leads queued at each (no rep could take them)."""
+async def queues(deps: RoutingDeps, uow: UnitOfWork, per_team: int,
+                 viewer: Principal | None = None) -> tuple[list[str], list[Row]]:
+    """Every team's id ``viewer`` may see (a manager: their teams), and the oldest
+    ``per_team`` leads queued at each (no rep could take them)."""
     config = (await deps.configs.router(uow.conn)).config
-    return [t.id for t in config.org.teams], await deps.repo.queued(uow.conn, per_team)
+    teams = [t.id for t in config.org.teams if viewer is None or viewer.may_see(rep_id=None, team=t.id)]
+    rows = await deps.repo.queued(uow.conn, per_team)
+    return teams, [r for r in rows if viewer is None or viewer.may_see(rep_id=None, team=r["team"])]
 
 
 # --------------------------------------------------------------------------- a team's board

@@ -15,7 +15,7 @@ from typing import Annotated, Any
 
 import jwt
 import pytest
-from fastapi import APIRouter, FastAPI
+from fastapi import APIRouter, FastAPI, HTTPException
 from fastapi.testclient import TestClient
 
 from shared import auth, responses
@@ -239,3 +239,17 @@ def test_the_openapi_document_says_routes_need_a_bearer_token(client: TestClient
     assert document["paths"]["/org"]["get"]["security"] == [{"HTTPBearer": []}]
     assert {"401", "403"} <= set(document["paths"]["/org"]["get"]["responses"])
     assert "security" not in document["paths"]["/open"]["get"]
+
+
+def test_who_sees_which_leads_and_acts_as_which_rep() -> None:
+    rep = Principal("us-1", roles=frozenset({Role.rep}), rep_id="us-1")
+    boss = Principal("m-1", roles=frozenset({Role.manager}), teams=frozenset({"us"}))
+    ops = Principal("o-1", roles=frozenset({Role.operator}))
+    assert rep.may_see(rep_id="us-1", team="us") and not rep.may_see(rep_id="us-2", team="us")
+    assert boss.may_see(rep_id="us-2", team="us") and not boss.may_see(rep_id="uk-1", team="uk")
+    assert ops.may_see(rep_id=None, team=None) and ops.sees_every_lead and not rep.sees_every_lead
+    assert auth.acting_rep(rep, None) == "us-1" and auth.acting_rep(rep, "us-1") == "us-1"
+    with pytest.raises(HTTPException) as refused:
+        auth.acting_rep(rep, "us-2")
+    assert refused.value.status_code == 403
+    assert auth.acting_rep(boss, "us-2") == "us-2"

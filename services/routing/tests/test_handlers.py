@@ -34,6 +34,7 @@ from shared.events import (
     RoutingConfigChanged,
     derive_event_id,
 )
+from shared.principal import Principal, Role
 from shared.testing import FakeUnitOfWork, FakeUnits
 
 INSIDE = {"is-1", "is-2", "is-3"}
@@ -460,3 +461,55 @@ async def test_taking_from_a_queue_refuses_bad_input_naming_it(routing: Routing)
     assert other_team.value.field == "rep_id" and "is in team 'field'" in str(other_team.value)
     with pytest.raises(handlers.EmptyQueue, match="'inside_sales' queue is empty"):
         await handlers.take_from_queue(routing.deps, FakeUnitOfWork(), "inside_sales", "is-1")
+
+
+# --------------------------------------------------------------------------- who sees which leads
+
+
+def rep_token(rep_id: str) -> Principal:
+    return Principal(subject=rep_id, roles=frozenset({Role.rep}), rep_id=rep_id)
+
+
+def manager_of(*teams: str) -> Principal:
+    return Principal(subject="boss", roles=frozenset({Role.manager}), teams=frozenset(teams))
+
+
+async def test_a_rep_sees_their_own_leads_and_no_other_reps(routing: Routing) -> None:
+    mine = await assign(routing, scored("L1", grade="B"))
+    theirs = await assign(routing, scored("L2", grade="B"))
+    assert mine.rep_id and theirs.rep_id and mine.rep_id != theirs.rep_id
+    me, uow = rep_token(mine.rep_id), FakeUnitOfWork()
+    _, rows = await handlers.rep_open_assignments(routing.deps, uow, mine.rep_id, me)
+    assert [r["lead_id"] for r in rows] == ["L1"]
+    assert (await handlers.assignment(routing.deps, uow, mine.assignment_id, me))["lead_id"] == "L1"
+    assert (await handlers.lead_routing(routing.deps, uow, "L1", me)).owner is not None
+    with pytest.raises(handlers.NotYours):  # another rep's list: 403, whether or not the rep exists
+        await handlers.rep_open_assignments(routing.deps, uow, theirs.rep_id, me)
+    with pytest.raises(handlers.NotYours):
+        await handlers.rep_open_assignments(routing.deps, uow, "no-such-rep", me)
+    with pytest.raises(handlers.NotFound):  # another rep's assignment or lead: as if it did not exist
+        await handlers.assignment(routing.deps, uow, theirs.assignment_id, me)
+    with pytest.raises(handlers.NotFound):
+        await handlers.lead_routing(routing.deps, uow, "L2", me)
+    with pytest.raises(handlers.NotFound):
+        await handlers.record_follow_up(routing.deps, uow, theirs.assignment_id, mine.rep_id,
+                                        FollowUpOutcome.CONTACTED, "", viewer=me)
+
+
+async def test_a_manager_sees_their_teams_reps_leads_and_queues_only(routing: Routing) -> None:
+    inside = await assign(routing, scored("L1", grade="B"))
+    assert inside.team == "inside_sales" and inside.rep_id
+    inside_boss, field_boss, uow = manager_of("inside_sales"), manager_of("field"), FakeUnitOfWork()
+    assert (await handlers.assignment(routing.deps, uow, inside.assignment_id, inside_boss))["lead_id"] == "L1"
+    with pytest.raises(handlers.NotFound):
+        await handlers.assignment(routing.deps, uow, inside.assignment_id, field_boss)
+    with pytest.raises(handlers.NotYours):
+        await handlers.rep_open_assignments(routing.deps, uow, inside.rep_id, field_boss)
+    assert {r.team for r in await handlers.rep_statuses(routing.deps, uow, field_boss)} == {"field"}
+    teams, _ = await handlers.queues(routing.deps, uow, 20, inside_boss)
+    assert teams == ["inside_sales"]
+    with pytest.raises(handlers.NotYours):  # a manager takes for their own teams only
+        await handlers.take_from_queue(routing.deps, uow, "inside_sales", "is-1", "boss", viewer=field_boss)
+    everyone = Principal(subject="ops", roles=frozenset({Role.operator, Role.rep}))
+    assert len(await handlers.rep_statuses(routing.deps, uow, everyone)) == len(await handlers.rep_statuses(
+        routing.deps, uow))
