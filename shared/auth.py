@@ -48,7 +48,7 @@ from typing import Annotated, Any
 import jwt
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from fastapi import Depends, HTTPException, Request, routing
+from fastapi import Depends, HTTPException, Request, Security, routing
 from fastapi.routing import APIRoute
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.routing import BaseRoute
@@ -320,9 +320,11 @@ def allow(*roles: Role) -> Any:
     wanted = frozenset(roles)
     needed = ", ".join(sorted(wanted))
 
+    # The roles are the bearer requirement's scopes in the OpenAPI document (OpenAPI 3.1:
+    # "a list of role names which are required for the execution"): the document says who may call.
     @declares_callers("roles")
-    async def caller(request: Request, credentials: HTTPAuthorizationCredentials | None = Depends(_bearer)
-                     ) -> Principal:
+    async def caller(request: Request, credentials: HTTPAuthorizationCredentials | None = Security(
+                         _bearer, scopes=sorted(wanted))) -> Principal:
         who = await authenticate(request, credentials)
         if who.roles.isdisjoint(wanted):
             raise forbidden(f"needs one of the roles: {needed}")

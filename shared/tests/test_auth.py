@@ -236,7 +236,8 @@ def test_a_route_without_a_decision_about_its_callers_cannot_be_built() -> None:
 def test_the_openapi_document_says_routes_need_a_bearer_token(client: TestClient) -> None:
     document = client.get("/openapi.json").json()
     assert document["components"]["securitySchemes"]["HTTPBearer"]["scheme"] == "bearer"
-    assert document["paths"]["/org"]["get"]["security"] == [{"HTTPBearer": []}]
+    assert document["paths"]["/org"]["get"]["security"] == [{"HTTPBearer": ["operator"]}]
+    assert document["paths"]["/mine"]["get"]["security"] == [{"HTTPBearer": ["manager", "rep"]}]
     assert {"401", "403"} <= set(document["paths"]["/org"]["get"]["responses"])
     assert "security" not in document["paths"]["/open"]["get"]
 
