@@ -215,7 +215,6 @@ def test_a_form_key_posts_its_forms_lead_from_its_pages_only(stack: harness.Stac
     assert stored["campaigns"] == ["expo-2026"] and stored["sources"] == ["web_form"]
 
 
-@pytest.mark.xfail(strict=True, reason="capture's reads are open until they declare their callers (engineer auth)")
 def test_a_form_key_reads_nothing(stack: harness.Stack) -> None:
     """Reads need a person's token: a form key is none, in its header or as a bearer."""
     form = issue(stack, "web_form", kind="form_key", allowed_origins=[FORM_PAGE])
