@@ -5,6 +5,7 @@ deploys: ports, settings, probes, topics, consumer groups and partition bounds."
 
 from __future__ import annotations
 
+import base64
 import copy
 import json
 import shutil
@@ -12,15 +13,19 @@ import uuid
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import jsonschema
+import jwt
 import kubernetes_validate
 import pytest
 import yaml
 
 from deploy import asyncapi, generate
-from shared import topics
+from services.app import api as app_api
+from shared import auth, topics
 from shared.consumer import group_id
+from shared.privacy import PRIVACY_SERVICES
 from shared.service import create_app
 from tests.deploy import tools
 
@@ -97,7 +102,7 @@ def test_values_are_checked_against_the_chart_schema() -> None:
 def test_every_rendered_manifest_matches_its_schema(default: list[dict[str, Any]], autoscaled: list[dict[str, Any]],
                                                      strimzi: list[dict[str, Any]]) -> None:
     kinds = {m["kind"] for m in default + autoscaled + strimzi}
-    assert kinds == {"Deployment", "Service", "Job", "ScaledObject", "KafkaTopic"}
+    assert kinds == {"Deployment", "Service", "Job", "ScaledObject", "KafkaTopic", "Secret"}
     errors = [e for m in default + autoscaled + strimzi if (e := schema_error(m))]
     assert errors == []
 
@@ -219,3 +224,81 @@ def test_strimzi_topics_are_the_registry(strimzi: list[dict[str, Any]]) -> None:
             assert {k: str(v) for k, v in topic["spec"]["config"].items()} == spec.configs()
             assert topic["metadata"]["annotations"]["helm.sh/resource-policy"] == "keep"
     assert not [m for m in strimzi if m["kind"] == "Job"]
+
+
+def _container(deployment: dict[str, Any]) -> dict[str, Any]:
+    [container] = deployment["spec"]["template"]["spec"]["containers"]
+    return container
+
+
+def _signing_key_source(deployment: dict[str, Any]) -> tuple[str, str]:
+    """The Secret and key the file in LEADBRIDGE_AUTH_SIGNING_KEY_FILE comes from, through
+    the container's mounts and the pod's volumes."""
+    container = _container(deployment)
+    path = Path({e["name"]: e.get("value") for e in container["env"]}["LEADBRIDGE_AUTH_SIGNING_KEY_FILE"])
+    [mount] = [m for m in container["volumeMounts"] if path.is_relative_to(m["mountPath"])]
+    assert mount["readOnly"] is True
+    [volume] = [v for v in deployment["spec"]["template"]["spec"]["volumes"] if v["name"] == mount["name"]]
+    [item] = [i for i in volume["secret"]["items"] if Path(mount["mountPath"]) / i["path"] == path]
+    return volume["secret"]["secretName"], item["key"]
+
+
+def test_the_app_signs_with_the_generated_key_and_every_service_verifies_with_its_jwks(
+        default: list[dict[str, Any]], tmp_path: Path) -> None:
+    deployments, services = of_kind(default, "Deployment"), of_kind(default, "Service")
+    secret_name, key = _signing_key_source(deployments["app"])
+    [secret] = [m for m in default if m["kind"] == "Secret" and m["metadata"]["name"] == secret_name]
+    assert secret["metadata"]["annotations"]["helm.sh/resource-policy"] == "keep"
+    pem = tmp_path / "signing.pem"
+    pem.write_bytes(base64.b64decode(secret["data"][key]))
+    jwks = auth.jwks_of(pem)  # a key shared.auth signs with
+    assert [k["alg"] for k in jwks["keys"]] == ["EdDSA"]
+    token = auth.issue_token(pem, "us-1", [auth.Role.rep])
+    claims = jwt.decode(token, jwt.PyJWK(jwks["keys"][0]).key, algorithms=["EdDSA"], audience="leadbridge")
+    assert claims["sub"] == "us-1"
+
+    app_port = services["app"]["spec"]["ports"][0]["port"]
+    app_routes = {getattr(r, "path", None) for r in app_api.router.routes}
+    for name in SERVICES:
+        container = _container(deployments[name])
+        env = {e["name"]: e.get("value") for e in container["env"]}
+        url = urlsplit(env["LEADBRIDGE_AUTH_JWKS_URL"])
+        expected_host = "127.0.0.1" if name == "app" else services["app"]["metadata"]["name"]
+        assert (url.hostname, url.port) == (expected_host, app_port), name
+        assert url.path in app_routes
+        if name != "app":  # the private key only where tokens are signed
+            assert "LEADBRIDGE_AUTH_SIGNING_KEY_FILE" not in env, name
+            assert "volumes" not in deployments[name]["spec"]["template"]["spec"], name
+
+
+def test_a_signing_key_secret_of_yours_and_an_outside_jwks() -> None:
+    manifests = render("auth.existingSecret=my-keys", "auth.signingKeyKey=key.pem",
+                       "auth.jwksUrl=https://sso.example.com/jwks")
+    assert not [m for m in manifests if m["kind"] == "Secret"]  # the chart makes none of its own
+    deployments = of_kind(manifests, "Deployment")
+    assert _signing_key_source(deployments["app"]) == ("my-keys", "key.pem")
+    for name in SERVICES:
+        env = {e["name"]: e.get("value") for e in _container(deployments[name])["env"]}
+        assert env["LEADBRIDGE_AUTH_JWKS_URL"] == "https://sso.example.com/jwks", name
+
+
+def test_capture_gets_its_peers_and_source_credentials(default: list[dict[str, Any]]) -> None:
+    services = of_kind(default, "Service")
+    env = {e["name"]: e for e in _container(of_kind(default, "Deployment")["capture"])["env"]}
+    peers = json.loads(env["LEADBRIDGE_PEER_URLS"]["value"])
+    assert set(peers) == set(PRIVACY_SERVICES) - {"capture"}
+    for name, url in peers.items():
+        parts = urlsplit(url)
+        assert (parts.hostname, parts.port) == (services[name]["metadata"]["name"],
+                                                services[name]["spec"]["ports"][0]["port"])
+    assert "LEADBRIDGE_SOURCE_KEYS" not in env  # issued over HTTP unless a Secret is named
+    manifests = render("sourceCredentials.secretName=capture-creds")
+    env = {e["name"]: e for e in _container(of_kind(manifests, "Deployment")["capture"])["env"]}
+    for name, key in {"LEADBRIDGE_SOURCE_KEYS": "source-keys", "LEADBRIDGE_WEBHOOK_SECRETS": "webhook-secrets",
+                      "LEADBRIDGE_SOURCE_KEY_PEPPER": "source-key-pepper"}.items():
+        assert env[name]["valueFrom"]["secretKeyRef"] == {"name": "capture-creds", "key": key, "optional": True}
+    assert errors_of(manifests) == []
+
+
+def errors_of(manifests: Sequence[dict[str, Any]]) -> list[str]:
+    return [e for m in manifests if (e := schema_error(m))]

@@ -83,3 +83,22 @@ partitions, each service's consumed topics and consumer group. */}}
 {{- end -}}
 {{- $bound -}}
 {{- end -}}
+
+{{/* The Secret holding the app's signing key: yours (auth.existingSecret) or the chart's. */}}
+{{- define "leadbridge.authSecretName" -}}
+{{- .Values.auth.existingSecret | default (printf "%s-auth" (include "leadbridge.fullname" .)) -}}
+{{- end -}}
+
+{{/* Where every service reads the keys that verify bearer tokens: auth.jwksUrl (an
+OpenID Connect provider's), else the app's /.well-known/jwks.json (the app itself reads
+its own over loopback). */}}
+{{- define "leadbridge.jwksUrl" -}}
+{{- $app := .root.Values.services.app -}}
+{{- if .root.Values.auth.jwksUrl -}}
+{{- .root.Values.auth.jwksUrl -}}
+{{- else if eq .service "app" -}}
+{{- printf "http://127.0.0.1:%v/.well-known/jwks.json" $app.port -}}
+{{- else -}}
+{{- printf "http://%s-app:%v/.well-known/jwks.json" (include "leadbridge.fullname" .root) $app.port -}}
+{{- end -}}
+{{- end -}}
