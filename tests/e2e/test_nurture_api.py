@@ -6,22 +6,24 @@ from __future__ import annotations
 
 import pytest
 
+from shared.auth import Role
 from tests import harness
 
 pytestmark = pytest.mark.e2e
 
 
 def test_tracks_are_data_seeded_then_versioned_over_http(stack: harness.Stack) -> None:
-    with stack.client("nurture") as c:
+    mia = harness.token([Role.marketing], subject="mkt-mia", name="Mia Marketing")
+    with stack.client("nurture", token=mia) as c:
         tracks = {t["name"]: t for t in c.get("/v1/nurture/tracks").json()}
         assert set(tracks) >= {"long-term", "re-engage", "recycle", "cold", "no-show"}
         assert [s["kind"] for s in tracks["no-show"]["steps"]] == ["email", "wait", "task"]
         doc = {k: v for k, v in tracks["cold"].items() if k not in ("name", "version")}
         doc["description"] = "Poor fit: newsletter only (v2)"
-        r = c.put("/v1/nurture/tracks/cold", json=doc, params={"changed_by": "marketing-ops"})
+        r = c.put("/v1/nurture/tracks/cold", json=doc)
         assert (r.status_code, r.json()["version"]) == (201, tracks["cold"]["version"] + 1)
         again = c.get("/v1/nurture/tracks/cold").json()
-        assert (again["description"], again["created_by"]) == ("Poor fit: newsletter only (v2)", "marketing-ops")
+        assert (again["description"], again["created_by"]) == ("Poor fit: newsletter only (v2)", "Mia Marketing")
         assert c.get("/v1/nurture/tracks/cold", params={"version": 1}).json()["description"] == tracks["cold"][
             "description"]
         bad = {**doc, "steps": [{"id": "w", "kind": "wait", "business_days": 0}]}
