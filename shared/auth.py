@@ -57,7 +57,8 @@ from shared import sources
 from shared.principal import ALL_ROLES, PEOPLE, ROLE_NAMES, Principal, Role
 from shared.settings import ServiceSettings
 
-__all__ = ["ALL_ROLES", "PEOPLE", "Principal", "Role", "allow", "generate_keypair", "issue_token", "public",
+__all__ = ["ALL_ROLES", "PEOPLE", "Principal", "Role", "allow", "allow_lead", "generate_keypair", "issue_token",
+           "public",
            "source_intake"]
 
 log = logging.getLogger(__name__)
@@ -131,7 +132,7 @@ def generate_keypair(directory: Path | str, name: str = "signing") -> tuple[Path
 def issue_token(pem_path: Path | str, subject: str, roles: Iterable[Role | str], *, rep_id: str | None = None,
                 teams: Iterable[str] = (), name: str = "", ttl_s: float = 900, issuer: str = "leadbridge",
                 audience: str = "leadbridge", roles_claim: str = "roles", now: float | None = None,
-                extra: dict[str, Any] | None = None) -> str:
+                extra: dict[str, Any] | None = None, leads: Iterable[str] = ()) -> str:
     """A signed token for ``subject`` holding ``roles``, valid ``ttl_s`` seconds (15
     minutes by default), signed with the key in ``pem_path`` and naming its ``kid``."""
     key = load_signing_key(pem_path)
@@ -144,6 +145,8 @@ def issue_token(pem_path: Path | str, subject: str, roles: Iterable[Role | str],
         claims["rep_id"] = rep_id
     if teams:
         claims["teams"] = list(teams)
+    if leads:
+        claims["leads"] = list(leads)
     claims.update(extra or {})
     return jwt.encode(claims, key, algorithm=jwk["alg"], headers={"kid": jwk["kid"]})
 
@@ -273,9 +276,12 @@ class TokenVerifier:
         roles = frozenset(Role(r) for r in names if isinstance(r, str) and r in ROLE_NAMES)
         teams = claims.get("teams")
         rep_id = claims.get("rep_id")
+        leads = claims.get("leads")
         return Principal(subject=str(claims["sub"]), name=str(claims.get("name") or claims["sub"]), roles=roles,
                          rep_id=rep_id if isinstance(rep_id, str) else None,
                          teams=frozenset(t for t in teams if isinstance(t, str)) if isinstance(teams, list)
+                         else frozenset(),
+                         leads=frozenset(x for x in leads if isinstance(x, str)) if isinstance(leads, list)
                          else frozenset())
 
 
@@ -332,6 +338,33 @@ def allow(*roles: Role) -> Any:
         return who
 
     caller.__name__ = "allow_" + "_".join(sorted(wanted))
+    caller.roles = wanted  # type: ignore[attr-defined]  # roles_of() reads it
+    return Depends(caller)
+
+
+def allow_lead(*roles: Role) -> Any:
+    """A per-lead route's callers: a person holding one of ``roles`` (who sees every
+    lead the route shows), or a rep holding a grant for the path's ``lead_id``. Services
+    other than routing do not know whose a lead is; the app asks routing with the rep's
+    own token and, when routing shows the lead as theirs, signs a short-lived token
+    naming it in a ``leads`` claim (:func:`issue_token` ``leads=``). A rep without the
+    grant gets a 403."""
+    wider = frozenset(roles)
+    wanted = wider | {Role.rep}
+    needed = ", ".join(sorted(wider))
+
+    @declares_callers("roles")
+    async def caller(request: Request, credentials: HTTPAuthorizationCredentials | None = Security(
+                         _bearer, scopes=sorted(wanted))) -> Principal:
+        who = await authenticate(request, credentials)
+        if who.roles.isdisjoint(wanted):
+            raise forbidden(f"needs one of the roles: {needed}, or a rep's grant for the lead")
+        if who.roles.isdisjoint(wider) and request.path_params.get("lead_id") not in who.leads:
+            raise forbidden("a rep reads a lead only with a grant for it (the app asks routing whose it is)")
+        request.state.principal = who
+        return who
+
+    caller.__name__ = "allow_lead_" + "_".join(sorted(wider))
     caller.roles = wanted  # type: ignore[attr-defined]  # roles_of() reads it
     return Depends(caller)
 

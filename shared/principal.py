@@ -36,6 +36,9 @@ class Principal:
     # Set for a capture source (per-source keys, engineer capkeys), never for a person.
     source: str | None = None
     campaign_id: str | None = None
+    # Leads a rep was granted for a moment by the issuer (the app), after routing, which
+    # owns assignments, confirmed with the rep's own token that the lead is theirs.
+    leads: frozenset[str] = frozenset()
 
     def has(self, *roles: Role) -> bool:
         """Holds at least one of ``roles``."""

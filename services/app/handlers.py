@@ -37,6 +37,7 @@ from services.app.upstream import Upstream
 from shared import topics
 from shared.events import LeadAssigned, utcnow
 from shared.handling import Periodic, Registry, Subscription, UnitOfWork, UnitOfWorkFactory, bind
+from shared.principal import Principal
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +50,11 @@ class TokenSigner(Protocol):
     def jwks(self) -> dict[str, Any]: ...
 
     def issue(self, account: Account, ttl_s: int) -> str: ...
+
+    def grant(self, who: Principal, lead_id: str, ttl_s: int) -> str | None:
+        """A short-lived token for ``who`` naming ``lead_id`` in its ``leads`` claim (the
+        lead routing showed as theirs), or None when this app signs nothing."""
+        ...
 
 
 class SignInRefused(Exception):

@@ -336,14 +336,24 @@ async def rep_events(request: Request, visitor: VisitorDep, deps: DepsDep) -> Ev
     return EventSourceResponse(stream(), ping=15, headers={"cache-control": "no-store"})
 
 
+GRANT_TTL_S = 60
+
+
 async def _gather(deps: AppDeps, visitor: Visitor, lead_id: str) -> dict[str, Answer]:
+    """The lead card's parts. Routing, which owns assignments, is asked first with the
+    rep's own token; only when it shows the lead (theirs) are the other services asked,
+    with a one-minute grant naming this lead (capture, scoring and content do not know
+    whose a lead is, see ``shared.auth.allow_lead``)."""
     lead = quote(lead_id, safe="")
+    routing = await deps.upstream.call("routing", "GET", f"/v1/leads/{lead}/routing", visitor.token)
+    if not routing.ok:
+        return {"capture": routing, "score": routing, "routing": routing, "collateral": routing}
+    token = deps.signer.grant(visitor.principal, lead_id, GRANT_TTL_S) or visitor.token
     calls = {"capture": ("capture", f"/v1/leads/{lead}"), "score": ("scoring", f"/v1/leads/{lead}/score"),
-             "routing": ("routing", f"/v1/leads/{lead}/routing"),
              "collateral": ("content", f"/v1/leads/{lead}/collateral")}
-    answers = await asyncio.gather(*(deps.upstream.call(service, "GET", path, visitor.token)
+    answers = await asyncio.gather(*(deps.upstream.call(service, "GET", path, token)
                                      for service, path in calls.values()))
-    return dict(zip(calls, answers, strict=True))
+    return {**dict(zip(calls, answers, strict=True)), "routing": routing}
 
 
 def _current_assignment(routing: Answer, rep_id: str) -> Mapping[str, Any] | None:

@@ -11,6 +11,7 @@ from typing import Any
 from services.app.handlers import SignInUnavailable
 from services.app.repository import Account
 from shared import auth
+from shared.principal import Principal
 
 
 class KeyFileSigner:
@@ -28,6 +29,11 @@ class KeyFileSigner:
                                 teams=account.teams, name=account.name, ttl_s=ttl_s, issuer=self.issuer,
                                 audience=self.audience, roles_claim=self.roles_claim)
 
+    def grant(self, who: Principal, lead_id: str, ttl_s: int) -> str | None:
+        return auth.issue_token(self.pem_path, who.subject, who.roles, rep_id=who.rep_id, teams=who.teams,
+                                name=who.name, ttl_s=ttl_s, issuer=self.issuer, audience=self.audience,
+                                roles_claim=self.roles_claim, leads=[lead_id])
+
     @cached_property
     def jwks(self) -> dict[str, Any]:
         """The public JWKS of the signing key."""
@@ -43,3 +49,6 @@ class NoSigningKey:
     def issue(self, account: Account, ttl_s: int) -> str:
         raise SignInUnavailable("sign-in here is switched off (no signing key): sign in with your organisation's "
                                 "identity provider")
+
+    def grant(self, who: Principal, lead_id: str, ttl_s: int) -> str | None:
+        return None  # the provider's token goes as it is: a rep-only one reads only routing

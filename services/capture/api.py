@@ -26,7 +26,7 @@ from services.capture.domain.scope import KeyScope, OutOfScope, campaign_within
 from services.capture.handlers import CaptureDeps
 from services.capture.repository import Row
 from shared import money, privacy_api, sources, webhooks
-from shared.auth import PEOPLE, Principal, Role, allow, form_intake, public, source_intake
+from shared.auth import PEOPLE, Principal, Role, allow, allow_lead, form_intake, public, source_intake
 from shared.events import Behaviour, DealOutcomeKind, LeadSource, lead_id_for_email, normalise_email, utcnow
 from shared.responses import link, responses
 from shared.service import RuntimeDep, get_deps
@@ -219,7 +219,7 @@ def _lead_view(row: Row, timeline: Sequence[Row]) -> dict[str, Any]:
     }
 
 
-@router.get("/leads/{lead_id}", dependencies=[allow(Role.marketing, Role.manager, Role.operator)],
+@router.get("/leads/{lead_id}", dependencies=[allow_lead(Role.marketing, Role.manager, Role.operator)],
             responses=responses(404))
 async def get_lead(lead_id: str, runtime: RuntimeDep, deps: DepsDep) -> dict[str, Any]:
     async with runtime.pool.acquire() as conn:

@@ -25,7 +25,7 @@ from services.content.domain.collateral import Kind, Stage
 from services.content.domain.lifecycle import STATUSES, Actor, Refused, Reviewer, Role
 from services.content.handlers import ContentDeps
 from services.content.repository import Row
-from shared.auth import PEOPLE, Principal, acting_rep, allow, public
+from shared.auth import PEOPLE, Principal, acting_rep, allow, allow_lead, public
 from shared.auth import Role as UserRole  # the signed-in person's (lifecycle's Role is the actor's)
 from shared.responses import error_body, link, responses
 from shared.service import RuntimeDep, get_deps
@@ -318,7 +318,8 @@ async def retire(item_id: str, body: RetireIn, runtime: RuntimeDep, deps: DepsDe
 
 
 @router.get("/leads/{lead_id}/collateral",
-            dependencies=[allow(UserRole.manager, UserRole.marketing, UserRole.operator)], responses=responses(404))
+            dependencies=[allow_lead(UserRole.manager, UserRole.marketing, UserRole.operator)],
+            responses=responses(404))
 async def for_lead(lead_id: str, runtime: RuntimeDep, deps: DepsDep,
                    stage: Annotated[Text | None, Query()] = None) -> dict[str, Any]:
     """Published, current collateral for the lead's segment (and stage), most effective

@@ -22,7 +22,7 @@ from services.scoring.domain.lifecycle import LifecycleError, NotApproved, Rubri
 from services.scoring.domain.rubric import Problem, RubricDocument, RubricError, parse_rubric, parse_rubric_data
 from services.scoring.handlers import ScoringDeps
 from services.scoring.repository import StoredRubric, VersionExists
-from shared.auth import Principal, Role, allow, forbidden
+from shared.auth import Principal, Role, allow, allow_lead, forbidden
 from shared.events import GRADES
 from shared.responses import link, responses
 from shared.service import RuntimeDep, get_deps
@@ -74,7 +74,7 @@ BOARDS = allow(Role.marketing, Role.manager, Role.sales_approver, Role.operator)
 router = APIRouter(prefix="/v1", tags=["scoring"])
 
 
-@router.get("/leads/{lead_id}/score", dependencies=[allow(Role.marketing, Role.manager, Role.operator)],
+@router.get("/leads/{lead_id}/score", dependencies=[allow_lead(Role.marketing, Role.manager, Role.operator)],
             responses=responses(404))
 async def lead_score(lead_id: str, runtime: RuntimeDep, deps: DepsDep) -> dict[str, Any]:
     """The lead's latest grade with its ledger: every contribution (rule, points,

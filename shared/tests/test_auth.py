@@ -38,6 +38,10 @@ def build_app(settings: ServiceSettings) -> FastAPI:
         return {"subject": who.subject, "rep_id": who.rep_id, "teams": sorted(who.teams),
                 "roles": sorted(who.roles), "only_rep": who.only_rep}
 
+    @router.get("/leads/{lead_id}", dependencies=[auth.allow_lead(Role.marketing)])
+    async def lead(lead_id: str) -> dict[str, str]:
+        return {"lead_id": lead_id}
+
     @router.get("/open", dependencies=[public])
     async def open_() -> dict[str, str]:
         return {"open": "yes"}
@@ -254,3 +258,16 @@ def test_who_sees_which_leads_and_acts_as_which_rep() -> None:
         auth.acting_rep(rep, "us-2")
     assert refused.value.status_code == 403
     assert auth.acting_rep(boss, "us-2") == "us-2"
+
+
+def test_a_rep_reads_a_lead_only_with_a_grant_naming_it(client: TestClient, keys: tuple[Path, Path]) -> None:
+    pem = keys[0]
+    granted = issue_token(pem, "us-1", [Role.rep], rep_id="us-1", leads=["L1"])
+    assert client.get("/leads/L1", headers=bearer(granted)).json() == {"lead_id": "L1"}
+    status, reason, _ = refusal(client, "/leads/L2", granted)
+    assert status == 403 and "grant" in reason
+    status, _, _ = refusal(client, "/leads/L1", issue_token(pem, "us-1", [Role.rep], rep_id="us-1"))
+    assert status == 403
+    assert client.get("/leads/L2", headers=bearer(issue_token(pem, "m", [Role.marketing]))).status_code == 200
+    status, _, _ = refusal(client, "/leads/L1", issue_token(pem, "o", [Role.operator], leads=["L1"]))
+    assert status == 403  # a grant is for a rep; it opens nothing to another role

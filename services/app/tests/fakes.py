@@ -8,6 +8,7 @@ from datetime import datetime
 from typing import Any
 
 from services.app.repository import Account, StoredRefresh
+from shared.principal import Principal
 
 
 class InMemoryAccounts:
@@ -65,6 +66,9 @@ class FakeSigner:
     def issue(self, account: Account, ttl_s: int) -> str:
         self.issued.append((account.account_id, ttl_s))
         return f"access-{account.account_id}-{len(self.issued)}"
+
+    def grant(self, who: Principal, lead_id: str, ttl_s: int) -> str | None:
+        return f"grant-{who.subject}-{lead_id}"
 
     @property
     def jwks(self) -> dict[str, Any]:
