@@ -19,6 +19,7 @@ import asyncpg
 import pytest
 
 from bench.leads import grade_b
+from bench.stack import SOURCE_KEYS_ENV
 from shared import codec, topics
 from shared.events import FollowUpMissed, LeadAssigned, LeadScored
 from tests import harness
@@ -37,7 +38,8 @@ def replicated(private_namespace: harness.Namespace, tmp_path: Path) -> Iterator
     logs.mkdir()
 
     def process(name: str, module: str) -> harness.ServiceProcess:
-        extra = {"LEADBRIDGE_ROUTING_ORG_FILE": str(ORG)} if module == "routing" else {}
+        extra = ({"LEADBRIDGE_ROUTING_ORG_FILE": str(ORG)} if module == "routing"
+                 else dict(SOURCE_KEYS_ENV) if module == "capture" else {})  # the clients' source key
         return harness.ServiceProcess(name, harness.free_port(), ns.env(), logs / f"{name}.log",
                                       extra_env=extra, module=f"services.{module}")
 
