@@ -30,7 +30,8 @@ def test_a_malformed_record_is_dead_lettered_and_the_next_good_one_is_handled(st
     def scoring_letters() -> list[dict[str, str]]:
         found = [codec.header_map(m.headers) for m in
                  harness.read_topic(stack.ns.bootstrap, topic + ".dlq", timeout_s=2)]
-        return [h for h in found if h.get("dlq_service") == "scoring"]
+        # this test's poison only: the session's stack also carries other tests' dead letters
+        return [h for h in found if h.get("dlq_service") == "scoring" and h.get("ce_id") == "broken-1"]
 
     letters = harness.eventually(lambda: len(ls := scoring_letters()) >= topics.LEAD_CAPTURED.partitions and ls,
                                  what="a dead letter per partition from scoring")
@@ -38,7 +39,6 @@ def test_a_malformed_record_is_dead_lettered_and_the_next_good_one_is_handled(st
         assert headers["dlq_original_topic"] == topic
         assert headers["dlq_reason"] == "decode"
         assert "LeadCaptured" in headers["dlq_error"]
-        assert headers["ce_id"] == "broken-1"
     assert {h["dlq_original_partition"] for h in letters} == {str(p) for p in range(topics.LEAD_CAPTURED.partitions)}
 
 

@@ -16,7 +16,6 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx
 import orjson
 import pytest
 
@@ -151,7 +150,7 @@ def test_grade_distribution_per_campaign_over_http_and_metrics(private_namespace
     svc = harness.ServiceProcess("scoring", harness.free_port(), env, tmp_path / "scoring.log")
     svc.start()
     try:
-        http = httpx.Client(base_url=svc.url, timeout=10)
+        http = harness.authorised(svc.url)
         expo = [capture(f"expo-{i}", title=t, campaign="expo-2026")
                 for i, t in enumerate(["Chief Executive Officer", "Marketing Manager", "Student", "VP Sales",
                                        "Analyst"])]
