@@ -30,6 +30,8 @@ infra: venv ## start Kafka (KRaft) and PostgreSQL if they are not running, and c
 	@deploy/kafka/kafka.sh start
 	@deploy/postgres/postgres.sh start
 	@$(MAKE) --no-print-directory topics
+	@$(PY) -m bench.stack prune   # what killed test runs left behind: their topics slow every broker start
+	@$(PY) -m bench.stack prune   # what killed test runs left behind (their topics slow every broker start)
 
 topics: venv
 	@$(PY) -m shared.topics create

@@ -28,6 +28,7 @@ import contextlib
 import functools
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -105,6 +106,8 @@ async def create_database(admin_url: str, name: str) -> str:
     conn = await asyncpg.connect(admin_url)
     try:
         await conn.execute(f'CREATE DATABASE "{name}"')
+        # When it was opened: prune_namespaces() leaves a young namespace alone.
+        await conn.execute(f"COMMENT ON DATABASE \"{name}\" IS '{OPENED_MARK}{time.time():.0f}'")
     finally:
         await conn.close()
     return with_database(admin_url, name)
@@ -175,9 +178,11 @@ def open_namespace(infra: Infra, label: str = "t") -> Namespace:
     run = f"{label}{uuid.uuid4().hex[:8]}"
     name = f"lbtest_{run}"
     deadline = time.monotonic() + 90
+    url = ""
     while True:  # the broker and database may still be coming up
         try:
-            url = asyncio.run(create_database(infra.admin_database_url, name))
+            if not url:  # (the database first: a namespace's topics live only while it exists)
+                url = asyncio.run(create_database(infra.admin_database_url, name))
             topics.create_all(infra.bootstrap, prefix=f"{run}-")
             break
         except Exception:
@@ -185,6 +190,64 @@ def open_namespace(infra: Infra, label: str = "t") -> Namespace:
                 raise
             time.sleep(2)
     return Namespace(infra.bootstrap, url, f"{run}-", infra.admin_database_url, name)
+
+
+OPENED_MARK = "leadbridge namespace opened at "
+_NAMESPACE_DB = re.compile(r"^lbtest_([a-z]+[0-9a-f]{8})$")
+_NAMESPACE_TOPIC = re.compile(r"^([a-z]+[0-9a-f]{8})-")
+
+
+async def _prune_databases(admin_url: str, older_than_s: float) -> tuple[set[str], list[str]]:
+    """Drop the namespace databases of runs that ended without closing them (killed, timed
+    out): older than ``older_than_s`` and nobody connected. Returns (the runs still open,
+    the databases dropped)."""
+    conn = await asyncpg.connect(admin_url)
+    try:
+        rows = await conn.fetch(
+            "SELECT d.datname, shobj_description(d.oid, 'pg_database') AS note,"
+            " (SELECT count(*) FROM pg_stat_activity a WHERE a.datname = d.datname) AS sessions"
+            " FROM pg_database d WHERE d.datname LIKE 'lbtest\\_%'")
+        live: set[str] = set()
+        dropped: list[str] = []
+        now = time.time()
+        for row in rows:
+            match = _NAMESPACE_DB.match(row["datname"])
+            if not match:
+                continue
+            note = row["note"] or ""
+            opened = float(note.removeprefix(OPENED_MARK)) if note.startswith(OPENED_MARK) else 0.0
+            if row["sessions"] or now - opened < older_than_s:
+                live.add(match.group(1))
+                continue
+            await conn.execute(f'DROP DATABASE IF EXISTS "{row["datname"]}" WITH (FORCE)')
+            dropped.append(row["datname"])
+        return live, dropped
+    finally:
+        await conn.close()
+
+
+def prune_namespaces(infra: Infra, *, older_than_s: float = 3 * 3600) -> tuple[int, int]:
+    """Remove what runs that never reached :func:`close_namespace` left behind: their
+    databases (see :func:`_prune_databases`) and every namespace's topics whose database is
+    gone. Thousands of leftover partitions make the local broker take minutes to start.
+    Returns (databases dropped, topics deleted)."""
+    live, dropped = asyncio.run(_prune_databases(infra.admin_database_url, older_than_s))
+    from kafka.admin import KafkaAdminClient
+    from kafka.errors import UnknownTopicOrPartitionError
+
+    admin = KafkaAdminClient(bootstrap_servers=infra.bootstrap, client_id="leadbridge-prune",
+                             request_timeout_ms=120_000)
+    try:
+        stale = [t for t in admin.list_topics()
+                 if (m := _NAMESPACE_TOPIC.match(t)) and m.group(1) not in live]
+        for i in range(0, len(stale), 500):
+            # (a topic already being deleted is still listed for a while: it answers "unknown";
+            # the broker has processed the rest of the request all the same)
+            with contextlib.suppress(UnknownTopicOrPartitionError):
+                admin.delete_topics(stale[i:i + 500], timeout_ms=120_000)
+    finally:
+        admin.close()
+    return len(dropped), len(stale)
 
 
 def close_namespace(ns: Namespace) -> None:
@@ -339,3 +402,10 @@ def planned_stack(ns: Namespace, log_dir: Path, extra_env: dict[str, dict[str, s
         # an erasure completes once those running here have confirmed
         services["capture"].extra_env.setdefault("LEADBRIDGE_PRIVACY_SERVICES", json.dumps(holding))
     return Stack(ns, services)
+
+
+if __name__ == "__main__":  # python -m bench.stack prune
+    if sys.argv[1:] != ["prune"]:
+        sys.exit("usage: python -m bench.stack prune")
+    databases, deleted = prune_namespaces(start_infra())
+    print(f"[prune] dropped {databases} leftover namespace databases, deleted {deleted} leftover topics")

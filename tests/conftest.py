@@ -16,6 +16,9 @@ from tests import harness
 @pytest.fixture(scope="session")
 def infra() -> Iterator[harness.Infra]:
     infra = harness.start_infra()
+    # What killed runs left on the broker (their topics) and the server (their databases)
+    # goes first: thousands of leftover partitions make a broker take minutes to restart.
+    harness.prune_namespaces(infra)
     yield infra
     infra.stop()
 

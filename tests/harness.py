@@ -20,6 +20,7 @@ from typing import Any
 import httpx
 
 from bench.stack import (
+    OPENED_MARK,
     ROOT,
     SERVICES,
     Infra,
@@ -34,6 +35,7 @@ from bench.stack import (
     drop_database,
     free_port,
     open_namespace,
+    prune_namespaces,
     start_infra,
     start_lagwatch,
     start_stack,
@@ -41,13 +43,12 @@ from bench.stack import (
     with_database,
 )
 
-__all__ = ["ROOT", "SERVICES", "TEST_CAMPAIGNS", "WEBHOOK_SECRETS", "Infra", "Mailpit", "Namespace", "PrivateKafka",
-           "Prometheus", "ServiceProcess", "Stack", "all_roles_token", "auth_env", "authorised", "close_namespace",
-           "create_database", "define_campaigns",
-           "drop_database", "eventually", "free_port", "open_namespace", "opened", "person_keys", "produce",
-           "read_events", "read_topic", "signed_webhook",
-           "start_infra", "start_lagwatch", "start_mailpit", "start_prometheus", "start_stack", "token",
-           "with_database"]
+__all__ = ["OPENED_MARK", "ROOT", "SERVICES", "TEST_CAMPAIGNS", "WEBHOOK_SECRETS", "Infra", "Mailpit", "Namespace",
+           "PrivateKafka", "Prometheus", "ServiceProcess", "Stack", "all_roles_token", "auth_env", "authorised",
+           "close_namespace", "create_database", "define_campaigns", "drop_database", "eventually", "free_port",
+           "open_namespace", "opened", "person_keys", "produce", "prune_namespaces", "read_events", "read_topic",
+           "signed_webhook", "start_infra", "start_lagwatch", "start_mailpit", "start_prometheus", "start_stack",
+           "token", "with_database"]
 
 
 def eventually(check: Callable[[], Any], timeout_s: float = 20, interval_s: float = 0.2,

@@ -18,7 +18,8 @@
 #   KAFKA_PORT             client listener     (default: 9092)
 #   KAFKA_CONTROLLER_PORT  controller listener (default: 9093)
 #   KAFKA_HEAP_OPTS        JVM heap options    (default: -Xmx1g -Xms256m)
-#   KAFKA_WAIT_TIMEOUT     seconds for `wait`  (default: 90)
+#   KAFKA_WAIT_TIMEOUT     seconds for `wait`  (default: 300: a broker holding thousands of
+#                          partitions takes minutes to load them)
 #   KAFKA_SECURE           1: the secure profile (default 0)
 #   LEADBRIDGE_SECURE_CREDENTIALS  the secure profile's credentials file
 #                          (default: $LEADBRIDGE_DATA/secure/credentials)
@@ -65,7 +66,7 @@ else
   KAFKA_CONTROLLER_PORT="${KAFKA_CONTROLLER_PORT:-9093}"
 fi
 KAFKA_HEAP_OPTS="${KAFKA_HEAP_OPTS:--Xmx1g -Xms256m}"
-KAFKA_WAIT_TIMEOUT="${KAFKA_WAIT_TIMEOUT:-90}"
+KAFKA_WAIT_TIMEOUT="${KAFKA_WAIT_TIMEOUT:-300}"
 BOOTSTRAP="127.0.0.1:$KAFKA_PORT"
 
 log() { echo "[kafka] $*"; }
