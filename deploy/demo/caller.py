@@ -27,10 +27,11 @@ def source_key() -> str:
     return path.read_text().strip()
 
 
-def headers() -> dict[str, str]:
-    """The Authorization header every demo request carries."""
+def headers(subject: str = "demo") -> dict[str, str]:
+    """The Authorization header every demo request carries (``subject``: whom it signs in
+    as, for what a person does in their own name: a collateral review)."""
     key = signing_key()
     if not key.exists():
         raise SystemExit(f"no signing key at {key}: start the stack with `make run` first")
-    token = issue_token(key, "demo", ALL_ROLES, name="Demo (every role)", ttl_s=3600)
+    token = issue_token(key, subject, ALL_ROLES, name="Demo (every role)", ttl_s=3600)
     return {"authorization": f"Bearer {token}"}

@@ -351,14 +351,16 @@ def show_collateral(client: httpx.Client, story: Story, view: View | None, run: 
           f"(PDF, {version['size_bytes']} bytes, sha256 {version['sha256'][:12]}…, {version['text_chars']} chars "
           "of text extracted)")
     step("submit", client.post(base + "/submit", json={"actor": MARKETING, "reviewers": [FIELD_REP, SALES_MANAGER]}))
-    step("approve", client.post(base + "/reviews", json={"actor": FIELD_REP, "decision": "approve",
-                                                         "comment": "Matches what my prospects ask"}))
+    step("approve", client.post(base + "/reviews", headers=caller.headers(FIELD_REP["id"]),
+                                json={"actor": FIELD_REP, "decision": "approve",
+                                      "comment": "Matches what my prospects ask"}))
     print(f"  2. sent for review to {FIELD_REP['id']} (field rep) and {SALES_MANAGER['id']} (sales manager); "
           "the field rep approved")
     early = client.post(base + "/publish", json={"actor": MARKETING})
     problems = "; ".join(f"{f['field']}: {f['reason']}" for f in early.json().get("fields", [])[1:])
     print(f"  3. publishing now is refused: {early.status_code} ({problems})")
-    step("approve", client.post(base + "/reviews", json={"actor": SALES_MANAGER, "decision": "approve"}))
+    step("approve", client.post(base + "/reviews", headers=caller.headers(SALES_MANAGER["id"]),
+                                json={"actor": SALES_MANAGER, "decision": "approve"}))
     published = step("publish", client.post(base + "/publish", json={"actor": MARKETING}))
     print(f"  4. the sales manager approved; published version {published['published_version']}, "
           f"retires {when(published['retire_at'])}")

@@ -25,7 +25,7 @@ from services.content.domain.collateral import Kind, Stage
 from services.content.domain.lifecycle import STATUSES, Actor, Refused, Reviewer, Role
 from services.content.handlers import ContentDeps
 from services.content.repository import Row
-from shared.auth import PEOPLE, Principal, acting_rep, allow, allow_lead, public
+from shared.auth import PEOPLE, Principal, acting_rep, allow, allow_lead, forbidden_field, public
 from shared.auth import Role as UserRole  # the signed-in person's (lifecycle's Role is the actor's)
 from shared.responses import error_body, link, responses
 from shared.service import RuntimeDep, get_deps
@@ -46,7 +46,7 @@ Tag = Annotated[Text, Field(min_length=1)]
 
 
 class ActorIn(BaseModel):
-    """Who acts (taken on trust until sign-in exists)."""
+    """Who acts, as the content lifecycle names them (a review's must be the caller)."""
 
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
@@ -279,11 +279,16 @@ async def submit(item_id: str, body: SubmitIn, runtime: RuntimeDep, deps: DepsDe
     return _out(row)
 
 
-@router.post("/collateral/{item_id}/reviews",
-             dependencies=[allow(UserRole.sales_approver, UserRole.manager, UserRole.rep)],
-             responses=responses(403, 404, 409))
-async def review(item_id: str, body: ReviewIn, runtime: RuntimeDep, deps: DepsDep) -> dict[str, Any]:
-    """A named reviewer approves the version under review or asks for changes (with a comment)."""
+@router.post("/collateral/{item_id}/reviews", responses=responses(403, 404, 409))
+async def review(item_id: str, body: ReviewIn, runtime: RuntimeDep, deps: DepsDep,
+                 who: Annotated[Principal, allow(UserRole.sales_approver, UserRole.manager, UserRole.rep)]
+                 ) -> dict[str, Any]:
+    """A named reviewer approves the version under review or asks for changes (with a
+    comment). The reviewer is the signed-in person: ``actor.id`` is their token's subject
+    (or rep id); a review in someone else's name is a 403."""
+    if body.actor.id not in {who.subject, who.rep_id}:
+        raise forbidden_field("actor.id", f"a review is made by the signed-in reviewer ({who.subject}), "
+                                          f"not in the name of {body.actor.id!r}")
     with _answers():
         async with runtime.unit_of_work() as uow:
             row = await handlers.review(deps, uow, item_id, body.actor.actor(), body.decision == "approve",

@@ -48,8 +48,14 @@ def upload(c: httpx.Client, item_id: str, data: bytes, content_type: str = files
                   data={"actor_id": actor["id"], "actor_role": actor["role"]})
 
 
+def as_reviewer(c: httpx.Client, who: dict[str, str]) -> httpx.Client:
+    """A client signed in as ``who``: a review is made by the signed-in reviewer."""
+    return harness.authorised(str(c.base_url), harness.token(["sales_approver", "manager", "rep"], subject=who["id"]))
+
+
 def approve(c: httpx.Client, item_id: str, who: dict[str, str]) -> httpx.Response:
-    return c.post(f"/v1/collateral/{item_id}/reviews", json={"actor": who, "decision": "approve"})
+    with as_reviewer(c, who) as reviewer:
+        return reviewer.post(f"/v1/collateral/{item_id}/reviews", json={"actor": who, "decision": "approve"})
 
 
 def test_the_full_lifecycle_over_http(stack: harness.Stack) -> None:
@@ -63,8 +69,12 @@ def test_the_full_lifecycle_over_http(stack: harness.Stack) -> None:
         assert upload(c, item_id, first).status_code == 201
         r = c.post(f"/v1/collateral/{item_id}/submit", json={"actor": MARKETING, "reviewers": REVIEWERS})
         assert r.json()["status"] == "in_review", r.text
-        r = c.post(f"/v1/collateral/{item_id}/reviews", json={"actor": MANAGER, "decision": "request_changes",
-                                                              "comment": "Use the 2026 figures"})
+        with as_reviewer(c, {"id": "someone-else"}) as impostor:  # a review in the manager's name, not theirs
+            r = impostor.post(f"/v1/collateral/{item_id}/reviews", json={"actor": MANAGER, "decision": "approve"})
+            assert (r.status_code, r.json()["fields"][0]["field"]) == (403, "actor.id"), r.text
+        with as_reviewer(c, MANAGER) as manager:
+            r = manager.post(f"/v1/collateral/{item_id}/reviews", json={"actor": MANAGER, "decision": "request_changes",
+                                                                        "comment": "Use the 2026 figures"})
         assert r.json()["status"] == "changes_requested"
         r = c.post(f"/v1/collateral/{item_id}/submit", json={"actor": MARKETING, "reviewers": REVIEWERS})
         assert (r.status_code, r.json()["fields"][0]["field"]) == (409, "version")  # same version: not an answer
