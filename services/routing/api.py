@@ -38,7 +38,6 @@ class TakeIn(BaseModel):
     model_config = ConfigDict(extra="forbid", str_strip_whitespace=True)
 
     rep_id: str = Field(min_length=1, max_length=100, description="the rep who gets the lead")
-    taken_by: str = Field(default="", max_length=100, description="who took it, if not the rep (their manager)")
     assignment_id: str | None = Field(default=None, min_length=1, max_length=100,
                                       description="this queued lead (its assignment); default: the most urgent")
 
@@ -55,14 +54,12 @@ class CapacityIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     capacity: int = Field(ge=0, le=100_000, description="most open leads held at once")
-    changed_by: Text = ""
 
 
 class AvailabilityIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     away: list[AwayIn] = Field(default_factory=list, max_length=50, description="empty: available now")
-    changed_by: Text = ""
 
 
 def _iso(value: datetime | None) -> str | None:
@@ -181,7 +178,7 @@ async def put_availability(rep_id: str, body: AvailabilityIn, runtime: RuntimeDe
     away = [{"from": a.start.isoformat(), "to": a.end.isoformat(), "reason": a.reason} for a in body.away]
     try:
         async with runtime.unit_of_work() as uow:
-            await handlers.set_availability(deps, uow, rep_id, away, body.changed_by or who.name or who.subject,
+            await handlers.set_availability(deps, uow, rep_id, away, who.name or who.subject,
                                             teams=_managed_teams(who), who=who)
     except handlers.NotFound as exc:
         raise _not_found("rep_id", exc) from None
@@ -200,7 +197,7 @@ async def put_capacity(rep_id: str, body: CapacityIn, runtime: RuntimeDep, deps:
     only team left with no capacity, say)."""
     try:
         async with runtime.unit_of_work() as uow:
-            await handlers.set_capacity(deps, uow, rep_id, body.capacity, body.changed_by or who.name or who.subject,
+            await handlers.set_capacity(deps, uow, rep_id, body.capacity, who.name or who.subject,
                                         teams=_managed_teams(who), who=who)
     except handlers.NotFound as exc:
         raise _not_found("rep_id", exc) from None
@@ -340,12 +337,14 @@ async def queues(runtime: RuntimeDep, deps: DepsDep, viewer: Caller,
                         lead_id="$response.body#/lead_id")}}))
 async def take_from_queue(team: str, body: TakeIn, runtime: RuntimeDep, deps: DepsDep,
                           viewer: Caller) -> dict[str, Any]:
-    """A rep (or their manager, ``taken_by``) takes the most urgent lead waiting in their
-    team's queue: it is theirs, with its clock started now, and the decision is recorded.
-    404 for an unknown team or rep, 403 for a rep of another team, 409 for an empty queue."""
+    """A rep (or their manager, for them) takes the most urgent lead waiting in their
+    team's queue: it is theirs, with its clock started now, and the decision is recorded
+    (naming the signed-in caller when it is not the rep). 404 for an unknown team or rep,
+    403 for a rep of another team, 409 for an empty queue."""
+    taken_by = "" if viewer.rep_id == body.rep_id else viewer.name or viewer.subject
     try:
         async with runtime.unit_of_work() as uow:
-            row = await handlers.take_from_queue(deps, uow, team, body.rep_id, body.taken_by, body.assignment_id,
+            row = await handlers.take_from_queue(deps, uow, team, body.rep_id, taken_by, body.assignment_id,
                                                  viewer=viewer)
     except handlers.NotYours as exc:
         raise _not_yours(exc) from None

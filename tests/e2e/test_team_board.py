@@ -37,8 +37,7 @@ def test_a_manager_gives_the_queued_lead_they_chose_to_a_rep(stack: harness.Stac
     queued = harness.eventually(lambda: open_of(stack, "field", lead_id), what="the lead queued at field")
     assert queued["owner_kind"] == "queue" and queued["seconds_left"] > 0 and not queued["overdue"]
     with stack.client("routing", token=field_manager()) as c:
-        taken = c.post("/v1/queues/field/take", json={"rep_id": "us-2", "taken_by": "Field Manager",
-                                                      "assignment_id": queued["assignment_id"]})
+        taken = c.post("/v1/queues/field/take", json={"rep_id": "us-2", "assignment_id": queued["assignment_id"]})
         assert taken.status_code == 201, taken.text
         assert (taken.json()["lead_id"], taken.json()["assignment"]["rep_id"]) == (lead_id, "us-2")
         again = c.post("/v1/queues/field/take", json={"rep_id": "us-1", "assignment_id": queued["assignment_id"]})
@@ -81,5 +80,5 @@ def test_a_manager_sees_and_changes_only_the_teams_in_their_token(stack: harness
         assert c.get("/v1/teams/field/assignments").status_code == 403
     with stack.client("routing") as c:  # an operator sees every team
         assert c.get("/v1/teams/nowhere/sla").status_code == 404
-        r = c.put("/v1/reps/us-1/capacity", json={"capacity": 1000, "changed_by": "test"})
+        r = c.put("/v1/reps/us-1/capacity", json={"capacity": 1000})
         assert r.status_code == 200 and r.json() == {"rep_id": "us-1", "capacity": 1000}

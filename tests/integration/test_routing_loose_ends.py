@@ -162,7 +162,9 @@ def test_an_opportunity_frees_the_reps_capacity_and_a_rep_takes_the_next_lead_fr
     assert other.status_code == 403 and "is in team 'inside_sales'" in other.json()["fields"][0]["reason"]
     missing = client.post(take.format("field"), json={})
     assert missing.status_code == 422 and missing.json()["fields"][0]["field"] == "rep_id"
-    taken = client.post(take.format("field"), json={"rep_id": "us-am-3", "taken_by": "Morgan Reyes"})
+    manager = harness.token(["manager"], subject="morgan", name="Morgan Reyes", teams=["field"])
+    with harness.authorised(str(client.base_url), manager) as as_manager:  # the decision names the caller
+        taken = as_manager.post(take.format("field"), json={"rep_id": "us-am-3"})
     assert taken.status_code == 201, taken.text
     assert taken.json()["lead_id"] == "a3" and taken.json()["assignment"]["rep_id"] == "us-am-3"
     history = routing_of(client, "a3")

@@ -47,10 +47,6 @@ def _refuse(request: Request, visitor: Visitor, *roles: Role) -> HTMLResponse | 
                    "This page is for " + " or ".join(r.replace("_", " ") for r in roles) + ".")
 
 
-def _actor(visitor: Visitor) -> str:
-    return visitor.principal.name or visitor.principal.subject
-
-
 async def _get_all(visitor: Visitor, deps: AppDeps, calls: Mapping[str, tuple[str, str, dict[str, Any] | None]]
                    ) -> dict[str, Answer]:
     """GET every ``name: (service, path, params)`` at once, as the visitor."""
@@ -130,7 +126,7 @@ async def take_from_queue(request: Request, visitor: VisitorDep, deps: DepsDep) 
     team, rep_id, assignment_id = form.get("team", ""), form.get("rep_id", "").strip(), form.get("assignment_id")
     if not rep_id:
         return await _manager(request, visitor, deps, team, status=422, error="Pick the rep who gets the lead.")
-    body = {"rep_id": rep_id, "taken_by": _actor(visitor), **({"assignment_id": assignment_id} if assignment_id
+    body = {"rep_id": rep_id, **({"assignment_id": assignment_id} if assignment_id
                                                                else {})}
     return await _act(request, visitor, deps, team, "routing", "POST", f"/v1/queues/{quote(team, safe='')}/take",
                       body, f"The lead is {rep_id}'s now, with its follow-up clock started.",
@@ -153,7 +149,7 @@ async def set_away(request: Request, rep_id: str, visitor: VisitorDep, deps: Dep
     away = [{"from": now.isoformat(), "to": (now + timedelta(hours=hours)).isoformat(),
              "reason": form.get("reason", "").strip()[:200] or "set away by their manager"}]
     return await _act(request, visitor, deps, team, "routing", "PUT", f"/v1/reps/{quote(rep_id, safe='')}/availability",
-                      {"away": away, "changed_by": _actor(visitor)},
+                      {"away": away},
                       f"{rep_id} is away for {dict(rules.AWAY_HOURS)[hours]}: new leads skip them.")
 
 
@@ -163,7 +159,7 @@ async def set_back(request: Request, rep_id: str, visitor: VisitorDep, deps: Dep
         return refused
     form = await check_csrf(request)
     return await _act(request, visitor, deps, form.get("team", ""), "routing", "PUT",
-                      f"/v1/reps/{quote(rep_id, safe='')}/availability", {"away": [], "changed_by": _actor(visitor)},
+                      f"/v1/reps/{quote(rep_id, safe='')}/availability", {"away": []},
                       f"{rep_id} is available again.")
 
 
@@ -178,7 +174,7 @@ async def set_capacity(request: Request, rep_id: str, visitor: VisitorDep, deps:
     except rules.BadInput as bad:
         return await _manager(request, visitor, deps, team, status=422, error=bad.message)
     return await _act(request, visitor, deps, team, "routing", "PUT", f"/v1/reps/{quote(rep_id, safe='')}/capacity",
-                      {"capacity": capacity, "changed_by": _actor(visitor)},
+                      {"capacity": capacity},
                       f"{rep_id} now holds at most {capacity} open leads.")
 
 
