@@ -4,6 +4,10 @@ as text (the functions with the most samples, by their own time and with what th
 call), beside the accept rate measured during the run.
 
     PYTHONPATH=. .venv/bin/python -m bench.profile_capture [--leads 4000] [--concurrency 64] [--label after]
+    PYTHONPATH=. .venv/bin/python -m bench.profile_capture --import-rows 20000 --label import-after
+
+With ``--import-rows N`` it profiles a list import instead: a CSV of N rows (bench/imports.py's
+list) uploaded once, sampled from the upload until the import is done.
 
 Writes ``reports/profile-capture-<label>.txt`` (and the raw collapsed stacks beside it,
 ``.folded``, for a flame graph). py-spy (a development requirement) samples the child
@@ -13,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import os
 import signal
 import subprocess
@@ -59,6 +64,42 @@ async def load(url: str, headers: dict[str, str], leads: int,
     return answers["202"] / span, took, answers
 
 
+async def load_import(url: str, headers: dict[str, str], rows: int) -> tuple[float, list[float], Counter[str]]:
+    """Upload a list of ``rows`` rows and wait until capture has imported it; rows accepted
+    per second from the upload to done, and the import's counts as the answers."""
+    from bench import imports
+
+    path = harness.ROOT / "var" / "bench" / f"profile-import-{rows}.csv"
+    imports.write_list(path, rows)
+    async with httpx.AsyncClient(base_url=url, timeout=600, headers=headers) as client:
+        started = time.monotonic()
+        with path.open("rb") as f:
+            r = await client.post("/v1/imports", files={"file": (path.name, f, "text/csv")},
+                                  data={"source": "list_import", "campaign": imports.CAMPAIGN["campaign_id"],
+                                        "mapping": json.dumps(imports.COLUMNS)})
+        r.raise_for_status()
+        import_id = r.json()["import_id"]
+        while (progress := (await client.get(f"/v1/imports/{import_id}")).json())["status"] != "done":
+            await asyncio.sleep(0.25)
+        span = time.monotonic() - started
+    counts = Counter({k: int(progress[k]) for k in ("accepted", "rejected", "new_leads", "duplicates_in_file")})
+    counts["202"] = counts["accepted"]
+    return counts["accepted"] / span, [span], counts
+
+
+def define_campaign(stack: harness.Stack) -> None:
+    from bench import imports
+
+    with stack.client("nurture") as nurture, stack.client("capture") as capture:
+        r = nurture.post("/v1/campaigns", json=imports.CAMPAIGN)
+        assert r.status_code in (201, 409), r.text
+        deadline = time.monotonic() + 60
+        while imports.CAMPAIGN["campaign_id"] not in {c["campaign_id"] for c in capture.get("/v1/campaigns").json()}:
+            if time.monotonic() > deadline:
+                raise RuntimeError("capture never heard of the bench campaign")
+            time.sleep(0.2)
+
+
 def cpu_seconds(pid: int) -> float:
     """User + system CPU seconds the process has used (Linux /proc)."""
     fields = Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()
@@ -96,6 +137,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--concurrency", type=int, default=64)
     p.add_argument("--label", default=datetime.now().strftime("%Y%m%d-%H%M%S"))
     p.add_argument("--rate", type=int, default=100, help="py-spy samples per second (default 100)")
+    p.add_argument("--import-rows", type=int, default=0, help="profile a list import of this many rows instead")
     args = p.parse_args(argv)
     infra = harness.start_infra()
     ns = harness.open_namespace(infra, "prof")
@@ -103,7 +145,10 @@ def main(argv: list[str] | None = None) -> int:
     stack: harness.Stack | None = None
     spy: subprocess.Popen[bytes] | None = None
     try:
-        stack = harness.start_stack(ns, logs, names=("capture",))
+        stack = harness.start_stack(ns, logs, names=("capture", "nurture") if args.import_rows else ("capture",))
+        if args.import_rows:  # the list's campaign, defined in nurture and heard by capture; then capture alone
+            define_campaign(stack)
+            stack.services["nurture"].stop()
         capture = stack.services["capture"]
         assert capture.proc is not None
         REPORTS.mkdir(exist_ok=True)
@@ -114,11 +159,17 @@ def main(argv: list[str] | None = None) -> int:
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         time.sleep(1.0)
         cpu_before = cpu_seconds(capture.proc.pid)
-        accept, took, answers = asyncio.run(load(capture.url, stack.headers("capture"), args.leads, args.concurrency))
+        if args.import_rows:
+            accept, took, answers = asyncio.run(load_import(capture.url, stack.headers("capture"), args.import_rows))
+        else:
+            accept, took, answers = asyncio.run(load(capture.url, stack.headers("capture"), args.leads,
+                                                     args.concurrency))
         cpu = cpu_seconds(capture.proc.pid) - cpu_before
         spy.send_signal(signal.SIGINT)
         spy.wait(30)
-        head = [f"capture alone, {args.leads} POST /v1/leads by {args.concurrency} concurrent clients "
+        what = (f"a list import of {args.import_rows} rows (rows accepted/s from upload to done)" if args.import_rows
+                else f"{args.leads} POST /v1/leads by {args.concurrency} concurrent clients")
+        head = [f"capture alone, {what} "
                 f"({os.cpu_count()} CPUs, load average {', '.join(f'{x:.2f}' for x in os.getloadavg())})",
                 f"accept rate {accept:,.0f} leads/s; answers {dict(answers)}; POST p50 "
                 f"{percentile(took, .5) * 1000:,.1f} ms, p99 {percentile(took, .99) * 1000:,.1f} ms",

@@ -130,7 +130,8 @@ def registry(deps: CaptureDeps) -> Registry:
         Subscription(topics.CRM_OUTCOMES, handler=bind(on_crm_outcome, deps)),
         *privacy_subscriptions,
     ], periodic=[Periodic("outcome-gauges", 15.0, bind(refresh_outcome_gauges, deps)),
-                 Periodic("imports", deps.import_every_s, bind(process_imports, deps)), *retention])
+                 Periodic("imports", deps.import_every_s, bind(process_imports, deps),
+                          next_due_in=bind(next_import_in, deps)), *retention])
 
 
 class UnknownCampaign(LookupError):
@@ -700,6 +701,13 @@ async def process_imports(deps: CaptureDeps, units: UnitOfWorkFactory) -> None:
             if running is None:
                 return
             await import_chunk(deps, uow, running)
+
+
+async def next_import_in(deps: CaptureDeps, units: UnitOfWorkFactory) -> float | None:
+    """When the import worker next has work: at once while an import is running (its
+    window of a few seconds ran out mid-file), else at its clock (``import_every_s``)."""
+    async with units() as uow:
+        return 0.0 if await deps.imports.next_running(uow.conn) is not None else None
 
 
 async def import_chunk(deps: CaptureDeps, uow: UnitOfWork, imp: Row) -> None:

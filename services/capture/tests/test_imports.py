@@ -197,3 +197,14 @@ async def test_a_saved_mapping_serves_later_uploads_from_its_source() -> None:
     await handlers.save_mapping(deps, FakeUnitOfWork(), "list_import", COLUMNS)
     started = await handlers.start_import(deps, FakeUnitOfWork(), Upload.of(CSV, "csv", "list_import", "expo", None))
     assert imports.imports[started.import_id]["columns"] == COLUMNS
+
+
+async def test_the_import_job_runs_again_at_once_while_an_import_is_running_and_waits_its_clock_after() -> None:
+    deps, _, _ = capture(chunk_rows=2)
+    job = next(p for p in registry(deps).periodic if p.name == "imports")
+    assert job.next_due_in is not None
+    assert await job.next_due_in(FakeUnits()) is None, "nothing to import: the clock's fallback poll"
+    await handlers.start_import(deps, FakeUnitOfWork(), Upload.of(CSV, "csv", "list_import", "expo", COLUMNS))
+    assert await job.next_due_in(FakeUnits()) == 0.0, "a running import: no pause between the worker's windows"
+    await job.run(FakeUnits())
+    assert await job.next_due_in(FakeUnits()) is None
