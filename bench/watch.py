@@ -49,6 +49,26 @@ class ServiceWatch:
                 lag += float(line.rpartition(" ")[2])
         self.samples.setdefault(name, []).append(Sample(time.monotonic(), consumed, lag))
 
+    async def drain(self, timeout_s: float = 600.0, every_s: float = 1.0) -> float:
+        """Sample until every service's lag is zero twice in a row (the pipeline at rest),
+        printing the laggards every few seconds; the seconds it took (NaN: not within
+        ``timeout_s``)."""
+        started = last_print = time.monotonic()
+        calm = 0
+        async with httpx.AsyncClient(timeout=5) as client:
+            while time.monotonic() - started < timeout_s:
+                await asyncio.gather(*(self._sample(client, name, url) for name, url in self.urls.items()))
+                behind = {name: samples[-1].lag for name, samples in self.samples.items() if samples[-1].lag > 0}
+                calm = 0 if behind else calm + 1
+                if calm >= 2:
+                    return time.monotonic() - started
+                if behind and time.monotonic() - last_print >= 5:
+                    last_print = time.monotonic()
+                    print(f"[bench] draining {time.monotonic() - started:5.0f}s: "
+                          + ", ".join(f"{n} {lag:,.0f} behind" for n, lag in behind.items()), flush=True)
+                await asyncio.sleep(every_s)
+        return float("nan")
+
     def table(self, since: float) -> str:
         """Per service: events handled and the mean rate over the run, the peak rate over
         one sampling interval, and the largest and last lag seen."""

@@ -171,9 +171,19 @@ def _loopback_without_tls(dsn: str) -> dict[str, Any]:
 SERVER_SETTINGS = {"plan_cache_mode": "force_custom_plan"}
 
 
+async def _keep_session(conn: asyncpg.Connection) -> None:
+    """What a connection returned to the pool needs beyond asyncpg's own clean-up (which
+    rolls back an open transaction and drops listeners): nothing. asyncpg's default reset
+    is a statement per release (``SELECT pg_advisory_unlock_all(); CLOSE ALL; UNLISTEN *;
+    RESET ALL;``), a round trip after every unit of work, and pooled connections here keep
+    no session state: no statement changes a setting (the pool's are fixed at connect),
+    LISTEN has a connection of its own (shared.wakeups), and the migration's session lock
+    is released where it is taken."""
+
+
 async def create_pool(dsn: str, *, min_size: int = 2, max_size: int = 10) -> asyncpg.Pool:
     pool = await asyncpg.create_pool(dsn, min_size=min_size, max_size=max_size, init=_init_connection,
-                                     command_timeout=30, server_settings=SERVER_SETTINGS,
+                                     reset=_keep_session, command_timeout=30, server_settings=SERVER_SETTINGS,
                                      **_loopback_without_tls(dsn))
     assert pool is not None
     return pool

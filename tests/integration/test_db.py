@@ -194,3 +194,20 @@ async def test_every_service_prunes_its_inbox_on_a_clock(private_namespace: harn
                 await asyncio.sleep(0.2)
     finally:
         await pool.close()
+
+
+async def test_a_connection_back_in_the_pool_has_no_transaction_left_open(pool: asyncpg.Pool) -> None:
+    """The pool skips asyncpg's reset statement (shared.db._keep_session): a connection
+    released in the middle of a transaction must still come back rolled back, its write gone."""
+    await pool.execute("CREATE TABLE IF NOT EXISTS public.left_open (x int)")
+    async with pool.acquire() as conn:
+        await conn.execute("BEGIN")
+        await conn.execute("INSERT INTO public.left_open VALUES (1)")
+        assert conn.is_in_transaction()
+    async with pool.acquire() as conn:
+        assert not conn.is_in_transaction()
+        # whichever connection this is, no session of this database is still in that transaction
+        stuck = await conn.fetchval("SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                                    "AND state LIKE 'idle in transaction%'")
+        assert stuck == 0
+        assert await conn.fetchval("SELECT count(*) FROM public.left_open") == 0
