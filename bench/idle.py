@@ -21,7 +21,7 @@ import sys
 import time
 from datetime import datetime
 
-from bench import cpu
+from bench import cpu, pipeline
 from bench import stack as harness
 
 TARGET = 0.005  # of one core
@@ -76,11 +76,7 @@ def main(argv: list[str] | None = None) -> int:
         with contextlib.suppress(KeyboardInterrupt):
             if watch is not None:
                 watch.stop()
-            if stack is not None:
-                stack.stop()
-            if ns is not None:
-                harness.close_namespace(ns)
-            infra.stop()
+        pipeline.tear_down(infra, stack, ns)
 
 
 if __name__ == "__main__":

@@ -339,15 +339,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"\n[bench] failed: {type(exc).__name__}: {exc}", file=sys.stderr, flush=True)
         return 1
     finally:
-        with contextlib.suppress(KeyboardInterrupt):
-            if stack is not None:
-                stack.stop()
-            if ns is not None:
-                with contextlib.suppress(Exception):
-                    pipeline.delete_topics_with_prefix(infra.bootstrap, ns.topic_prefix)
-                harness.close_namespace(ns)
-                print(f"[bench] dropped namespace {ns.topic_prefix}* / {ns.database_name}", flush=True)
-            infra.stop()
+        pipeline.tear_down(infra, stack, ns)
 
 
 if __name__ == "__main__":

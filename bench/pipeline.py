@@ -537,16 +537,22 @@ def main(argv: list[str] | None = None) -> int:
         print(f"\n[bench] failed: {type(exc).__name__}: {exc}", file=sys.stderr, flush=True)
         return 1
     finally:
-        with contextlib.suppress(KeyboardInterrupt):
-            if stack is not None:
-                stack.stop()
-            if ns is not None:
-                with contextlib.suppress(Exception):
-                    n = delete_topics_with_prefix(infra.bootstrap, ns.topic_prefix)
-                    print(f"[bench] deleted {n} topics {ns.topic_prefix}*", flush=True)
-                harness.close_namespace(ns)
-                print(f"[bench] dropped database {ns.database_name}", flush=True)
-            infra.stop()
+        tear_down(infra, stack, ns)
+
+
+def tear_down(infra: harness.Infra, stack: harness.Stack | None, ns: harness.Namespace | None) -> None:
+    """What every bench does last, also after a failure or a Ctrl-C: stop its services,
+    delete its namespace's topics (the baseline's too) and database."""
+    with contextlib.suppress(KeyboardInterrupt):
+        if stack is not None:
+            stack.stop()
+        if ns is not None:
+            with contextlib.suppress(Exception):
+                n = delete_topics_with_prefix(infra.bootstrap, ns.topic_prefix)
+                print(f"[bench] deleted {n} topics {ns.topic_prefix}*", flush=True)
+            harness.close_namespace(ns)
+            print(f"[bench] dropped database {ns.database_name}", flush=True)
+        infra.stop()
 
 
 if __name__ == "__main__":

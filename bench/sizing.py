@@ -38,7 +38,7 @@ import asyncpg
 
 from bench import cpu
 from bench import stack as harness
-from bench.pipeline import bench_org, bench_pipeline
+from bench.pipeline import bench_org, bench_pipeline, tear_down
 
 RATES = (100, 1_000, 10_000)
 
@@ -170,12 +170,7 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         return 130
     finally:
-        with contextlib.suppress(KeyboardInterrupt):
-            if stack is not None:
-                stack.stop()
-            if ns is not None:
-                harness.close_namespace(ns)
-            infra.stop()
+        tear_down(infra, stack, ns)
 
 
 if __name__ == "__main__":
