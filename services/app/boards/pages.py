@@ -126,8 +126,7 @@ async def take_from_queue(request: Request, visitor: VisitorDep, deps: DepsDep) 
     team, rep_id, assignment_id = form.get("team", ""), form.get("rep_id", "").strip(), form.get("assignment_id")
     if not rep_id:
         return await _manager(request, visitor, deps, team, status=422, error="Pick the rep who gets the lead.")
-    body = {"rep_id": rep_id, **({"assignment_id": assignment_id} if assignment_id
-                                                               else {})}
+    body = {"rep_id": rep_id, **({"assignment_id": assignment_id} if assignment_id else {})}
     return await _act(request, visitor, deps, team, "routing", "POST", f"/v1/queues/{quote(team, safe='')}/take",
                       body, f"The lead is {rep_id}'s now, with its follow-up clock started.",
                       {409: "The queue is empty: nothing to take.",
