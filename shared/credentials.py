@@ -4,7 +4,9 @@ Pure (no web framework, no driver): :mod:`shared.sources` stores, caches and che
 them at the HTTP edge.
 
 A key is shown once, when it is issued, and only its keyed hash is kept (:func:`digest`).
-A webhook secret is kept as it is: verifying an HMAC signature needs the secret itself.
+A webhook secret must be kept itself (verifying an HMAC signature needs it), so it is
+kept encrypted (:func:`seal_secret`): a copy of the table or a backup holds no usable
+secret without the service's pepper.
 """
 
 from __future__ import annotations
@@ -18,6 +20,10 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from urllib.parse import urlsplit
 
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from limits import parse
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -62,6 +68,42 @@ def issue_key(kind: Kind) -> tuple[str, str]:
         raise ValueError("a webhook secret is made by issue_webhook_secret")
     credential_id = PREFIXES[kind] + secrets.token_hex(8)
     return credential_id, f"{credential_id}.{secrets.token_urlsafe(32)}"
+
+
+SEALED_PREFIX = "v1:"
+
+
+def _secrets_key(pepper: str) -> AESGCM:
+    """The key webhook secrets are encrypted with at rest: derived from the pepper
+    (``LEADBRIDGE_SOURCE_KEY_PEPPER``, a deployment secret already) for this one use."""
+    key = HKDF(algorithm=hashes.SHA256(), length=32, salt=None,
+               info=b"leadbridge webhook secrets at rest v1").derive(pepper.encode())
+    return AESGCM(key)
+
+
+def seal_secret(pepper: str, credential_id: str, secret: str) -> str:
+    """A webhook secret as it is stored: ``v1:`` + base64 of a random nonce and the
+    AES-256-GCM ciphertext, bound to its credential id (a sealed secret copied onto
+    another row does not open)."""
+    nonce = secrets.token_bytes(12)
+    sealed = _secrets_key(pepper).encrypt(nonce, secret.encode(), credential_id.encode())
+    return SEALED_PREFIX + base64.b64encode(nonce + sealed).decode()
+
+
+class UnreadableSecret(ValueError):
+    """A stored secret that does not open with this pepper (another deployment's, or altered)."""
+
+
+def open_secret(pepper: str, credential_id: str, stored: str) -> str:
+    """The webhook secret :func:`seal_secret` stored. A row written before secrets were
+    sealed holds the secret itself and is read as it is."""
+    if not stored.startswith(SEALED_PREFIX):
+        return stored
+    raw = base64.b64decode(stored.removeprefix(SEALED_PREFIX))
+    try:
+        return _secrets_key(pepper).decrypt(raw[:12], raw[12:], credential_id.encode()).decode()
+    except InvalidTag:
+        raise UnreadableSecret(f"the stored secret of {credential_id} does not open with this pepper") from None
 
 
 def issue_webhook_secret() -> tuple[str, str]:

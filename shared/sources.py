@@ -65,15 +65,23 @@ class CredentialStore:
     """Issued credentials, table ``{schema}.source_credentials`` (made with the inbox and
     the outbox by :mod:`shared.db`). Methods take the connection first."""
 
-    def __init__(self, schema: str) -> None:
+    def __init__(self, schema: str, pepper: str) -> None:
         self._t = f"{schema}.source_credentials"
+        self._pepper = pepper  # webhook secrets are stored sealed with a key derived from it
 
-    @staticmethod
-    def _of(row: Any) -> Credential:
+    def _of(self, row: Any) -> Credential:
+        secret = row["secret"]
+        if secret is not None:
+            try:
+                secret = credentials.open_secret(self._pepper, row["credential_id"], secret)
+            except credentials.UnreadableSecret:
+                log.error("a stored webhook secret does not open: is LEADBRIDGE_SOURCE_KEY_PEPPER this "
+                          "deployment's?", extra={"credential_id": row["credential_id"]})
+                secret = None  # its sender's deliveries are refused, the others' still checked
         return Credential(
             credential_id=row["credential_id"], kind=Kind(row["kind"]), source=row["source"],
             created_at=row["created_at"], campaign=row["campaign"], allowed_origins=tuple(row["allowed_origins"]),
-            rate_limit=row["rate_limit"], label=row["label"], digest=row["digest"], secret=row["secret"],
+            rate_limit=row["rate_limit"], label=row["label"], digest=row["digest"], secret=secret,
             valid_until=row["valid_until"], revoked_at=row["revoked_at"], replaces=row["replaces"],
             created_by=row["created_by"])
 
@@ -95,7 +103,8 @@ class CredentialStore:
             "digest, secret, created_at, created_by, valid_until, replaces) "
             "VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
             c.credential_id, c.kind.value, c.source, c.campaign, list(c.allowed_origins), c.rate_limit, c.label,
-            c.digest, c.secret, c.created_at, c.created_by, c.valid_until, c.replaces)
+            c.digest, None if c.secret is None else credentials.seal_secret(self._pepper, c.credential_id, c.secret),
+            c.created_at, c.created_by, c.valid_until, c.replaces)
 
     async def end(self, conn: Any, credential_id: str, valid_until: datetime) -> None:
         await conn.execute(f"UPDATE {self._t} SET valid_until = $2 WHERE credential_id = $1",
@@ -118,7 +127,7 @@ class KeyRing:
         self._pepper = settings.source_key_pepper
         self._refresh_s = settings.source_keys_refresh_s
         self._clock = clock
-        self.store = CredentialStore(settings.schema)
+        self.store = CredentialStore(settings.schema, self._pepper)
         now = clock()
         self._bootstrap = [k.credential(self._pepper, now) for k in settings.source_keys]
         self._settings_secrets = dict(settings.webhook_secrets)

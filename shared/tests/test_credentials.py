@@ -86,3 +86,16 @@ def test_each_bucket_has_its_own_allowance_and_a_refusal_says_when_to_retry() ->
     assert gate.take(limit, "key", "b") is None  # another key's burst is not this one's
     assert gate.limit_of(key(rate_limit="1000/second")).amount == 1000
     assert gate.limit_of(key()) is limit
+
+
+def test_a_webhook_secret_is_stored_sealed_and_opens_only_with_its_pepper_and_row() -> None:
+    secret_id, secret = credentials.issue_webhook_secret()
+    stored = credentials.seal_secret("pepper", secret_id, secret)
+    assert stored.startswith("v1:") and secret not in stored
+    assert stored != credentials.seal_secret("pepper", secret_id, secret), "a fresh nonce each time"
+    assert credentials.open_secret("pepper", secret_id, stored) == secret
+    with pytest.raises(credentials.UnreadableSecret):
+        credentials.open_secret("another pepper", secret_id, stored)
+    with pytest.raises(credentials.UnreadableSecret):  # copied onto another credential's row
+        credentials.open_secret("pepper", "whs_0000000000000000", stored)
+    assert credentials.open_secret("pepper", secret_id, secret) == secret, "a row from before sealing"

@@ -274,6 +274,18 @@ def sign_with(raw: bytes, secrets: list[str], webhook_id: str | None = None) -> 
     return {**signed[0], "webhook-signature": " ".join(h["webhook-signature"] for h in signed)}
 
 
+def stored_secrets(stack: harness.Stack, sender: str) -> list[str]:
+    """The secret column of a webhook sender's rows in capture's credential table."""
+    async def read() -> list[str]:
+        conn = await asyncpg.connect(stack.ns.database_url)
+        try:
+            rows = await conn.fetch("SELECT secret FROM capture.source_credentials WHERE source = $1", sender)
+            return [r["secret"] for r in rows]
+        finally:
+            await conn.close()
+    return asyncio.run(read())
+
+
 def test_a_webhook_secret_issued_rotated_with_both_signatures_accepted_and_revoked(stack: harness.Stack) -> None:
     sender = f"crm-{uuid.uuid4().hex[:6]}"
     with stack.client("capture") as c:
@@ -293,6 +305,9 @@ def test_a_webhook_secret_issued_rotated_with_both_signatures_accepted_and_revok
         assert deliver([second]).status_code == 202
         listed = c.get(f"/v1/sources/{sender}/webhook-secrets").json()
         assert first["secret"] not in orjson.dumps(listed).decode() and second not in orjson.dumps(listed).decode()
+        stored = stored_secrets(stack, sender)  # at rest: sealed, neither secret readable in the table
+        assert len(stored) == 2 and all(v.startswith("v1:") for v in stored)
+        assert not any(first["secret"] in v or second in v or first["secret"][6:] in v for v in stored)
         assert c.delete(f"/v1/sources/{sender}/webhook-secrets/{first['id']}").status_code == 200
         assert refusal(deliver([first["secret"]]), 401)[0] == "webhook-signature"
         assert deliver([first["secret"], second]).status_code == 202
