@@ -35,6 +35,7 @@ router = APIRouter(prefix="/v1", tags=["collateral"])
 
 DepsDep = Annotated[ContentDeps, Depends(get_deps)]
 MARKETING = allow(UserRole.marketing)  # marketing's own commands on the library
+Marketer = Annotated[Principal, MARKETING]  # the same, naming the caller (the audit trail's who)
 # Reads behind the manager's, marketing's and the operator's boards (no personal data of a lead)
 BOARDS = allow(UserRole.marketing, UserRole.manager, UserRole.sales_approver, UserRole.operator)
 
@@ -168,17 +169,17 @@ def _answers() -> Iterator[None]:
         raise HTTPException(404, detail={"field": exc.field, "reason": exc.reason}) from None
 
 
-@router.post("/collateral", dependencies=[MARKETING],
+@router.post("/collateral",
              status_code=201, responses=responses(403, links={201: {
     "GetItem": link("GET", "/v1/collateral/{item_id}", "the item created", item_id="$response.body#/item_id")}}))
-async def create_item(item: ItemIn, runtime: RuntimeDep, deps: DepsDep) -> dict[str, Any]:
+async def create_item(item: ItemIn, runtime: RuntimeDep, deps: DepsDep, who: Marketer) -> dict[str, Any]:
     new = handlers.NewItem(title=item.title, kind=item.kind, url=str(item.url) if item.url else None,
                            summary=item.summary, segments=item.segments, stages=list(item.stages),
                            products=item.products, personas=item.personas, owner=item.owner,
                            replaces=item.replaces)
     with _answers():
         async with runtime.unit_of_work() as uow:
-            row = await handlers.add_item(deps, uow, new, item.actor.actor())
+            row = await handlers.add_item(deps, uow, new, item.actor.actor(), who=who)
     return _out(row)
 
 
@@ -226,9 +227,9 @@ async def item_history(item_id: str, runtime: RuntimeDep, deps: DepsDep) -> dict
     return {"item_id": item_id, "history": [{**dict(r), "at": r["at"].isoformat()} for r in rows]}
 
 
-@router.post("/collateral/{item_id}/versions", dependencies=[MARKETING],
+@router.post("/collateral/{item_id}/versions",
              status_code=201, responses=responses(403, 404, 409, 413, 415))
-async def upload_version(item_id: str, runtime: RuntimeDep, deps: DepsDep,
+async def upload_version(item_id: str, runtime: RuntimeDep, deps: DepsDep, who: Marketer,
                          file: Annotated[UploadFile, File(description="PDF, PPTX, DOCX, PNG/JPEG/GIF/WebP, or a "
                                                                       "text/HTML template")],
                          actor_id: Annotated[Text, Form(min_length=1)],
@@ -238,7 +239,7 @@ async def upload_version(item_id: str, runtime: RuntimeDep, deps: DepsDep,
     upload = handlers.Upload(file.filename or "", file.content_type or "", data)
     with _answers():
         async with runtime.unit_of_work() as uow:
-            record = await handlers.add_version(deps, uow, item_id, Actor(actor_id, actor_role), upload)
+            record = await handlers.add_version(deps, uow, item_id, Actor(actor_id, actor_role), upload, who=who)
     return _version_out(record)
 
 
@@ -269,13 +270,13 @@ async def published_file(item_id: str, runtime: RuntimeDep, deps: DepsDep) -> Re
     return _file_response(f)
 
 
-@router.post("/collateral/{item_id}/submit", dependencies=[MARKETING], responses=responses(403, 404, 409))
-async def submit(item_id: str, body: SubmitIn, runtime: RuntimeDep, deps: DepsDep) -> dict[str, Any]:
+@router.post("/collateral/{item_id}/submit", responses=responses(403, 404, 409))
+async def submit(item_id: str, body: SubmitIn, runtime: RuntimeDep, deps: DepsDep, who: Marketer) -> dict[str, Any]:
     """Marketing sends the current version to the named sales reviewers."""
     with _answers():
         async with runtime.unit_of_work() as uow:
             row = await handlers.submit(deps, uow, item_id, body.actor.actor(),
-                                        [Reviewer(r.id, r.role) for r in body.reviewers])
+                                        [Reviewer(r.id, r.role) for r in body.reviewers], who=who)
     return _out(row)
 
 
@@ -292,33 +293,34 @@ async def review(item_id: str, body: ReviewIn, runtime: RuntimeDep, deps: DepsDe
     with _answers():
         async with runtime.unit_of_work() as uow:
             row = await handlers.review(deps, uow, item_id, body.actor.actor(), body.decision == "approve",
-                                        body.comment)
+                                        body.comment, who=who)
     return _out(row)
 
 
-@router.post("/collateral/{item_id}/publish", dependencies=[MARKETING], responses=responses(403, 404, 409))
-async def publish(item_id: str, body: ActIn, runtime: RuntimeDep, deps: DepsDep) -> dict[str, Any]:
+@router.post("/collateral/{item_id}/publish", responses=responses(403, 404, 409))
+async def publish(item_id: str, body: ActIn, runtime: RuntimeDep, deps: DepsDep, who: Marketer) -> dict[str, Any]:
     """Publish what sales approved (409 naming the missing approvals otherwise)."""
     with _answers():
         async with runtime.unit_of_work() as uow:
-            row = await handlers.publish(deps, uow, item_id, body.actor.actor())
+            row = await handlers.publish(deps, uow, item_id, body.actor.actor(), who=who)
     return _out(row)
 
 
-@router.post("/collateral/{item_id}/withdraw", dependencies=[MARKETING], responses=responses(403, 404, 409))
-async def withdraw(item_id: str, body: ActIn, runtime: RuntimeDep, deps: DepsDep) -> dict[str, Any]:
+@router.post("/collateral/{item_id}/withdraw", responses=responses(403, 404, 409))
+async def withdraw(item_id: str, body: ActIn, runtime: RuntimeDep, deps: DepsDep, who: Marketer) -> dict[str, Any]:
     with _answers():
         async with runtime.unit_of_work() as uow:
-            row = await handlers.withdraw(deps, uow, item_id, body.actor.actor(), body.comment)
+            row = await handlers.withdraw(deps, uow, item_id, body.actor.actor(), body.comment, who=who)
     return _out(row)
 
 
-@router.post("/collateral/{item_id}/retire", dependencies=[MARKETING], responses=responses(403, 404, 409))
-async def retire(item_id: str, body: RetireIn, runtime: RuntimeDep, deps: DepsDep) -> dict[str, Any]:
+@router.post("/collateral/{item_id}/retire", responses=responses(403, 404, 409))
+async def retire(item_id: str, body: RetireIn, runtime: RuntimeDep, deps: DepsDep, who: Marketer) -> dict[str, Any]:
     """Retire a published item by hand, naming its successor (its links then point there)."""
     with _answers():
         async with runtime.unit_of_work() as uow:
-            row = await handlers.retire(deps, uow, item_id, body.actor.actor(), body.successor_id, body.comment)
+            row = await handlers.retire(deps, uow, item_id, body.actor.actor(), body.successor_id, body.comment,
+                                        who=who)
     return _out(row)
 
 

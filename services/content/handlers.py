@@ -159,13 +159,17 @@ def _status_event(row: Row, action: str, before: str | None, actor: Actor, at: d
 
 
 async def _record(deps: ContentDeps, uow: UnitOfWork, row: Row, action: str, before: str | None, actor: Actor,
-                  at: datetime, version: int | None, comment: str = "", event_id: str | None = None) -> None:
+                  at: datetime, version: int | None, comment: str = "", event_id: str | None = None,
+                  who: audit.Who | None = None) -> None:
+    """The item's history entry and event name ``actor`` (the lifecycle's person and role);
+    the audit entry names ``who`` made the request (the signed-in caller), or the actor
+    for the service's own work."""
     await deps.collateral.add_history(uow.conn, row["item_id"], {
         "action": action, "from_status": before, "to_status": row["status"], "version": version,
         "actor_id": actor.id, "actor_role": actor.role, "comment": comment, "at": at})
     uow.emit(_status_event(row, action, before, actor, at, version, comment, event_id))
     # (a clocked retirement's entry gets an id derived from its event's, so a re-run records it once)
-    audit.record(uow, audit.Actor(actor.id, actor.id, (actor.role,)), f"collateral.{action}", "collateral",
+    audit.record(uow, who or audit.Actor(actor.id, actor.id, (actor.role,)), f"collateral.{action}", "collateral",
                  row["item_id"], before={"status": before}, after={"status": row["status"]},
                  details={"version": version, "published_version": row["published_version"], "comment": comment},
                  cause_id=event_id)
@@ -181,7 +185,8 @@ async def _check_segments(deps: ContentDeps, uow: UnitOfWork, segments: Sequence
                                   "has graded a lead into (see lead-scored)")
 
 
-async def add_item(deps: ContentDeps, uow: UnitOfWork, item: NewItem, actor: Actor) -> Row:
+async def add_item(deps: ContentDeps, uow: UnitOfWork, item: NewItem, actor: Actor, *,
+                   who: audit.Who | None = None) -> Row:
     """Marketing adds an item to the library; it starts as a draft (its first version is uploaded next)."""
     if actor.role != "marketing":
         raise Refused("actor.role", f"only marketing drafts collateral, not {actor.role}", forbidden=True)
@@ -194,7 +199,7 @@ async def add_item(deps: ContentDeps, uow: UnitOfWork, item: NewItem, actor: Act
         "summary": item.summary, "segments": list(item.segments), "stages": list(item.stages),
         "products": list(item.products), "personas": list(item.personas), "owner": item.owner, "status": "draft",
         "replaces": item.replaces, "created_at": now, "updated_at": now})
-    await _record(deps, uow, row, "create", None, actor, now, None)
+    await _record(deps, uow, row, "create", None, actor, now, None, who=who)
     return row
 
 
@@ -210,19 +215,19 @@ def _reviewers_json(state: ItemState) -> list[dict[str, str]]:
 
 
 async def submit(deps: ContentDeps, uow: UnitOfWork, item_id: str, actor: Actor,
-                 reviewers: Sequence[Reviewer]) -> Row:
+                 reviewers: Sequence[Reviewer], *, who: audit.Who | None = None) -> Row:
     """Marketing sends the current version to the named sales reviewers."""
     row, state = await _load(deps, uow, item_id)
     new = lifecycle.submit(state, actor, reviewers, deps.policy)
     now = deps.clock()
     saved = await deps.collateral.update(uow.conn, item_id, {
         "status": new.status, "reviewers": _reviewers_json(new), "submitted_at": now, "updated_at": now})
-    await _record(deps, uow, saved, "submit", row["status"], actor, now, new.current_version)
+    await _record(deps, uow, saved, "submit", row["status"], actor, now, new.current_version, who=who)
     return saved
 
 
 async def review(deps: ContentDeps, uow: UnitOfWork, item_id: str, actor: Actor, approve: bool,
-                 comment: str) -> Row:
+                 comment: str, *, who: audit.Who | None = None) -> Row:
     """A named reviewer approves the version under review, or asks for changes to it."""
     row, state = await _load(deps, uow, item_id)
     now = deps.clock()
@@ -232,11 +237,12 @@ async def review(deps: ContentDeps, uow: UnitOfWork, item_id: str, actor: Actor,
     saved = await deps.collateral.update(uow.conn, item_id, {
         "status": new.status, "changes_requested_on": new.changes_requested_on, "updated_at": now})
     await _record(deps, uow, saved, "approve" if approve else "request_changes", row["status"], actor, now,
-                  state.current_version, comment)
+                  state.current_version, comment, who=who)
     return saved
 
 
-async def publish(deps: ContentDeps, uow: UnitOfWork, item_id: str, actor: Actor) -> Row:
+async def publish(deps: ContentDeps, uow: UnitOfWork, item_id: str, actor: Actor, *,
+                  who: audit.Who | None = None) -> Row:
     """Marketing publishes what sales approved; its year starts now. A new edition that
     replaces another item becomes that item's successor (its links point here once it retires)."""
     row, state = await _load(deps, uow, item_id)
@@ -247,21 +253,22 @@ async def publish(deps: ContentDeps, uow: UnitOfWork, item_id: str, actor: Actor
         "retire_at": retirement.retire_at(now, deps.lifetime), "warned_weeks": None, "updated_at": now})
     if row["replaces"] is not None:
         await deps.collateral.update(uow.conn, row["replaces"], {"successor_id": item_id})
-    await _record(deps, uow, saved, "publish", row["status"], actor, now, new.published_version)
+    await _record(deps, uow, saved, "publish", row["status"], actor, now, new.published_version, who=who)
     return saved
 
 
-async def withdraw(deps: ContentDeps, uow: UnitOfWork, item_id: str, actor: Actor, comment: str = "") -> Row:
+async def withdraw(deps: ContentDeps, uow: UnitOfWork, item_id: str, actor: Actor, comment: str = "", *,
+                   who: audit.Who | None = None) -> Row:
     row, state = await _load(deps, uow, item_id)
     new = lifecycle.withdraw(state, actor)
     now = deps.clock()
     saved = await deps.collateral.update(uow.conn, item_id, {"status": new.status, "updated_at": now})
-    await _record(deps, uow, saved, "withdraw", row["status"], actor, now, state.current_version, comment)
+    await _record(deps, uow, saved, "withdraw", row["status"], actor, now, state.current_version, comment, who=who)
     return saved
 
 
 async def retire(deps: ContentDeps, uow: UnitOfWork, item_id: str, actor: Actor, successor_id: str | None = None,
-                 comment: str = "") -> Row:
+                 comment: str = "", *, who: audit.Who | None = None) -> Row:
     """Retire an item (by hand; the timer retires by :func:`run_retirement`), naming what replaces it."""
     row, state = await _load(deps, uow, item_id)
     if successor_id is not None and (successor_id == item_id or await deps.collateral.get(uow.conn, successor_id)
@@ -271,7 +278,7 @@ async def retire(deps: ContentDeps, uow: UnitOfWork, item_id: str, actor: Actor,
     now = deps.clock()
     saved = await deps.collateral.update(uow.conn, item_id, {"status": new.status, "successor_id": successor_id,
                                                              "updated_at": now})
-    await _record(deps, uow, saved, "retire", row["status"], actor, now, state.published_version, comment)
+    await _record(deps, uow, saved, "retire", row["status"], actor, now, state.published_version, comment, who=who)
     return saved
 
 
@@ -289,7 +296,8 @@ def _storage_key(item_id: str, version: int, sha256: str) -> str:
     return f"items/{item_id}/{version}/{sha256}"
 
 
-async def add_version(deps: ContentDeps, uow: UnitOfWork, item_id: str, actor: Actor, upload: Upload) -> Row:
+async def add_version(deps: ContentDeps, uow: UnitOfWork, item_id: str, actor: Actor, upload: Upload, *,
+                      who: audit.Who | None = None) -> Row:
     """A new, immutable version of an item, with its file and checksum. The bytes must be
     what the upload claims (PDF, PPTX, DOCX, an image, or a text/HTML template whose merge
     fields are known); their text is extracted for search. Returns the version's record."""
@@ -318,7 +326,7 @@ async def add_version(deps: ContentDeps, uow: UnitOfWork, item_id: str, actor: A
     await deps.collateral.add_version(uow.conn, record)
     saved = await deps.collateral.update(uow.conn, item_id, {
         "status": new.status, "current_version": version, "body_text": text, "updated_at": now})
-    await _record(deps, uow, saved, "revise", row["status"], actor, now, version)
+    await _record(deps, uow, saved, "revise", row["status"], actor, now, version, who=who)
     return record
 
 

@@ -111,6 +111,14 @@ def test_the_full_lifecycle_over_http(stack: harness.Stack) -> None:
         # found for the lead
         for_lead = c.get(f"/v1/leads/{lead_id}/collateral", params={"stage": "decision"}).json()["items"]
         assert item_id in [i["item_id"] for i in for_lead]
+        # the audit trail names who made each request (the token), the history the body's actor
+        trail = c.get("/v1/audit", params={"subject_type": "collateral", "subject_id": item_id}).json()["entries"]
+        assert [(e["action"], e["actor"]["subject"]) for e in trail] == [
+            ("collateral.create", "test-all-roles"), ("collateral.revise", "test-all-roles"),
+            ("collateral.submit", "test-all-roles"), ("collateral.request_changes", MANAGER["id"]),
+            ("collateral.revise", "test-all-roles"), ("collateral.submit", "test-all-roles"),
+            ("collateral.approve", REP["id"]), ("collateral.approve", MANAGER["id"]),
+            ("collateral.publish", "test-all-roles")]
 
     events = [json.loads(r.value) for r in harness.read_topic(stack.ns.bootstrap,
                                                                stack.ns.topic(topics.COLLATERAL_STATUS_CHANGED))]
