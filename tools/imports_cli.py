@@ -54,13 +54,19 @@ def upload(args: argparse.Namespace, console: Console) -> int:
         import_id = r.json()["import_id"]
         console.print(f"import {import_id}" + (" (this file was imported already)" if r.status_code == 200 else ""))
         progress: dict[str, Any] = client.get(f"/v1/imports/{import_id}").json()
-        with Progress(TextColumn("[bold]importing"), BarColumn(), MofNCompleteColumn(),
-                      TextColumn("accepted {task.fields[accepted]} rejected {task.fields[rejected]}"),
-                      TimeRemainingColumn(), console=console) as bar:
-            task = bar.add_task("import", total=progress["rows"], accepted=0, rejected=0)
+        # Two bars: every record validated first (its fate and the report known), then the
+        # accepted ones captured as leads.
+        with Progress(TextColumn("[bold]{task.description:>10}"), BarColumn(), MofNCompleteColumn(),
+                      TextColumn("{task.fields[note]}"), TimeRemainingColumn(), console=console) as bar:
+            checked = bar.add_task("validated", total=progress["rows"], note="")
+            leads = bar.add_task("captured", total=None, note="")
             while True:
-                bar.update(task, completed=progress["rows_read"], accepted=progress["accepted"],
-                           rejected=progress["rejected"])
+                bar.update(checked, completed=progress["rows_read"],
+                           note=f"accepted {progress['accepted']} rejected {progress['rejected']}")
+                to_capture = progress["accepted"] - progress["duplicates_in_file"]
+                bar.update(leads, total=to_capture if progress["phase"] != "validating" else None,
+                           completed=progress["new_leads"] + progress["known_people"],
+                           note=f"new leads {progress['new_leads']} known people {progress['known_people']}")
                 if progress["status"] == "done":
                     break
                 time.sleep(args.poll_s)

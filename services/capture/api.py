@@ -475,6 +475,8 @@ async def get_mapping(source: LeadSource, runtime: RuntimeDep, deps: DepsDep) ->
 def _progress(row: Row) -> dict[str, Any]:
     return {"import_id": row["import_id"], "status": row["status"], "source": row["source"],
             "campaign": row["campaign"], "format": row["format"], "sha256": row["sha256"],
+            "phase": "done" if row["status"] == "done" else
+                     "validating" if row["position"] < row["total_rows"] else "capturing",
             "rows": row["total_rows"], "rows_read": row["position"], "accepted": row["accepted"],
             "rejected": row["rejected"], "new_leads": row["new_leads"], "known_people": row["known_people"],
             "duplicates_in_file": row["duplicates"], "created_at": row["created_at"].isoformat(),

@@ -89,6 +89,7 @@ class CaptureDeps:
     max_clock_skew_s: float = 300.0
     import_max_rows: int = 1_000_000
     import_chunk_rows: int = 2_000
+    import_validate_rows: int = 10_000
     import_every_s: float = 1.0
     # Privacy (GDPR): the erasure bookkeeping, what capture holds about a person, the services
     # whose confirmations complete an erasure, and retention (0: leads are kept until erased).
@@ -711,14 +712,23 @@ async def next_import_in(deps: CaptureDeps, units: UnitOfWorkFactory) -> float |
 
 
 async def import_chunk(deps: CaptureDeps, uow: UnitOfWork, imp: Row) -> None:
-    """Import the next chunk of ``imp``'s rows: each valid row captured as a lead posted
-    alone would be (its key from the import and line, so a re-run adds nothing); a
-    person met earlier in the file is a duplicate and captured once only. The chunk's
-    rows are captured together (:func:`capture_many`)."""
+    """The import's next step: while records are left to validate, a chunk of them
+    (:func:`validate_chunk`); then the leads, a chunk at a time (:func:`capture_chunk`)."""
+    if imp["position"] < imp["total_rows"]:
+        await validate_chunk(deps, uow, imp)
+    else:
+        await capture_chunk(deps, uow, imp)
+
+
+async def validate_chunk(deps: CaptureDeps, uow: UnitOfWork, imp: Row) -> None:
+    """Validate the next ``import_validate_rows`` records of ``imp`` as a lead posted alone
+    is validated: a rejected one's problems go to the report, an accepted one is kept as
+    the lead it makes (:func:`capture_chunk` captures it), a person met earlier in the file
+    is a duplicate. Accepted, rejected and duplicates are counted now, so the report is
+    complete long before the last lead is captured."""
     import_id, repo = imp["import_id"], deps.imports
     start = imp["position"]
-    chunk = await repo.rows(uow.conn, import_id, start, deps.import_chunk_rows)
-    counts = dict.fromkeys(("accepted", "rejected", "new_leads", "known_people", "duplicates"), 0)
+    chunk = await repo.rows(uow.conn, import_id, start, deps.import_validate_rows)
     rejections: list[tuple[int, int, str, str]] = []
     now = deps.clock()
     valid: list[Valid] = []
@@ -728,26 +738,34 @@ async def import_chunk(deps: CaptureDeps, uow: UnitOfWork, imp: Row) -> None:
             valid.append(decision)
         else:
             rejections += [(decision.line, n, f, r) for n, (f, r) in enumerate(decision.problems)]
-    counts["accepted"], counts["rejected"] = len(valid), len(chunk) - len(valid)
-    first = await repo.first_seen(uow.conn, import_id, list(dict.fromkeys(
-        normalise_email(str(v.lead.email)) for v in valid)))
-    subs: list[Submission] = []
-    for v in valid:
-        email_norm = normalise_email(str(v.lead.email))
+    emails = [normalise_email(str(v.lead.email)) for v in valid]
+    first = await repo.first_seen(uow.conn, import_id, list(dict.fromkeys(emails)))
+    kept: list[tuple[int, dict[str, Any], datetime]] = []
+    for v, email_norm in zip(valid, emails, strict=True):
         if email_norm in first:
             first.discard(email_norm)
-            subs.append(submission(v.lead, v.occurred_at, row_key(import_id, v.line)))
-        else:
-            counts["duplicates"] += 1
-    if subs:
+            kept.append((v.line, v.lead.model_dump(mode="json", exclude_unset=True), v.occurred_at))
+    await repo.add_rejections(uow.conn, import_id, rejections)
+    await repo.add_accepted(uow.conn, import_id, kept)
+    counts = {"accepted": len(valid), "rejected": len(chunk) - len(valid), "duplicates": len(valid) - len(kept)}
+    await repo.advance(uow.conn, import_id, start + len(chunk) if chunk else imp["total_rows"], counts, done=False)
+
+
+async def capture_chunk(deps: CaptureDeps, uow: UnitOfWork, imp: Row) -> None:
+    """Capture the next ``import_chunk_rows`` accepted records of ``imp`` together
+    (:func:`capture_many`), each as a lead posted alone would be (its key from the import
+    and line, so a re-run adds nothing); the import is done with the last of them."""
+    import_id, repo = imp["import_id"], deps.imports
+    rows = await repo.accepted(uow.conn, import_id, imp["captured_line"], deps.import_chunk_rows)
+    counts = dict.fromkeys(("new_leads", "known_people"), 0)
+    if rows:
         await _known_campaign(deps, uow, imp["campaign"])
-    for accepted in await capture_many(deps, uow, subs):
-        counts["known_people" if accepted.is_repeat else "new_leads"] += 1
-    if rejections:
-        await repo.add_rejections(uow.conn, import_id, rejections)
-    end = start + len(chunk)
-    done = end >= imp["total_rows"] or not chunk
-    await repo.advance(uow.conn, import_id, end, counts, done=done)
+        subs = [submission(LeadIn.model_validate(lead), occurred_at, row_key(import_id, line))
+                for line, lead, occurred_at in rows]
+        for accepted in await capture_many(deps, uow, subs):
+            counts["known_people" if accepted.is_repeat else "new_leads"] += 1
+    done = len(rows) < deps.import_chunk_rows
+    await repo.advance_capture(uow.conn, import_id, rows[-1][0] if rows else imp["captured_line"], counts, done=done)
     if done:
         await repo.forget_rows(uow.conn, import_id)
 

@@ -429,7 +429,21 @@ class ImportStore(Protocol):
         """Keep rejected rows' problems: (line, n, field, reason)."""
 
     async def advance(self, conn: Any, import_id: str, position: int, counts: dict[str, int], done: bool) -> None:
-        """Move the import's position on and add ``counts`` to its figures (done: finished)."""
+        """Move the import's position (records validated) on and add ``counts`` to its
+        figures (done: finished)."""
+
+    async def add_accepted(self, conn: Any, import_id: str, rows: Sequence[tuple[int, dict[str, Any], datetime]]
+                           ) -> None:
+        """Keep accepted records, (line, the lead as JSON, when it happened), until captured
+        (one kept already is kept as it is)."""
+
+    async def accepted(self, conn: Any, import_id: str, after_line: int, limit: int
+                       ) -> list[tuple[int, dict[str, Any], datetime]]:
+        """At most ``limit`` accepted records after line ``after_line``, by line."""
+
+    async def advance_capture(self, conn: Any, import_id: str, captured_line: int, counts: dict[str, int],
+                              done: bool) -> None:
+        """The accepted records through ``captured_line`` are leads: add ``counts`` (done: finished)."""
 
     async def rejections(self, conn: Any, import_id: str) -> Sequence[Row]:
         """The import's rejected rows' problems, by line."""
@@ -479,8 +493,35 @@ class ImportRepository:
 
     async def forget_rows(self, conn: Connection, import_id: str) -> None:
         await conn.execute(f"DELETE FROM {self.s}.import_rows WHERE import_id = $1", import_id)
+        await conn.execute(f"DELETE FROM {self.s}.import_accepted WHERE import_id = $1", import_id)
 
-    _PROGRESS = ("import_id, sha256, source, campaign, format, columns, total_rows, status, position, "
+    async def add_accepted(self, conn: Connection, import_id: str,
+                           rows: Sequence[tuple[int, dict[str, Any], datetime]]) -> None:
+        if not rows:
+            return
+        lines, leads, times = zip(*rows, strict=True)
+        await conn.execute(
+            f"INSERT INTO {self.s}.import_accepted SELECT $1, * FROM unnest($2::int[], $3::text[], "
+            "$4::timestamptz[]) ON CONFLICT DO NOTHING", import_id, list(lines),
+            [orjson.dumps(lead).decode() for lead in leads], list(times))
+
+    async def accepted(self, conn: Connection, import_id: str, after_line: int, limit: int
+                       ) -> list[tuple[int, dict[str, Any], datetime]]:
+        found = await conn.fetch(
+            f"SELECT line, lead, occurred_at FROM {self.s}.import_accepted WHERE import_id = $1 AND line > $2 "
+            "ORDER BY line LIMIT $3", import_id, after_line, limit)
+        return [(r["line"], orjson.loads(r["lead"]), r["occurred_at"]) for r in found]
+
+    async def advance_capture(self, conn: Connection, import_id: str, captured_line: int, counts: dict[str, int],
+                              done: bool) -> None:
+        sets = ", ".join(f"{c} = {c} + ${i + 3}" for i, c in enumerate(IMPORT_COUNTS))
+        await conn.execute(
+            f"UPDATE {self.s}.imports SET captured_line = $2, {sets}, "
+            f"status = CASE WHEN ${len(IMPORT_COUNTS) + 3} THEN 'done' ELSE status END, "
+            f"finished_at = CASE WHEN ${len(IMPORT_COUNTS) + 3} THEN now() END WHERE import_id = $1",
+            import_id, captured_line, *(counts.get(c, 0) for c in IMPORT_COUNTS), done)
+
+    _PROGRESS = ("import_id, sha256, source, campaign, format, columns, total_rows, status, position, captured_line, "
                  + ", ".join(IMPORT_COUNTS) + ", created_at, finished_at")
 
     async def get_import(self, conn: Connection, import_id: str) -> Row | None:

@@ -9,8 +9,10 @@ class CaptureSettings(ServiceSettings):
     http_port: int = 8001
     # A capture claiming to have happened further in the future than this is refused.
     max_clock_skew_s: float = 300.0
-    # List imports: the most rows one file may hold, rows per committed chunk, the worker's clock.
+    # List imports: the most rows one file may hold, records validated per committed chunk,
+    # leads captured per committed chunk, the worker's clock.
     import_max_rows: int = 1_000_000
+    import_validate_rows: int = 10_000
     import_chunk_rows: int = 2_000
     import_every_s: float = 1.0
     # Privacy (GDPR). The services whose confirmations complete an erasure (each holds

@@ -200,6 +200,7 @@ class InMemoryImports:
         self.rejected: dict[tuple[str, int, int], tuple[str, str]] = {}
         self.people: set[tuple[str, str]] = set()
         self.stored: dict[str, list[RawRow]] = {}
+        self.kept: dict[str, dict[int, tuple[dict[str, Any], datetime]]] = {}  # accepted, not captured yet
 
     async def save_mapping(self, conn: Any, source: str, columns: dict[str, str]) -> None:
         self.mappings[source] = dict(columns)
@@ -215,7 +216,8 @@ class InMemoryImports:
         self.imports[import_id] = {
             "import_id": import_id, "sha256": sha256, "source": source, "campaign": campaign, "format": fmt,
             "columns": dict(columns), "total_rows": 0, "status": "running",
-            "position": 0, **dict.fromkeys(IMPORT_COUNTS, 0), "created_at": self.clock(), "finished_at": None}
+            "position": 0, "captured_line": 0, **dict.fromkeys(IMPORT_COUNTS, 0), "created_at": self.clock(),
+            "finished_at": None}
         self.stored[import_id] = []
         return True
 
@@ -231,6 +233,27 @@ class InMemoryImports:
 
     async def forget_rows(self, conn: Any, import_id: str) -> None:
         self.stored.pop(import_id, None)
+        self.kept.pop(import_id, None)
+
+    async def add_accepted(self, conn: Any, import_id: str, rows: Sequence[tuple[int, dict[str, Any], datetime]]
+                           ) -> None:
+        kept = self.kept.setdefault(import_id, {})
+        for line, lead, at in rows:
+            kept.setdefault(line, (lead, at))
+
+    async def accepted(self, conn: Any, import_id: str, after_line: int, limit: int
+                       ) -> list[tuple[int, dict[str, Any], datetime]]:
+        kept = self.kept.get(import_id, {})
+        return [(line, *kept[line]) for line in sorted(k for k in kept if k > after_line)][:limit]
+
+    async def advance_capture(self, conn: Any, import_id: str, captured_line: int, counts: dict[str, int],
+                              done: bool) -> None:
+        imp = self.imports[import_id]
+        imp["captured_line"] = captured_line
+        for c in IMPORT_COUNTS:
+            imp[c] += counts.get(c, 0)
+        if done:
+            imp.update(status="done", finished_at=self.clock())
 
     async def get_import(self, conn: Any, import_id: str) -> Row | None:
         found = self.imports.get(import_id)

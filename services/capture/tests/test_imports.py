@@ -138,7 +138,7 @@ async def test_an_import_captures_each_valid_row_once_and_reports_the_rest() -> 
     assert (imp["status"], imp["position"], imp["total_rows"]) == ("done", 6, 6)
     assert {k: imp[k] for k in ("accepted", "rejected", "new_leads", "known_people", "duplicates")} == {
         "accepted": 4, "rejected": 2, "new_leads": 2, "known_people": 1, "duplicates": 1}
-    assert len(units.opened) >= 3, "one transaction per chunk of two rows"
+    assert len(units.opened) == 4, "the records validated in one transaction, the leads two at a time, then none left"
     captured = [e for u in units.opened for e in u.of(LeadCaptured)]
     assert sorted(e.profile.email for e in captured) == ["ann@x.com", "di@x.com", "known@x.com"]
     assert all(e.campaign == "expo" and e.source == LeadSource.LIST_IMPORT for e in captured)
@@ -165,12 +165,14 @@ async def test_a_rerun_chunk_after_a_crash_adds_no_capture() -> None:
     started = await handlers.start_import(deps, FakeUnitOfWork(), Upload.of(CSV, "csv", "list_import", "expo", COLUMNS))
     kept = list(imports.stored[started.import_id])
     await run_to_end(deps)
-    # as if the chunk's commit (position, people met, the records' removal) had not happened
-    imports.imports[started.import_id].update(status="running", position=0)
+    # as if the chunks' commits (positions, people met, the records' removal) had not happened
+    imports.imports[started.import_id].update(status="running", position=0, captured_line=0)
     imports.people.clear()
     imports.stored[started.import_id] = kept
     units = await run_to_end(deps)
-    assert len(leads.captures) == 3 and units.opened[0].events() == []
+    assert imports.imports[started.import_id]["status"] == "done"
+    assert len(units.opened) >= 2, "validated again, then captured again"
+    assert len(leads.captures) == 3 and all(u.events() == [] for u in units.opened)
 
 
 async def test_bad_uploads_name_the_field_and_reason() -> None:
@@ -208,3 +210,19 @@ async def test_the_import_job_runs_again_at_once_while_an_import_is_running_and_
     assert await job.next_due_in(FakeUnits()) == 0.0, "a running import: no pause between the worker's windows"
     await job.run(FakeUnits())
     assert await job.next_due_in(FakeUnits()) is None
+
+
+async def test_every_records_fate_is_counted_and_reported_before_the_first_lead_is_captured() -> None:
+    deps, leads, imports = capture(chunk_rows=2)
+    started = await handlers.start_import(deps, FakeUnitOfWork(), Upload.of(CSV, "csv", "list_import", "expo", COLUMNS))
+    validation = FakeUnitOfWork()
+    imp = await imports.next_running(None)
+    assert imp is not None
+    await handlers.import_chunk(deps, validation, imp)
+    progress = imports.imports[started.import_id]
+    assert {k: progress[k] for k in ("position", "accepted", "rejected", "duplicates", "new_leads")} == {
+        "position": 6, "accepted": 4, "rejected": 2, "duplicates": 1, "new_leads": 0}
+    assert [(r["line"], r["field"]) for r in await imports.rejections(None, started.import_id)] == [
+        (3, "email"), (6, "row")]
+    assert validation.events() == [] and not leads.captures, "no lead yet: they follow, a chunk at a time"
+    assert sorted(imports.kept[started.import_id]) == [2, 4, 7]  # the first of each person, by line
