@@ -8,11 +8,14 @@ bare-Kafka baseline measured in the same run.
    N generated rows (a third each of grade A, B and C people; every 50th row with a
    malformed email, every 97th with an unknown country, every 33rd a duplicate of the
    row before with its email in capitals) is uploaded to ``POST /v1/imports``. Timed from
-   the upload's first byte: the 202 (the file's records kept), the import ``done`` (every
-   row validated, each valid one captured: lead, capture and event committed), and the
-   moment every valid person's first ``lead-scored`` and ``lead-assigned`` has been read
-   from the namespace's topics. Rows accepted/s = valid rows / (upload → done). Each
-   service's consume rate and lag are sampled from its /metrics during the run.
+   the upload's first byte: the 202 (the file's records kept), every record validated
+   (each accepted or rejected, committed, the report complete: the import's ``phase``
+   leaves ``validating``), the import ``done`` (each accepted one captured: lead, capture
+   and event committed), and the moment every valid person's first ``lead-scored`` and
+   ``lead-assigned`` has been read from the namespace's topics. Rows accepted/s = accepted
+   rows / (upload → every record validated); the leads captured per second are printed
+   beside it. Each service's consume rate and lag are sampled from its /metrics during
+   the run.
 2. **Baseline.** The services stopped, the same number of ~500-byte records produced as
    fast as one producer sends them to ``h0`` and carried ``h0 → h1 → h2 → h3`` by three
    bare aiokafka hops (bench/baseline.py); timed from the first send to the last record
@@ -98,7 +101,8 @@ class ImportRun:
     expected: set[str]
     started: float = 0.0
     answered: float = math.nan  # the upload's 202
-    done: float = math.nan  # the import done
+    validated: float = math.nan  # every record validated: each one accepted or rejected, the report complete
+    done: float = math.nan  # the import done: every accepted record a lead
     progress: dict[str, Any] = field(default_factory=dict)
     rows_read: list[tuple[float, float]] = field(default_factory=list)
     scored: dict[str, float] = field(default_factory=dict)
@@ -149,6 +153,10 @@ async def bench_import(stack: harness.Stack, path: Path, run: ImportRun, watch: 
                 run.progress = (await client.get(f"/v1/imports/{import_id}")).json()
                 now = time.monotonic() - run.started
                 run.rows_read.append((now, run.progress["rows_read"]))
+                if run.progress.get("phase") != "validating" and math.isnan(run.validated):
+                    run.validated = now
+                    print(f"[bench] every record validated after {now:.1f}s: accepted {run.progress['accepted']:,}, "
+                          f"rejected {run.progress['rejected']:,}", flush=True)
                 if run.progress["status"] == "done":
                     run.done = now
                     break
@@ -230,7 +238,9 @@ def _s(seconds: float) -> str:
 def report(run: ImportRun, watch: ServiceWatch, watch_since: float, baseline_s: float, baseline_n: int,
            malformed: int, duplicates: int) -> str:
     p = run.progress
-    accepted_rate = p.get("accepted", 0) / run.done if run.done == run.done and run.done > 0 else math.nan
+    accepted_rate = p.get("accepted", 0) / run.validated if run.validated > 0 else math.nan
+    leads = p.get("new_leads", 0) + p.get("known_people", 0)
+    captured_rate = leads / run.done if run.done > 0 else math.nan
     graded, assigned = run.all_in(run.scored), run.all_in(run.assigned)
     baseline_rate = baseline_n / baseline_s if baseline_s > 0 else math.nan
 
@@ -242,7 +252,9 @@ def report(run: ImportRun, watch: ServiceWatch, watch_since: float, baseline_s: 
         f"List import: {run.rows:,} rows ({malformed:,} malformed, {duplicates:,} repeating the row before, "
         "malformed ones too), one CSV upload",
         f"  upload answered (202)   {_s(run.answered)}  (records read and kept)",
-        f"  import done             {_s(run.done)}  (every row validated; each valid one a lead, capture, event)",
+        f"  every record validated  {_s(run.validated)}  (each accepted or rejected, durably; the report complete)",
+        f"  import done             {_s(run.done)}  (each accepted one a lead, capture and event: "
+        f"{captured_rate:,.0f} leads/s)",
         f"  report                  rows {p.get('rows', 0):,}: accepted {p.get('accepted', 0):,}, rejected "
         f"{p.get('rejected', 0):,}, new leads {p.get('new_leads', 0):,}, known people {p.get('known_people', 0):,}, "
         f"duplicates {p.get('duplicates_in_file', 0):,}",
@@ -257,7 +269,7 @@ def report(run: ImportRun, watch: ServiceWatch, watch_since: float, baseline_s: 
         f"= {baseline_rate:,.0f} records/s",
         "",
         f"  {'figure':44}{'measured':>14}{'target':>12}{'':>9}{'baseline':>16}",
-        f"  {'rows accepted/s (upload → import done)':44}{accepted_rate:>14,.0f}{f'≥ {TARGET_ROWS_S:,}':>12}"
+        f"  {'rows accepted/s (upload → all validated)':44}{accepted_rate:>14,.0f}{f'≥ {TARGET_ROWS_S:,}':>12}"
         f"{ok(accepted_rate >= TARGET_ROWS_S):>9}{baseline_rate:>16,.0f}",
         f"  {'upload → every lead graded and assigned':44}{_s(max(graded, assigned)):>14}"
         f"{f'≤ {TARGET_ASSIGNED_S:.0f} s':>12}{ok(max(graded, assigned) <= TARGET_ASSIGNED_S):>9}"
