@@ -422,9 +422,6 @@ class ImportStore(Protocol):
     async def next_running(self, conn: Any) -> Row | None:
         """The oldest unfinished import nobody else is working on, locked, or None."""
 
-    async def first_seen(self, conn: Any, import_id: str, emails_norm: Sequence[str]) -> set[str]:
-        """Record that the import met these people; those it had not met before."""
-
     async def add_rejections(self, conn: Any, import_id: str, rejections: Sequence[tuple[int, int, str, str]]) -> None:
         """Keep rejected rows' problems: (line, n, field, reason)."""
 
@@ -432,14 +429,15 @@ class ImportStore(Protocol):
         """Move the import's position (records validated) on and add ``counts`` to its
         figures (done: finished)."""
 
-    async def add_accepted(self, conn: Any, import_id: str, rows: Sequence[tuple[int, dict[str, Any], datetime]]
-                           ) -> None:
-        """Keep accepted records, (line, the lead as JSON, when it happened), until captured
-        (one kept already is kept as it is)."""
+    async def add_accepted(self, conn: Any, import_id: str,
+                           rows: Sequence[tuple[int, str, Mapping[str, Any], datetime]]) -> set[int]:
+        """Keep accepted records, (line, normalised email, mapped values, when it happened),
+        until captured; the lines kept: a record whose person the import kept already (an
+        earlier line, here or in an earlier chunk) is not, it is a duplicate within the file."""
 
     async def accepted(self, conn: Any, import_id: str, after_line: int, limit: int
                        ) -> list[tuple[int, dict[str, Any], datetime]]:
-        """At most ``limit`` accepted records after line ``after_line``, by line."""
+        """At most ``limit`` kept records after line ``after_line``, by line: (line, values, when)."""
 
     async def advance_capture(self, conn: Any, import_id: str, captured_line: int, counts: dict[str, int],
                               done: bool) -> None:
@@ -496,21 +494,25 @@ class ImportRepository:
         await conn.execute(f"DELETE FROM {self.s}.import_accepted WHERE import_id = $1", import_id)
 
     async def add_accepted(self, conn: Connection, import_id: str,
-                           rows: Sequence[tuple[int, dict[str, Any], datetime]]) -> None:
+                           rows: Sequence[tuple[int, str, Mapping[str, Any], datetime]]) -> set[int]:
         if not rows:
-            return
-        lines, leads, times = zip(*rows, strict=True)
-        await conn.execute(
-            f"INSERT INTO {self.s}.import_accepted SELECT $1, * FROM unnest($2::int[], $3::text[], "
-            "$4::timestamptz[]) ON CONFLICT DO NOTHING", import_id, list(lines),
-            [orjson.dumps(lead).decode() for lead in leads], list(times))
+            return set()
+        lines, emails, values, times = zip(*rows, strict=True)
+        # (a person kept by a chunk validated before this table existed is in import_people)
+        kept = await conn.fetch(
+            f"INSERT INTO {self.s}.import_accepted SELECT $1, r.* FROM unnest($2::int[], $3::text[], $4::text[], "
+            f"$5::timestamptz[]) AS r(line, email_norm, fields, occurred_at) WHERE NOT EXISTS (SELECT 1 FROM "
+            f"{self.s}.import_people p WHERE p.import_id = $1 AND p.email_norm = r.email_norm) "
+            "ON CONFLICT DO NOTHING RETURNING line", import_id, list(lines), list(emails),
+            [orjson.dumps(v).decode() for v in values], list(times))
+        return {r["line"] for r in kept}
 
     async def accepted(self, conn: Connection, import_id: str, after_line: int, limit: int
                        ) -> list[tuple[int, dict[str, Any], datetime]]:
         found = await conn.fetch(
-            f"SELECT line, lead, occurred_at FROM {self.s}.import_accepted WHERE import_id = $1 AND line > $2 "
+            f"SELECT line, fields, occurred_at FROM {self.s}.import_accepted WHERE import_id = $1 AND line > $2 "
             "ORDER BY line LIMIT $3", import_id, after_line, limit)
-        return [(r["line"], orjson.loads(r["lead"]), r["occurred_at"]) for r in found]
+        return [(r["line"], orjson.loads(r["fields"]), r["occurred_at"]) for r in found]
 
     async def advance_capture(self, conn: Connection, import_id: str, captured_line: int, counts: dict[str, int],
                               done: bool) -> None:
@@ -531,12 +533,6 @@ class ImportRepository:
         return await conn.fetchrow(
             f"SELECT {self._PROGRESS} FROM {self.s}.imports WHERE status = 'running' "
             "ORDER BY created_at LIMIT 1 FOR UPDATE SKIP LOCKED")
-
-    async def first_seen(self, conn: Connection, import_id: str, emails_norm: Sequence[str]) -> set[str]:
-        found = await conn.fetch(
-            f"INSERT INTO {self.s}.import_people SELECT $1, unnest($2::text[]) ON CONFLICT DO NOTHING "
-            "RETURNING email_norm", import_id, list(emails_norm))
-        return {r["email_norm"] for r in found}
 
     async def add_rejections(self, conn: Connection, import_id: str,
                              rejections: Sequence[tuple[int, int, str, str]]) -> None:

@@ -197,6 +197,16 @@ class Valid:
     line: int
     lead: LeadIn
     occurred_at: datetime
+    values: Mapping[str, Any]  # the record's values by column, as read (what the import keeps)
+
+
+def mapped_lead(values: Mapping[str, Any], columns: Mapping[str, str], source: str, campaign: str) -> LeadIn:
+    """The lead a record's mapped columns make (an empty cell is an absent field),
+    validated as ``POST /v1/leads`` validates one; raises pydantic's ValidationError."""
+    body: dict[str, Any] = {name: values[column] for name, column in columns.items()
+                            if values.get(column) not in (None, "")}
+    body.update(source=source, campaign=campaign)
+    return LeadIn.model_validate(body)
 
 
 def decide(row: RawRow, columns: Mapping[str, str], source: str, campaign: str, now: datetime,
@@ -206,15 +216,12 @@ def decide(row: RawRow, columns: Mapping[str, str], source: str, campaign: str, 
     if row.values is None:
         assert row.problem is not None
         return Rejected(row.line, [row.problem])
-    body: dict[str, Any] = {name: row.values[column] for name, column in columns.items()
-                            if row.values.get(column) not in (None, "")}
-    body.update(source=source, campaign=campaign)
     try:
-        lead = LeadIn.model_validate(body)
+        lead = mapped_lead(row.values, columns, source, campaign)
     except ValidationError as bad:
         return Rejected(row.line, [(".".join(str(p) for p in e["loc"]) or "row", e["msg"]) for e in bad.errors()])
     try:
-        return Valid(row.line, lead, when_it_happened(lead.occurred_at, now, max_skew_s))
+        return Valid(row.line, lead, when_it_happened(lead.occurred_at, now, max_skew_s), row.values)
     except InTheFuture:
         return Rejected(row.line, [("occurred_at", "is in the future")])
 

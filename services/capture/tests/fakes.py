@@ -3,7 +3,7 @@ handlers' unit tests: same answers, no database (``conn`` is ignored)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -200,7 +200,7 @@ class InMemoryImports:
         self.rejected: dict[tuple[str, int, int], tuple[str, str]] = {}
         self.people: set[tuple[str, str]] = set()
         self.stored: dict[str, list[RawRow]] = {}
-        self.kept: dict[str, dict[int, tuple[dict[str, Any], datetime]]] = {}  # accepted, not captured yet
+        self.kept: dict[str, dict[int, tuple[str, Mapping[str, Any], datetime]]] = {}  # accepted, not captured yet
 
     async def save_mapping(self, conn: Any, source: str, columns: dict[str, str]) -> None:
         self.mappings[source] = dict(columns)
@@ -235,16 +235,23 @@ class InMemoryImports:
         self.stored.pop(import_id, None)
         self.kept.pop(import_id, None)
 
-    async def add_accepted(self, conn: Any, import_id: str, rows: Sequence[tuple[int, dict[str, Any], datetime]]
-                           ) -> None:
+    async def add_accepted(self, conn: Any, import_id: str,
+                           rows: Sequence[tuple[int, str, Mapping[str, Any], datetime]]) -> set[int]:
         kept = self.kept.setdefault(import_id, {})
-        for line, lead, at in rows:
-            kept.setdefault(line, (lead, at))
+        emails = {email for email, _, _ in kept.values()}
+        lines: set[int] = set()
+        for line, email_norm, values, at in rows:
+            if line in kept or email_norm in emails or (import_id, email_norm) in self.people:
+                continue
+            kept[line] = (email_norm, values, at)
+            emails.add(email_norm)
+            lines.add(line)
+        return lines
 
     async def accepted(self, conn: Any, import_id: str, after_line: int, limit: int
                        ) -> list[tuple[int, dict[str, Any], datetime]]:
         kept = self.kept.get(import_id, {})
-        return [(line, *kept[line]) for line in sorted(k for k in kept if k > after_line)][:limit]
+        return [(line, kept[line][1], kept[line][2]) for line in sorted(k for k in kept if k > after_line)][:limit]
 
     async def advance_capture(self, conn: Any, import_id: str, captured_line: int, counts: dict[str, int],
                               done: bool) -> None:
@@ -263,11 +270,6 @@ class InMemoryImports:
         running = [i for i in self.imports.values() if i["status"] == "running"]
         first = min(running, key=lambda i: i["created_at"], default=None)
         return None if first is None else await self.get_import(conn, first["import_id"])
-
-    async def first_seen(self, conn: Any, import_id: str, emails_norm: Sequence[str]) -> set[str]:
-        new = {e for e in emails_norm if (import_id, e) not in self.people}
-        self.people |= {(import_id, e) for e in new}
-        return new
 
     async def add_rejections(self, conn: Any, import_id: str, rejections: Sequence[tuple[int, int, str, str]]) -> None:
         for line, n, field, reason in rejections:
