@@ -226,3 +226,21 @@ async def test_every_records_fate_is_counted_and_reported_before_the_first_lead_
         (3, "email"), (6, "row")]
     assert validation.events() == [] and not leads.captures, "no lead yet: they follow, a chunk at a time"
     assert sorted(imports.kept[started.import_id]) == [2, 4, 7]  # the first of each person, by line
+
+
+async def test_records_validated_in_small_chunks_come_to_the_same_counts_report_and_leads() -> None:
+    """With chunks of two records (a duplicate's person kept by an earlier chunk) the
+    outcome is the one a single chunk gives."""
+    deps, leads, imports = capture(chunk_rows=2)
+    small = CaptureDeps(leads=leads, imports=imports, keys=deps.keys, clock=lambda: T0, import_chunk_rows=2,
+                        import_validate_rows=2)
+    upload = Upload.of(CSV, "csv", "list_import", "expo", COLUMNS)
+    started = await handlers.start_import(small, FakeUnitOfWork(), upload)
+    units = await run_to_end(small)
+    imp = imports.imports[started.import_id]
+    assert {k: imp[k] for k in ("status", "position", "accepted", "rejected", "new_leads", "duplicates")} == {
+        "status": "done", "position": 6, "accepted": 4, "rejected": 2, "new_leads": 3, "duplicates": 1}
+    assert [(r["line"], r["field"]) for r in await imports.rejections(None, started.import_id)] == [
+        (3, "email"), (6, "row")]
+    captured = [e for u in units.opened for e in u.of(LeadCaptured)]
+    assert sorted(e.profile.email for e in captured) == ["ann@x.com", "di@x.com", "known@x.com"]
