@@ -222,6 +222,7 @@ def create_all(bootstrap: str, *, prefix: str = "", replication_factor: int = 1,
         missing = [t for t in wanted if t.name not in existing]
         if missing:
             admin.create_topics(missing, timeout_ms=int(timeout_s * 1000))
+            _wait_until_led(admin, [t.name for t in missing], timeout_s)
         kept = [t for t in wanted if t.name in existing]
         if kept:  # made before the registry set retention, or changed by hand
             admin.alter_configs([ConfigResource(ConfigResourceType.TOPIC, t.name, configs=dict(t.topic_configs))
@@ -229,6 +230,26 @@ def create_all(bootstrap: str, *, prefix: str = "", replication_factor: int = 1,
         return [t.name for t in missing]
     finally:
         admin.close()
+
+
+def _wait_until_led(admin: Any, names: list[str], timeout_s: float) -> None:
+    """Until every partition of the topics just created has a leader: the controller
+    answers a creation before the broker serves the topics, and a consumer that
+    subscribes meanwhile may not see them until its next metadata refresh (minutes).
+    Gives up quietly after ``timeout_s``: a caller that produces then retries anyway."""
+    import time
+
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            described = admin.describe_topics(names)
+        except Exception:  # (not known to the broker yet: ask again)
+            described = []
+        if len(described) == len(names) and all(
+                t.get("error_code", 0) == 0 and t["partitions"]
+                and all(p.get("leader_id", -1) >= 0 for p in t["partitions"]) for t in described):
+            return
+        time.sleep(0.1)
 
 
 def delete_with_prefix(bootstrap: str, prefix: str, *, timeout_s: float = 30.0,

@@ -727,19 +727,29 @@ async def test_imports_keep_files_mappings_progress_rejections_and_people(import
     assert await store.rows(conn, "I1", 1, 1) == kept[1:2]
     assert pick(await store.next_running(conn), "import_id", "position", "status", "total_rows") == {
         "import_id": "I1", "position": 0, "status": "running", "total_rows": 3}
-    assert await store.first_seen(conn, "I1", ["a@x.com", "b@x.com"]) == {"a@x.com", "b@x.com"}
-    assert await store.first_seen(conn, "I1", ["a@x.com", "c@x.com"]) == {"c@x.com"}
+    at = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
+    # accepted records are kept once per person: a later record of one kept already is not
+    assert await store.add_accepted(conn, "I1", [(2, "a@x.com", {"Email": "a@x.com"}, at),
+                                                 (5, "b@x.com", {"Email": "b@x.com"}, at)]) == {2, 5}
+    assert await store.add_accepted(conn, "I1", [(7, "a@x.com", {"Email": "A@x.com"}, at),
+                                                 (8, "c@x.com", {"Email": "c@x.com"}, at)]) == {8}
+    assert await store.accepted(conn, "I1", 0, 2) == [(2, {"Email": "a@x.com"}, at), (5, {"Email": "b@x.com"}, at)]
+    assert await store.accepted(conn, "I1", 5, 10) == [(8, {"Email": "c@x.com"}, at)]
+    await store.advance_capture(conn, "I1", 5, {"new_leads": 2}, done=False)
+    assert pick(await store.get_import(conn, "I1"), "captured_line", "new_leads", "status") == {
+        "captured_line": 5, "new_leads": 2, "status": "running"}
     await store.add_rejections(conn, "I1", [(3, 0, "email", "bad"), (2, 0, "row", "short"), (3, 1, "name", "x")])
     await store.advance(conn, "I1", 2, {"accepted": 1, "rejected": 1, "new_leads": 1}, done=False)
     await store.advance(conn, "I1", 3, {"rejected": 1}, done=True)
     got = await store.get_import(conn, "I1")
     assert pick(got, "position", "status", "accepted", "rejected", "new_leads", "known_people", "duplicates") == {
-        "position": 3, "status": "done", "accepted": 1, "rejected": 2, "new_leads": 1, "known_people": 0,
+        "position": 3, "status": "done", "accepted": 1, "rejected": 2, "new_leads": 3, "known_people": 0,
         "duplicates": 0}
     assert got is not None and got["finished_at"] is not None
     assert await store.next_running(conn) is None
     await store.forget_rows(conn, "I1")
     assert await store.rows(conn, "I1", 0, 10) == []
+    assert await store.accepted(conn, "I1", 0, 10) == []
     assert [dict(r) for r in await store.rejections(conn, "I1")] == [
         {"line": 2, "field": "row", "reason": "short"}, {"line": 3, "field": "email", "reason": "bad"},
         {"line": 3, "field": "name", "reason": "x"}]
