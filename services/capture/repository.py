@@ -516,12 +516,7 @@ class ImportRepository:
 
     async def advance_capture(self, conn: Connection, import_id: str, captured_line: int, counts: dict[str, int],
                               done: bool) -> None:
-        sets = ", ".join(f"{c} = {c} + ${i + 3}" for i, c in enumerate(IMPORT_COUNTS))
-        await conn.execute(
-            f"UPDATE {self.s}.imports SET captured_line = $2, {sets}, "
-            f"status = CASE WHEN ${len(IMPORT_COUNTS) + 3} THEN 'done' ELSE status END, "
-            f"finished_at = CASE WHEN ${len(IMPORT_COUNTS) + 3} THEN now() END WHERE import_id = $1",
-            import_id, captured_line, *(counts.get(c, 0) for c in IMPORT_COUNTS), done)
+        await self._move(conn, import_id, "captured_line", captured_line, counts, done)
 
     _PROGRESS = ("import_id, sha256, source, campaign, format, columns, total_rows, status, position, captured_line, "
                  + ", ".join(IMPORT_COUNTS) + ", created_at, finished_at")
@@ -545,12 +540,18 @@ class ImportRepository:
 
     async def advance(self, conn: Connection, import_id: str, position: int, counts: dict[str, int],
                       done: bool) -> None:
+        await self._move(conn, import_id, "position", position, counts, done)
+
+    async def _move(self, conn: Connection, import_id: str, cursor: str, value: int, counts: dict[str, int],
+                    done: bool) -> None:
+        """Set one of the import's cursors (``position``, ``captured_line``), add ``counts``
+        to its figures, and finish it if ``done``."""
         sets = ", ".join(f"{c} = {c} + ${i + 3}" for i, c in enumerate(IMPORT_COUNTS))
         await conn.execute(
-            f"UPDATE {self.s}.imports SET position = $2, {sets}, "
+            f"UPDATE {self.s}.imports SET {cursor} = $2, {sets}, "
             f"status = CASE WHEN ${len(IMPORT_COUNTS) + 3} THEN 'done' ELSE status END, "
             f"finished_at = CASE WHEN ${len(IMPORT_COUNTS) + 3} THEN now() END WHERE import_id = $1",
-            import_id, position, *(counts.get(c, 0) for c in IMPORT_COUNTS), done)
+            import_id, value, *(counts.get(c, 0) for c in IMPORT_COUNTS), done)
 
     async def rejections(self, conn: Connection, import_id: str) -> Sequence[Row]:
         return await conn.fetch(f"SELECT line, field, reason FROM {self.s}.import_rejections "

@@ -255,12 +255,7 @@ class InMemoryImports:
 
     async def advance_capture(self, conn: Any, import_id: str, captured_line: int, counts: dict[str, int],
                               done: bool) -> None:
-        imp = self.imports[import_id]
-        imp["captured_line"] = captured_line
-        for c in IMPORT_COUNTS:
-            imp[c] += counts.get(c, 0)
-        if done:
-            imp.update(status="done", finished_at=self.clock())
+        self._move(import_id, "captured_line", captured_line, counts, done)
 
     async def get_import(self, conn: Any, import_id: str) -> Row | None:
         found = self.imports.get(import_id)
@@ -276,8 +271,11 @@ class InMemoryImports:
             self.rejected.setdefault((import_id, line, n), (field, reason))
 
     async def advance(self, conn: Any, import_id: str, position: int, counts: dict[str, int], done: bool) -> None:
+        self._move(import_id, "position", position, counts, done)
+
+    def _move(self, import_id: str, cursor: str, value: int, counts: dict[str, int], done: bool) -> None:
         imp = self.imports[import_id]
-        imp["position"] = position
+        imp[cursor] = value
         for c in IMPORT_COUNTS:
             imp[c] += counts.get(c, 0)
         if done:
